@@ -1,0 +1,236 @@
+package source
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// Message is one vendor message, decoded tolerantly from the Report API's JSON.
+//
+// Numbers may arrive as JSON numbers or as strings; strings may arrive as numbers;
+// missing optional fields are left at their zero value; unknown fields are ignored
+// here and kept in Raw.
+type Message struct {
+	MsgID        int64  // msgid
+	MsgType      string // msg_type: text, image, voice, file, location, video, custom, or anything else
+	MsgLevel     int32  // msg_level: 0 in-app, 1 cross-app
+	Version      int32  // version
+	TargetType   string // target_type: single, group, chatroom, ...
+	TargetID     string // target_id
+	TargetName   string // target_name
+	TargetAppKey *string
+	FromType     string // from_type: user, admin, robot, ...
+	FromID       string // from_id
+	FromName     string // from_name
+	FromPlatform string // from_platform: a, i, w, web, ...
+	FromAppKey   *string
+	CreateTime   int64 // create_time: send time, Unix seconds
+	MsgCtime     int64 // msg_ctime: server receive time, Unix milliseconds
+
+	// Body is the vendor's msg_body exactly as received (nil when absent).
+	Body json.RawMessage
+	// Raw is the whole message object exactly as received.
+	Raw json.RawMessage
+}
+
+// ErrNoMsgID is returned (wrapped) by DecodeMessage when the input is not a JSON
+// object or carries no usable msgid: such a message cannot be identified, so it can
+// be neither deduplicated nor dead-lettered.
+var ErrNoMsgID = errors.New("message has no usable msgid")
+
+// FieldError is returned by DecodeMessage when a message has a msgid but one of
+// its other fields is missing or malformed. The partially decoded Message is
+// returned alongside it, with MsgID and Raw set.
+type FieldError struct {
+	MsgID  int64
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("message %d: field %s: %s", e.MsgID, e.Field, e.Reason)
+}
+
+// DecodeMessage decodes one vendor message object.
+//
+// It returns an error wrapping ErrNoMsgID when no msgid can be read, and a
+// *FieldError (with the partial Message) when the msgid is readable but a required
+// field (msg_type, create_time, msg_ctime, target_type, target_id, from_id) is
+// missing or malformed. It never panics, whatever the input.
+func DecodeMessage(raw []byte) (Message, error) {
+	m := Message{Raw: json.RawMessage(raw)}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return m, fmt.Errorf("decode message: %v: %w", err, ErrNoMsgID)
+	}
+	if fields == nil {
+		return m, fmt.Errorf("decode message: null: %w", ErrNoMsgID)
+	}
+	id, err := intField(fields, "msgid")
+	if err != nil {
+		return m, fmt.Errorf("decode message: msgid: %v: %w", err, ErrNoMsgID)
+	}
+	if id == nil || *id <= 0 {
+		return m, fmt.Errorf("decode message: msgid missing or not positive: %w", ErrNoMsgID)
+	}
+	m.MsgID = *id
+
+	var firstErr error
+	fail := func(field, reason string) {
+		if firstErr == nil {
+			firstErr = &FieldError{MsgID: m.MsgID, Field: field, Reason: reason}
+		}
+	}
+	str := func(name string, dst *string, required bool) {
+		v, err := stringField(fields, name)
+		switch {
+		case err != nil:
+			fail(name, err.Error())
+		case v == nil && required:
+			fail(name, "missing")
+		case v != nil:
+			*dst = *v
+			if required && *v == "" {
+				fail(name, "empty")
+			}
+		}
+	}
+	optStr := func(name string, dst **string) {
+		v, err := stringField(fields, name)
+		if err != nil {
+			fail(name, err.Error())
+			return
+		}
+		*dst = v
+	}
+	integer := func(name string, required bool, set func(int64)) {
+		v, err := intField(fields, name)
+		switch {
+		case err != nil:
+			fail(name, err.Error())
+		case v == nil && required:
+			fail(name, "missing")
+		case v != nil:
+			set(*v)
+		}
+	}
+	small := func(name string, dst *int32) {
+		integer(name, false, func(v int64) {
+			if v < math.MinInt32 || v > math.MaxInt32 {
+				fail(name, "out of range")
+				return
+			}
+			*dst = int32(v)
+		})
+	}
+
+	str("msg_type", &m.MsgType, true)
+	small("msg_level", &m.MsgLevel)
+	small("version", &m.Version)
+	str("target_type", &m.TargetType, true)
+	str("target_id", &m.TargetID, true)
+	str("target_name", &m.TargetName, false)
+	optStr("target_appkey", &m.TargetAppKey)
+	str("from_type", &m.FromType, false)
+	str("from_id", &m.FromID, true)
+	str("from_name", &m.FromName, false)
+	str("from_platform", &m.FromPlatform, false)
+	optStr("from_appkey", &m.FromAppKey)
+	integer("create_time", true, func(v int64) { m.CreateTime = v })
+	integer("msg_ctime", true, func(v int64) { m.MsgCtime = v })
+	if b, ok := fields["msg_body"]; ok {
+		m.Body = b
+	}
+	if m.CreateTime < 0 {
+		fail("create_time", "negative")
+	}
+	if m.MsgCtime < 0 {
+		fail("msg_ctime", "negative")
+	}
+	return m, firstErr
+}
+
+// MsgIDOf extracts only the msgid of a raw message; ok is false when it has none.
+func MsgIDOf(raw []byte) (int64, bool) {
+	var w struct {
+		MsgID json.RawMessage `json:"msgid"`
+	}
+	if err := json.Unmarshal(raw, &w); err != nil || w.MsgID == nil {
+		return 0, false
+	}
+	v, err := parseInt(w.MsgID)
+	if err != nil || v == nil || *v <= 0 {
+		return 0, false
+	}
+	return *v, true
+}
+
+func isNull(b json.RawMessage) bool {
+	return len(b) == 0 || bytes.Equal(bytes.TrimSpace(b), []byte("null"))
+}
+
+// intField reads an integer that may be a JSON number or a numeric string.
+// It returns nil for a missing or null field.
+func intField(fields map[string]json.RawMessage, name string) (*int64, error) {
+	b, ok := fields[name]
+	if !ok {
+		return nil, nil
+	}
+	return parseInt(b)
+}
+
+func parseInt(b json.RawMessage) (*int64, error) {
+	if isNull(b) {
+		return nil, nil
+	}
+	var text string
+	switch b[0] {
+	case '"':
+		if err := json.Unmarshal(b, &text); err != nil {
+			return nil, err
+		}
+		text = strings.TrimSpace(text)
+		if text == "" {
+			return nil, nil
+		}
+	default:
+		text = string(b)
+	}
+	if v, err := strconv.ParseInt(text, 10, 64); err == nil {
+		return &v, nil
+	}
+	// Accept integral floats such as 1.446016259e9 that some encoders produce.
+	f, err := strconv.ParseFloat(text, 64)
+	if err != nil || f != math.Trunc(f) || f > math.MaxInt64 || f < math.MinInt64 {
+		return nil, fmt.Errorf("not an integer: %.40s", text)
+	}
+	v := int64(f)
+	return &v, nil
+}
+
+// stringField reads a string that may also arrive as a JSON number or boolean.
+// It returns nil for a missing or null field and an error for objects and arrays.
+func stringField(fields map[string]json.RawMessage, name string) (*string, error) {
+	b, ok := fields[name]
+	if !ok || isNull(b) {
+		return nil, nil
+	}
+	switch b[0] {
+	case '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return nil, err
+		}
+		return &s, nil
+	case '{', '[':
+		return nil, errors.New("not a string")
+	default:
+		s := string(bytes.TrimSpace(b))
+		return &s, nil
+	}
+}
