@@ -1,0 +1,111 @@
+package checkpoint
+
+import (
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// State is the whole content of a checkpoint, as returned by Load.
+type State struct {
+	// Identity is the bound identity; zero if Bind never stored one.
+	Identity Identity
+
+	// Cursors maps stream name to cursor (UTC, whole seconds): the end of
+	// the stream's last fully published window. Never nil.
+	Cursors map[string]time.Time
+
+	// Seen maps each msgid published and not yet pruned to its horizon
+	// value (Unix seconds; the end of the window it was published under).
+	// Never nil.
+	Seen map[int64]int64
+
+	// Commits is how many Commits have been applied to the file.
+	Commits uint64
+
+	// Updated is the time of the last Commit (UTC), zero if none.
+	Updated time.Time
+}
+
+// Load reads the whole checkpoint in one read transaction. It also checks
+// that the seen bucket, its horizon index and the stored count agree
+// (ErrCorrupt if not), so it costs two passes over the dedupe set: call it
+// once at start-up, and use Stats for monitoring.
+func (s *Store) Load() (State, error) {
+	var st State
+	err := s.view("load", func(tx *bolt.Tx) error {
+		st = State{Cursors: map[string]time.Time{}, Seen: map[int64]int64{}}
+		if s.fresh {
+			return nil
+		}
+		b, err := openBuckets(tx)
+		if err != nil {
+			return err
+		}
+		if st.Identity, err = readIdentity(b.meta); err != nil {
+			return err
+		}
+		if st.Commits, err = mustUint(b.meta, keyCommits); err != nil {
+			return err
+		}
+		if ns, ok, err := getUint(b.meta, keyUpdated); err != nil {
+			return err
+		} else if ok {
+			st.Updated = time.Unix(0, int64(ns)).UTC()
+		}
+		count, err := mustUint(b.meta, keySeenCount)
+		if err != nil {
+			return err
+		}
+
+		if err := b.cursors.ForEach(func(k, v []byte) error {
+			sec, ok := dec8(v)
+			if !ok {
+				return corruptf("cursor of stream %q is %d bytes, want 8", k, len(v))
+			}
+			st.Cursors[string(k)] = time.Unix(int64(sec), 0).UTC()
+			return nil
+		}); err != nil {
+			return err
+		}
+
+		st.Seen = make(map[int64]int64, int(min(count, 1<<24)))
+		if err := b.seen.ForEach(func(k, v []byte) error {
+			id, okK := dec8(k)
+			h, okV := dec8(v)
+			if !okK || !okV {
+				return corruptf("seen entry of %d/%d bytes, want 8/8", len(k), len(v))
+			}
+			st.Seen[int64(id)] = int64(h)
+			return nil
+		}); err != nil {
+			return err
+		}
+		if uint64(len(st.Seen)) != count {
+			return corruptf("seen holds %d entries, meta counts %d", len(st.Seen), count)
+		}
+
+		var indexed int
+		if err := b.index.ForEach(func(k, v []byte) error {
+			h, id, ok := decIndexKey(k)
+			if !ok || len(v) != 0 {
+				return corruptf("seen_by_horizon entry of %d/%d bytes, want 16/0", len(k), len(v))
+			}
+			if got, ok := st.Seen[id]; !ok || got != h {
+				return corruptf("seen_by_horizon has msgid %d at horizon %d, seen does not", id, h)
+			}
+			indexed++
+			return nil
+		}); err != nil {
+			return err
+		}
+		if indexed != len(st.Seen) {
+			return corruptf("seen holds %d entries, seen_by_horizon %d", len(st.Seen), indexed)
+		}
+		return nil
+	})
+	if err != nil {
+		return State{}, err
+	}
+	return st, nil
+}

@@ -1,0 +1,373 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+	_ "time/tzdata" // the API's zone must load in a static container
+
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/imreport/imreport/source"
+)
+
+// env is the raw environment, as strings, so that every problem can be
+// reported at once instead of the first parse error.
+type env struct {
+	AppKey       string `env:"IMREPORT_APP_KEY"`
+	MasterSecret string `env:"IMREPORT_MASTER_SECRET"`
+	APIURL       string `env:"IMREPORT_API_URL, default=https://report.im.jpush.cn"`
+	APITimezone  string `env:"IMREPORT_API_TIMEZONE, default=Asia/Shanghai"`
+	APITimeout   string `env:"IMREPORT_API_TIMEOUT, default=30s"`
+	APIAttempts  string `env:"IMREPORT_API_MAX_ATTEMPTS, default=20"`
+	Users        string `env:"IMREPORT_USERS"`
+	Start        string `env:"IMREPORT_START, default=-24h"`
+	End          string `env:"IMREPORT_END"`
+	Window       string `env:"IMREPORT_WINDOW, default=5m"`
+	Settle       string `env:"IMREPORT_SETTLE, default=30s"`
+	Lookback     string `env:"IMREPORT_LOOKBACK, default=10m"`
+	PollInterval string `env:"IMREPORT_POLL_INTERVAL, default=10s"`
+	PageSize     string `env:"IMREPORT_PAGE_SIZE, default=1000"`
+	RateLimit    string `env:"IMREPORT_RATE_LIMIT, default=8"`
+	Concurrency  string `env:"IMREPORT_FETCH_CONCURRENCY, default=1"`
+
+	KafkaBrokers       string `env:"IMREPORT_KAFKA_BROKERS"`
+	KafkaTopic         string `env:"IMREPORT_KAFKA_TOPIC, default=imreport.messages"`
+	KafkaCreateTopic   string `env:"IMREPORT_KAFKA_CREATE_TOPIC, default=true"`
+	KafkaPartitions    string `env:"IMREPORT_KAFKA_PARTITIONS, default=6"`
+	KafkaReplication   string `env:"IMREPORT_KAFKA_REPLICATION_FACTOR, default=3"`
+	KafkaCompression   string `env:"IMREPORT_KAFKA_COMPRESSION, default=snappy"`
+	KafkaSASLMechanism string `env:"IMREPORT_KAFKA_SASL_MECHANISM"`
+	KafkaSASLUsername  string `env:"IMREPORT_KAFKA_SASL_USERNAME"`
+	KafkaSASLPassword  string `env:"IMREPORT_KAFKA_SASL_PASSWORD"`
+	KafkaTLS           string `env:"IMREPORT_KAFKA_TLS, default=false"`
+	KafkaTLSCAFile     string `env:"IMREPORT_KAFKA_TLS_CA_FILE"`
+	KafkaTLSSkipVerify string `env:"IMREPORT_KAFKA_TLS_SKIP_VERIFY, default=false"`
+
+	CheckpointPath  string `env:"IMREPORT_CHECKPOINT_PATH, default=imreport.db"`
+	CheckpointLock  string `env:"IMREPORT_CHECKPOINT_LOCK_TIMEOUT, default=2s"`
+	HTTPAddr        string `env:"IMREPORT_HTTP_ADDR, default=:8080"`
+	LogLevel        string `env:"IMREPORT_LOG_LEVEL, default=info"`
+	ShutdownTimeout string `env:"IMREPORT_SHUTDOWN_TIMEOUT, default=20s"`
+}
+
+// Config is the validated configuration of `imreport run`.
+type Config struct {
+	AppKey       string
+	MasterSecret string // never logged: see LogValue
+	APIURL       string
+	Location     *time.Location
+	APITimeout   time.Duration
+	APIAttempts  int
+	Users        []string
+	Start        time.Time
+	End          time.Time // zero = tail
+	Window       time.Duration
+	Settle       time.Duration
+	Lookback     time.Duration
+	PollInterval time.Duration
+	PageSize     int
+	RateLimit    float64
+	Concurrency  int
+
+	KafkaBrokers       []string
+	KafkaTopic         string
+	KafkaCreateTopic   bool
+	KafkaPartitions    int
+	KafkaReplication   int
+	KafkaCompression   string
+	KafkaSASLMechanism string
+	KafkaSASLUsername  string
+	KafkaSASLPassword  string // never logged
+	KafkaTLS           bool
+	KafkaTLSCAFile     string
+	KafkaTLSSkipVerify bool
+
+	CheckpointPath  string
+	CheckpointLock  time.Duration
+	HTTPAddr        string
+	LogLevel        slog.Level
+	ShutdownTimeout time.Duration
+}
+
+// LogValue lists the configuration without its secrets.
+func (c Config) LogValue() slog.Value {
+	secret := func(s string) string {
+		if s == "" {
+			return "(unset)"
+		}
+		return "(set)"
+	}
+	end := "none (tail)"
+	if !c.End.IsZero() {
+		end = c.End.Format(time.RFC3339)
+	}
+	return slog.GroupValue(
+		slog.String("app_key", c.AppKey),
+		slog.String("master_secret", secret(c.MasterSecret)),
+		slog.String("api_url", c.APIURL),
+		slog.String("api_timezone", c.Location.String()),
+		slog.Any("users", c.Users),
+		slog.String("start", c.Start.Format(time.RFC3339)),
+		slog.String("end", end),
+		slog.Duration("window", c.Window),
+		slog.Duration("settle", c.Settle),
+		slog.Duration("lookback", c.Lookback),
+		slog.Duration("poll_interval", c.PollInterval),
+		slog.Int("page_size", c.PageSize),
+		slog.Float64("rate_limit", c.RateLimit),
+		slog.Any("kafka_brokers", c.KafkaBrokers),
+		slog.String("kafka_topic", c.KafkaTopic),
+		slog.String("kafka_sasl_mechanism", c.KafkaSASLMechanism),
+		slog.String("kafka_sasl_password", secret(c.KafkaSASLPassword)),
+		slog.Bool("kafka_tls", c.KafkaTLS),
+		slog.String("checkpoint_path", c.CheckpointPath),
+		slog.String("http_addr", c.HTTPAddr),
+	)
+}
+
+// loadConfig reads and validates the environment. It reports every problem
+// at once, joined; none of them quotes a secret.
+func loadConfig(ctx context.Context, lookup envconfig.Lookuper, now time.Time, needKafka bool) (Config, error) {
+	var e env
+	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &e, Lookuper: lookup}); err != nil {
+		return Config{}, err
+	}
+	var c Config
+	var problems []error
+	bad := func(name, format string, args ...any) {
+		problems = append(problems, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
+	}
+	dur := func(name, v string, dst *time.Duration, least time.Duration) {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		switch {
+		case err != nil:
+			bad(name, "%q is not a duration like 30s or 5m", v)
+		case d < least:
+			bad(name, "%s is less than %s", d, least)
+		default:
+			*dst = d
+		}
+	}
+	integer := func(name, v string, dst *int, lo, hi int) {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		switch {
+		case err != nil:
+			bad(name, "%q is not a whole number", v)
+		case n < lo || n > hi:
+			bad(name, "%d is outside %d..%d", n, lo, hi)
+		default:
+			*dst = n
+		}
+	}
+	boolean := func(name, v string, dst *bool) {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			bad(name, "%q is not true or false", v)
+		}
+		*dst = b
+	}
+
+	c.AppKey = strings.TrimSpace(e.AppKey)
+	if c.AppKey == "" {
+		bad("IMREPORT_APP_KEY", "required")
+	}
+	c.MasterSecret = e.MasterSecret
+	if strings.TrimSpace(c.MasterSecret) == "" {
+		bad("IMREPORT_MASTER_SECRET", "required")
+	}
+	c.APIURL = strings.TrimRight(strings.TrimSpace(e.APIURL), "/")
+	if !strings.HasPrefix(c.APIURL, "http://") && !strings.HasPrefix(c.APIURL, "https://") {
+		bad("IMREPORT_API_URL", "%q is not an http(s) URL", e.APIURL)
+	} else if strings.HasSuffix(c.APIURL, "/v1") || strings.HasSuffix(c.APIURL, "/v2") {
+		bad("IMREPORT_API_URL", "%q must not include the version path", e.APIURL)
+	}
+	if loc, err := time.LoadLocation(strings.TrimSpace(e.APITimezone)); err != nil {
+		bad("IMREPORT_API_TIMEZONE", "%q is not a time zone name like Asia/Shanghai", e.APITimezone)
+	} else {
+		c.Location = loc
+	}
+	dur("IMREPORT_API_TIMEOUT", e.APITimeout, &c.APITimeout, time.Second)
+	integer("IMREPORT_API_MAX_ATTEMPTS", e.APIAttempts, &c.APIAttempts, 0, 1_000_000)
+	c.Users = splitList(e.Users)
+	for _, u := range c.Users {
+		if strings.ContainsAny(u, "/ ") {
+			bad("IMREPORT_USERS", "user name %q contains a slash or a space", u)
+		}
+	}
+	if dups := duplicates(c.Users); len(dups) > 0 {
+		bad("IMREPORT_USERS", "listed more than once: %s", strings.Join(dups, ", "))
+	}
+	if start, err := parseStart(e.Start, now); err != nil {
+		bad("IMREPORT_START", "%v", err)
+	} else {
+		c.Start = start
+	}
+	if s := strings.TrimSpace(e.End); s != "" {
+		end, err := time.Parse(time.RFC3339, s)
+		switch {
+		case err != nil:
+			bad("IMREPORT_END", "%q is not an RFC 3339 time like 2026-01-02T15:04:05Z", s)
+		case !c.Start.IsZero() && !end.After(c.Start):
+			bad("IMREPORT_END", "%s is not after IMREPORT_START (%s)", end.Format(time.RFC3339), c.Start.Format(time.RFC3339))
+		default:
+			c.End = end
+		}
+	}
+	dur("IMREPORT_WINDOW", e.Window, &c.Window, time.Second)
+	dur("IMREPORT_SETTLE", e.Settle, &c.Settle, 0)
+	dur("IMREPORT_LOOKBACK", e.Lookback, &c.Lookback, 0)
+	dur("IMREPORT_POLL_INTERVAL", e.PollInterval, &c.PollInterval, 100*time.Millisecond)
+	integer("IMREPORT_PAGE_SIZE", e.PageSize, &c.PageSize, 1, source.MaxPageSize)
+	if r, err := strconv.ParseFloat(strings.TrimSpace(e.RateLimit), 64); err != nil || r <= 0 {
+		bad("IMREPORT_RATE_LIMIT", "%q is not a positive number of requests per second", e.RateLimit)
+	} else {
+		c.RateLimit = r
+	}
+	integer("IMREPORT_FETCH_CONCURRENCY", e.Concurrency, &c.Concurrency, 1, 64)
+
+	c.KafkaBrokers = splitList(e.KafkaBrokers)
+	if needKafka && len(c.KafkaBrokers) == 0 {
+		bad("IMREPORT_KAFKA_BROKERS", "required: comma-separated host:port")
+	}
+	for _, b := range c.KafkaBrokers {
+		if _, port, err := net.SplitHostPort(b); err != nil || port == "" {
+			bad("IMREPORT_KAFKA_BROKERS", "%q is not host:port", b)
+		}
+	}
+	c.KafkaTopic = strings.TrimSpace(e.KafkaTopic)
+	if !validTopic(c.KafkaTopic) {
+		bad("IMREPORT_KAFKA_TOPIC", "%q is not a valid topic name (1-249 of a-z A-Z 0-9 . _ -)", e.KafkaTopic)
+	}
+	boolean("IMREPORT_KAFKA_CREATE_TOPIC", e.KafkaCreateTopic, &c.KafkaCreateTopic)
+	integer("IMREPORT_KAFKA_PARTITIONS", e.KafkaPartitions, &c.KafkaPartitions, 1, 10000)
+	integer("IMREPORT_KAFKA_REPLICATION_FACTOR", e.KafkaReplication, &c.KafkaReplication, 1, 32)
+	c.KafkaCompression = strings.ToLower(strings.TrimSpace(e.KafkaCompression))
+	switch c.KafkaCompression {
+	case "none", "gzip", "snappy", "lz4", "zstd":
+	default:
+		bad("IMREPORT_KAFKA_COMPRESSION", "%q is not one of none, gzip, snappy, lz4, zstd", e.KafkaCompression)
+	}
+	c.KafkaSASLMechanism = strings.ToUpper(strings.TrimSpace(e.KafkaSASLMechanism))
+	c.KafkaSASLUsername = e.KafkaSASLUsername
+	c.KafkaSASLPassword = e.KafkaSASLPassword
+	switch c.KafkaSASLMechanism {
+	case "":
+		if c.KafkaSASLUsername != "" || c.KafkaSASLPassword != "" {
+			bad("IMREPORT_KAFKA_SASL_MECHANISM", "required when a SASL username or password is set (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)")
+		}
+	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		if c.KafkaSASLUsername == "" {
+			bad("IMREPORT_KAFKA_SASL_USERNAME", "required with SASL %s", c.KafkaSASLMechanism)
+		}
+		if c.KafkaSASLPassword == "" {
+			bad("IMREPORT_KAFKA_SASL_PASSWORD", "required with SASL %s", c.KafkaSASLMechanism)
+		}
+	default:
+		bad("IMREPORT_KAFKA_SASL_MECHANISM", "%q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", e.KafkaSASLMechanism)
+	}
+	boolean("IMREPORT_KAFKA_TLS", e.KafkaTLS, &c.KafkaTLS)
+	c.KafkaTLSCAFile = strings.TrimSpace(e.KafkaTLSCAFile)
+	boolean("IMREPORT_KAFKA_TLS_SKIP_VERIFY", e.KafkaTLSSkipVerify, &c.KafkaTLSSkipVerify)
+	if !c.KafkaTLS && (c.KafkaTLSCAFile != "" || c.KafkaTLSSkipVerify) {
+		bad("IMREPORT_KAFKA_TLS", "TLS options are set but IMREPORT_KAFKA_TLS is false")
+	}
+
+	c.CheckpointPath = strings.TrimSpace(e.CheckpointPath)
+	if c.CheckpointPath == "" {
+		bad("IMREPORT_CHECKPOINT_PATH", "required")
+	}
+	dur("IMREPORT_CHECKPOINT_LOCK_TIMEOUT", e.CheckpointLock, &c.CheckpointLock, 10*time.Millisecond)
+	c.HTTPAddr = strings.TrimSpace(e.HTTPAddr)
+	if c.HTTPAddr != "" {
+		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+			bad("IMREPORT_HTTP_ADDR", "%q is not [host]:port (empty disables the server)", e.HTTPAddr)
+		}
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(strings.TrimSpace(e.LogLevel))); err != nil {
+		bad("IMREPORT_LOG_LEVEL", "%q is not one of debug, info, warn, error", e.LogLevel)
+	}
+	dur("IMREPORT_SHUTDOWN_TIMEOUT", e.ShutdownTimeout, &c.ShutdownTimeout, time.Second)
+
+	if c.Window > 0 && c.Lookback > 0 && c.Lookback > 7*24*time.Hour {
+		bad("IMREPORT_LOOKBACK", "%s is longer than 7 days", c.Lookback)
+	}
+	if len(problems) > 0 {
+		return c, &ConfigError{Problems: problems}
+	}
+	return c, nil
+}
+
+// ConfigError lists every configuration problem found.
+type ConfigError struct{ Problems []error }
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "invalid configuration (%d problem(s)):", len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n  - " + p.Error())
+	}
+	return b.String()
+}
+
+func (e *ConfigError) Unwrap() []error { return e.Problems }
+
+// parseStart reads IMREPORT_START: an RFC 3339 time or a negative duration
+// from now.
+func parseStart(v string, now time.Time) (time.Time, error) {
+	v = strings.TrimSpace(v)
+	if strings.HasPrefix(v, "-") {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("%q is not a negative duration like -24h", v)
+		}
+		return now.Add(d).UTC(), nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time nor a negative duration like -24h", v)
+	}
+	if t.After(now) {
+		return time.Time{}, errors.New("is in the future")
+	}
+	return t.UTC(), nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if p := strings.TrimSpace(part); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func duplicates(xs []string) []string {
+	seen := map[string]bool{}
+	var dups []string
+	for _, x := range xs {
+		if seen[x] {
+			dups = append(dups, x)
+		}
+		seen[x] = true
+	}
+	return dups
+}
+
+func validTopic(t string) bool {
+	if t == "" || len(t) > 249 || t == "." || t == ".." {
+		return false
+	}
+	for _, r := range t {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/imreport/imreport/pipeline"
+)
+
+// metrics are the Prometheus series of one run.
+type metrics struct {
+	reg         *prometheus.Registry
+	now         func() time.Time
+	apiRequests *prometheus.CounterVec
+	apiLatency  *prometheus.HistogramVec
+	apiRetries  prometheus.Counter
+	cursor      *prometheus.GaugeVec
+}
+
+func newMetrics(reg *prometheus.Registry, ready *atomic.Bool, now func() time.Time) *metrics {
+	m := &metrics{
+		reg: reg,
+		now: now,
+		apiRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "imreport_api_requests_total", Help: "Report API requests by endpoint kind and HTTP status (0 = no response).",
+		}, []string{"endpoint", "status"}),
+		apiLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "imreport_api_request_duration_seconds", Help: "Report API request latency.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 12),
+		}, []string{"endpoint"}),
+		apiRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "imreport_api_retries_total", Help: "Report API requests retried after a temporary failure.",
+		}),
+		cursor: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "imreport_cursor_timestamp_seconds", Help: "Committed cursor per stream: everything sent before it is in Kafka.",
+		}, []string{"stream"}),
+	}
+	reg.MustRegister(m.apiRequests, m.apiLatency, m.apiRetries, m.cursor,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imreport_ready", Help: "1 while the pipeline runs and is not shutting down."},
+			func() float64 {
+				if ready.Load() {
+					return 1
+				}
+				return 0
+			}))
+	return m
+}
+
+func (m *metrics) observeAPI(kind string, status int, elapsed time.Duration) {
+	m.apiRequests.WithLabelValues(kind, strconv.Itoa(status)).Inc()
+	m.apiLatency.WithLabelValues(kind).Observe(elapsed.Seconds())
+}
+
+func (m *metrics) observeCommit(p pipeline.Progress) {
+	for s, c := range p.Cursors {
+		m.cursor.WithLabelValues(s).Set(float64(c.Unix()))
+	}
+}
+
+// watch exposes the pipeline's own counters.
+func (m *metrics) watch(p *pipeline.Pipeline) {
+	counter := func(name, help string, f func(pipeline.Stats) int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f(p.Stats())) })
+	}
+	m.reg.MustRegister(
+		counter("imreport_pages_fetched_total", "Report API pages received.", func(s pipeline.Stats) int64 { return s.Pages }),
+		counter("imreport_messages_fetched_total", "Messages received from the Report API, before deduplication.", func(s pipeline.Stats) int64 { return s.Fetched }),
+		counter("imreport_messages_published_total", "Messages acknowledged by Kafka.", func(s pipeline.Stats) int64 { return s.Published }),
+		counter("imreport_messages_duplicate_total", "Messages skipped because their msgid was already published.", func(s pipeline.Stats) int64 { return s.Duplicates }),
+		counter("imreport_windows_published_total", "Windows fully published.", func(s pipeline.Stats) int64 { return s.Windows }),
+		counter("imreport_rescans_published_total", "Lookback windows re-scanned for late arrivals.", func(s pipeline.Stats) int64 { return s.Rescans }),
+		counter("imreport_checkpoint_commits_total", "Checkpoint commits.", func(s pipeline.Stats) int64 { return s.Commits }),
+		counter("imreport_kafka_publish_retries_total", "Kafka publishes retried after a temporary failure.", func(s pipeline.Stats) int64 { return s.Retries }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imreport_dedupe_entries", Help: "msgids held for deduplication."},
+			func() float64 { return float64(p.Stats().Seen) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imreport_lag_seconds", Help: "Now minus the oldest committed cursor."},
+			func() float64 {
+				var oldest time.Time
+				for _, c := range p.Cursors() {
+					if oldest.IsZero() || c.Before(oldest) {
+						oldest = c
+					}
+				}
+				if oldest.IsZero() {
+					return 0
+				}
+				return m.now().Sub(oldest).Seconds()
+			}),
+	)
+}

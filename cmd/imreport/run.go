@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/sethvargo/go-envconfig"
+	"golang.org/x/time/rate"
+
+	"github.com/imreport/imreport/checkpoint"
+	"github.com/imreport/imreport/pipeline"
+	"github.com/imreport/imreport/retry"
+	"github.com/imreport/imreport/sink"
+	"github.com/imreport/imreport/source"
+)
+
+const runUsage = `imreport run
+
+Runs the pipeline: polls the Report API in time windows, publishes every
+message once to Kafka as Avro, and records progress in the checkpoint file.
+Configured only by environment variables (see README.md, "Configuration");
+the required ones are IMREPORT_APP_KEY, IMREPORT_MASTER_SECRET and
+IMREPORT_KAFKA_BROKERS. With IMREPORT_END set it is a bounded backfill that
+exits 0 once everything sent before IMREPORT_END is published; otherwise it
+tails until SIGINT or SIGTERM, then finishes the Kafka write in flight,
+commits, and exits 0.
+
+Exit codes: 0 done or stopped cleanly, 1 failed, 2 bad configuration.
+`
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, lookup envconfig.Lookuper) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	if code, done := parseFlags(fs, runUsage, args, stdout, stderr); done {
+		return code
+	}
+	cfg, err := loadConfig(ctx, lookup, time.Now(), true)
+	if err != nil {
+		fmt.Fprintln(stderr, "imreport run:", err)
+		return exitUsage
+	}
+	logger := newLogger(stderr, cfg.LogLevel)
+	if err := runPipeline(ctx, cfg, logger, runHooks{}); err != nil {
+		logger.Error("imreport run failed", "error", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+// runHooks lets the demo and tests observe a run.
+type runHooks struct {
+	onListen   func(addr string)          // the HTTP server's bound address
+	onPipeline func(p *pipeline.Pipeline) // the pipeline, before it runs
+	now        func() time.Time           // nil = time.Now
+	retry      func(p *retry.Policy)      // adjusts retry policies (tests)
+	writer     func(w *sink.Writer)       // the Kafka writer, before the run
+}
+
+// runPipeline wires the parts together and runs until done, cancelled or
+// failed. Cancelling ctx first marks the service not ready, then drains.
+func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks runHooks) (err error) {
+	logger.Info("starting imreport", "version", buildVersion(), "config", cfg)
+	now := hooks.now
+	if now == nil {
+		now = time.Now
+	}
+	var ready atomic.Bool
+	pipeCtx, cancelPipe := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelPipe()
+	stopWatch := context.AfterFunc(ctx, func() {
+		ready.Store(false)
+		logger.Info("shutdown requested: marked not ready, draining")
+		cancelPipe()
+	})
+	defer stopWatch()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := newMetrics(reg, &ready, now)
+
+	if cfg.HTTPAddr != "" {
+		srv, addr, err := serveHTTP(cfg.HTTPAddr, reg, &ready, logger)
+		if err != nil {
+			return err
+		}
+		if hooks.onListen != nil {
+			hooks.onListen(addr)
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+		}()
+	}
+
+	store, err := checkpoint.Open(checkpoint.Options{Path: cfg.CheckpointPath, LockTimeout: cfg.CheckpointLock})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := store.Close(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+	}()
+	if err := store.Bind(checkpoint.Identity{AppKey: cfg.AppKey, Topic: cfg.KafkaTopic}); err != nil {
+		return err
+	}
+
+	apiRetry := retry.Policy{
+		Initial: 500 * time.Millisecond, Max: 30 * time.Second, MaxAttempts: cfg.APIAttempts,
+		OnRetry: func(attempt int, err error, wait time.Duration) {
+			m.apiRetries.Inc()
+			logger.Warn("report api request failed, retrying", "attempt", attempt, "wait", wait, "error", err)
+		},
+	}
+	kafkaRetry := retry.Policy{Initial: 500 * time.Millisecond, Max: 30 * time.Second}
+	if hooks.retry != nil {
+		hooks.retry(&apiRetry)
+		hooks.retry(&kafkaRetry)
+	}
+	client, err := source.New(source.Config{
+		BaseURL:      cfg.APIURL,
+		AppKey:       cfg.AppKey,
+		MasterSecret: cfg.MasterSecret,
+		Location:     cfg.Location,
+		PageSize:     cfg.PageSize,
+		Timeout:      cfg.APITimeout,
+		Limiter:      rate.NewLimiter(rate.Limit(cfg.RateLimit), 1),
+		Retry:        apiRetry,
+		Logger:       logger,
+		Now:          now,
+		OnResponse:   m.observeAPI,
+	})
+	if err != nil {
+		return err
+	}
+
+	writer, err := sink.New(sink.Config{
+		Brokers:           cfg.KafkaBrokers,
+		Topic:             cfg.KafkaTopic,
+		AppKey:            cfg.AppKey,
+		Compression:       cfg.KafkaCompression,
+		CreateTopic:       cfg.KafkaCreateTopic,
+		Partitions:        cfg.KafkaPartitions,
+		ReplicationFactor: cfg.KafkaReplication,
+		SASLMechanism:     cfg.KafkaSASLMechanism,
+		SASLUsername:      cfg.KafkaSASLUsername,
+		SASLPassword:      cfg.KafkaSASLPassword,
+		TLS:               cfg.KafkaTLS,
+		TLSCAFile:         cfg.KafkaTLSCAFile,
+		TLSSkipVerify:     cfg.KafkaTLSSkipVerify,
+		Logger:            logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := writer.Close(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+	}()
+	if hooks.writer != nil {
+		hooks.writer(writer)
+	}
+	startup := retry.Policy{Initial: time.Second, Max: 5 * time.Second, MaxAttempts: 5,
+		OnRetry: func(attempt int, err error, wait time.Duration) {
+			logger.Warn("kafka not reachable yet, retrying", "attempt", attempt, "wait", wait, "error", err)
+		}}
+	var partitions int
+	if err := startup.Do(pipeCtx, func(ctx context.Context) error {
+		var err error
+		partitions, err = writer.EnsureTopic(ctx)
+		return err
+	}); err != nil {
+		if pipeCtx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("kafka %v: %w (a wrong SASL password shows up as an unexpected EOF)", cfg.KafkaBrokers, err)
+	}
+	logger.Info("kafka topic ready", "topic", cfg.KafkaTopic, "partitions", partitions)
+
+	streams := []source.Stream{source.Messages}
+	if len(cfg.Users) > 0 {
+		streams = streams[:0]
+		for _, u := range cfg.Users {
+			streams = append(streams, source.User(u))
+		}
+	}
+	p, err := pipeline.New(pipeline.Config{
+		Streams:          streams,
+		AppKey:           cfg.AppKey,
+		APIVersion:       "v1",
+		Start:            cfg.Start,
+		End:              cfg.End,
+		Window:           cfg.Window,
+		Settle:           cfg.Settle,
+		Lookback:         cfg.Lookback,
+		PollInterval:     cfg.PollInterval,
+		FetchConcurrency: cfg.Concurrency,
+		ShutdownTimeout:  cfg.ShutdownTimeout,
+		PublishRetry:     kafkaRetry,
+		Now:              now,
+		Logger:           logger,
+		OnCommit:         m.observeCommit,
+	}, client, writer, store)
+	if err != nil {
+		return err
+	}
+	m.watch(p)
+	if hooks.onPipeline != nil {
+		hooks.onPipeline(p)
+	}
+	if ctx.Err() == nil {
+		ready.Store(true)
+	}
+	return p.Run(pipeCtx)
+}
+
+// serveHTTP serves /metrics, /healthz (the process is alive) and /readyz
+// (the pipeline is running and not shutting down).
+func serveHTTP(addr string, reg *prometheus.Registry, ready *atomic.Bool, logger *slog.Logger) (*http.Server, string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("http listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("http server stopped", "error", err)
+		}
+	}()
+	logger.Info("serving metrics and health", "addr", ln.Addr().String())
+	return srv, ln.Addr().String(), nil
+}

@@ -1,0 +1,355 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/imreport/imreport/checkpoint"
+	"github.com/imreport/imreport/retry"
+	"github.com/imreport/imreport/schema"
+	"github.com/imreport/imreport/sink"
+	"github.com/imreport/imreport/source"
+)
+
+// Fetcher pages through one window of one stream, in order.
+type Fetcher interface {
+	Fetch(ctx context.Context, s source.Stream, w source.Window, fn func(source.Page) error) error
+}
+
+// Publisher writes records to Kafka synchronously. On failure it returns a
+// *sink.WriteError naming the records that were not acknowledged.
+type Publisher interface {
+	Publish(ctx context.Context, recs []sink.Record) error
+}
+
+// Checkpointer persists progress.
+type Checkpointer interface {
+	Load() (checkpoint.State, error)
+	Commit(checkpoint.Commit) error
+}
+
+// Config configures a Pipeline. Zero values mean the documented defaults.
+type Config struct {
+	Streams    []source.Stream // at least one
+	AppKey     string          // written into every record's source
+	APIVersion string          // "" = v1
+
+	Start        time.Time     // where a stream without a cursor begins
+	End          time.Time     // zero = run until cancelled; else stop once every stream reaches End
+	Window       time.Duration // largest window; 0 = 5m
+	Settle       time.Duration // never query closer to now; 0 = none
+	Lookback     time.Duration // rescan this far behind the cursor when caught up; 0 = no rescans
+	PollInterval time.Duration // wait between polls once caught up; 0 = 10s
+	Retention    time.Duration // the API's; 0 = 60 days
+
+	FetchConcurrency int           // windows fetched at once; 0 = 1
+	ShutdownTimeout  time.Duration // how long an in-flight Kafka write may finish after cancel; 0 = 15s
+	PublishRetry     retry.Policy  // for temporary Kafka failures
+
+	Now    func() time.Time                                 // nil = time.Now
+	Sleep  func(ctx context.Context, d time.Duration) error // poll waits; nil = retry.Sleep
+	Logger *slog.Logger                                     // nil = slog.Default()
+
+	// OnCommit, if set, is called after every checkpoint commit.
+	OnCommit func(Progress)
+}
+
+// Progress is the state after a commit.
+type Progress struct {
+	Cursors map[string]time.Time // committed cursor per stream
+	Stats   Stats
+}
+
+// Stats counts what a Pipeline did since it started.
+type Stats struct {
+	Pages      int64 // pages received
+	Fetched    int64 // messages received (before dedupe)
+	Published  int64 // messages acknowledged by Kafka
+	Duplicates int64 // messages skipped as already published
+	Windows    int64 // windows fully published
+	Rescans    int64 // lookback windows fully published
+	Commits    int64 // checkpoint commits
+	Retries    int64 // Kafka publish retries
+	Seen       int64 // msgids held for deduplication
+}
+
+// Pipeline is one run of the pipeline.
+type Pipeline struct {
+	cfg   Config
+	src   Fetcher
+	pub   Publisher
+	cp    Checkpointer
+	codec *schema.Codec
+	plan  Plan
+
+	stats struct {
+		pages, fetched, published, duplicates, windows, rescans, commits, retries, seen atomic.Int64
+	}
+	mu      sync.Mutex
+	cursors map[string]time.Time // committed
+}
+
+// New checks cfg and returns a Pipeline.
+func New(cfg Config, src Fetcher, pub Publisher, cp Checkpointer) (*Pipeline, error) {
+	var problems []error
+	if len(cfg.Streams) == 0 {
+		problems = append(problems, errors.New("no streams"))
+	}
+	seen := map[string]bool{}
+	for _, s := range cfg.Streams {
+		if seen[s.String()] {
+			problems = append(problems, fmt.Errorf("stream %s listed twice", s))
+		}
+		seen[s.String()] = true
+	}
+	if cfg.AppKey == "" {
+		problems = append(problems, errors.New("app key is empty"))
+	}
+	if cfg.Window < 0 || cfg.Settle < 0 || cfg.Lookback < 0 || cfg.PollInterval < 0 {
+		problems = append(problems, errors.New("durations must not be negative"))
+	}
+	if cfg.Window > 0 && cfg.Window < time.Second {
+		problems = append(problems, errors.New("window must be at least 1s"))
+	}
+	if !cfg.End.IsZero() && !cfg.End.After(cfg.Start) {
+		problems = append(problems, fmt.Errorf("end %v is not after start %v", cfg.End, cfg.Start))
+	}
+	codec, err := schema.NewCodec()
+	if err != nil {
+		problems = append(problems, err)
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("pipeline: %w", errors.Join(problems...))
+	}
+	if cfg.APIVersion == "" {
+		cfg.APIVersion = "v1"
+	}
+	if cfg.Window == 0 {
+		cfg.Window = 5 * time.Minute
+	}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = 10 * time.Second
+	}
+	if cfg.Retention == 0 {
+		cfg.Retention = Retention
+	}
+	if cfg.FetchConcurrency <= 0 {
+		cfg.FetchConcurrency = 1
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 15 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Sleep == nil {
+		cfg.Sleep = retry.Sleep
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Pipeline{
+		cfg: cfg, src: src, pub: pub, cp: cp, codec: codec,
+		plan: Plan{Window: cfg.Window, Settle: cfg.Settle, End: cfg.End},
+	}, nil
+}
+
+// Stats returns the counters so far. Safe to call while Run runs.
+func (p *Pipeline) Stats() Stats {
+	s := &p.stats
+	return Stats{
+		Pages: s.pages.Load(), Fetched: s.fetched.Load(), Published: s.published.Load(),
+		Duplicates: s.duplicates.Load(), Windows: s.windows.Load(), Rescans: s.rescans.Load(),
+		Commits: s.commits.Load(), Retries: s.retries.Load(), Seen: s.seen.Load(),
+	}
+}
+
+// Cursors returns the committed cursor of every stream. Safe to call while Run runs.
+func (p *Pipeline) Cursors() map[string]time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string]time.Time, len(p.cursors))
+	for k, v := range p.cursors {
+		out[k] = v
+	}
+	return out
+}
+
+// job is one window of one stream to fetch and publish.
+type job struct {
+	stream  source.Stream
+	seq     uint64
+	window  source.Window
+	advance bool // false for a lookback rescan: the cursor does not move
+}
+
+// item is what fetchers hand the publisher: a page, or the end of a job.
+type item struct {
+	job  job
+	page *source.Page
+}
+
+// Run runs until every stream reaches Config.End, ctx is cancelled (it then
+// returns nil after committing what Kafka acknowledged), or a fatal error.
+func (p *Pipeline) Run(ctx context.Context) error {
+	state, err := p.cp.Load()
+	if err != nil {
+		return fmt.Errorf("pipeline: load checkpoint: %w", err)
+	}
+	now := p.cfg.Now()
+	cursors := make(map[string]time.Time, len(p.cfg.Streams))
+	for _, s := range p.cfg.Streams {
+		key := s.String()
+		c, ok := state.Cursors[key]
+		switch {
+		case ok:
+			if c.Before(now.Add(-p.cfg.Retention)) {
+				p.cfg.Logger.Warn("checkpoint cursor is older than the API's retention: messages between it and the retention horizon are gone",
+					"stream", key, "cursor", c, "retention", p.cfg.Retention)
+			}
+			p.cfg.Logger.Info("resuming stream from checkpoint", "stream", key, "cursor", c)
+		default:
+			var clamped bool
+			c, clamped = StartCursor(p.cfg.Start, now, p.cfg.Retention)
+			if clamped {
+				p.cfg.Logger.Warn("start is earlier than the API keeps messages; starting at the retention horizon",
+					"stream", key, "start", p.cfg.Start, "clamped_to", c)
+			}
+			p.cfg.Logger.Info("starting stream without checkpoint", "stream", key, "cursor", c)
+		}
+		cursors[key] = c
+	}
+	p.mu.Lock()
+	p.cursors = cursors
+	p.mu.Unlock()
+	seen := newSeenSet(state.Seen)
+	p.stats.seen.Store(int64(seen.len()))
+
+	g, gctx := errgroup.WithContext(ctx)
+	jobs := make(chan job)
+	items := make(chan item, 2*p.cfg.FetchConcurrency)
+	planned := make(map[string]time.Time, len(cursors))
+	for k, v := range cursors {
+		planned[k] = v
+	}
+	g.Go(func() error {
+		defer close(jobs)
+		return p.planner(gctx, planned, jobs)
+	})
+	var fetchers sync.WaitGroup
+	for range p.cfg.FetchConcurrency {
+		fetchers.Add(1)
+		g.Go(func() error {
+			defer fetchers.Done()
+			return p.fetcher(gctx, jobs, items)
+		})
+	}
+	go func() {
+		fetchers.Wait()
+		close(items)
+	}()
+	g.Go(func() error { return p.publisher(gctx, seen, items) })
+	err = g.Wait()
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		p.cfg.Logger.Info("pipeline stopped", "stats", p.Stats())
+		return nil
+	}
+	if err == nil {
+		p.cfg.Logger.Info("pipeline finished: every stream reached the end", "end", p.cfg.End, "stats", p.Stats())
+	}
+	return err
+}
+
+// send delivers v on ch unless ctx ends first.
+func send[T any](ctx context.Context, ch chan<- T, v T) error {
+	select {
+	case ch <- v:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// planner emits windows for every stream, round-robin, and lookback rescans
+// whenever all streams are caught up.
+func (p *Pipeline) planner(ctx context.Context, cursors map[string]time.Time, jobs chan<- job) error {
+	seq := map[string]uint64{}
+	next := func(s source.Stream, w source.Window, advance bool) error {
+		key := s.String()
+		j := job{stream: s, seq: seq[key], window: w, advance: advance}
+		seq[key]++
+		return send(ctx, jobs, j)
+	}
+	for {
+		progressed, done := false, true
+		for _, s := range p.cfg.Streams {
+			key := s.String()
+			if Done(cursors[key], p.plan) {
+				continue
+			}
+			done = false
+			w, ok := NextWindow(cursors[key], p.cfg.Now(), p.plan)
+			if !ok {
+				continue
+			}
+			if err := next(s, w, true); err != nil {
+				return err
+			}
+			cursors[key] = w.To
+			progressed = true
+		}
+		if done {
+			return nil
+		}
+		if progressed {
+			continue
+		}
+		// Caught up: look again behind the cursor for late arrivals, then wait.
+		floor := p.cfg.Now().Add(-p.cfg.Retention)
+		for _, s := range p.cfg.Streams {
+			for _, w := range Rescans(cursors[s.String()], p.cfg.Lookback, p.cfg.Window, floor) {
+				if err := next(s, w, false); err != nil {
+					return err
+				}
+			}
+		}
+		if err := p.cfg.Sleep(ctx, p.cfg.PollInterval); err != nil {
+			return err
+		}
+	}
+}
+
+// fetcher pages through jobs and hands every page, then the job's end, to
+// the publisher.
+func (p *Pipeline) fetcher(ctx context.Context, jobs <-chan job, items chan<- item) error {
+	for {
+		var j job
+		var ok bool
+		select {
+		case j, ok = <-jobs:
+			if !ok {
+				return nil
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		err := p.src.Fetch(ctx, j.stream, j.window, func(pg source.Page) error {
+			p.stats.pages.Add(1)
+			p.stats.fetched.Add(int64(len(pg.Messages)))
+			return send(ctx, items, item{job: j, page: &pg})
+		})
+		if err != nil {
+			return err
+		}
+		if err := send(ctx, items, item{job: j}); err != nil {
+			return err
+		}
+	}
+}
