@@ -21,7 +21,9 @@ type Plan struct {
 // now-Settle) or the stream reached End. Windows are on whole seconds.
 func NextWindow(cursor, now time.Time, p Plan) (w source.Window, ok bool) {
 	from := cursor.UTC().Truncate(time.Second)
-	to := from.Add(p.Window)
+	// A Window that is not whole seconds (IMREPORT_WINDOW=1.5s) must not
+	// give windows the source rejects as not on whole seconds.
+	to := from.Add(p.Window).Truncate(time.Second)
 	if limit := now.UTC().Add(-p.Settle).Truncate(time.Second); to.After(limit) {
 		to = limit
 	}
@@ -63,12 +65,13 @@ func Rescans(cursor time.Time, lookback, size time.Duration, floor time.Time) []
 	}
 	to := cursor.UTC().Truncate(time.Second)
 	from := to.Add(-lookback).Truncate(time.Second)
-	if f := floor.UTC().Truncate(time.Second); from.Before(f) {
+	if f := ceilSecond(floor.UTC()); from.Before(f) {
 		from = f
 	}
+	step := max(size.Truncate(time.Second), time.Second) // windows on whole seconds
 	var ws []source.Window
 	for from.Before(to) {
-		next := from.Add(size)
+		next := from.Add(step)
 		if next.After(to) {
 			next = to
 		}

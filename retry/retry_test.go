@@ -66,7 +66,9 @@ func refusedDial(t *testing.T) error {
 }
 
 func TestTemporary(t *testing.T) {
-	api := func(status, code int) error { return &source.APIError{Endpoint: "/v1/messages", Status: status, Code: code} }
+	api := func(status, code int) error {
+		return &source.APIError{Endpoint: "/v1/messages", Status: status, Code: code}
+	}
 	wrap := func(err error) error { return fmt.Errorf("fetch messages: %w", err) }
 	join := func(err error) error { return errors.Join(errors.New("other"), err) }
 	timeout := loopbackTimeout(t)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,7 +44,7 @@ const headerLen = 10
 // Codec encodes and decodes io.imreport.Message records in single-object
 // encoding. It is immutable after NewCodec and safe for concurrent use.
 type Codec struct {
-	full      *goavro.Codec // the whole record: decoding, and encoding fallback
+	full      *goavro.Codec // the whole record: encoding fallback
 	head      *goavro.Codec // the fields before extras
 	tail      *goavro.Codec // the fields after extras
 	canonical string
@@ -227,7 +228,8 @@ func appendExtras(buf []byte, pairs []extrasPair) []byte {
 
 // Decode decodes one single-object encoded record. It fails with an error
 // wrapping ErrNotSingleObject or ErrWrongFingerprint when the header does not
-// match this schema, and when bytes are left after the record.
+// match this schema, and when bytes are left after the record. Memory use is
+// bounded by the input's size, whatever the input.
 func (c *Codec) Decode(b []byte) (map[string]any, error) {
 	if len(b) < headerLen || b[0] != 0xC3 || b[1] != 0x01 {
 		return nil, fmt.Errorf("schema: decode: %w", ErrNotSingleObject)
@@ -235,18 +237,108 @@ func (c *Codec) Decode(b []byte) (map[string]any, error) {
 	if [8]byte(b[2:headerLen]) != c.fp {
 		return nil, fmt.Errorf("schema: decode: %w: got %x, want %x", ErrWrongFingerprint, b[2:headerLen], c.fp[:])
 	}
-	v, rest, err := c.full.NativeFromBinary(b[headerLen:])
+	// goavro sizes a map from the block count it reads before reading the entries
+	// (up to 2^31-1 of them), so a corrupt count costs gigabytes: the extras map
+	// is read here, goavro reads the rest (no maps or arrays there).
+	v, rest, err := c.head.NativeFromBinary(b[headerLen:])
 	if err != nil {
 		return nil, fmt.Errorf("schema: decode: %w", err)
+	}
+	rec, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("schema: decode: got %T, want a record", v)
+	}
+	if rec["extras"], rest, err = readExtras(rest); err != nil {
+		return nil, fmt.Errorf("schema: decode: extras: %w", err)
+	}
+	if v, rest, err = c.tail.NativeFromBinary(rest); err != nil {
+		return nil, fmt.Errorf("schema: decode: %w", err)
+	}
+	tail, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("schema: decode: got %T, want a record", v)
 	}
 	if len(rest) != 0 {
 		return nil, fmt.Errorf("schema: decode: %d bytes after the record", len(rest))
 	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("schema: decode: got %T, want a record", v)
+	for k, x := range tail {
+		rec[k] = x
 	}
-	return m, nil
+	return rec, nil
+}
+
+var errShort = errors.New("short buffer")
+
+func readLong(b []byte) (int64, []byte, error) {
+	v, n := binary.Varint(b) // Avro longs are zig-zag varints, as Go's
+	if n <= 0 {
+		if n == 0 {
+			return 0, nil, errShort
+		}
+		return 0, nil, errors.New("long overflows 64 bits")
+	}
+	return v, b[n:], nil
+}
+
+func readString(b []byte) (string, []byte, error) {
+	n, b, err := readLong(b)
+	if err != nil {
+		return "", nil, err
+	}
+	if n < 0 || n > int64(len(b)) {
+		return "", nil, fmt.Errorf("string length %d with %d bytes left", n, len(b))
+	}
+	return string(b[:n]), b[n:], nil
+}
+
+// readExtras reads the ["null", map<string>] union in goavro's native form.
+func readExtras(b []byte) (any, []byte, error) {
+	branch, b, err := readLong(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch branch {
+	case 0:
+		return nil, b, nil
+	case 1:
+	default:
+		return nil, nil, fmt.Errorf("union branch %d", branch)
+	}
+	m := map[string]any{}
+	for {
+		var count int64
+		if count, b, err = readLong(b); err != nil {
+			return nil, nil, err
+		}
+		if count == 0 {
+			return goavro.Union("map", m), b, nil
+		}
+		if count < 0 { // a negative count is followed by the block's size in bytes
+			if count == math.MinInt64 {
+				return nil, nil, fmt.Errorf("block count %d", count)
+			}
+			count = -count
+			if _, b, err = readLong(b); err != nil {
+				return nil, nil, err
+			}
+		}
+		if count > int64(len(b))/2 { // an entry takes at least two bytes
+			return nil, nil, fmt.Errorf("block count %d with %d bytes left", count, len(b))
+		}
+		for range count {
+			var k, v string
+			if k, b, err = readString(b); err != nil {
+				return nil, nil, err
+			}
+			if v, b, err = readString(b); err != nil {
+				return nil, nil, err
+			}
+			if _, dup := m[k]; dup {
+				return nil, nil, fmt.Errorf("duplicate key %q", k)
+			}
+			m[k] = v
+		}
+	}
 }
 
 // canonicalForm returns the Avro Parsing Canonical Form of a schema parsed with

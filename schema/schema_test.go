@@ -275,6 +275,9 @@ func TestEncodeMatchesGoavro(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if d, err := c.Decode(ours); err != nil || !reflect.DeepEqual(d, a) {
+			t.Errorf("%s: Decode differs from goavro's decoding (%v)\nours   %v\ngoavro %v", name, err, d, a)
+		}
 		b, _, err := c.full.NativeFromBinary(theirs)
 		if err != nil {
 			t.Fatal(err)
@@ -401,4 +404,57 @@ func TestCodecConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestDecodeExtras covers the hand-written extras reader with encodings other
+// writers may produce (several blocks, negative counts with sizes) and corrupt
+// ones (a huge count must fail at once, not allocate).
+func TestDecodeExtras(t *testing.T) {
+	c := testCodec(t)
+	native, err := Native(sampleMessage(t), testSource)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := c.head.BinaryFromNative(c.header[:], native)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tail, err := c.tail.BinaryFromNative(nil, native)
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := func(b []byte, v int64) []byte { return binary.AppendVarint(b, v) }
+	str := func(b []byte, s string) []byte { return append(long(b, int64(len(s))), s...) }
+	build := func(extras []byte) []byte {
+		return append(append(bytes.Clone(head), extras...), tail...)
+	}
+	twoBlocks := long(nil, 1)                                    // branch: map
+	twoBlocks = str(str(long(twoBlocks, 1), "a"), "1")           // block of one entry
+	twoBlocks = str(str(long(long(twoBlocks, -1), 4), "b"), "2") // negative count, then the block's size
+	twoBlocks = long(twoBlocks, 0)                               // end
+	d, err := c.Decode(build(twoBlocks))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(d["extras"]); got != "map[map:map[a:1 b:2]]" {
+		t.Errorf("extras %s", got)
+	}
+	for name, extras := range map[string][]byte{
+		"huge count":    long(long(nil, 1), 1<<31-1),
+		"min count":     long(long(nil, 1), -1<<63),
+		"bad branch":    long(nil, 2),
+		"negative len":  long(long(long(nil, 1), 1), -5),
+		"long len":      str(long(long(nil, 1), 1), "a")[:4],
+		"duplicate key": long(str(str(str(str(long(long(nil, 1), 2), "a"), "1"), "a"), "2"), 0),
+		"no end block":  str(str(long(long(nil, 1), 1), "a"), "1"),
+		"overlong long": append(long(nil, 1), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01),
+	} {
+		b := build(extras)
+		if name == "no end block" {
+			b = append(bytes.Clone(head), extras...) // nothing after
+		}
+		if _, err := c.Decode(b); err == nil {
+			t.Errorf("%s: decoded", name)
+		}
+	}
 }

@@ -19,14 +19,20 @@ import (
 
 // Vendor error codes served by the simulator.
 const (
-	CodeInternal      = 899000 // also used for 404 and 405, which the vendor does not document
-	CodeNoSuchUser    = 899002
-	CodeInvalidParam  = 899003
-	CodeMissingAuth   = 899007
-	CodeAuthFailed    = 899008
-	TimeLayout        = "2006-01-02 15:04:05" // begin_time / end_time
-	MaxCount          = 1000                  // largest accepted count
-	DefaultRetention  = 60 * 24 * time.Hour
+	CodeInternal     = 899000 // also used for 404 and 405, for which the vendor documents no code
+	CodeNoSuchUser   = 899002 // 400: /v1/users/{username} names an unknown user
+	CodeInvalidParam = 899003 // 400: a missing or invalid parameter (the message names it)
+	CodeMissingAuth  = 899007 // 401: no Authorization header
+	CodeAuthFailed   = 899008 // 401: malformed or wrong Basic credentials
+)
+
+const (
+	TimeLayout       = "2006-01-02 15:04:05" // format of begin_time and end_time
+	MaxCount         = 1000                  // largest accepted count
+	DefaultRetention = 60 * 24 * time.Hour   // messages older than this are not served
+)
+
+const (
 	contentTypeJSON   = "application/json; charset=utf-8"
 	pathMessages      = "/v1/messages"
 	pathUsersPrefix   = "/v1/users/"

@@ -1,8 +1,10 @@
 package sink
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -35,7 +37,10 @@ func (w *Writer) Scan(ctx context.Context, fn func(Message) error) error {
 	if err != nil {
 		return fmt.Errorf("kafka scan: list offsets: %w", err)
 	}
-	for _, po := range resp.Topics[w.cfg.Topic] {
+	// kafka-go returns the partitions in map order; Scan promises partition order.
+	offsets := resp.Topics[w.cfg.Topic]
+	slices.SortFunc(offsets, func(a, b kafka.PartitionOffsets) int { return cmp.Compare(a.Partition, b.Partition) })
+	for _, po := range offsets {
 		if po.Error != nil {
 			return fmt.Errorf("kafka scan: partition %d offsets: %w", po.Partition, po.Error)
 		}

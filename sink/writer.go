@@ -76,7 +76,7 @@ func New(cfg Config) (*Writer, error) {
 		problems = append(problems, errors.New("no brokers"))
 	}
 	for _, b := range cfg.Brokers {
-		if _, _, err := net.SplitHostPort(b); err != nil {
+		if !hostPort(b) {
 			problems = append(problems, fmt.Errorf("broker %q is not host:port", b))
 		}
 	}
@@ -233,6 +233,17 @@ func (e *WriteError) Temporary() bool {
 	return true
 }
 
+// hostPort reports whether b is host:port with a numeric port in 1-65535, as
+// a Kafka broker address always is. (An empty host dials the local system.)
+func hostPort(b string) bool {
+	_, port, err := net.SplitHostPort(b)
+	if err != nil {
+		return false
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	return err == nil && n > 0
+}
+
 func compression(name string) (kafka.Compression, error) {
 	switch strings.ToLower(name) {
 	case "", "snappy":
@@ -268,7 +279,9 @@ func mechanism(cfg Config) (sasl.Mechanism, error) {
 		}
 		m, err := scram.Mechanism(algo, cfg.SASLUsername, cfg.SASLPassword)
 		if err != nil {
-			return nil, fmt.Errorf("SASL %s: %w", cfg.SASLMechanism, err)
+			// The scram library quotes the offending string, which may be
+			// the password: never pass its message on.
+			return nil, fmt.Errorf("SASL %s: the username or password has a character SASLprep prohibits (a control or unassigned character)", cfg.SASLMechanism)
 		}
 		return m, nil
 	}

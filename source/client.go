@@ -205,19 +205,16 @@ func (e *envelope) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return err
 	}
-	if raw.Total != nil {
-		t, err := parseInt(raw.Total)
-		if err != nil {
-			return fmt.Errorf("total: %w", err)
-		}
-		if t != nil {
-			e.Total = int(*t)
-		}
+	t, err := parseInt(raw.Total) // nil for a missing, null or "" total
+	if err != nil {
+		return fmt.Errorf("total: %w", err)
 	}
 	e.Messages = raw.Messages
-	if raw.Total == nil {
+	if t == nil {
 		// Without a total, keep paging until an empty page.
 		e.Total = int(^uint(0) >> 1)
+	} else {
+		e.Total = int(*t)
 	}
 	return nil
 }
@@ -266,9 +263,9 @@ func (c *Client) get(ctx context.Context, kind Kind, path, query string, into *e
 			if code, _ := parseInt(ve.Error.Code); code != nil {
 				e.Code = int(*code)
 			}
-			e.Message = ve.Error.Message
+			e.Message = c.redact(ve.Error.Message)
 		} else {
-			e.Message = excerpt(body)
+			e.Message = excerpt([]byte(c.redact(string(body))))
 		}
 		return e
 	}
@@ -292,6 +289,15 @@ func scrub(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// redact removes the master secret and the Authorization value from text the
+// server sent back (some gateways echo the request into an error page).
+func (c *Client) redact(s string) string {
+	for _, secret := range []string{strings.TrimPrefix(c.auth, "Basic "), c.cfg.MasterSecret} {
+		s = strings.ReplaceAll(s, secret, "[redacted]")
+	}
+	return s
 }
 
 func excerpt(b []byte) string {

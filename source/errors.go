@@ -35,7 +35,7 @@ func (e *APIError) Error() string {
 		fmt.Fprintf(&b, ": %s", e.Message)
 	}
 	if e.auth() {
-		b.WriteString(" (check the app key and master secret)")
+		b.WriteString(" (credentials rejected: check the app key and master secret)")
 	}
 	return b.String()
 }

@@ -24,11 +24,11 @@ func TestAPIErrorError(t *testing.T) {
 		{APIError{Endpoint: "/v1/users/bob/messages", Status: 400, Code: 899002},
 			"report api /v1/users/bob/messages: HTTP 400, code 899002"},
 		{APIError{Endpoint: "/v1/messages", Status: 401, Code: 899008, Message: "Basic authentication failed"},
-			"report api /v1/messages: HTTP 401, code 899008: Basic authentication failed (check the app key and master secret)"},
+			"report api /v1/messages: HTTP 401, code 899008: Basic authentication failed (credentials rejected: check the app key and master secret)"},
 		{APIError{Endpoint: "/v1/messages", Status: 403},
-			"report api /v1/messages: HTTP 403 (check the app key and master secret)"},
+			"report api /v1/messages: HTTP 403 (credentials rejected: check the app key and master secret)"},
 		{APIError{Endpoint: "/v1/messages", Status: 200, Code: 899009, Message: "appkey not exist"},
-			"report api /v1/messages: HTTP 200, code 899009: appkey not exist (check the app key and master secret)"},
+			"report api /v1/messages: HTTP 200, code 899009: appkey not exist (credentials rejected: check the app key and master secret)"},
 		{APIError{Endpoint: "/v1/messages", Status: 429, Wait: 7 * time.Second},
 			"report api /v1/messages: HTTP 429"},
 	}
@@ -118,7 +118,7 @@ func TestAPIErrorAuth(t *testing.T) {
 		if c.auth && e.Temporary() {
 			t.Errorf("auth failure %d/%d is temporary", c.status, c.code)
 		}
-		if c.auth != strings.HasSuffix(e.Error(), "(check the app key and master secret)") {
+		if c.auth != strings.HasSuffix(e.Error(), ": check the app key and master secret)") {
 			t.Errorf("Error() = %q: auth hint present = %v, want %v", e.Error(), !c.auth, c.auth)
 		}
 	}

@@ -156,14 +156,14 @@ func DecodeMessage(raw []byte) (Message, error) {
 }
 
 // MsgIDOf extracts only the msgid of a raw message; ok is false when it has none.
+// It agrees with DecodeMessage: the key must be exactly "msgid" (a struct
+// decode would also match "MSGID" or "MsgId").
 func MsgIDOf(raw []byte) (int64, bool) {
-	var w struct {
-		MsgID json.RawMessage `json:"msgid"`
-	}
-	if err := json.Unmarshal(raw, &w); err != nil || w.MsgID == nil {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
 		return 0, false
 	}
-	v, err := parseInt(w.MsgID)
+	v, err := intField(fields, "msgid")
 	if err != nil || v == nil || *v <= 0 {
 		return 0, false
 	}
@@ -201,15 +201,20 @@ func parseInt(b json.RawMessage) (*int64, error) {
 	default:
 		text = string(b)
 	}
-	if v, err := strconv.ParseInt(text, 10, 64); err == nil {
+	v, err := strconv.ParseInt(text, 10, 64)
+	if err == nil {
 		return &v, nil
 	}
+	if errors.Is(err, strconv.ErrRange) {
+		return nil, fmt.Errorf("out of range: %.40s", text)
+	}
 	// Accept integral floats such as 1.446016259e9 that some encoders produce.
+	// float64(math.MaxInt64) is 2^63, itself out of range.
 	f, err := strconv.ParseFloat(text, 64)
-	if err != nil || f != math.Trunc(f) || f > math.MaxInt64 || f < math.MinInt64 {
+	if err != nil || f != math.Trunc(f) || f >= math.MaxInt64 || f < math.MinInt64 {
 		return nil, fmt.Errorf("not an integer: %.40s", text)
 	}
-	v := int64(f)
+	v = int64(f)
 	return &v, nil
 }
 

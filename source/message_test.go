@@ -168,7 +168,9 @@ func TestDecodeTolerance(t *testing.T) {
 			})},
 		{"undocumented msg_type",
 			`{"msgid":42,"msg_type":"event","target_type":"chatroom","target_id":"1001","from_id":"admin","from_type":"admin","create_time":1700000000,"msg_ctime":1700000000123}`,
-			with(func(m *Message) { m.MsgType, m.TargetType, m.TargetID, m.FromID, m.FromType = "event", "chatroom", "1001", "admin", "admin" })},
+			with(func(m *Message) {
+				m.MsgType, m.TargetType, m.TargetID, m.FromID, m.FromType = "event", "chatroom", "1001", "admin", "admin"
+			})},
 		{"whitespace everywhere",
 			" {\n \"msgid\" : 42 ,\t\"msg_type\" : \"text\" , \"target_type\":\"single\",\"target_id\":\"bob\",\"from_id\":\"alice\",\"create_time\" :\n1700000000,\"msg_ctime\":1700000000123 } ",
 			base},

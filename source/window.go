@@ -43,8 +43,9 @@ const (
 // endpoint with the given bounds return every message sent in w.
 //
 // Inclusive bounds query [From, To-1s]; strict bounds query (From-1s, To). If a
-// server reads strict bounds as inclusive (or the reverse), the query still
-// covers w and at most one extra second on each side comes back.
+// server reads strict bounds as inclusive, the query still covers w and at most
+// one extra second on each side comes back. The reverse does not hold: inclusive
+// bounds read as strict miss the first and last second of w.
 //
 // If loc changes its UTC offset inside w (a daylight-saving change), the bounds
 // are widened by the offset difference so that a server reading both strings at

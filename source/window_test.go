@@ -86,6 +86,11 @@ func TestQueryBoundsFixedOffset(t *testing.T) {
 				t.Errorf("QueryBounds(%v, %v, %v) = %q, %q; want %q, %q", c.w, c.loc, c.b, begin, end, c.begin, c.end)
 			}
 			checkCovers(t, c.w, c.loc, c.b, begin, end, false)
+			if c.b == Strict {
+				// A server that reads the strict strings inclusively still
+				// covers w, with one extra second on each side.
+				checkCovers(t, c.w, c.loc, Inclusive, begin, end, false)
+			}
 		})
 	}
 }

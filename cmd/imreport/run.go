@@ -64,6 +64,7 @@ type runHooks struct {
 	now        func() time.Time           // nil = time.Now
 	retry      func(p *retry.Policy)      // adjusts retry policies (tests)
 	writer     func(w *sink.Writer)       // the Kafka writer, before the run
+	onCommit   func(oldest time.Time)     // after each checkpoint commit: the oldest cursor
 }
 
 // runPipeline wires the parts together and runs until done, cancelled or
@@ -211,7 +212,18 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		PublishRetry:     kafkaRetry,
 		Now:              now,
 		Logger:           logger,
-		OnCommit:         m.observeCommit,
+		OnCommit: func(pr pipeline.Progress) {
+			m.observeCommit(pr)
+			if hooks.onCommit != nil {
+				var oldest time.Time
+				for _, c := range pr.Cursors {
+					if oldest.IsZero() || c.Before(oldest) {
+						oldest = c
+					}
+				}
+				hooks.onCommit(oldest)
+			}
+		},
 	}, client, writer, store)
 	if err != nil {
 		return err

@@ -48,7 +48,7 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer, l
 	}
 	now := time.Now().UTC().Truncate(time.Second)
 	start, end := now.Add(-time.Duration(*hours)*time.Hour), now.Add(time.Duration(*live)*time.Hour)
-	msgs := simulator.Generate(simulator.GenSpec{Seed: *seed, Start: start, End: end, Count: *count, Bursts: *bursts, BurstSize: *burstSize})
+	msgs := simulator.Generate(simulator.GenSpec{Seed: *seed, AppKey: appKey, Start: start, End: end, Count: *count, Bursts: *bursts, BurstSize: *burstSize})
 	sim := simulator.New(simulator.Config{AppKey: appKey, MasterSecret: secret}, msgs)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

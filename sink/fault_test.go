@@ -1,0 +1,411 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/imreport/imreport/retry"
+)
+
+// faultSetup is a 1-broker cluster with a 3-partition topic and a writer.
+func faultSetup(t *testing.T, topic string) (*kfake.Cluster, *Writer) {
+	t.Helper()
+	c := newCluster(t, kfake.NumBrokers(1))
+	return c, readyWriter(t, testConfig(c, topic), 3)
+}
+
+func asWriteError(t *testing.T, err error) *WriteError {
+	t.Helper()
+	var we *WriteError
+	if !errors.As(err, &we) {
+		t.Fatalf("error %T %v is not a *WriteError", err, err)
+	}
+	return we
+}
+
+// partitionsUsed is how many partitions of n the Java partitioner spreads
+// recs over, hence how many produce requests one attempt takes.
+func partitionsUsed(recs []Record, n int) int {
+	used := map[int]bool{}
+	for _, r := range recs {
+		used[javaPartition([]byte(r.Key), n)] = true
+	}
+	return len(used)
+}
+
+func allIndexes(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// A leader change answered once: kafka-go retries inside MaxAttempts, so
+// Publish succeeds and every record is stored exactly once.
+func TestPublishRetriesTransientProduceErrorOnce(t *testing.T) {
+	for _, code := range []*kerr.Error{kerr.NotLeaderForPartition, kerr.LeaderNotAvailable} {
+		t.Run(code.Message, func(t *testing.T) {
+			c, w := faultSetup(t, "transient")
+			var mu sync.Mutex
+			calls := 0
+			c.ControlKey(int16(kmsg.Produce), produceError(code.Code, &calls, &mu))
+
+			recs := records(1, 60, keyList(9), 100)
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			if err := w.Publish(ctx, recs); err != nil {
+				// Allowed by the contract, but then it must be retryable.
+				we := asWriteError(t, err)
+				if !we.Temporary() || !retry.Temporary(err) {
+					t.Fatalf("Publish = %v; a %s must be temporary", err, code.Message)
+				}
+				t.Logf("Publish returned a temporary error: %v", err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if calls != 1 {
+				t.Fatalf("control answered %d produce requests, want 1", calls)
+			}
+			got := scanAll(t, w)
+			seen := map[string]int{}
+			for _, m := range got {
+				seen[m.Headers[HeaderMsgID]]++
+			}
+			if len(got) != len(recs) || len(seen) != len(recs) {
+				t.Fatalf("stored %d records (%d distinct), want %d exactly once", len(got), len(seen), len(recs))
+			}
+		})
+	}
+}
+
+// A leader change that outlasts kafka-go's attempts comes back as a
+// temporary *WriteError naming every record, so the pipeline retries.
+func TestPublishPersistentLeaderErrorIsTemporary(t *testing.T) {
+	c, w := faultSetup(t, "leaderless")
+	var mu sync.Mutex
+	calls := 0
+	answer := produceError(kerr.NotLeaderForPartition.Code, &calls, &mu)
+	c.ControlKey(int16(kmsg.Produce), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		return answer(r)
+	})
+	recs := records(1, 30, keyList(20), 100)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	err := w.Publish(ctx, recs)
+	we := asWriteError(t, err)
+	if !we.Temporary() || !retry.Temporary(err) {
+		t.Errorf("Publish = %v: Temporary() %v, retry.Temporary %v; want both true", err, we.Temporary(), retry.Temporary(err))
+	}
+	if !errors.Is(err, kafka.NotLeaderForPartition) {
+		t.Errorf("error %v does not wrap NotLeaderForPartition", err)
+	}
+	if !slices.Equal(we.Failed, allIndexes(len(recs))) {
+		t.Errorf("Failed = %v, want all %d records", we.Failed, len(recs))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// One request per partition per attempt, MaxAttempts 3.
+	if want := 3 * partitionsUsed(recs, 3); calls != want {
+		t.Errorf("control answered %d produce requests, want %d (partitions x 3 attempts)", calls, want)
+	}
+}
+
+// Fatal broker answers: a *WriteError that is not temporary, and kafka-go
+// does not retry them.
+func TestPublishFatalProduceErrors(t *testing.T) {
+	for _, tc := range []struct {
+		code   *kerr.Error
+		target error
+		text   string
+	}{
+		{kerr.TopicAuthorizationFailed, kafka.TopicAuthorizationFailed, "authoriz"},
+		{kerr.MessageTooLarge, kafka.MessageSizeTooLarge, "too large"},
+	} {
+		t.Run(tc.code.Message, func(t *testing.T) {
+			c, w := faultSetup(t, "fatal")
+			var mu sync.Mutex
+			calls := 0
+			answer := produceError(tc.code.Code, &calls, &mu)
+			c.ControlKey(int16(kmsg.Produce), func(r kmsg.Request) (kmsg.Response, error, bool) {
+				c.KeepControl()
+				return answer(r)
+			})
+			recs := records(1, 30, keyList(20), 100)
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			err := w.Publish(ctx, recs)
+			we := asWriteError(t, err)
+			if we.Temporary() || retry.Temporary(err) {
+				t.Errorf("Publish = %v: Temporary() %v, retry.Temporary %v; want both false", err, we.Temporary(), retry.Temporary(err))
+			}
+			if !errors.Is(err, tc.target) {
+				t.Errorf("error %v does not wrap %v", err, tc.target)
+			}
+			if !strings.Contains(strings.ToLower(err.Error()), tc.text) {
+				t.Errorf("error %q does not mention %q", err, tc.text)
+			}
+			if !strings.HasPrefix(err.Error(), "kafka write: 30 record(s) failed") {
+				t.Errorf("error %q does not count the failed records", err)
+			}
+			if !slices.Equal(we.Failed, allIndexes(len(recs))) {
+				t.Errorf("Failed = %v, want all %d records", we.Failed, len(recs))
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if want := partitionsUsed(recs, 3); calls != want { // one per partition, no retries
+				t.Errorf("control answered %d produce requests, want %d (no retry of a fatal error)", calls, want)
+			}
+			if got := produced(t, c, "fatal"); !slices.Equal(got, []int64{0, 0, 0}) {
+				t.Errorf("broker stored %v records per partition, want none", got)
+			}
+		})
+	}
+}
+
+// When one partition fails, Failed names exactly the records routed to it.
+func TestPublishPartialFailure(t *testing.T) {
+	c, w := faultSetup(t, "partial")
+	const bad = 1
+	answer := produceError(kerr.TopicAuthorizationFailed.Code, nil, nil)
+	c.ControlKey(int16(kmsg.Produce), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		req := r.(*kmsg.ProduceRequest)
+		var parts []int32
+		for _, tp := range req.Topics {
+			for _, p := range tp.Partitions {
+				parts = append(parts, p.Partition)
+			}
+		}
+		if !slices.Contains(parts, bad) {
+			return nil, nil, false // the broker handles it
+		}
+		if len(parts) != 1 {
+			t.Errorf("a produce request carried partitions %v; the test assumes one per request", parts)
+		}
+		return answer(r)
+	})
+	recs := records(1, 60, keyList(20), 50)
+	var wantFailed []int
+	for i, r := range recs {
+		if javaPartition([]byte(r.Key), 3) == bad {
+			wantFailed = append(wantFailed, i)
+		}
+	}
+	if len(wantFailed) == 0 || len(wantFailed) == len(recs) {
+		t.Fatalf("test keys do not split over partitions: %v", wantFailed)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	err := w.Publish(ctx, recs)
+	we := asWriteError(t, err)
+	if !slices.Equal(we.Failed, wantFailed) {
+		t.Errorf("Failed = %v, want %v", we.Failed, wantFailed)
+	}
+	if len(we.Errs) != len(we.Failed) {
+		t.Errorf("%d errors for %d failed records", len(we.Errs), len(we.Failed))
+	}
+	if we.Temporary() {
+		t.Errorf("authorization failure reported temporary")
+	}
+	if want := fmt.Sprintf("kafka write: %d record(s) failed", len(wantFailed)); !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error %q, want prefix %q", err, want)
+	}
+	// The other partitions were written.
+	got := produced(t, c, "partial")
+	if got[bad] != 0 || got[0]+got[2] != int64(len(recs)-len(wantFailed)) {
+		t.Errorf("broker stored %v per partition; want %d outside partition %d and none in it",
+			got, len(recs)-len(wantFailed), bad)
+	}
+}
+
+// kafka-go refuses a record bigger than BatchBytes before sending anything.
+func TestPublishRecordTooLargeForBatch(t *testing.T) {
+	_, w := faultSetup(t, "huge")
+	recs := records(1, 3, keyList(3), 10)
+	recs[1].Value = make([]byte, 16<<20+1)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	err := w.Publish(ctx, recs)
+	we := asWriteError(t, err)
+	if we.Temporary() || retry.Temporary(err) {
+		t.Errorf("oversized record: %v reported temporary", err)
+	}
+	if !errors.Is(err, kafka.MessageSizeTooLarge) {
+		t.Errorf("error %v does not wrap MessageSizeTooLarge", err)
+	}
+}
+
+// The broker goes away: Publish fails and retry.Temporary says to keep
+// trying, both with warm connections and for a writer that never connected.
+func TestPublishBrokerDown(t *testing.T) {
+	c, w := faultSetup(t, "outage")
+	cold := newWriter(t, testConfig(c, "outage"))
+	publish(t, w, records(1, 10, keyList(5), 50))
+
+	c.Close()
+
+	for name, w := range map[string]*Writer{"warm": w, "cold": cold} {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			recs := records(100, 10, keyList(5), 50)
+			err := w.Publish(ctx, recs)
+			if err == nil {
+				t.Fatal("Publish to a closed cluster succeeded")
+			}
+			t.Logf("Publish: %v", err)
+			we := asWriteError(t, err)
+			if !retry.Temporary(err) || !we.Temporary() {
+				t.Errorf("outage error %v: retry.Temporary %v, Temporary() %v; want both true",
+					err, retry.Temporary(err), we.Temporary())
+			}
+			if !retry.Temporary(fmt.Errorf("pipeline: page 3: %w", err)) {
+				t.Errorf("wrapping lost the class of %v", err)
+			}
+			if !slices.Equal(we.Failed, allIndexes(len(recs))) {
+				t.Errorf("Failed = %v, want every record", we.Failed)
+			}
+		})
+	}
+}
+
+// A canceled context (shutdown) is not an outage: the pipeline must stop.
+func TestPublishCanceledIsNotTemporary(t *testing.T) {
+	_, w := faultSetup(t, "cancel")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := w.Publish(ctx, records(1, 10, keyList(5), 50))
+	if err == nil {
+		t.Fatal("Publish with a canceled context succeeded")
+	}
+	if !errors.Is(err, context.Canceled) || retry.Temporary(err) {
+		t.Errorf("Publish = %v: want context.Canceled, not temporary", err)
+	}
+}
+
+func TestWriteErrorClassification(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9092},
+		Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	reset := &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
+	for _, tc := range []struct {
+		name string
+		errs []error
+		temp bool
+	}{
+		{"not leader", []error{kafka.NotLeaderForPartition}, true},
+		{"leader not available", []error{kafka.LeaderNotAvailable}, true},
+		{"request timed out", []error{kafka.RequestTimedOut}, true},
+		{"not enough replicas", []error{kafka.NotEnoughReplicas}, true},
+		{"not enough replicas after append", []error{kafka.NotEnoughReplicasAfterAppend}, true},
+		{"network exception", []error{kafka.NetworkException}, true},
+		{"topic authorization", []error{kafka.TopicAuthorizationFailed}, false},
+		{"cluster authorization", []error{kafka.ClusterAuthorizationFailed}, false},
+		{"sasl authentication", []error{kafka.SASLAuthenticationFailed}, false},
+		{"message too large", []error{kafka.MessageSizeTooLarge}, false},
+		{"client-side too large", []error{kafka.MessageTooLargeError{}}, false},
+		{"record list too large", []error{kafka.RecordListTooLarge}, false},
+		{"invalid required acks", []error{kafka.InvalidRequiredAcks}, false},
+		{"connection refused", []error{refused}, true},
+		{"connection reset", []error{reset}, true},
+		{"unexpected EOF", []error{io.ErrUnexpectedEOF}, true},
+		{"EOF", []error{io.EOF}, true},
+		{"deadline", []error{context.DeadlineExceeded}, true},
+		{"canceled", []error{context.Canceled}, false},
+		{"plain error", []error{errors.New("boom")}, false},
+		{"all temporary", []error{kafka.NotLeaderForPartition, refused, io.ErrUnexpectedEOF}, true},
+		{"one fatal spoils the lot", []error{kafka.NotLeaderForPartition, kafka.TopicAuthorizationFailed, refused}, false},
+		{"wrapped inside", []error{fmt.Errorf("partition 2: %w", kafka.LeaderNotAvailable)}, true},
+		{"wrapped fatal inside", []error{fmt.Errorf("partition 2: %w", kafka.TopicAuthorizationFailed)}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			we := &WriteError{Failed: allIndexes(len(tc.errs)), Errs: tc.errs}
+			if got := we.Temporary(); got != tc.temp {
+				t.Errorf("Temporary() = %v, want %v", got, tc.temp)
+			}
+			if got := retry.Temporary(we); got != tc.temp {
+				t.Errorf("retry.Temporary = %v, want %v", got, tc.temp)
+			}
+			wrapped := fmt.Errorf("publish page 7: %w", we)
+			twice := fmt.Errorf("pipeline: %w", wrapped)
+			for _, err := range []error{wrapped, twice} {
+				if got := retry.Temporary(err); got != tc.temp {
+					t.Errorf("retry.Temporary(%q) = %v, want %v", err, got, tc.temp)
+				}
+				var back *WriteError
+				if !errors.As(err, &back) || back != we {
+					t.Errorf("errors.As lost the *WriteError in %q", err)
+				}
+			}
+			for _, e := range tc.errs {
+				if !reflect.TypeOf(e).Comparable() {
+					continue // errors.Is cannot match it by value
+				}
+				if !errors.Is(we, e) {
+					t.Errorf("errors.Is(WriteError, %v) = false", e)
+				}
+			}
+		})
+	}
+}
+
+// The retry policy the pipeline uses keeps retrying a temporary WriteError and
+// stops at once on a fatal one.
+func TestWriteErrorDrivesRetryPolicy(t *testing.T) {
+	noSleep := func(context.Context, time.Duration) error { return nil }
+	for _, tc := range []struct {
+		cause    error
+		attempts int
+	}{
+		{kafka.NotLeaderForPartition, 4},
+		{kafka.TopicAuthorizationFailed, 1},
+	} {
+		n := 0
+		err := retry.Policy{MaxAttempts: 4, Sleep: noSleep}.Do(context.Background(), func(context.Context) error {
+			n++
+			return &WriteError{Failed: []int{0}, Errs: []error{tc.cause}}
+		})
+		if n != tc.attempts || !errors.Is(err, tc.cause) {
+			t.Errorf("%v: %d attempts, err %v; want %d attempts", tc.cause, n, err, tc.attempts)
+		}
+	}
+}
+
+func TestWriteErrorText(t *testing.T) {
+	we := &WriteError{
+		Failed: allIndexes(6),
+		Errs: []error{
+			kafka.NotLeaderForPartition, kafka.NotLeaderForPartition, io.ErrUnexpectedEOF,
+			kafka.RequestTimedOut, kafka.TopicAuthorizationFailed, kafka.NotLeaderForPartition,
+		},
+	}
+	s := we.Error()
+	if !strings.HasPrefix(s, "kafka write: 6 record(s) failed: ") {
+		t.Errorf("Error() = %q", s)
+	}
+	if n := strings.Count(s, kafka.NotLeaderForPartition.Error()); n != 1 {
+		t.Errorf("Error() repeats a cause %d times: %q", n, s)
+	}
+	// At most three distinct causes are spelled out.
+	if strings.Contains(s, kafka.TopicAuthorizationFailed.Error()) {
+		t.Errorf("Error() lists more than 3 causes: %q", s)
+	}
+}
