@@ -281,6 +281,7 @@ func send[T any](ctx context.Context, ch chan<- T, v T) error {
 // whenever all streams are caught up.
 func (p *Pipeline) planner(ctx context.Context, cursors map[string]time.Time, jobs chan<- job) error {
 	seq := map[string]uint64{}
+	caughtUp := false
 	next := func(s source.Stream, w source.Window, advance bool) error {
 		key := s.String()
 		j := job{stream: s, seq: seq[key], window: w, advance: advance}
@@ -312,6 +313,10 @@ func (p *Pipeline) planner(ctx context.Context, cursors map[string]time.Time, jo
 			continue
 		}
 		// Caught up: look again behind the cursor for late arrivals, then wait.
+		if !caughtUp { // once per run: from here on it polls
+			p.cfg.Logger.Info("caught up", "poll_interval", p.cfg.PollInterval, "settle", p.cfg.Settle, "lookback", p.cfg.Lookback)
+			caughtUp = true
+		}
 		floor := p.cfg.Now().Add(-p.cfg.Retention)
 		for _, s := range p.cfg.Streams {
 			for _, w := range Rescans(cursors[s.String()], p.cfg.Lookback, p.cfg.Window, floor) {

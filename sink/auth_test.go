@@ -57,7 +57,7 @@ func TestSASL(t *testing.T) {
 				cfg.SASLMechanism, cfg.SASLUsername, cfg.SASLPassword = mech, saslUser, badPassword
 				cfg.Logger = logs.logger()
 				w := newWriter(t, cfg)
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 				defer cancel()
 
 				_, ensureErr := w.EnsureTopic(ctx)
@@ -169,7 +169,7 @@ func TestTLS(t *testing.T) {
 		cfg := testConfig(c, "tls")
 		cfg.TLS, cfg.TLSCAFile = true, otherFile
 		w := newWriter(t, cfg)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 		defer cancel()
 		err := w.Publish(ctx, records(1, 5, keyList(5), 40))
 		if err == nil {

@@ -289,16 +289,44 @@ func TestPublishBrokerDown(t *testing.T) {
 }
 
 // A canceled context (shutdown) is not an outage: the pipeline must stop.
+// The broker holds the produce request until the test has canceled, so
+// Publish can only return through the cancellation.
 func TestPublishCanceledIsNotTemporary(t *testing.T) {
-	_, w := faultSetup(t, "cancel")
+	c, w := faultSetup(t, "cancel")
+	arrived := make(chan struct{})
+	release := make(chan struct{})
+	defer close(release) // before the writer's Close, which waits for the batch
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.DropControl() // only the first produce request
+		close(arrived)
+		c.SleepControl(func() { <-release })
+		return nil, nil, false // then the broker handles it as usual
+	})
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- w.Publish(ctx, records(1, 10, []string{"one-key"}, 50)) }()
+	select {
+	case <-arrived:
+	case <-time.After(testTimeout):
+		t.Fatal("produce request never reached the broker")
+	}
 	cancel()
-	err := w.Publish(ctx, records(1, 10, keyList(5), 50))
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(testTimeout):
+		t.Fatal("Publish did not return after its context was canceled")
+	}
 	if err == nil {
 		t.Fatal("Publish with a canceled context succeeded")
 	}
 	if !errors.Is(err, context.Canceled) || retry.Temporary(err) {
 		t.Errorf("Publish = %v: want context.Canceled, not temporary", err)
+	}
+	var we *WriteError
+	if errors.As(err, &we) && we.Temporary() {
+		t.Errorf("WriteError %v says Temporary", we)
 	}
 }
 

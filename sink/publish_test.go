@@ -11,6 +11,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/imreport/imreport/retry"
 )
 
 func TestPublishRoundTrip(t *testing.T) {
@@ -192,6 +194,25 @@ func TestEnsureTopic(t *testing.T) {
 		}
 		if ti := c.TopicInfo("no-such-topic"); ti != nil {
 			t.Fatalf("topic was created: %+v", ti)
+		}
+	})
+
+	t.Run("creation refused", func(t *testing.T) {
+		c := newCluster(t, kfake.NumBrokers(1))
+		cfg := testConfig(c, "over-replicated")
+		cfg.ReplicationFactor = 3 // one broker
+		w := newWriter(t, cfg)
+		n, err := w.EnsureTopic(ctx)
+		if err == nil {
+			t.Fatalf("EnsureTopic = %d, nil; want an error", n)
+		}
+		for _, want := range []string{`"over-replicated"`, "3 partitions", "replication factor 3"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not say %s", err, want)
+			}
+		}
+		if !errors.Is(err, kafka.InvalidReplicationFactor) || retry.Temporary(err) {
+			t.Errorf("error %v: want InvalidReplicationFactor, not temporary", err)
 		}
 	})
 

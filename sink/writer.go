@@ -31,7 +31,7 @@ type Config struct {
 	CreateTopic       bool          // create the topic if it does not exist
 	Partitions        int           // for a created topic; 0 = 6
 	ReplicationFactor int           // for a created topic; 0 = 3
-	BatchTimeout      time.Duration // 0 = 10ms
+	BatchTimeout      time.Duration // 0 = 1ms: Publish hands over whole pages, so a batch is full at once
 	WriteTimeout      time.Duration // per produce request; 0 = 30s
 
 	SASLMechanism string // "", PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
@@ -105,7 +105,7 @@ func New(cfg Config) (*Writer, error) {
 		cfg.ReplicationFactor = 3
 	}
 	if cfg.BatchTimeout == 0 {
-		cfg.BatchTimeout = 10 * time.Millisecond
+		cfg.BatchTimeout = time.Millisecond
 	}
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = 30 * time.Second

@@ -249,6 +249,8 @@ func (c *Client) get(ctx context.Context, kind Kind, path, query string, into *e
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	c.observe(kind, resp.StatusCode, began)
+	c.cfg.Logger.Debug("report api request", "endpoint", path, "query", query,
+		"status", resp.StatusCode, "bytes", len(body), "elapsed", time.Since(began))
 	if err != nil {
 		return &TransportError{Endpoint: path, Err: fmt.Errorf("read body: %w", scrub(err))}
 	}
@@ -258,7 +260,13 @@ func (c *Client) get(ctx context.Context, kind Kind, path, query string, into *e
 	var ve vendorError
 	_ = json.Unmarshal(body, &ve) // an error body is optional
 	if resp.StatusCode != http.StatusOK || ve.Error != nil {
-		e := &APIError{Endpoint: path, Status: resp.StatusCode, Wait: parseRetryAfter(resp.Header, c.cfg.Now())}
+		h := resp.Header
+		if resp.StatusCode != http.StatusTooManyRequests && h.Get("X-Rate-Limit-Reset") != "" {
+			// The quota's reset time says nothing about when a server error clears.
+			h = h.Clone()
+			h.Del("X-Rate-Limit-Reset")
+		}
+		e := &APIError{Endpoint: path, Status: resp.StatusCode, Wait: parseRetryAfter(h, c.cfg.Now())}
 		if ve.Error != nil {
 			if code, _ := parseInt(ve.Error.Code); code != nil {
 				e.Code = int(*code)

@@ -41,17 +41,20 @@ func (e *APIError) Error() string {
 }
 
 // Temporary reports whether the same request may succeed later: rate limiting
-// (429), server errors (5xx) and the vendor's internal-error and server-timeout
-// codes.
+// (429), server errors (5xx), the vendor's server-timeout code and its
+// internal-error code (but not on a 404 or 405: a wrong URL stays wrong).
 func (e *APIError) Temporary() bool {
-	if e.auth() {
+	switch {
+	case e.auth():
 		return false
-	}
-	switch code := e.Code % 1000; {
-	case e.Code != 0 && (code == 0 || code == 30): // 899000 internal error, 899030 server timeout
+	case e.Status == http.StatusTooManyRequests || e.Status >= 500:
 		return true
+	case e.Code != 0 && e.Code%1000 == 30: // 899030 server timeout
+		return true
+	case e.Code != 0 && e.Code%1000 == 0: // 899000 internal error, unless the route itself is wrong
+		return e.Status != http.StatusNotFound && e.Status != http.StatusMethodNotAllowed
 	}
-	return e.Status == http.StatusTooManyRequests || e.Status >= 500
+	return false
 }
 
 // Unwrap lets errors.Is(err, ErrAuth) find authentication failures.

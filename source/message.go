@@ -210,9 +210,17 @@ func parseInt(b json.RawMessage) (*int64, error) {
 	}
 	// Accept integral floats such as 1.446016259e9 that some encoders produce.
 	// float64(math.MaxInt64) is 2^63, itself out of range.
-	f, err := strconv.ParseFloat(text, 64)
-	if err != nil || f != math.Trunc(f) || f >= math.MaxInt64 || f < math.MinInt64 {
+	// Only decimal text, and only up to 2^53, where a float is still exact:
+	// a rounded msgid would be another message's id.
+	if strings.ContainsAny(text, "xXpP_") {
 		return nil, fmt.Errorf("not an integer: %.40s", text)
+	}
+	f, err := strconv.ParseFloat(text, 64)
+	if err != nil || f != math.Trunc(f) {
+		return nil, fmt.Errorf("not an integer: %.40s", text)
+	}
+	if f > 1<<53 || f < -(1<<53) {
+		return nil, fmt.Errorf("not an exact integer: %.40s", text)
 	}
 	v = int64(f)
 	return &v, nil

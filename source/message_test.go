@@ -409,7 +409,10 @@ func TestParseInt(t *testing.T) {
 		{in: `4.2e1`, want: 42},
 		{in: `9223372036854775807`, want: math.MaxInt64},
 		{in: `-9223372036854775808`, want: math.MinInt64},
-		{in: `-9.223372036854775808e18`, want: math.MinInt64},
+		{in: `-9.223372036854775808e18`, err: true}, // beyond 2^53: a float there may be a rounded id
+		{in: `"18014398509481985.0"`, err: true},
+		{in: `9007199254740992.0`, want: 1 << 53},
+		{in: `"0x1p4"`, err: true},
 		{in: `null`, null: true},
 		{in: `""`, null: true},
 		{in: `" "`, null: true},

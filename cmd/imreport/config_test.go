@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
+)
+
+var fixedNow = time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
+
+func validEnv() map[string]string {
+	return map[string]string{
+		"IMREPORT_APP_KEY":       "app",
+		"IMREPORT_MASTER_SECRET": "secret",
+		"IMREPORT_KAFKA_BROKERS": "k1:9092, k2:9092",
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	c, err := loadConfig(context.Background(), envconfig.MapLookuper(validEnv()), fixedNow, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"api url", c.APIURL, "https://report.im.jpush.cn"},
+		{"zone", c.Location.String(), "Asia/Shanghai"},
+		{"start", c.Start, fixedNow.Add(-24 * time.Hour)},
+		{"end", c.End.IsZero(), true},
+		{"window", c.Window, 5 * time.Minute},
+		{"settle", c.Settle, 30 * time.Second},
+		{"lookback", c.Lookback, 10 * time.Minute},
+		{"poll", c.PollInterval, 10 * time.Second},
+		{"page size", c.PageSize, 1000},
+		{"rate", c.RateLimit, 8.0},
+		{"brokers", strings.Join(c.KafkaBrokers, "|"), "k1:9092|k2:9092"},
+		{"topic", c.KafkaTopic, "imreport.messages"},
+		{"create topic", c.KafkaCreateTopic, true},
+		{"partitions", c.KafkaPartitions, 6},
+		{"replication", c.KafkaReplication, 3},
+		{"compression", c.KafkaCompression, "snappy"},
+		{"checkpoint", c.CheckpointPath, "imreport.db"},
+		{"http", c.HTTPAddr, ":8080"},
+		{"log level", c.LogLevel.String(), "INFO"},
+		{"users", len(c.Users), 0},
+	}
+	for _, tc := range checks {
+		if tc.got != tc.want {
+			t.Errorf("%s: got %v, want %v", tc.name, tc.got, tc.want)
+		}
+	}
+}
+
+func TestConfigParses(t *testing.T) {
+	tests := []struct {
+		name  string
+		env   map[string]string
+		check func(Config) bool
+	}{
+		{"start RFC 3339", map[string]string{"IMREPORT_START": "2026-11-20T00:00:00+08:00"},
+			func(c Config) bool { return c.Start.Equal(time.Date(2026, 11, 19, 16, 0, 0, 0, time.UTC)) }},
+		{"start negative duration", map[string]string{"IMREPORT_START": "-90m"},
+			func(c Config) bool { return c.Start.Equal(fixedNow.Add(-90 * time.Minute)) }},
+		{"end", map[string]string{"IMREPORT_END": "2026-11-25T12:00:00Z"},
+			func(c Config) bool { return c.End.Equal(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)) }},
+		{"users trimmed", map[string]string{"IMREPORT_USERS": " alice, bob ,,"},
+			func(c Config) bool { return strings.Join(c.Users, "|") == "alice|bob" }},
+		{"zone", map[string]string{"IMREPORT_API_TIMEZONE": "America/New_York"},
+			func(c Config) bool { return c.Location.String() == "America/New_York" }},
+		{"sasl", map[string]string{"IMREPORT_KAFKA_SASL_MECHANISM": "scram-sha-512", "IMREPORT_KAFKA_SASL_USERNAME": "u", "IMREPORT_KAFKA_SASL_PASSWORD": "p"},
+			func(c Config) bool { return c.KafkaSASLMechanism == "SCRAM-SHA-512" }},
+		{"http off", map[string]string{"IMREPORT_HTTP_ADDR": ""},
+			func(c Config) bool { return c.HTTPAddr == "" }},
+		{"trailing slash", map[string]string{"IMREPORT_API_URL": "http://sim:8081/"},
+			func(c Config) bool { return c.APIURL == "http://sim:8081" }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			env := validEnv()
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			c, err := loadConfig(context.Background(), envconfig.MapLookuper(env), fixedNow, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.check(c) {
+				t.Fatalf("unexpected config: %+v", c)
+			}
+		})
+	}
+}
+
+func TestConfigListsEveryProblemAtOnce(t *testing.T) {
+	env := map[string]string{
+		"IMREPORT_MASTER_SECRET":         "top-secret-value",
+		"IMREPORT_API_URL":               "ftp://x",
+		"IMREPORT_API_TIMEZONE":          "Mars/Olympus",
+		"IMREPORT_START":                 "yesterday",
+		"IMREPORT_END":                   "tomorrow",
+		"IMREPORT_WINDOW":                "0s",
+		"IMREPORT_SETTLE":                "abc",
+		"IMREPORT_PAGE_SIZE":             "1001",
+		"IMREPORT_RATE_LIMIT":            "-1",
+		"IMREPORT_KAFKA_TOPIC":           "bad topic!",
+		"IMREPORT_KAFKA_COMPRESSION":     "brotli",
+		"IMREPORT_KAFKA_SASL_MECHANISM":  "PLAIN",
+		"IMREPORT_KAFKA_SASL_PASSWORD":   "kafka-password-value",
+		"IMREPORT_KAFKA_TLS_SKIP_VERIFY": "true",
+		"IMREPORT_LOG_LEVEL":             "loud",
+		"IMREPORT_USERS":                 "a,b,a",
+		"IMREPORT_HTTP_ADDR":             "nonsense",
+	}
+	_, err := loadConfig(context.Background(), envconfig.MapLookuper(env), fixedNow, true)
+	var ce *ConfigError
+	if !errors.As(err, &ce) {
+		t.Fatalf("want *ConfigError, got %v", err)
+	}
+	msg := err.Error()
+	for _, name := range []string{
+		"IMREPORT_APP_KEY", "IMREPORT_API_URL", "IMREPORT_API_TIMEZONE", "IMREPORT_START", "IMREPORT_END",
+		"IMREPORT_WINDOW", "IMREPORT_SETTLE", "IMREPORT_PAGE_SIZE", "IMREPORT_RATE_LIMIT", "IMREPORT_KAFKA_BROKERS",
+		"IMREPORT_KAFKA_TOPIC", "IMREPORT_KAFKA_COMPRESSION", "IMREPORT_KAFKA_SASL_USERNAME", "IMREPORT_KAFKA_TLS",
+		"IMREPORT_LOG_LEVEL", "IMREPORT_USERS", "IMREPORT_HTTP_ADDR",
+	} {
+		if !strings.Contains(msg, name+":") {
+			t.Errorf("the error does not mention %s:\n%s", name, msg)
+		}
+	}
+	if len(ce.Problems) < 17 {
+		t.Errorf("want at least 17 problems, got %d:\n%s", len(ce.Problems), msg)
+	}
+	for _, secret := range []string{"top-secret-value", "kafka-password-value"} {
+		if strings.Contains(msg, secret) {
+			t.Errorf("the error quotes a secret:\n%s", msg)
+		}
+	}
+}
+
+func TestConfigProblems(t *testing.T) {
+	tests := []struct {
+		name, key, value, want string
+	}{
+		{"future start", "IMREPORT_START", "2030-01-01T00:00:00Z", "future"},
+		{"positive duration start", "IMREPORT_START", "24h", "neither"},
+		{"end before start", "IMREPORT_END", "2026-11-01T00:00:00Z", "not after IMREPORT_START"},
+		{"versioned url", "IMREPORT_API_URL", "https://report.im.jpush.cn/v1", "version path"},
+		{"page size zero", "IMREPORT_PAGE_SIZE", "0", "outside 1..1000"},
+		{"broker without port", "IMREPORT_KAFKA_BROKERS", "kafka", "not host:port"},
+		{"user with slash", "IMREPORT_USERS", "a/b", "slash"},
+		{"bad bool", "IMREPORT_KAFKA_CREATE_TOPIC", "maybe", "true or false"},
+		{"blank secret", "IMREPORT_MASTER_SECRET", "  ", "IMREPORT_MASTER_SECRET: required"},
+		{"sasl user without mechanism", "IMREPORT_KAFKA_SASL_USERNAME", "u", "IMREPORT_KAFKA_SASL_MECHANISM"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			env := validEnv()
+			env[tc.key] = tc.value
+			_, err := loadConfig(context.Background(), envconfig.MapLookuper(env), fixedNow, true)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("want an error containing %q, got %v", tc.want, err)
+			}
+		})
+	}
+}
+
+func TestBadConfigExitsTwo(t *testing.T) {
+	code, _, stderr := runMain(context.Background(), map[string]string{"IMREPORT_WINDOW": "x"}, "run")
+	if code != exitUsage {
+		t.Fatalf("want exit 2, got %d", code)
+	}
+	for _, want := range []string{"IMREPORT_APP_KEY: required", "IMREPORT_MASTER_SECRET: required", "IMREPORT_KAFKA_BROKERS: required", "IMREPORT_WINDOW:"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+}
+
+func TestCommandsHelpAndUsage(t *testing.T) {
+	for _, c := range commands() {
+		code, out, stderr := runMain(context.Background(), nil, c.name, "--help")
+		if code != exitOK || !strings.Contains(out, "imreport "+c.name) {
+			t.Errorf("%s --help: exit %d, stdout %q, stderr %q", c.name, code, out, stderr)
+		}
+	}
+	if code, _, stderr := runMain(context.Background(), nil, "frobnicate"); code != exitUsage || !strings.Contains(stderr, "unknown command") {
+		t.Errorf("unknown command: exit %d, %q", code, stderr)
+	}
+	if code, _, _ := runMain(context.Background(), nil); code != exitUsage {
+		t.Errorf("no command: exit %d", code)
+	}
+	if code, _, _ := runMain(context.Background(), nil, "run", "extra"); code != exitUsage {
+		t.Errorf("run with an argument: exit %d", code)
+	}
+	code, out, _ := runMain(context.Background(), nil, "schema")
+	if code != exitOK || !strings.Contains(out, `"name": "Message"`) && !strings.Contains(out, `"name":"Message"`) {
+		t.Errorf("schema: exit %d, %q", code, out)
+	}
+	if code, out, _ := runMain(context.Background(), nil, "version"); code != exitOK || !strings.HasPrefix(out, "imreport ") {
+		t.Errorf("version: exit %d, %q", code, out)
+	}
+}
+
+func TestDemo(t *testing.T) {
+	code, out, stderr := runMain(context.Background(), nil, "demo", "--messages", "3000", "--hours", "3", "--bursts", "1", "--burst-size", "1200")
+	if code != exitOK {
+		t.Fatalf("demo exited %d:\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
+	}
+	for _, want := range []string{"distinct msgids       4200 of 4200 generated (missing 0, duplicates 0, unexpected 0)", "per msg_type", "messages/second", "OK: every simulated message is in Kafka exactly once."} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+}

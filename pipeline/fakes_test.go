@@ -1,0 +1,476 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"runtime"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/imreport/imreport/checkpoint"
+	"github.com/imreport/imreport/retry"
+	"github.com/imreport/imreport/simulator"
+	"github.com/imreport/imreport/sink"
+	"github.com/imreport/imreport/source"
+)
+
+// t0 is the start of every test dataset: 2025-03-01T00:00:00Z.
+var t0 = time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+
+var discard = slog.New(slog.DiscardHandler)
+
+// fakeMsg is one message a fake fetcher can serve.
+type fakeMsg struct {
+	ID   int64
+	Time time.Time // create_time
+	JSON json.RawMessage
+}
+
+// generate returns simulator messages sent in [start, start+d), in the API's order.
+func generate(t testing.TB, seed uint64, start time.Time, d time.Duration, count, bursts, burstSize int) []fakeMsg {
+	t.Helper()
+	ms := simulator.Generate(simulator.GenSpec{
+		Seed: seed, Start: start, End: start.Add(d), Count: count,
+		Bursts: bursts, BurstSize: burstSize, Users: 50,
+	})
+	out := make([]fakeMsg, len(ms))
+	for i, m := range ms {
+		out[i] = fakeMsg{ID: m.MsgID, Time: time.Unix(m.CreateTime, 0).UTC(), JSON: m.JSON}
+	}
+	if len(out) < count {
+		t.Fatalf("generated %d messages, want at least %d", len(out), count)
+	}
+	return out
+}
+
+// textMsg hand-crafts a valid text message.
+func textMsg(id int64, at time.Time) fakeMsg {
+	m := simulator.Encode(simulator.Message{
+		MsgID: id, MsgType: "text", Version: 1, TargetType: "single", TargetID: "user0001",
+		FromType: "user", FromID: "user0002", FromPlatform: "a",
+		CreateTime: at.Unix(), MsgCtime: at.Unix()*1000 + 5, Body: []byte(`{"text":"hi"}`),
+	})
+	return fakeMsg{ID: id, Time: at.UTC(), JSON: m.JSON}
+}
+
+func ids(ms []fakeMsg) []int64 {
+	out := make([]int64, len(ms))
+	for i, m := range ms {
+		out[i] = m.ID
+	}
+	return out
+}
+
+// fakeClock is a clock tests move by hand.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock(t time.Time) *fakeClock { return &fakeClock{t: t} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+	return c.t
+}
+
+// fakeFetcher serves msgs whose send time t is in [From, To] (both bounds
+// inclusive, the widest reading of the API's bounds, so neighbouring windows
+// overlap by a second), in pages of at most pageSize.
+type fakeFetcher struct {
+	pageSize int
+	now      func() time.Time // nil: every message is visible; else only t <= now
+	// script, if set, replaces msgs: the pages to serve for a window.
+	script func(s source.Stream, w source.Window) [][]json.RawMessage
+	// before, if set, runs at the start of every Fetch (outside the lock).
+	before func(ctx context.Context, s source.Stream, w source.Window) error
+
+	mu     sync.Mutex
+	msgs   []fakeMsg
+	calls  []fetchCall
+	served map[int64][]source.Window // msgid -> windows that returned it
+}
+
+type fetchCall struct {
+	Stream source.Stream
+	Window source.Window
+}
+
+func (f *fakeFetcher) add(ms ...fakeMsg) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.msgs = append(f.msgs, ms...)
+}
+
+func (f *fakeFetcher) Calls() []fetchCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
+}
+
+func (f *fakeFetcher) Served(id int64) []source.Window {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.served[id])
+}
+
+func (f *fakeFetcher) Fetch(ctx context.Context, s source.Stream, w source.Window, fn func(source.Page) error) error {
+	if err := w.Valid(); err != nil { // as the real client does
+		return fmt.Errorf("fake fetch %s: %w", s, err)
+	}
+	f.mu.Lock()
+	f.calls = append(f.calls, fetchCall{s, w})
+	f.mu.Unlock()
+	if f.before != nil {
+		if err := f.before(ctx, s, w); err != nil {
+			return err
+		}
+	}
+	var pages [][]json.RawMessage
+	var fetchedAt time.Time
+	f.mu.Lock()
+	if f.now != nil {
+		fetchedAt = f.now()
+	}
+	if f.script != nil {
+		pages = f.script(s, w)
+	} else {
+		if f.served == nil {
+			f.served = map[int64][]source.Window{}
+		}
+		var sel []json.RawMessage
+		for _, m := range f.msgs {
+			if m.Time.Before(w.From) || m.Time.After(w.To) || (f.now != nil && m.Time.After(fetchedAt)) {
+				continue
+			}
+			sel = append(sel, m.JSON)
+			f.served[m.ID] = append(f.served[m.ID], w)
+		}
+		for len(sel) > 0 {
+			n := min(f.pageSize, len(sel))
+			pages = append(pages, sel[:n:n])
+			sel = sel[n:]
+		}
+	}
+	f.mu.Unlock()
+	total := 0
+	for _, p := range pages {
+		total += len(p)
+	}
+	start := 0
+	for _, msgs := range pages {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		pg := source.Page{Stream: s, Window: w, Endpoint: "/v1/messages", Start: start, Total: total, Messages: msgs, FetchedAt: fetchedAt}
+		if err := fn(pg); err != nil {
+			return err
+		}
+		start += len(msgs)
+	}
+	return nil
+}
+
+// fakePublisher acknowledges every record except those its hook fails.
+type fakePublisher struct {
+	// hook, if set, decides the result of call n (0-based); a *sink.WriteError
+	// fails only the records it names, any other error fails them all.
+	hook func(ctx context.Context, n int, recs []sink.Record) error
+
+	mu    sync.Mutex
+	calls []pubCall
+	acked map[int64]int // msgid -> times acknowledged
+	order []int64       // msgids in the order they were acknowledged
+}
+
+type pubCall struct {
+	Recs []sink.Record
+	Err  error
+}
+
+func newFakePublisher() *fakePublisher { return &fakePublisher{acked: map[int64]int{}} }
+
+func (f *fakePublisher) Publish(ctx context.Context, recs []sink.Record) error {
+	f.mu.Lock()
+	n := len(f.calls)
+	f.calls = append(f.calls, pubCall{Recs: slices.Clone(recs)})
+	f.mu.Unlock()
+	var err error
+	if f.hook != nil {
+		err = f.hook(ctx, n, recs)
+	}
+	failed := make([]bool, len(recs))
+	var we *sink.WriteError
+	switch {
+	case err == nil:
+	case errors.As(err, &we):
+		for _, i := range we.Failed {
+			failed[i] = true
+		}
+	default:
+		for i := range failed {
+			failed[i] = true
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls[n].Err = err
+	for i, r := range recs {
+		if !failed[i] {
+			f.acked[r.MsgID]++
+			f.order = append(f.order, r.MsgID)
+		}
+	}
+	return err
+}
+
+func (f *fakePublisher) Calls() []pubCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
+}
+
+func (f *fakePublisher) Acked() map[int64]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.acked)
+}
+
+func (f *fakePublisher) Order() []int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.order)
+}
+
+// fakeCheckpoint keeps a checkpoint.State in memory with checkpoint.Store's
+// Commit semantics: cursors move (whole seconds, never backwards without
+// Force), Seen merges keeping the larger horizon, PruneBefore applies last.
+// Every Commit is recorded.
+type fakeCheckpoint struct {
+	// check, if set, runs at the start of every Commit, under the lock; a
+	// non-nil result fails the Commit.
+	check func(c checkpoint.Commit, before checkpoint.State) error
+	// failCommit, if set, is consulted for commit n (0-based).
+	failCommit func(n int) error
+	loadErr    error
+
+	mu       sync.Mutex
+	state    checkpoint.State
+	commits  []checkpoint.Commit
+	everSeen map[int64]int64 // every msgid ever committed, pruned or not
+	changed  chan struct{}   // closed and replaced on every commit
+}
+
+func newFakeCheckpoint() *fakeCheckpoint {
+	return &fakeCheckpoint{
+		state:    checkpoint.State{Cursors: map[string]time.Time{}, Seen: map[int64]int64{}},
+		everSeen: map[int64]int64{},
+		changed:  make(chan struct{}),
+	}
+}
+
+func copyState(s checkpoint.State) checkpoint.State {
+	s.Cursors = maps.Clone(s.Cursors)
+	s.Seen = maps.Clone(s.Seen)
+	return s
+}
+
+func (f *fakeCheckpoint) Load() (checkpoint.State, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.loadErr != nil {
+		return checkpoint.State{}, f.loadErr
+	}
+	return copyState(f.state), nil
+}
+
+func (f *fakeCheckpoint) Commit(c checkpoint.Commit) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failCommit != nil {
+		if err := f.failCommit(len(f.commits)); err != nil {
+			return err
+		}
+	}
+	if f.check != nil {
+		if err := f.check(c, f.state); err != nil {
+			return err
+		}
+	}
+	cursors := map[string]time.Time{}
+	for k, v := range c.Cursors {
+		if k == "" || v.IsZero() {
+			return fmt.Errorf("fake checkpoint commit: empty stream or zero cursor (%q, %v)", k, v)
+		}
+		v = v.UTC().Truncate(time.Second)
+		if old, ok := f.state.Cursors[k]; ok && v.Before(old) && !c.Force {
+			return fmt.Errorf("fake checkpoint commit: %s from %v to %v: %w", k, old, v, checkpoint.ErrCursorBackwards)
+		}
+		cursors[k] = v
+	}
+	for id, h := range c.Seen {
+		if h < 0 {
+			return fmt.Errorf("fake checkpoint commit: msgid %d: negative horizon %d", id, h)
+		}
+	}
+	maps.Copy(f.state.Cursors, cursors)
+	for id, h := range c.Seen {
+		if old, ok := f.state.Seen[id]; !ok || h > old {
+			f.state.Seen[id] = h
+		}
+		if old, ok := f.everSeen[id]; !ok || h > old {
+			f.everSeen[id] = h
+		}
+	}
+	if c.PruneBefore > 0 {
+		for id, h := range f.state.Seen {
+			if h < c.PruneBefore {
+				delete(f.state.Seen, id)
+			}
+		}
+	}
+	f.state.Commits++
+	f.state.Updated = c.Now.UTC()
+	rec := c
+	rec.Cursors = maps.Clone(c.Cursors)
+	rec.Seen = maps.Clone(c.Seen)
+	f.commits = append(f.commits, rec)
+	close(f.changed)
+	f.changed = make(chan struct{})
+	return nil
+}
+
+func (f *fakeCheckpoint) State() checkpoint.State {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return copyState(f.state)
+}
+
+func (f *fakeCheckpoint) Commits() []checkpoint.Commit {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.commits)
+}
+
+func (f *fakeCheckpoint) EverSeen() map[int64]int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.everSeen)
+}
+
+// waitFor blocks until cond holds for the state (checked after every commit)
+// or ctx ends.
+func (f *fakeCheckpoint) waitFor(ctx context.Context, cond func(checkpoint.State, map[int64]int64) bool) error {
+	for {
+		f.mu.Lock()
+		ok := cond(f.state, f.everSeen)
+		ch := f.changed
+		f.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// noSleep fails a run that waits where it should not.
+func noSleep(what string) func(context.Context, time.Duration) error {
+	return func(context.Context, time.Duration) error { return fmt.Errorf("unexpected %s wait", what) }
+}
+
+// boundedConfig is a one-stream backfill of [start, end) with a clock far
+// past end, so the planner never waits.
+func boundedConfig(start, end time.Time, window time.Duration) Config {
+	return Config{
+		Streams:      []source.Stream{source.Messages},
+		AppKey:       simulator.DefaultAppKey,
+		Start:        start,
+		End:          end,
+		Window:       window,
+		Now:          func() time.Time { return end.Add(time.Hour) },
+		Sleep:        noSleep("poll"),
+		PublishRetry: retry.Policy{Sleep: noSleep("publish retry")},
+		Logger:       discard,
+	}
+}
+
+// windowOf returns the index of the window (of size w from start) that first
+// serves a message sent at t under inclusive bounds: window k serves
+// [From_k, To_k], and a message at To_k is first served by k.
+func windowOf(t, start time.Time, w time.Duration) int {
+	if !t.After(start) {
+		return 0
+	}
+	return int((t.Sub(start) - time.Second) / w)
+}
+
+// mustNew calls New and fails the test on error.
+func mustNew(t testing.TB, cfg Config, f Fetcher, p Publisher, c Checkpointer) *Pipeline {
+	t.Helper()
+	pl, err := New(cfg, f, p, c)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return pl
+}
+
+// run runs p and fails the test if Run does not return: a deadlock guard
+// only, never part of what a test checks.
+func run(t *testing.T, ctx context.Context, p *Pipeline) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(2 * time.Minute):
+		buf := make([]byte, 1<<20)
+		n := runtime.Stack(buf, true)
+		t.Fatalf("Run did not return: deadlock?\n%s", buf[:n])
+		return nil
+	}
+}
+
+// exactlyOnce checks that every want msgid was acknowledged exactly once and
+// nothing else was.
+func exactlyOnce(t *testing.T, acked map[int64]int, want []int64) {
+	t.Helper()
+	wantSet := make(map[int64]bool, len(want))
+	bad := 0
+	for _, id := range want {
+		wantSet[id] = true
+		if n := acked[id]; n != 1 {
+			if bad++; bad <= 10 {
+				t.Errorf("msgid %d acknowledged %d times, want 1", id, n)
+			}
+		}
+	}
+	for id, n := range acked {
+		if !wantSet[id] {
+			if bad++; bad <= 10 {
+				t.Errorf("msgid %d acknowledged %d times, want 0", id, n)
+			}
+		}
+	}
+	if bad > 10 {
+		t.Errorf("... %d problems in all", bad)
+	}
+}
