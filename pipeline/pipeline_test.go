@@ -340,7 +340,8 @@ func TestOutOfOrderWindowsNeverMoveTheCursorEarly(t *testing.T) {
 		}
 		// Window k+1 of a pair waits for the previous pair's cursor.
 		return cp.waitFor(ctx, func(s checkpoint.State, _ map[int64]int64) bool {
-			return !s.Cursors["messages"].Before(from(k - 1))
+			cur, ok := s.Cursors["messages"]
+			return k == 1 || ok && !cur.Before(from(k-1))
 		})
 	}
 	var last time.Time
@@ -519,10 +520,16 @@ func TestTemporaryPublishErrorGivesUpAfterMaxAttempts(t *testing.T) {
 	if !errors.As(err, &ex) || ex.Attempts != 4 || !errors.Is(err, kafka.LeaderNotAvailable) {
 		t.Fatalf("Run = %v, want retries exhausted after 4 attempts", err)
 	}
-	// Each attempt acknowledged all but the first remaining record.
-	acked := pub.Acked()
-	if len(acked) != 4 || len(pub.Calls()) != 4 {
-		t.Errorf("acked %d records in %d calls, want 4 in 4", len(acked), len(pub.Calls()))
+	// The first attempt acknowledged all but the first record, which every
+	// retry then sent alone.
+	acked, calls := pub.Acked(), pub.Calls()
+	if len(calls) != 4 || len(acked) != len(calls[0].Recs)-1 {
+		t.Fatalf("acked %d records in %d calls, want %d in 4", len(acked), len(calls), len(calls[0].Recs)-1)
+	}
+	for _, c := range calls[1:] {
+		if len(c.Recs) != 1 || c.Recs[0].MsgID != calls[0].Recs[0].MsgID {
+			t.Errorf("a retry sent %d records, want only the failed one", len(c.Recs))
+		}
 	}
 	ever := cp.EverSeen()
 	for id := range acked {
@@ -1055,4 +1062,105 @@ func BenchmarkPublishPage(b *testing.B) {
 		b.Fatalf("published %d, want %d", got, n*len(raws))
 	}
 	b.ReportMetric(float64(n*len(raws))/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// TestShutdownTimeoutCutsAHungWrite: a write that Kafka never acknowledges
+// is abandoned ShutdownTimeout after the cancel; nothing of it is committed.
+func TestShutdownTimeoutCutsAHungWrite(t *testing.T) {
+	const window = 15 * time.Minute
+	start, end := t0, t0.Add(time.Hour)
+	msgs := generate(t, 13, start, end.Sub(start), 200, 0, 0)
+	f := &fakeFetcher{msgs: msgs, pageSize: 20}
+	pub := newFakePublisher()
+	entered := make(chan struct{})
+	hung := -1
+	pub.hook = func(ctx context.Context, n int, recs []sink.Record) error {
+		if n != 3 {
+			return nil
+		}
+		hung = n
+		close(entered)
+		<-ctx.Done() // only the shutdown timeout ends this write
+		all := make([]int, len(recs))
+		for i := range all {
+			all[i] = i
+		}
+		return &sink.WriteError{Failed: all, Errs: []error{ctx.Err()}}
+	}
+	cp := newFakeCheckpoint()
+	cfg := boundedConfig(start, end, window)
+	cfg.ShutdownTimeout = time.Millisecond
+	p := mustNew(t, cfg, f, pub, cp)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	<-entered
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run = %v, want nil after cancel", err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("a hung write kept Run from returning")
+	}
+	calls := pub.Calls()
+	if len(calls) != hung+1 {
+		t.Errorf("%d publish calls, want %d", len(calls), hung+1)
+	}
+	ever := cp.EverSeen()
+	for _, r := range calls[hung].Recs {
+		if _, ok := ever[r.MsgID]; ok {
+			t.Errorf("msgid %d of the abandoned write was committed", r.MsgID)
+		}
+	}
+	for id := range pub.Acked() {
+		if _, ok := ever[id]; !ok {
+			t.Errorf("acknowledged msgid %d was not committed", id)
+		}
+	}
+}
+
+func TestFetchErrorStopsRun(t *testing.T) {
+	const window = 15 * time.Minute
+	start, end := t0, t0.Add(time.Hour)
+	msgs := generate(t, 14, start, end.Sub(start), 200, 0, 0)
+	boom := errors.New("api says no")
+	f := &fakeFetcher{msgs: msgs, pageSize: 20}
+	f.before = func(_ context.Context, _ source.Stream, w source.Window) error {
+		if w.From.Equal(start.Add(2 * window)) {
+			return boom
+		}
+		return nil
+	}
+	pub := newFakePublisher()
+	cp := newFakeCheckpoint()
+	p := mustNew(t, boundedConfig(start, end, window), f, pub, cp)
+	if err := run(t, t.Context(), p); !errors.Is(err, boom) {
+		t.Fatalf("Run = %v, want the fetch error", err)
+	}
+	if cur := cp.State().Cursors["messages"]; cur.After(start.Add(2 * window)) {
+		t.Errorf("cursor %v passed the window that failed", cur)
+	}
+	ever := cp.EverSeen()
+	for id := range pub.Acked() {
+		if _, ok := ever[id]; !ok {
+			t.Errorf("acknowledged msgid %d was not committed", id)
+		}
+	}
+}
+
+func TestCheckpointAlreadyAtEnd(t *testing.T) {
+	start, end := t0, t0.Add(time.Hour)
+	cp := newFakeCheckpoint()
+	cp.state.Cursors["messages"] = end
+	f := &fakeFetcher{msgs: generate(t, 15, start, time.Hour, 50, 0, 0), pageSize: 10}
+	p := mustNew(t, boundedConfig(start, end, 15*time.Minute), f, newFakePublisher(), cp)
+	if err := run(t, t.Context(), p); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if len(f.Calls()) != 0 || len(cp.Commits()) != 0 {
+		t.Errorf("%d fetches, %d commits for a finished stream, want none", len(f.Calls()), len(cp.Commits()))
+	}
 }

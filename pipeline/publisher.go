@@ -50,6 +50,11 @@ func (p *Pipeline) publisher(ctx context.Context, seen *seenSet, items <-chan it
 				return nil
 			}
 		}
+		// Both cases may be ready at once and select picks at random: once
+		// stopped, start no new Kafka write (only one in flight may finish).
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if it.page != nil {
 			if err := pub.write(it.job, *it.page); err != nil {
 				return err
@@ -186,12 +191,18 @@ func (w *pageWriter) write(j job, pg source.Page) error {
 		default:
 			return err // nothing known to be written
 		}
+		// Failed is not promised to be sorted: mark by index, so that no
+		// failed record is taken for acknowledged.
+		bad := make([]bool, len(remaining))
+		for _, i := range failed {
+			if i >= 0 && i < len(bad) {
+				bad[i] = true
+			}
+		}
 		next := make([]sink.Record, 0, len(failed))
-		fi := 0
 		for i, r := range remaining {
-			if fi < len(failed) && failed[fi] == i {
+			if bad[i] {
 				next = append(next, r)
-				fi++
 				continue
 			}
 			w.seen.add(r.MsgID, horizon)

@@ -220,7 +220,8 @@ func (e *WriteError) Error() string {
 	return b.String()
 }
 
-// Unwrap returns the distinct causes.
+// Unwrap returns the causes: one per failed record, or the one error of the
+// whole call.
 func (e *WriteError) Unwrap() []error { return e.Errs }
 
 // Temporary reports whether every failure may succeed on retry.
