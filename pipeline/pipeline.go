@@ -255,8 +255,16 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		fetchers.Wait()
 		close(items)
 	}()
-	g.Go(func() error { return p.publisher(gctx, seen, items) })
+	var pubErr error
+	g.Go(func() error {
+		pubErr = p.publisher(gctx, seen, items)
+		return pubErr
+	})
 	err = g.Wait()
+	if ce := (*commitError)(nil); errors.As(pubErr, &ce) {
+		// Even in a shutdown: the acknowledged msgids were not saved.
+		return pubErr
+	}
 	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		p.cfg.Logger.Info("pipeline stopped", "stats", p.Stats())
 		return nil

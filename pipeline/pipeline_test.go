@@ -980,6 +980,38 @@ func TestCheckpointErrorsStopRun(t *testing.T) {
 	})
 }
 
+// A commit that fails during a shutdown is reported: the acknowledged
+// records it was saving would otherwise be published again silently.
+func TestFinalCommitFailureIsReportedOnShutdown(t *testing.T) {
+	start, end := t0, t0.Add(time.Hour)
+	msgs := generate(t, 12, start, end.Sub(start), 200, 0, 0)
+	pub := newFakePublisher()
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once bool
+	pub.hook = func(_ context.Context, _ int, _ []sink.Record) error {
+		if !once {
+			once = true
+			close(entered)
+			<-release
+		}
+		return nil
+	}
+	cp := newFakeCheckpoint()
+	cp.failCommit = func(int) error { return errors.New("volume gone") }
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	p := mustNew(t, boundedConfig(start, end, 15*time.Minute), &fakeFetcher{msgs: msgs, pageSize: 10}, pub, cp)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	<-entered
+	cancel()
+	close(release)
+	err := <-done
+	if err == nil || !strings.Contains(err.Error(), "commit checkpoint: volume gone") {
+		t.Fatalf("Run = %v, want the failed commit reported", err)
+	}
+}
+
 func TestNewValidation(t *testing.T) {
 	tests := []struct {
 		name string

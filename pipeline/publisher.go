@@ -105,7 +105,7 @@ func (p *Pipeline) commit(moved map[string]time.Time, pub *pageWriter) error {
 		c.PruneBefore = horizon.Unix()
 	}
 	if err := p.cp.Commit(c); err != nil {
-		return fmt.Errorf("pipeline: commit checkpoint: %w", err)
+		return &commitError{err: err}
 	}
 	pub.pending = map[int64]int64{}
 	if c.PruneBefore > 0 {
@@ -217,3 +217,11 @@ func (w *pageWriter) write(j job, pg source.Page) error {
 	}
 	return nil
 }
+
+// commitError is a failed checkpoint commit. Run reports it even during a
+// shutdown: acknowledged records whose msgids were not saved would be
+// published again after the restart.
+type commitError struct{ err error }
+
+func (e *commitError) Error() string { return "pipeline: commit checkpoint: " + e.err.Error() }
+func (e *commitError) Unwrap() error { return e.err }

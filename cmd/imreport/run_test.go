@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -307,5 +308,33 @@ func TestRunTailServesHealthAndMetricsThenStops(t *testing.T) {
 	}
 	if errors.Is(ctx.Err(), context.Canceled) == false {
 		t.Fatal("context not cancelled")
+	}
+}
+
+func TestRunRefusesCorruptOrForeignCheckpoint(t *testing.T) {
+	h := newHistory(t, simulator.GenSpec{Seed: 1, Start: time.Now().Add(-3 * time.Hour), End: time.Now().Add(-2 * time.Hour), Count: 10})
+	brokers := newKafka(t)
+
+	env := baseEnv(t, h, brokers)
+	if err := os.WriteFile(env["IMREPORT_CHECKPOINT_PATH"], []byte("this is not a bbolt file, it is garbage................................"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runMain(context.Background(), env, "run")
+	if code != exitFailed || !strings.Contains(stderr, "corrupt") {
+		t.Fatalf("a garbage checkpoint: want exit 1 naming corruption, got %d:\n%s", code, stderr)
+	}
+	if n := h.srv.Requests(); n != 0 {
+		t.Fatalf("nothing may be fetched with a corrupt checkpoint: %d requests", n)
+	}
+
+	// A checkpoint written for another topic is refused, not reused.
+	env = baseEnv(t, h, brokers)
+	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
+		t.Fatalf("first run: %d\n%s", code, stderr)
+	}
+	env["IMREPORT_KAFKA_TOPIC"] = "other.topic"
+	code, _, stderr = runMain(context.Background(), env, "run")
+	if code != exitFailed || !strings.Contains(stderr, "other.topic") || !strings.Contains(stderr, "imreport.messages") {
+		t.Fatalf("a checkpoint of another topic: want exit 1 naming both topics, got %d:\n%s", code, stderr)
 	}
 }
