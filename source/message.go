@@ -155,21 +155,6 @@ func DecodeMessage(raw []byte) (Message, error) {
 	return m, firstErr
 }
 
-// MsgIDOf extracts only the msgid of a raw message; ok is false when it has none.
-// It agrees with DecodeMessage: the key must be exactly "msgid" (a struct
-// decode would also match "MSGID" or "MsgId").
-func MsgIDOf(raw []byte) (int64, bool) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil {
-		return 0, false
-	}
-	v, err := intField(fields, "msgid")
-	if err != nil || v == nil || *v <= 0 {
-		return 0, false
-	}
-	return *v, true
-}
-
 func isNull(b json.RawMessage) bool {
 	return len(b) == 0 || bytes.Equal(bytes.TrimSpace(b), []byte("null"))
 }

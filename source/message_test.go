@@ -355,43 +355,6 @@ func TestDecodeNoMsgID(t *testing.T) {
 		if m.MsgID != 0 || string(m.Raw) != raw {
 			t.Errorf("DecodeMessage(%q) = MsgID %d Raw %q, want 0 and the input", raw, m.MsgID, m.Raw)
 		}
-		if id, ok := MsgIDOf([]byte(raw)); ok {
-			t.Errorf("MsgIDOf(%q) = %d, true; DecodeMessage finds no msgid", raw, id)
-		}
-	}
-}
-
-func TestMsgIDOf(t *testing.T) {
-	for _, c := range []struct {
-		raw string
-		id  int64
-		ok  bool
-	}{
-		{vendorExample, 13242735, true},
-		{benchMessage, 59324718276, true},
-		{`{"msgid":1}`, 1, true},
-		{`{"msgid":"123"}`, 123, true},
-		{`{"msgid":" 123 "}`, 123, true},
-		{`{"msgid":1.23e2}`, 123, true},
-		{`{"msgid":9223372036854775807}`, math.MaxInt64, true},
-		{`{"a":{"msgid":5},"msgid":6}`, 6, true},
-		{`{"a":{"msgid":5}}`, 0, false},
-		{`{"msgid":0}`, 0, false},
-		{`{"msgid":-1}`, 0, false},
-		{`{"msgid":null}`, 0, false},
-		{`{"msgid":"x"}`, 0, false},
-		{`{"msgid":9223372036854775808}`, 0, false},
-		{`{"MSGID":5}`, 0, false},
-		{`{}`, 0, false},
-		{`[]`, 0, false},
-		{`null`, 0, false},
-		{``, 0, false},
-		{`{"msgid":5`, 0, false},
-	} {
-		id, ok := MsgIDOf([]byte(c.raw))
-		if id != c.id || ok != c.ok {
-			t.Errorf("MsgIDOf(%.40q) = %d, %v; want %d, %v", c.raw, id, ok, c.id, c.ok)
-		}
 	}
 }
 
@@ -480,7 +443,6 @@ func FuzzDecodeMessage(f *testing.F) {
 		if !bytes.Equal(m.Raw, in) {
 			t.Fatalf("Raw = %q, want the input %q", m.Raw, in)
 		}
-		id, ok := MsgIDOf(raw)
 		var fe *FieldError
 		switch {
 		case err == nil:
@@ -507,10 +469,6 @@ func FuzzDecodeMessage(f *testing.F) {
 		default:
 			t.Fatalf("error %v is neither a *FieldError nor ErrNoMsgID", err)
 		}
-		// MsgIDOf agrees with DecodeMessage about the message's identity.
-		if wantOK := m.MsgID > 0; ok != wantOK || id != m.MsgID {
-			t.Fatalf("MsgIDOf = %d, %v; DecodeMessage MsgID = %d (err %v)", id, ok, m.MsgID, err)
-		}
 	})
 }
 
@@ -521,17 +479,6 @@ func BenchmarkDecodeMessage(b *testing.B) {
 	for b.Loop() {
 		if _, err := DecodeMessage(raw); err != nil {
 			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkMsgIDOf(b *testing.B) {
-	raw := []byte(benchMessage)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(raw)))
-	for b.Loop() {
-		if _, ok := MsgIDOf(raw); !ok {
-			b.Fatal("no msgid")
 		}
 	}
 }

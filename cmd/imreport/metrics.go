@@ -78,16 +78,22 @@ func (m *metrics) watch(p *pipeline.Pipeline) {
 			func() float64 { return float64(p.Stats().Seen) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imreport_lag_seconds", Help: "Now minus the oldest committed cursor."},
 			func() float64 {
-				var oldest time.Time
-				for _, c := range p.Cursors() {
-					if oldest.IsZero() || c.Before(oldest) {
-						oldest = c
-					}
-				}
-				if oldest.IsZero() {
+				o := oldest(p.Cursors())
+				if o.IsZero() {
 					return 0
 				}
-				return m.now().Sub(oldest).Seconds()
+				return m.now().Sub(o).Seconds()
 			}),
 	)
+}
+
+// oldest returns the earliest cursor, or the zero time when there is none.
+func oldest(cursors map[string]time.Time) time.Time {
+	var o time.Time
+	for _, c := range cursors {
+		if o.IsZero() || c.Before(o) {
+			o = c
+		}
+	}
+	return o
 }

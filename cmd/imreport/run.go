@@ -61,9 +61,6 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, lookup
 type runHooks struct {
 	onListen   func(addr string)          // the HTTP server's bound address
 	onPipeline func(p *pipeline.Pipeline) // the pipeline, before it runs
-	now        func() time.Time           // nil = time.Now
-	retry      func(p *retry.Policy)      // adjusts retry policies (tests)
-	writer     func(w *sink.Writer)       // the Kafka writer, before the run
 	onCommit   func(oldest time.Time)     // after each checkpoint commit: the oldest cursor
 }
 
@@ -71,10 +68,7 @@ type runHooks struct {
 // failed. Cancelling ctx first marks the service not ready, then drains.
 func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks runHooks) (err error) {
 	logger.Info("starting imreport", "version", buildVersion(), "config", cfg)
-	now := hooks.now
-	if now == nil {
-		now = time.Now
-	}
+	now := time.Now
 	var ready atomic.Bool
 	pipeCtx, cancelPipe := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelPipe()
@@ -125,10 +119,6 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		},
 	}
 	kafkaRetry := retry.Policy{Initial: 500 * time.Millisecond, Max: 30 * time.Second}
-	if hooks.retry != nil {
-		hooks.retry(&apiRetry)
-		hooks.retry(&kafkaRetry)
-	}
 	client, err := source.New(source.Config{
 		BaseURL:      cfg.APIURL,
 		AppKey:       cfg.AppKey,
@@ -170,9 +160,6 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 			err = errors.Join(err, cerr)
 		}
 	}()
-	if hooks.writer != nil {
-		hooks.writer(writer)
-	}
 	startup := retry.Policy{Initial: time.Second, Max: 5 * time.Second, MaxAttempts: 5,
 		OnRetry: func(attempt int, err error, wait time.Duration) {
 			logger.Warn("kafka not reachable yet, retrying", "attempt", attempt, "wait", wait, "error", err)
@@ -215,13 +202,7 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		OnCommit: func(pr pipeline.Progress) {
 			m.observeCommit(pr)
 			if hooks.onCommit != nil {
-				var oldest time.Time
-				for _, c := range pr.Cursors {
-					if oldest.IsZero() || c.Before(oldest) {
-						oldest = c
-					}
-				}
-				hooks.onCommit(oldest)
+				hooks.onCommit(oldest(pr.Cursors))
 			}
 		},
 	}, client, writer, store)
