@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -43,10 +44,58 @@ type Config struct {
 	Logger       *slog.Logger   // nil = slog.Default()
 	Now          func() time.Time
 
+	// APIVersion is "v1" (offset paging) or "v2" (cursor paging, groups and
+	// chatrooms); "" = "v2".
+	APIVersion string
+	// CursorTTL is how long a v2 cursor stays valid; 0 = DefaultCursorTTL.
+	// A cursor is not used once it is CursorTTL minus a margin old (10 s, or
+	// a quarter of CursorTTL if that is less): the walk restarts instead.
+	CursorTTL time.Duration
+
 	// OnResponse, if set, is called after every request with the endpoint
-	// kind ("messages", "users"), the HTTP status (0 when none) and the latency.
+	// kind ("messages", "users", "groups", "chatrooms"), the HTTP status (0
+	// when none) and the latency.
 	OnResponse func(kind string, status int, elapsed time.Duration)
+	// OnRestart, if set, is called each time Fetch restarts the walk of a
+	// window (or of a part of one) from its first request, with the endpoint
+	// kind and one of the Restart* reasons. Each restart delivers pages again.
+	OnRestart func(kind, reason string)
 }
+
+// DefaultCursorTTL is the documented lifetime of a v2 cursor.
+const DefaultCursorTTL = 120 * time.Second
+
+// Reasons passed to Config.OnRestart.
+const (
+	// RestartTotalChanged (v1): a page reported another total than the walk's
+	// first page, so offsets may have shifted.
+	RestartTotalChanged = "total_changed"
+	// RestartCursorStale (v2): the cursor was too old to use by the time the
+	// next page was due (the callback or retries took long).
+	RestartCursorStale = "cursor_stale"
+	// RestartCursorRejected (v2): the server answered a cursor request with
+	// 400, 404 or 410 (or a permanent vendor error): expired or invalid.
+	RestartCursorRejected = "cursor_rejected"
+	// RestartCursorRepeated (v2): the server sent a cursor already seen in
+	// the walk.
+	RestartCursorRepeated = "cursor_repeated"
+)
+
+// Restart limits, per window given to Fetch.
+const (
+	// maxTotalRestarts bounds v1 restarts on a changed total; after them the
+	// walk finishes without restarting (the pipeline's lookback rescans
+	// catch what shifted).
+	maxTotalRestarts = 5
+	// maxCursorLoops bounds v2 restarts on a repeated cursor; one more loop
+	// is an error.
+	maxCursorLoops = 3
+	// maxRestarts bounds v2 restarts that made no progress (the walk got no
+	// further than an earlier walk of the same part); one more is an error.
+	maxRestarts = 50
+	// cursorMargin is how long before CursorTTL a cursor is given up.
+	cursorMargin = 10 * time.Second
+)
 
 // Client calls the Report API. It is safe for concurrent use.
 type Client struct {
@@ -82,6 +131,18 @@ func New(cfg Config) (*Client, error) {
 			problems = append(problems, err)
 		}
 	}
+	if cfg.APIVersion == "" {
+		cfg.APIVersion = "v2"
+	}
+	if cfg.APIVersion != "v1" && cfg.APIVersion != "v2" {
+		problems = append(problems, fmt.Errorf("api version %q is not v1 or v2", cfg.APIVersion))
+	}
+	if cfg.CursorTTL < 0 {
+		problems = append(problems, fmt.Errorf("cursor TTL %v is negative", cfg.CursorTTL))
+	}
+	if cfg.CursorTTL == 0 {
+		cfg.CursorTTL = DefaultCursorTTL
+	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("report api client: %w", errors.Join(problems...))
 	}
@@ -114,65 +175,163 @@ func New(cfg Config) (*Client, error) {
 // AppKey returns the app key the client authenticates with.
 func (c *Client) AppKey() string { return c.cfg.AppKey }
 
+// APIVersion returns the API version the client speaks: "v1" or "v2".
+func (c *Client) APIVersion() string { return c.cfg.APIVersion }
+
 // Page is one page of a window, as served.
 type Page struct {
-	Stream    Stream
-	Window    Window
-	Endpoint  string            // request path, e.g. /v1/users/alice/messages
-	Start     int               // offset of the first message (v1)
-	Total     int               // messages the API says the query matches
+	Stream Stream
+	Window Window // the window given to Fetch
+	// Part is the window the request's bounds were computed from: Window,
+	// unless v2 split it because its query would span more than MaxQuerySpan.
+	Part     Window
+	Endpoint string // request path, e.g. /v1/users/alice/messages
+	// Start is the offset of the first message within its walk: the request's
+	// start on v1, the number of messages delivered before it in the walk of
+	// Part on v2.
+	Start int
+	// Total is the number of messages the API says the query matches, as
+	// reported with this page; math.MaxInt when the response had none.
+	Total int
+	// Walk is the number of times this Fetch restarted a walk before this
+	// page (0 on the first walk). Pages delivered before a restart are
+	// delivered again after it.
+	Walk      int
 	Messages  []json.RawMessage // message objects exactly as served, in order
 	FetchedAt time.Time
 }
 
 // Fetch walks every page of stream in w, calling fn with each in order. It
 // retries temporary failures per the client's policy and stops at the first
-// error fn returns. A window that the API has no messages for yields no call.
+// error fn returns, which it returns unwrapped. A window that the API has no
+// messages for yields no call.
+//
+// A walk may restart (see the package documentation), delivering pages again:
+// callers deduplicate by msgid. fn may block for as long as it needs; a v2
+// cursor that grew too old meanwhile is not used.
 func (c *Client) Fetch(ctx context.Context, s Stream, w Window, fn func(Page) error) error {
 	if err := w.Valid(); err != nil {
 		return fmt.Errorf("fetch %s: %w", s, err)
 	}
-	start := 0
-	for {
-		var p Page
-		err := c.cfg.Retry.Do(ctx, func(ctx context.Context) error {
-			var err error
-			p, err = c.page(ctx, s, w, start)
+	if err := s.Supported(c.cfg.APIVersion); err != nil {
+		return fmt.Errorf("fetch %s: %w", s, err)
+	}
+	if c.cfg.APIVersion == "v1" {
+		return c.fetchV1(ctx, s, w, fn)
+	}
+	return c.fetchV2(ctx, s, w, fn)
+}
+
+// Count returns the total the API reports for stream in w, asking for one
+// message (count=1) with the bounds Fetch would use; it retries temporary
+// failures per the client's policy. It fails if the response has no total.
+//
+// The total covers the query's bounds, which may reach a second beyond the
+// window (strict endpoints) or, across an offset change, an hour. On v2, a
+// window whose query would span more than MaxQuerySpan is counted part by part
+// (one request each) and the totals summed; a message in the seconds two
+// parts' bounds share is then counted twice.
+func (c *Client) Count(ctx context.Context, s Stream, w Window) (int, error) {
+	if err := w.Valid(); err != nil {
+		return 0, fmt.Errorf("count %s: %w", s, err)
+	}
+	if err := s.Supported(c.cfg.APIVersion); err != nil {
+		return 0, fmt.Errorf("count %s: %w", s, err)
+	}
+	v := c.cfg.APIVersion
+	parts := []Window{w}
+	if v == "v2" {
+		parts = splitWindow(w, c.cfg.Location, s.bounds(), MaxQuerySpan)
+	}
+	path := s.path(v)
+	sum := 0
+	for _, part := range parts {
+		begin, end := QueryBounds(part, c.cfg.Location, s.bounds())
+		q := "count=1&begin_time=" + queryEscape(begin) + "&end_time=" + queryEscape(end)
+		if v == "v1" {
+			q = "start=0&" + q
+		}
+		var env envelope
+		if err := c.call(ctx, s.Kind, path, q, &env); err != nil {
+			return 0, fmt.Errorf("count %s %v: %w", s, part, err)
+		}
+		if !env.HasTotal {
+			return 0, fmt.Errorf("count %s %v: report api %s: response has no total", s, part, path)
+		}
+		sum += env.Total
+	}
+	return sum, nil
+}
+
+// call performs one request, waiting on the limiter first, with the client's
+// retry policy.
+func (c *Client) call(ctx context.Context, kind Kind, path, query string, into *envelope) error {
+	return c.cfg.Retry.Do(ctx, func(ctx context.Context) error {
+		if err := c.wait(ctx); err != nil {
 			return err
-		})
-		if err != nil {
+		}
+		return c.get(ctx, kind, path, query, into)
+	})
+}
+
+// fetchV1 pages by start/count.
+//
+// Offsets shift when a message appears inside an already-paged range, so a
+// page whose total differs from the walk's first page's restarts the walk at
+// start=0 (up to maxTotalRestarts times per window; after that the walk
+// finishes with a warning). The walk ends at an empty page, or at a short
+// page (fewer messages than asked) once start+len reaches the page's total;
+// a full page never ends it, whatever the total says.
+func (c *Client) fetchV1(ctx context.Context, s Stream, w Window, fn func(Page) error) error {
+	path := s.path("v1")
+	begin, end := QueryBounds(w, c.cfg.Location, s.bounds())
+	bounds := "&begin_time=" + queryEscape(begin) + "&end_time=" + queryEscape(end)
+	start, restarts, warned := 0, 0, false
+	var first envelope // the walk's first page
+	for {
+		q := "start=" + strconv.Itoa(start) + "&count=" + strconv.Itoa(c.cfg.PageSize) + bounds
+		var env envelope
+		if err := c.call(ctx, s.Kind, path, q, &env); err != nil {
 			return fmt.Errorf("fetch %s %v at start=%d: %w", s, w, start, err)
 		}
-		if len(p.Messages) == 0 {
+		if start == 0 {
+			first = env
+		} else if env.HasTotal && first.HasTotal && env.Total != first.Total {
+			if restarts < maxTotalRestarts {
+				restarts++
+				c.cfg.Logger.Info("report api total changed while paging; restarting the walk",
+					"stream", s.String(), "window", w.String(), "endpoint", path, "start", start,
+					"first_total", first.Total, "total", env.Total, "restart", restarts)
+				c.restarted(s.Kind, RestartTotalChanged)
+				start = 0
+				continue
+			}
+			if !warned {
+				warned = true
+				c.cfg.Logger.Warn("report api total keeps changing while paging; finishing the walk without restarting (lookback rescans catch shifted messages)",
+					"stream", s.String(), "window", w.String(), "endpoint", path, "start", start,
+					"first_total", first.Total, "total", env.Total, "restarts", restarts)
+			}
+		}
+		if len(env.Messages) == 0 {
 			return nil
 		}
+		p := Page{Stream: s, Window: w, Part: w, Endpoint: path, Start: start, Total: env.Total,
+			Walk: restarts, Messages: env.Messages, FetchedAt: c.cfg.Now()}
 		if err := fn(p); err != nil {
 			return err
 		}
-		start += len(p.Messages)
-		// A short page does not prove the end (total may change while paging);
-		// only an empty page or start reaching total does.
-		if start >= p.Total {
+		start += len(env.Messages)
+		if len(env.Messages) < c.cfg.PageSize && start >= env.Total {
 			return nil
 		}
 	}
 }
 
-// page performs one request for one page.
-func (c *Client) page(ctx context.Context, s Stream, w Window, start int) (Page, error) {
-	p := Page{Stream: s, Window: w, Start: start, Endpoint: s.path("v1")}
-	if err := c.wait(ctx); err != nil {
-		return p, err
+func (c *Client) restarted(kind Kind, reason string) {
+	if c.cfg.OnRestart != nil {
+		c.cfg.OnRestart(string(kind), reason)
 	}
-	begin, end := QueryBounds(w, c.cfg.Location, s.bounds())
-	q := "start=" + strconv.Itoa(start) + "&count=" + strconv.Itoa(c.cfg.PageSize) +
-		"&begin_time=" + queryEscape(begin) + "&end_time=" + queryEscape(end)
-	var env envelope
-	if err := c.get(ctx, s.Kind, p.Endpoint, q, &env); err != nil {
-		return p, err
-	}
-	p.Total, p.Messages, p.FetchedAt = env.Total, env.Messages, c.cfg.Now()
-	return p, nil
 }
 
 func (c *Client) wait(ctx context.Context) error {
@@ -191,15 +350,22 @@ func (c *Client) wait(ctx context.Context) error {
 // queryEscape escapes a query value, spaces as %20 as the vendor asks.
 func queryEscape(s string) string { return strings.ReplaceAll(url.QueryEscape(s), "+", "%20") }
 
-// envelope is the page envelope; numbers may come as strings.
+// envelope is the page envelope; numbers may come as strings, and any field
+// may be missing.
 type envelope struct {
-	Total    int
+	Total    int  // math.MaxInt when missing
+	HasTotal bool // the response had a total
+	Cursor   string
+	Count    int
+	HasCount bool
 	Messages []json.RawMessage
 }
 
 func (e *envelope) UnmarshalJSON(b []byte) error {
 	var raw struct {
 		Total    json.RawMessage   `json:"total"`
+		Cursor   json.RawMessage   `json:"cursor"`
+		Count    json.RawMessage   `json:"count"`
 		Messages []json.RawMessage `json:"messages"`
 	}
 	if err := json.Unmarshal(b, &raw); err != nil {
@@ -209,12 +375,23 @@ func (e *envelope) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return fmt.Errorf("total: %w", err)
 	}
-	e.Messages = raw.Messages
-	if t == nil {
-		// Without a total, keep paging until an empty page.
-		e.Total = int(^uint(0) >> 1)
-	} else {
-		e.Total = int(*t)
+	n, err := parseInt(raw.Count)
+	if err != nil {
+		return fmt.Errorf("count: %w", err)
+	}
+	cursor, err := stringField(map[string]json.RawMessage{"cursor": raw.Cursor}, "cursor")
+	if err != nil {
+		return fmt.Errorf("cursor: %w", err)
+	}
+	*e = envelope{Messages: raw.Messages, Total: math.MaxInt} // without a total, page until the end
+	if t != nil {
+		e.Total, e.HasTotal = int(*t), true
+	}
+	if n != nil {
+		e.Count, e.HasCount = int(*n), true
+	}
+	if cursor != nil {
+		e.Cursor = *cursor
 	}
 	return nil
 }

@@ -183,6 +183,7 @@ func newHarness(t *testing.T, msgs []string, mod func(*Config)) *harness {
 		BaseURL:      h.api.srv.URL,
 		AppKey:       testAppKey,
 		MasterSecret: testSecret,
+		APIVersion:   "v1",
 		Location:     mustLoad(t, "Asia/Shanghai"),
 		PageSize:     3,
 		Timeout:      10 * time.Second,
@@ -347,8 +348,12 @@ func TestFetchPaging(t *testing.T) {
 		wantStarts []string // start of each request
 		wantPages  int
 	}{
-		{"stops at total", 7, 0, "-", []string{"0", "3", "6"}, 3},
-		{"stops at total, exact multiple", 6, 0, "-", []string{"0", "3"}, 2},
+		{"stops at a short page reaching total", 7, 0, "-", []string{"0", "3", "6"}, 3},
+		// A full page never ends the walk, even when it reaches total.
+		{"exact multiple: a full page reaching total continues", 6, 0, "-", []string{"0", "3", "6"}, 2},
+		{"full pages past a low total continue", 7, 0, "3", []string{"0", "3", "6"}, 3},
+		{"short page below total continues, ends at a short page reaching it", 7, 2, "7", []string{"0", "2", "4", "6"}, 4},
+		{"short page below a high total continues to an empty page", 4, 2, "9", []string{"0", "2", "4"}, 2},
 		{"no messages: one request, no page", 0, 0, "-", []string{"0"}, 0},
 		{"short pages with start < total continue", 7, 2, "-", []string{"0", "2", "4", "6"}, 4},
 		{"total as a string", 7, 0, `"7"`, []string{"0", "3", "6"}, 3},
@@ -358,7 +363,7 @@ func TestFetchPaging(t *testing.T) {
 		{"null total pages until empty", 7, 0, "null", []string{"0", "3", "6", "7"}, 3},
 		{"empty-string total pages until empty", 4, 0, `""`, []string{"0", "3", "4"}, 2},
 		{"total larger than served: stops at an empty page", 5, 0, "100", []string{"0", "3", "5"}, 2},
-		{"total zero with messages: stops after the page", 5, 0, "0", []string{"0"}, 1},
+		{"total zero with messages: full page continues, short page ends", 5, 0, "0", []string{"0", "3"}, 2},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -384,12 +389,8 @@ func TestFetchPaging(t *testing.T) {
 			if len(got.pages) != c.wantPages {
 				t.Errorf("%d pages, want %d", len(got.pages), c.wantPages)
 			}
-			want := msgs
-			if c.total == "0" {
-				want = msgs[:3]
-			}
-			if !slices.Equal(messagesOf(got.pages), want) {
-				t.Errorf("messages:\n got %q\nwant %q", messagesOf(got.pages), want)
+			if !slices.Equal(messagesOf(got.pages), msgs) {
+				t.Errorf("messages:\n got %q\nwant %q", messagesOf(got.pages), msgs)
 			}
 			// Each page starts where the previous one's messages ended.
 			next := 0
@@ -488,16 +489,16 @@ func TestFetchUserPathEscaping(t *testing.T) {
 }
 
 func TestStream(t *testing.T) {
-	for _, s := range []Stream{Messages, User("bob"), User("a/b"), User("张三")} {
+	for _, s := range []Stream{Messages, User("bob"), User("a/b"), User("张三"), Group("g1"), Group("a/b"), Chatroom("1001"), Chatroom("房间 1")} {
 		back, err := ParseStream(s.String())
 		if err != nil || back != s {
 			t.Errorf("ParseStream(%q) = %v, %v; want %v", s.String(), back, err, s)
 		}
 	}
-	if Messages.String() != "messages" || User("bob").String() != "users/bob" {
-		t.Errorf("String() = %q, %q", Messages.String(), User("bob").String())
+	if Messages.String() != "messages" || User("bob").String() != "users/bob" || Group("g1").String() != "groups/g1" || Chatroom("c1").String() != "chatrooms/c1" {
+		t.Errorf("String() = %q, %q, %q, %q", Messages.String(), User("bob").String(), Group("g1").String(), Chatroom("c1").String())
 	}
-	for _, bad := range []string{"", "users", "users/", "groups/1", "message", "Messages"} {
+	for _, bad := range []string{"", "users", "users/", "groups", "groups/", "chatrooms/", "group/1", "chatroom/1", "message", "Messages", "statistic/users"} {
 		if _, err := ParseStream(bad); err == nil {
 			t.Errorf("ParseStream(%q) succeeded", bad)
 		}

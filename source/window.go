@@ -122,3 +122,57 @@ func wallOffsets(wall time.Time, loc *time.Location) (least, most int) {
 func ParseAPITime(s string, loc *time.Location) (time.Time, error) {
 	return time.ParseInLocation(TimeLayout, s, loc)
 }
+
+// MaxQuerySpan is the longest end_time - begin_time the v2 API accepts in one
+// request.
+const MaxQuerySpan = 7 * 24 * time.Hour
+
+// querySpan returns the longest time a server in loc could take the bound
+// strings begin and end to span: their wall-clock difference, or more when
+// begin is read at a greater UTC offset than end (across a daylight-saving
+// change, or in a repeated hour). Strings that do not parse span forever.
+func querySpan(begin, end string, loc *time.Location) time.Duration {
+	b, err1 := time.Parse(TimeLayout, begin) // wall clocks, as UTC
+	e, err2 := time.Parse(TimeLayout, end)
+	if err1 != nil || err2 != nil {
+		return math.MaxInt64
+	}
+	_, mostBegin := wallOffsets(b, loc)
+	leastEnd, _ := wallOffsets(e, loc)
+	return e.Sub(b) + max(0, time.Duration(mostBegin-leastEnd)*time.Second)
+}
+
+// splitWindow splits w into consecutive windows, in order, whose queries (the
+// strings QueryBounds makes of them, after any widening) span at most
+// maxSpan each. A window whose query already fits is returned alone.
+func splitWindow(w Window, loc *time.Location, b Bounds, maxSpan time.Duration) []Window {
+	var parts []Window
+	for from := w.From; from.Before(w.To); {
+		// Inclusive bounds query [from, to-1s], so a window one second longer
+		// than maxSpan may fit; anything else shrinks it below.
+		to := w.To
+		if limit := from.Add(maxSpan + time.Second); to.After(limit) {
+			to = limit
+		}
+		for {
+			begin, end := QueryBounds(Window{from, to}, loc, b)
+			excess := querySpan(begin, end, loc) - maxSpan
+			if excess <= 0 {
+				break
+			}
+			// Shrink by the excess in whole seconds (at least one); the
+			// widening may change with to, so check again.
+			excess = max(excess.Truncate(time.Second), time.Second)
+			if to.Sub(from) <= excess {
+				// Not reachable with a real zone and maxSpan of days: one
+				// second's query spans a few hours at most.
+				to = from.Add(time.Second)
+				break
+			}
+			to = to.Add(-excess)
+		}
+		parts = append(parts, Window{from, to})
+		from = to
+	}
+	return parts
+}
