@@ -1,9 +1,12 @@
 package checkpoint
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -29,6 +32,17 @@ type Commit struct {
 	// so it also drops entries of this Commit's Seen below the horizon.
 	PruneBefore int64
 
+	// Marks holds Kafka offsets, topic -> partition -> offset, each saying:
+	// every record the pipeline wrote to that partition at or above this
+	// offset may be unknown to the checkpoint; everything below it is
+	// recorded (in Seen or behind a cursor). nil or empty keeps the stored
+	// marks; a topic's map replaces only the partitions it lists, the
+	// topic's other partitions and other topics keep theirs. A mark may move
+	// backwards (a lower mark only makes a read-back read more). Topics must
+	// be non-empty without a NUL byte, partitions 0 to 2^31-1, offsets not
+	// negative.
+	Marks map[string]map[int]int64
+
 	// Force allows moving a cursor backwards (an operator's re-run).
 	Force bool
 
@@ -38,7 +52,7 @@ type Commit struct {
 
 // Commit applies c in exactly one bbolt read-write transaction, fsynced
 // before Commit returns: either all of it (cursors, seen entries, pruning,
-// commit counter and time) is durable, or, when Commit returns an error,
+// marks, commit counter and time) is durable, or, when Commit returns an error,
 // none of it. It fails with ErrReadOnly on a read-only Store, with
 // ErrUnbound if Bind never stored an identity, and with ErrCursorBackwards
 // (see Commit.Cursors).
@@ -65,6 +79,10 @@ func (s *Store) Commit(c Commit) error {
 		msgids = append(msgids, id)
 	}
 	slices.Sort(msgids) // ascending keys: bbolt inserts them with less page churn
+	marks, err := sortedMarks(c.Marks)
+	if err != nil {
+		return s.errorf("commit", err)
+	}
 	now := c.Now
 	if now.IsZero() {
 		now = time.Now()
@@ -119,6 +137,19 @@ func (s *Store) Commit(c Commit) error {
 			count -= pruned
 		}
 
+		if len(marks) > 0 && b.marks == nil {
+			// Only a read-only Store can see a file without the bucket,
+			// and it never gets here; create it anyway rather than fail.
+			if b.marks, err = tx.CreateBucketIfNotExists(bucketMarks); err != nil {
+				return err
+			}
+		}
+		for _, m := range marks {
+			if err := b.marks.Put(m.key, encInt(m.offset)); err != nil {
+				return err
+			}
+		}
+
 		if err := b.meta.Put(keySeenCount, encUint(count)); err != nil {
 			return err
 		}
@@ -127,6 +158,33 @@ func (s *Store) Commit(c Commit) error {
 		}
 		return b.meta.Put(keyUpdated, encInt(now.UnixNano()))
 	})
+}
+
+// mark is one validated Commit.Marks entry with its encoded key.
+type mark struct {
+	key    []byte
+	offset int64
+}
+
+// sortedMarks validates c.Marks and returns its entries in key order.
+func sortedMarks(in map[string]map[int]int64) ([]mark, error) {
+	var out []mark
+	for topic, parts := range in {
+		if topic == "" || strings.IndexByte(topic, 0) >= 0 {
+			return nil, fmt.Errorf("mark for an invalid topic name %q (empty or with a NUL byte)", topic)
+		}
+		for p, off := range parts {
+			if p < 0 || p > math.MaxInt32 {
+				return nil, fmt.Errorf("mark for topic %q: partition %d out of range", topic, p)
+			}
+			if off < 0 {
+				return nil, fmt.Errorf("negative mark %d for topic %q partition %d", off, topic, p)
+			}
+			out = append(out, mark{key: markKey(topic, int32(p)), offset: off})
+		}
+	}
+	slices.SortFunc(out, func(a, b mark) int { return bytes.Compare(a.key, b.key) })
+	return out, nil
 }
 
 // putCursor stores the cursor of one stream, refusing to move it backwards

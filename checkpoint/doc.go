@@ -12,7 +12,12 @@ it calls [Store.Commit] with
   - the stream's new cursor: the end of the last fully published window, and
   - the msgids published under that window, each with its horizon value (the
     Unix seconds of the end of the window it was published under), so that
-    overlapping re-fetches can be deduplicated after a restart.
+    overlapping re-fetches can be deduplicated after a restart, and
+  - optionally the Kafka marks ([Commit.Marks]): per topic and partition, an
+    offset below which every record the pipeline wrote is recorded in the
+    checkpoint. After a crash between Kafka's acknowledgement and the
+    Commit, the pipeline reads back only what lies at or above the marks
+    (see [State.Marks]).
 
 Dedupe entries are pruned once they fall behind a horizon
 ([Commit.PruneBefore]). A Commit is exactly one bbolt read-write transaction
@@ -26,7 +31,7 @@ A typical writer does:
 	if err := s.Bind(checkpoint.Identity{AppKey: appKey, Topic: topic}); err != nil { ... }
 	st, err := s.Load() // cursors and dedupe set to resume from
 	// ... publish a window, wait for Kafka's acks ...
-	err = s.Commit(checkpoint.Commit{Cursors: ..., Seen: ..., PruneBefore: ...})
+	err = s.Commit(checkpoint.Commit{Cursors: ..., Seen: ..., PruneBefore: ..., Marks: ...})
 
 A file is bound to one [Identity] (vendor app key and Kafka topic) by its first
 [Store.Bind]; a later Bind with another identity fails with
@@ -44,9 +49,9 @@ Operator tools (imreport checkpoint ...) open the file with
 
 # Layout on disk
 
-The file is a bbolt database (mode 0600 when created) with four top-level
-buckets. All integers are 8-byte big-endian; signed values are stored as
-their two's-complement uint64.
+The file is a bbolt database (mode 0600 when created) with five top-level
+buckets. All integers are 8-byte big-endian unless noted; signed values are
+stored as their two's-complement uint64.
 
 	meta
 	    "version"     layout version, uint64; this build reads and writes 1 only
@@ -61,6 +66,8 @@ their two's-complement uint64.
 	    msgid int64 -> horizon, Unix seconds int64
 	seen_by_horizon
 	    horizon int64 || msgid int64 (16 bytes) -> empty value
+	marks
+	    topic || 0x00 || partition (4 bytes, big-endian) -> Kafka offset int64 (not negative)
 
 seen_by_horizon is an index of seen ordered by horizon: pruning walks it from
 its first key and stops at the first entry at or above the prune horizon, so
@@ -70,17 +77,38 @@ negative (Commit rejects them) so that big-endian order is numeric order. If
 a msgid is committed again with a different horizon the larger one is kept,
 in both buckets.
 
+The marks bucket was added to layout 1 after its first release, without a
+version change (an older build ignores the bucket, and the marks it leaves
+behind when it commits are only too low, which is safe). A file written
+before it has the other four buckets only: a writable Open adds an empty
+marks bucket in one transaction (a migration), a read-only Open leaves the
+file alone and presents no marks (State.Marks empty, Stats.Marks 0). A
+missing marks bucket is therefore never ErrCorrupt.
+
 A writable Open of a new file, or of a valid bbolt file with no buckets at
-all, creates the four buckets and writes version 1 in one transaction. A
+all, creates the five buckets and writes version 1 in one transaction. A
 read-only Open of such a bucket-less file does not fail: it presents an empty,
 unbound checkpoint (Load returns empty maps, Stats returns zeros, Bind returns
 [ErrReadOnly]). Anything else that does not match the layout above is
 [ErrCorrupt]: a file that is not a bbolt database, an existing file of zero
 bytes (which bbolt itself would silently initialise; one is left behind if
 the process dies during the very first Open), a bbolt file holding other buckets but no meta bucket, a missing
-bucket, an unknown layout version, a value of the wrong size, or the two seen
-buckets disagreeing. A checkpoint is never silently started over: to start
+bucket other than marks, an unknown layout version, a value of the wrong size
+(or a negative mark), a malformed marks key, or the two seen buckets
+disagreeing. A checkpoint is never silently started over: to start
 over an operator removes the file.
+
+# Kafka marks
+
+[Commit.Marks] maps topic -> partition -> offset. A mark says: every record
+the pipeline wrote to that partition at or above this offset may be unknown
+to the checkpoint; everything below it is recorded. A Commit with nil or
+empty Marks keeps the stored marks; otherwise each listed (topic, partition)
+is set, and partitions and topics it does not list keep theirs. Marks are
+written in the same transaction as the rest of the Commit. A mark may move
+backwards without error (a lower mark only makes a read-back read more); an
+offset must not be negative. [Store.Load] returns them in [State.Marks],
+[Store.Stats] counts them in [Stats.Marks].
 
 # Concurrency
 
@@ -131,8 +159,10 @@ below work with [errors.Is]:
 Open of a file that does not exist with ReadOnly set returns an error wrapping
 [io/fs.ErrNotExist]; other operating-system errors are wrapped likewise.
 Invalid arguments (an empty path, an empty stream name, a zero cursor, a
-negative horizon, an Identity with an empty field) are reported with plain
-errors that wrap no sentinel. Error messages name identities and stream names
-but never contain message bodies or credentials.
+negative horizon, a mark with a negative offset, a partition outside 0 to
+2^31-1 or an empty topic name, an Identity with an empty field) are reported
+with plain errors that wrap no sentinel; nothing of such a Commit is
+applied. Error messages name identities, stream names and topics but never
+contain message bodies or credentials.
 */
 package checkpoint

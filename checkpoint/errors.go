@@ -18,8 +18,10 @@ var (
 	// ErrCorrupt is returned by Open, Bind, Load, Commit and Stats when the
 	// file is not a bbolt database (including an existing file of zero
 	// bytes), is a bbolt database without this package's layout, has a
-	// layout version other than 1, holds a value of the wrong size, or its
-	// seen and seen_by_horizon buckets disagree. It is also returned when
+	// layout version other than 1, holds a value of the wrong size, a
+	// malformed or negative mark, or its seen and seen_by_horizon buckets
+	// disagree. (A missing marks bucket is not corruption: see the package
+	// documentation.) It is also returned when
 	// bbolt panics while reading or writing the file: the panic is recovered,
 	// and the Store is poisoned, so every later call except Close returns
 	// ErrCorrupt as well. The checkpoint is never silently started over.

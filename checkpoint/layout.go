@@ -15,6 +15,10 @@ var (
 	bucketCursors       = []byte("cursors")
 	bucketSeen          = []byte("seen")
 	bucketSeenByHorizon = []byte("seen_by_horizon")
+	// bucketMarks was added after the first release of layout 1: files
+	// written before lack it. A writable Open adds it; a read-only Store
+	// treats a missing one as empty.
+	bucketMarks = []byte("marks")
 
 	keyVersion   = []byte("version")
 	keyAppKey    = []byte("app_key")
@@ -29,19 +33,24 @@ var (
 // fresh layout or ErrCorrupt.
 var errNoLayout = errors.New("no checkpoint layout")
 
-// buckets are the four top-level buckets of one transaction.
+// buckets are the top-level buckets of one transaction.
 type buckets struct {
 	meta, cursors, seen, index *bolt.Bucket
+	// marks is nil in a file written before the bucket existed and not yet
+	// opened writable since (see bucketMarks).
+	marks *bolt.Bucket
 }
 
 // openBuckets returns the layout's buckets after checking the layout
-// version. It returns errNoLayout if there is no meta bucket.
+// version. It returns errNoLayout if there is no meta bucket. A missing
+// marks bucket is not an error: b.marks is nil then.
 func openBuckets(tx *bolt.Tx) (buckets, error) {
 	b := buckets{
 		meta:    tx.Bucket(bucketMeta),
 		cursors: tx.Bucket(bucketCursors),
 		seen:    tx.Bucket(bucketSeen),
 		index:   tx.Bucket(bucketSeenByHorizon),
+		marks:   tx.Bucket(bucketMarks),
 	}
 	if b.meta == nil {
 		return b, errNoLayout
@@ -84,7 +93,7 @@ func initLayout(tx *bolt.Tx) error {
 	if err != nil {
 		return err
 	}
-	for _, name := range [][]byte{bucketCursors, bucketSeen, bucketSeenByHorizon} {
+	for _, name := range [][]byte{bucketCursors, bucketSeen, bucketSeenByHorizon, bucketMarks} {
 		if _, err := tx.CreateBucket(name); err != nil {
 			return err
 		}
@@ -98,6 +107,39 @@ func initLayout(tx *bolt.Tx) error {
 		}
 	}
 	return nil
+}
+
+// addMarks creates the marks bucket in a file whose layout predates it
+// (the only migration of layout 1). The rest of the layout must be valid.
+func addMarks(tx *bolt.Tx) error {
+	if _, err := openBuckets(tx); err != nil {
+		return err
+	}
+	_, err := tx.CreateBucketIfNotExists(bucketMarks)
+	return err
+}
+
+// markKey encodes a marks key: the topic, a NUL byte, then the partition as
+// 4 bytes big-endian. Kafka topic names cannot contain NUL, and the fixed
+// suffix makes the split unambiguous anyway.
+func markKey(topic string, partition int32) []byte {
+	k := make([]byte, 0, len(topic)+5)
+	k = append(k, topic...)
+	k = append(k, 0)
+	return binary.BigEndian.AppendUint32(k, uint32(partition))
+}
+
+// decMarkKey splits a marks key; ok is false if it is malformed: an empty
+// topic, no NUL before the 4-byte partition, or a negative partition.
+func decMarkKey(k []byte) (topic string, partition int32, ok bool) {
+	if len(k) < 6 || k[len(k)-5] != 0 {
+		return "", 0, false
+	}
+	p := int32(binary.BigEndian.Uint32(k[len(k)-4:]))
+	if p < 0 {
+		return "", 0, false
+	}
+	return string(k[:len(k)-5]), p, true
 }
 
 // encUint encodes v as 8 bytes big-endian.

@@ -20,6 +20,12 @@ type State struct {
 	// Never nil.
 	Seen map[int64]int64
 
+	// Marks maps topic -> partition -> Kafka offset as last committed in
+	// Commit.Marks: every record written at or above a mark may be unknown
+	// to the checkpoint. Empty for a file that never had marks committed
+	// (including one written by a build without marks). Never nil.
+	Marks map[string]map[int]int64
+
 	// Commits is how many Commits have been applied to the file.
 	Commits uint64
 
@@ -34,7 +40,7 @@ type State struct {
 func (s *Store) Load() (State, error) {
 	var st State
 	err := s.view("load", func(tx *bolt.Tx) error {
-		st = State{Cursors: map[string]time.Time{}, Seen: map[int64]int64{}}
+		st = State{Cursors: map[string]time.Time{}, Seen: map[int64]int64{}, Marks: map[string]map[int]int64{}}
 		if s.fresh {
 			return nil
 		}
@@ -66,6 +72,10 @@ func (s *Store) Load() (State, error) {
 			st.Cursors[string(k)] = time.Unix(int64(sec), 0).UTC()
 			return nil
 		}); err != nil {
+			return err
+		}
+
+		if err := loadMarks(b.marks, st.Marks); err != nil {
 			return err
 		}
 
@@ -108,4 +118,27 @@ func (s *Store) Load() (State, error) {
 		return State{}, err
 	}
 	return st, nil
+}
+
+// loadMarks reads the marks bucket into out; a nil bucket (a file that
+// predates it, opened read-only) reads as empty.
+func loadMarks(marks *bolt.Bucket, out map[string]map[int]int64) error {
+	if marks == nil {
+		return nil
+	}
+	return marks.ForEach(func(k, v []byte) error {
+		topic, p, ok := decMarkKey(k)
+		if !ok {
+			return corruptf("malformed marks key %q", k)
+		}
+		off, ok := dec8(v)
+		if !ok || int64(off) < 0 {
+			return corruptf("mark of topic %q partition %d: value of %d bytes or negative, want 8 and not negative", topic, p, len(v))
+		}
+		if out[topic] == nil {
+			out[topic] = map[int]int64{}
+		}
+		out[topic][int(p)] = int64(off)
+		return nil
+	})
 }

@@ -12,13 +12,14 @@ type Stats struct {
 	Seen       int   // number of dedupe entries (msgids not yet pruned)
 	OldestSeen int64 // smallest horizon value in Seen (Unix seconds); 0 if Seen is empty
 	NewestSeen int64 // largest horizon value in Seen (Unix seconds); 0 if Seen is empty
+	Marks      int   // number of partitions (over all topics) with a Kafka offset mark
 	FileSize   int64 // size of the file on disk in bytes (bbolt grows it in steps)
 }
 
 // Stats returns the checkpoint's summary in one read transaction. It is
 // cheap: Seen comes from the counter that Commit keeps, OldestSeen and
 // NewestSeen from the ends of the horizon index; only the (small) cursors
-// bucket is walked.
+// and marks buckets are walked.
 func (s *Store) Stats() (Stats, error) {
 	var st Stats
 	err := s.view("stats", func(tx *bolt.Tx) error {
@@ -45,6 +46,14 @@ func (s *Store) Stats() (Stats, error) {
 			return nil
 		}); err != nil {
 			return err
+		}
+		if b.marks != nil {
+			if err := b.marks.ForEach(func(_, _ []byte) error {
+				st.Marks++
+				return nil
+			}); err != nil {
+				return err
+			}
 		}
 		cur := b.index.Cursor()
 		if k, _ := cur.First(); k != nil {

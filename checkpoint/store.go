@@ -132,12 +132,13 @@ func isOSError(err error) bool {
 }
 
 // checkLayout validates the layout, creating it in a writable database
-// that has no buckets at all.
+// that has no buckets at all, and adding the marks bucket to a writable
+// database whose layout predates it.
 func (s *Store) checkLayout() error {
-	var missing bool
+	var missing, noMarks bool
 	err := s.guard(func() error {
 		return s.db.View(func(tx *bolt.Tx) error {
-			_, err := openBuckets(tx)
+			b, err := openBuckets(tx)
 			if errors.Is(err, errNoLayout) {
 				if name := firstBucket(tx); name != nil {
 					return corruptf("not a checkpoint file: bucket %q but no %q bucket", name, bucketMeta)
@@ -145,23 +146,28 @@ func (s *Store) checkLayout() error {
 				missing = true
 				return nil
 			}
+			noMarks = err == nil && b.marks == nil
 			return err
 		})
 	})
-	if err != nil || !missing {
+	if err != nil || s.readOnly {
+		s.fresh = err == nil && missing
 		return err
 	}
-	if s.readOnly {
-		s.fresh = true
-		return nil
-	}
-	return s.guard(func() error {
-		return s.db.Update(func(tx *bolt.Tx) error {
-			// We hold the exclusive lock, so nobody created it meanwhile;
-			// initLayout still refuses a database that has buckets.
-			return initLayout(tx)
+	switch {
+	case missing:
+		return s.guard(func() error {
+			return s.db.Update(func(tx *bolt.Tx) error {
+				// We hold the exclusive lock, so nobody created it
+				// meanwhile; initLayout still refuses a database that has
+				// buckets.
+				return initLayout(tx)
+			})
 		})
-	})
+	case noMarks:
+		return s.guard(func() error { return s.db.Update(addMarks) })
+	}
+	return nil
 }
 
 // Path returns the path the Store was opened with.

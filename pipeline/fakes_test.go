@@ -103,6 +103,7 @@ type fakeFetcher struct {
 	msgs   []fakeMsg
 	calls  []fetchCall
 	served map[int64][]source.Window // msgid -> windows that returned it
+	counts []fetchCall
 }
 
 type fetchCall struct {
@@ -185,16 +186,60 @@ func (f *fakeFetcher) Fetch(ctx context.Context, s source.Stream, w source.Windo
 	return nil
 }
 
-// fakePublisher acknowledges every record except those its hook fails.
+// Count returns the number of messages Fetch would serve for w.
+func (f *fakeFetcher) Count(ctx context.Context, s source.Stream, w source.Window) (int, error) {
+	f.mu.Lock()
+	f.counts = append(f.counts, fetchCall{s, w})
+	script, now, msgs := f.script, f.now, f.msgs
+	f.mu.Unlock()
+	if script != nil {
+		n := 0
+		for _, p := range script(s, w) {
+			n += len(p)
+		}
+		return n, nil
+	}
+	var at time.Time
+	if now != nil {
+		at = now()
+	}
+	n := 0
+	for _, m := range msgs {
+		if m.Time.Before(w.From) || m.Time.After(w.To) || (now != nil && m.Time.After(at)) {
+			continue
+		}
+		n++
+	}
+	return n, nil
+}
+
+func (f *fakeFetcher) Counts() []fetchCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.counts)
+}
+
+// fakeTopic is the one topic-partition of fakePublisher's log.
+const fakeTopic = "fake"
+
+// fakePublisher acknowledges every record except those its hook fails, and
+// keeps a log of what "landed" for Marks and ReadBack.
 type fakePublisher struct {
 	// hook, if set, decides the result of call n (0-based); a *sink.WriteError
 	// fails only the records it names, any other error fails them all.
 	hook func(ctx context.Context, n int, recs []sink.Record) error
+	// land, if set, says whether failed record i of call n landed in the
+	// log anyway (a write that failed after the broker stored it).
+	land func(n, i int) bool
+	// readBackErr, if set, is consulted before every ReadBack.
+	readBackErr func(n int) error
 
 	mu    sync.Mutex
 	calls []pubCall
-	acked map[int64]int // msgid -> times acknowledged
-	order []int64       // msgids in the order they were acknowledged
+	acked map[int64]int // msgid -> times landed in the log
+	order []int64       // msgids in the order they landed
+	log   []sink.Record // what landed, offset = index
+	reads int           // ReadBack calls
 }
 
 type pubCall struct {
@@ -230,12 +275,47 @@ func (f *fakePublisher) Publish(ctx context.Context, recs []sink.Record) error {
 	defer f.mu.Unlock()
 	f.calls[n].Err = err
 	for i, r := range recs {
-		if !failed[i] {
+		if !failed[i] || (f.land != nil && f.land(n, i)) {
 			f.acked[r.MsgID]++
 			f.order = append(f.order, r.MsgID)
+			f.log = append(f.log, r)
 		}
 	}
 	return err
+}
+
+func (f *fakePublisher) Marks(ctx context.Context) (map[string]map[int]int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return map[string]map[int]int64{fakeTopic: {0: int64(len(f.log))}}, nil
+}
+
+func (f *fakePublisher) ReadBack(ctx context.Context, from map[string]map[int]int64, fn func(sink.Found) error) (map[string]map[int]int64, error) {
+	f.mu.Lock()
+	n := f.reads
+	f.reads++
+	f.mu.Unlock()
+	if f.readBackErr != nil {
+		if err := f.readBackErr(n); err != nil {
+			return nil, err
+		}
+	}
+	f.mu.Lock()
+	log := slices.Clone(f.log)
+	f.mu.Unlock()
+	for off := from[fakeTopic][0]; off < int64(len(log)); off++ {
+		r := log[off]
+		if err := fn(sink.Found{Topic: fakeTopic, Offset: off, MsgID: r.MsgID, DeadLetter: r.DeadLetter != nil, Value: r.Value}); err != nil {
+			return nil, err
+		}
+	}
+	return map[string]map[int]int64{fakeTopic: {0: int64(len(log))}}, nil
+}
+
+func (f *fakePublisher) ReadBacks() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reads
 }
 
 func (f *fakePublisher) Calls() []pubCall {
@@ -277,7 +357,7 @@ type fakeCheckpoint struct {
 
 func newFakeCheckpoint() *fakeCheckpoint {
 	return &fakeCheckpoint{
-		state:    checkpoint.State{Cursors: map[string]time.Time{}, Seen: map[int64]int64{}},
+		state:    checkpoint.State{Cursors: map[string]time.Time{}, Seen: map[int64]int64{}, Marks: map[string]map[int]int64{}},
 		everSeen: map[int64]int64{},
 		changed:  make(chan struct{}),
 	}
@@ -286,6 +366,11 @@ func newFakeCheckpoint() *fakeCheckpoint {
 func copyState(s checkpoint.State) checkpoint.State {
 	s.Cursors = maps.Clone(s.Cursors)
 	s.Seen = maps.Clone(s.Seen)
+	marks := map[string]map[int]int64{}
+	for t, ps := range s.Marks {
+		marks[t] = maps.Clone(ps)
+	}
+	s.Marks = marks
 	return s
 }
 
@@ -328,6 +413,12 @@ func (f *fakeCheckpoint) Commit(c checkpoint.Commit) error {
 		}
 	}
 	maps.Copy(f.state.Cursors, cursors)
+	for t, ps := range c.Marks {
+		if f.state.Marks[t] == nil {
+			f.state.Marks[t] = map[int]int64{}
+		}
+		maps.Copy(f.state.Marks[t], ps)
+	}
 	for id, h := range c.Seen {
 		if old, ok := f.state.Seen[id]; !ok || h > old {
 			f.state.Seen[id] = h
@@ -473,4 +564,14 @@ func exactlyOnce(t *testing.T, acked map[int64]int, want []int64) {
 	if bad > 10 {
 		t.Errorf("... %d problems in all", bad)
 	}
+}
+
+// WindowCommits returns the commits after the start-up reconciliation's
+// (the first commit of a run on a fresh checkpoint: marks only).
+func (f *fakeCheckpoint) WindowCommits() []checkpoint.Commit {
+	cs := f.Commits()
+	if len(cs) > 0 && cs[0].Cursors == nil && len(cs[0].Seen) == 0 && cs[0].Marks != nil {
+		return cs[1:]
+	}
+	return cs
 }

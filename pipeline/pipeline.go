@@ -21,12 +21,26 @@ import (
 // Fetcher pages through one window of one stream, in order.
 type Fetcher interface {
 	Fetch(ctx context.Context, s source.Stream, w source.Window, fn func(source.Page) error) error
+	// Count returns the total the API reports for the window, with one
+	// small request: a lookback rescan whose total matches what was already
+	// fetched for that range is skipped.
+	Count(ctx context.Context, s source.Stream, w source.Window) (int, error)
 }
 
-// Publisher writes records to Kafka synchronously. On failure it returns a
-// *sink.WriteError naming the records that were not acknowledged.
+// Publisher writes records to Kafka synchronously and reads back what it
+// wrote.
 type Publisher interface {
+	// Publish returns nil when every record is acknowledged. On failure it
+	// returns a *sink.WriteError naming the records that were not, and
+	// guarantees that none of them can still land later (they landed
+	// already or never will): a read-back then tells which did.
 	Publish(ctx context.Context, recs []sink.Record) error
+	// Marks returns the end offset of every partition the publisher writes
+	// to (topic -> partition -> offset).
+	Marks(ctx context.Context) (map[string]map[int]int64, error)
+	// ReadBack reads every record of this app written at or after from,
+	// up to the end offsets at the time of the call, which it returns.
+	ReadBack(ctx context.Context, from map[string]map[int]int64, fn func(sink.Found) error) (map[string]map[int]int64, error)
 }
 
 // Checkpointer persists progress.
@@ -74,10 +88,16 @@ type Stats struct {
 	Published  int64 // messages acknowledged by Kafka
 	Duplicates int64 // messages skipped as already published
 	Windows    int64 // windows fully published
-	Rescans    int64 // lookback windows fully published
+	Rescans    int64 // lookback windows fully published (or skipped as unchanged)
 	Commits    int64 // checkpoint commits
 	Retries    int64 // Kafka publish retries
 	Seen       int64 // msgids held for deduplication
+
+	RescanChecks int64 // lookback windows whose total was asked for (one small request each)
+	RescanSkips  int64 // of those, windows not fetched because the total matched
+	DeadLettered int64 // messages sent to the dead-letter topic
+	ReadBacks    int64 // read-backs of Kafka (at start and after a failed write)
+	Recovered    int64 // msgids found in Kafka by a read-back that the checkpoint did not know
 }
 
 // Pipeline is one run of the pipeline.
@@ -91,7 +111,9 @@ type Pipeline struct {
 
 	stats struct {
 		pages, fetched, published, duplicates, windows, rescans, commits, retries, seen atomic.Int64
+		rescanChecks, rescanSkips, deadLettered, readBacks, recovered                   atomic.Int64
 	}
+	index   *rescanIndex // what each stream served, by second, for rescan checks
 	mu      sync.Mutex
 	cursors map[string]time.Time // committed
 }
@@ -157,7 +179,8 @@ func New(cfg Config, src Fetcher, pub Publisher, cp Checkpointer) (*Pipeline, er
 	}
 	return &Pipeline{
 		cfg: cfg, src: src, pub: pub, cp: cp, codec: codec,
-		plan: Plan{Window: cfg.Window, Settle: cfg.Settle, End: cfg.End},
+		plan:  Plan{Window: cfg.Window, Settle: cfg.Settle, End: cfg.End},
+		index: newRescanIndex(),
 	}, nil
 }
 
@@ -168,6 +191,8 @@ func (p *Pipeline) Stats() Stats {
 		Pages: s.pages.Load(), Fetched: s.fetched.Load(), Published: s.published.Load(),
 		Duplicates: s.duplicates.Load(), Windows: s.windows.Load(), Rescans: s.rescans.Load(),
 		Commits: s.commits.Load(), Retries: s.retries.Load(), Seen: s.seen.Load(),
+		RescanChecks: s.rescanChecks.Load(), RescanSkips: s.rescanSkips.Load(),
+		DeadLettered: s.deadLettered.Load(), ReadBacks: s.readBacks.Load(), Recovered: s.recovered.Load(),
 	}
 }
 
@@ -188,6 +213,7 @@ type job struct {
 	seq     uint64
 	window  source.Window
 	advance bool // false for a lookback rescan: the cursor does not move
+	check   bool // a rescan that is skipped when the API's total matches the index
 }
 
 // item is what fetchers hand the publisher: a page, or the end of a job.
@@ -231,6 +257,14 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	p.mu.Unlock()
 	seen := newSeenSet(state.Seen)
 	p.stats.seen.Store(int64(seen.len()))
+	marks, err := p.reconcile(ctx, state, seen)
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			p.cfg.Logger.Info("pipeline stopped during reconciliation")
+			return nil
+		}
+		return err
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	jobs := make(chan job)
@@ -257,7 +291,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}()
 	var pubErr error
 	g.Go(func() error {
-		pubErr = p.publisher(gctx, seen, items)
+		pubErr = p.publisher(gctx, seen, marks, items)
 		return pubErr
 	})
 	err = g.Wait()
@@ -290,9 +324,9 @@ func send[T any](ctx context.Context, ch chan<- T, v T) error {
 func (p *Pipeline) planner(ctx context.Context, cursors map[string]time.Time, jobs chan<- job) error {
 	seq := map[string]uint64{}
 	caughtUp := false
-	next := func(s source.Stream, w source.Window, advance bool) error {
-		key := s.String()
-		j := job{stream: s, seq: seq[key], window: w, advance: advance}
+	next := func(j job) error {
+		key := j.stream.String()
+		j.seq = seq[key]
 		seq[key]++
 		return send(ctx, jobs, j)
 	}
@@ -308,14 +342,30 @@ func (p *Pipeline) planner(ctx context.Context, cursors map[string]time.Time, jo
 			if !ok {
 				continue
 			}
-			if err := next(s, w, true); err != nil {
+			if err := next(job{stream: s, window: w, advance: true}); err != nil {
 				return err
 			}
 			cursors[key] = w.To
 			progressed = true
 		}
 		if done {
-			return nil
+			if p.cfg.Lookback <= 0 {
+				return nil
+			}
+			// Messages before End may still become visible until
+			// End+Lookback: poll until then, then fetch the lookback of
+			// every stream in full one last time.
+			if final := ceilSecond(p.cfg.End.UTC()).Add(p.cfg.Lookback); !p.cfg.Now().Before(final) {
+				floor := p.cfg.Now().Add(-p.cfg.Retention)
+				for _, s := range p.cfg.Streams {
+					for _, w := range Rescans(cursors[s.String()], p.cfg.Lookback, p.cfg.Window, floor) {
+						if err := next(job{stream: s, window: w}); err != nil {
+							return err
+						}
+					}
+				}
+				return nil
+			}
 		}
 		if progressed {
 			continue
@@ -328,7 +378,7 @@ func (p *Pipeline) planner(ctx context.Context, cursors map[string]time.Time, jo
 		floor := p.cfg.Now().Add(-p.cfg.Retention)
 		for _, s := range p.cfg.Streams {
 			for _, w := range Rescans(cursors[s.String()], p.cfg.Lookback, p.cfg.Window, floor) {
-				if err := next(s, w, false); err != nil {
+				if err := next(job{stream: s, window: w, check: true}); err != nil {
 					return err
 				}
 			}
@@ -353,6 +403,12 @@ func (p *Pipeline) fetcher(ctx context.Context, jobs <-chan job, items chan<- it
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		if j.check && p.unchanged(ctx, j) {
+			if err := send(ctx, items, item{job: j}); err != nil {
+				return err
+			}
+			continue
+		}
 		err := p.src.Fetch(ctx, j.stream, j.window, func(pg source.Page) error {
 			p.stats.pages.Add(1)
 			p.stats.fetched.Add(int64(len(pg.Messages)))
@@ -365,4 +421,24 @@ func (p *Pipeline) fetcher(ctx context.Context, jobs <-chan job, items chan<- it
 			return err
 		}
 	}
+}
+
+// unchanged reports whether the API's total for a rescan window equals the
+// number of distinct messages this stream already served for that range, so
+// the window need not be fetched again. Any doubt (an error, a mismatch)
+// means fetch.
+func (p *Pipeline) unchanged(ctx context.Context, j job) bool {
+	p.stats.rescanChecks.Add(1)
+	total, err := p.src.Count(ctx, j.stream, j.window)
+	if err != nil {
+		if ctx.Err() == nil {
+			p.cfg.Logger.Debug("rescan check failed; fetching the window", "stream", j.stream, "window", j.window, "error", err)
+		}
+		return false
+	}
+	if total != p.index.count(j.stream.String(), j.window) {
+		return false
+	}
+	p.stats.rescanSkips.Add(1)
+	return true
 }

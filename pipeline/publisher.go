@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/imreport/imreport/checkpoint"
-	"github.com/imreport/imreport/retry"
 	"github.com/imreport/imreport/schema"
 	"github.com/imreport/imreport/sink"
 	"github.com/imreport/imreport/source"
@@ -17,7 +16,7 @@ import (
 // the checkpoint. ctx is the stage context: when it ends, a Kafka write in
 // flight may still finish within Config.ShutdownTimeout, and whatever Kafka
 // acknowledged is committed before returning.
-func (p *Pipeline) publisher(ctx context.Context, seen *seenSet, items <-chan item) (err error) {
+func (p *Pipeline) publisher(ctx context.Context, seen *seenSet, safe marks, items <-chan item) (err error) {
 	// Writes run on a context that outlives ctx by ShutdownTimeout, so a
 	// batch sent just before a shutdown gets its acknowledgement back.
 	writeCtx, cancelWrites := context.WithCancel(context.WithoutCancel(ctx))
@@ -28,12 +27,12 @@ func (p *Pipeline) publisher(ctx context.Context, seen *seenSet, items <-chan it
 	})
 	defer stop()
 
-	pub := &pageWriter{p: p, ctx: ctx, writeCtx: writeCtx, seen: seen, pending: map[int64]int64{}}
+	pub := &pageWriter{p: p, ctx: ctx, writeCtx: writeCtx, seen: seen, pending: map[int64]int64{}, marks: safe}
 	trackers := map[string]*tracker[job]{}
 	defer func() {
 		// Whatever happened, persist what Kafka acknowledged: the cursor
 		// stays where it was, the msgids are skipped after a restart.
-		if len(pub.pending) > 0 {
+		if len(pub.pending) > 0 || pub.marksMoved {
 			if cerr := p.commit(nil, pub); cerr != nil {
 				err = errors.Join(err, cerr)
 			}
@@ -100,7 +99,7 @@ func (p *Pipeline) commit(moved map[string]time.Time, pub *pageWriter) error {
 	}
 	p.mu.Unlock()
 	horizon := PruneBefore(all, p.cfg.Lookback)
-	c := checkpoint.Commit{Cursors: moved, Seen: pub.pending, Now: p.cfg.Now()}
+	c := checkpoint.Commit{Cursors: moved, Seen: pub.pending, Now: p.cfg.Now(), Marks: pub.commitMarks()}
 	if !horizon.IsZero() {
 		c.PruneBefore = horizon.Unix()
 	}
@@ -108,8 +107,12 @@ func (p *Pipeline) commit(moved map[string]time.Time, pub *pageWriter) error {
 		return &commitError{err: err}
 	}
 	pub.pending = map[int64]int64{}
+	if c.Marks != nil {
+		pub.marks, pub.marksMoved = c.Marks, false
+	}
 	if c.PruneBefore > 0 {
 		pub.seen.prune(c.PruneBefore)
+		p.index.prune(c.PruneBefore)
 	}
 	p.stats.seen.Store(int64(pub.seen.len()))
 	p.stats.commits.Add(1)
@@ -132,35 +135,80 @@ type pageWriter struct {
 	seen     *seenSet
 	pending  map[int64]int64 // published since the last commit: msgid -> horizon
 	recs     []sink.Record
+
+	// marks are Kafka offsets below which every record of this app is in
+	// seen. After a failed write whose records may have landed, ambiguous
+	// is set until a read-back resolves it; meanwhile marks do not move.
+	marks      marks
+	marksMoved bool // a read-back moved marks since the last commit
+	ambiguous  bool
 }
 
-// write publishes the unseen messages of pg and records them as seen.
+// commitMarks returns the marks to store with the next commit: the current
+// end offsets when every write so far is accounted for (every record below
+// them is in seen, and seen's new entries are in this commit), else the
+// read-back's marks if they moved, else nil (keep the stored ones).
+func (w *pageWriter) commitMarks() marks {
+	if w.ambiguous {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(w.writeCtx, 5*time.Second)
+	defer cancel()
+	m, err := w.p.pub.Marks(ctx)
+	if err == nil && len(m) > 0 {
+		return m
+	}
+	if err != nil {
+		w.p.cfg.Logger.Debug("kafka end offsets unavailable; the checkpoint keeps its marks", "error", err)
+	}
+	if w.marksMoved {
+		return copyMarks(w.marks)
+	}
+	return nil
+}
+
+// write publishes the unseen messages of pg and records them as seen. A
+// message that cannot be decoded, transformed or encoded goes to the
+// dead-letter topic instead, with its raw JSON; only a message without a
+// readable msgid stops the run.
 func (w *pageWriter) write(j job, pg source.Page) error {
 	p := w.p
 	src := schema.Source{AppKey: p.cfg.AppKey, Endpoint: pg.Endpoint, APIVersion: p.cfg.APIVersion, FetchedAt: pg.FetchedAt}
 	recs := w.recs[:0]
 	inPage := make(map[int64]struct{}, len(pg.Messages))
+	stream := j.stream.String()
 	for i, raw := range pg.Messages {
 		m, err := source.DecodeMessage(raw)
-		if err != nil {
-			if errors.Is(err, source.ErrNoMsgID) {
-				return fmt.Errorf("pipeline: %s %v: message %d of the page at start=%d cannot be identified: %w (raw: %.200s)",
-					j.stream, j.window, i, pg.Start, err, raw)
-			}
-			return fmt.Errorf("pipeline: %s %v: message %d cannot be decoded: %w", j.stream, j.window, m.MsgID, err)
+		if err != nil && errors.Is(err, source.ErrNoMsgID) {
+			return fmt.Errorf("pipeline: %s %v: message %d of the page at offset %d cannot be identified: %w (raw: %.200s)",
+				j.stream, j.window, i, pg.Start, err, raw)
+		}
+		if sec, ok := createSecond(m, err); ok && p.cfg.Lookback > 0 {
+			p.index.add(stream, m.MsgID, sec)
 		}
 		if _, dup := inPage[m.MsgID]; dup || w.seen.has(m.MsgID) {
 			p.stats.duplicates.Add(1)
 			continue
 		}
 		inPage[m.MsgID] = struct{}{}
+		dead := func(stage string, err error) {
+			recs = append(recs, sink.Record{Value: raw, MsgID: m.MsgID, MsgType: m.MsgType,
+				DeadLetter: &sink.DeadLetter{Stage: stage, Reason: err.Error(), Stream: stream, Endpoint: pg.Endpoint}})
+			p.cfg.Logger.Warn("message sent to the dead-letter topic", "msgid", m.MsgID, "stage", stage, "stream", stream, "error", err)
+		}
+		if err != nil {
+			dead("decode", err)
+			continue
+		}
 		native, err := schema.Native(m, src)
 		if err != nil {
-			return fmt.Errorf("pipeline: %s %v: message %d cannot be transformed: %w", j.stream, j.window, m.MsgID, err)
+			dead("transform", err)
+			continue
 		}
 		value, err := p.codec.Encode(native)
 		if err != nil {
-			return fmt.Errorf("pipeline: %s %v: message %d cannot be encoded: %w", j.stream, j.window, m.MsgID, err)
+			dead("encode", err)
+			continue
 		}
 		recs = append(recs, sink.Record{Key: schema.ConversationID(m), Value: value, MsgID: m.MsgID, MsgType: m.MsgType})
 	}
@@ -169,18 +217,36 @@ func (w *pageWriter) write(j job, pg source.Page) error {
 		return nil
 	}
 	horizon := j.window.To.Unix()
-	policy := p.cfg.PublishRetry
-	sleep := policy.Sleep
-	if sleep == nil {
-		sleep = retry.Sleep
-	}
-	policy.Sleep = func(_ context.Context, d time.Duration) error { return sleep(w.ctx, d) }
-	policy.OnRetry = func(attempt int, err error, wait time.Duration) {
-		p.stats.retries.Add(1)
-		p.cfg.Logger.Warn("kafka publish failed, retrying", "attempt", attempt, "wait", wait, "error", err)
+	done := func(r sink.Record) {
+		w.seen.add(r.MsgID, horizon)
+		w.pending[r.MsgID] = horizon
+		if r.DeadLetter != nil {
+			p.stats.deadLettered.Add(1)
+		} else {
+			p.stats.published.Add(1)
+		}
 	}
 	remaining := recs
+	policy := p.kafkaPolicy(w.ctx, "kafka publish failed, retrying")
 	err := policy.Do(w.writeCtx, func(ctx context.Context) error {
+		if w.ambiguous {
+			// The last write failed, and some of its records may have
+			// landed: find out which before writing them again.
+			if err := w.readBack(ctx); err != nil {
+				return err
+			}
+			next := remaining[:0:0]
+			for _, r := range remaining {
+				if w.seen.has(r.MsgID) {
+					continue // landed after all: found by the read-back
+				}
+				next = append(next, r)
+			}
+			remaining = next
+			if len(remaining) == 0 {
+				return nil
+			}
+		}
 		err := p.pub.Publish(ctx, remaining)
 		var failed []int
 		var we *sink.WriteError
@@ -189,7 +255,11 @@ func (w *pageWriter) write(j job, pg source.Page) error {
 		case errors.As(err, &we):
 			failed = we.Failed
 		default:
-			return err // nothing known to be written
+			// Nothing is known about any record.
+			failed = make([]int, len(remaining))
+			for i := range failed {
+				failed[i] = i
+			}
 		}
 		// Failed is not promised to be sorted: mark by index, so that no
 		// failed record is taken for acknowledged.
@@ -205,17 +275,57 @@ func (w *pageWriter) write(j job, pg source.Page) error {
 				next = append(next, r)
 				continue
 			}
-			w.seen.add(r.MsgID, horizon)
-			w.pending[r.MsgID] = horizon
-			p.stats.published.Add(1)
+			done(r)
 		}
 		remaining = next
+		if len(remaining) > 0 {
+			w.ambiguous = true
+		}
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("pipeline: publish %s %v: %w", j.stream, j.window, err)
 	}
 	return nil
+}
+
+// readBack reads what this app wrote at or after the marks and takes every
+// msgid found as published. It resolves an ambiguous write: Publish promises
+// that a failed write can no longer land, so after the read-back every
+// record below the new marks is known.
+func (w *pageWriter) readBack(ctx context.Context) error {
+	p := w.p
+	p.stats.readBacks.Add(1)
+	horizon := p.cfg.Now().Unix()
+	found := map[int64]struct{}{}
+	ends, err := p.pub.ReadBack(ctx, w.marks, func(f sink.Found) error {
+		found[f.MsgID] = struct{}{}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read back after a failed write: %w", err)
+	}
+	recovered := 0
+	for id := range found {
+		if !w.seen.has(id) {
+			w.seen.add(id, horizon)
+			w.pending[id] = horizon
+			recovered++
+		}
+	}
+	p.stats.recovered.Add(int64(recovered))
+	w.marks, w.marksMoved, w.ambiguous = ends, true, false
+	p.cfg.Logger.Info("read back kafka after a failed write", "records", len(found), "landed_despite_the_error", recovered)
+	return nil
+}
+
+// createSecond returns the create_time of m, when the decoder could read it.
+func createSecond(m source.Message, err error) (int64, bool) {
+	var fe *source.FieldError
+	if err != nil && (!errors.As(err, &fe) || fe.Field == "create_time") {
+		return 0, false
+	}
+	return m.CreateTime, m.CreateTime != 0
 }
 
 // commitError is a failed checkpoint commit. Run reports it even during a

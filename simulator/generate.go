@@ -17,6 +17,16 @@ type GenSpec struct {
 	BurstSize  int       // messages in each burst second (e.g. 1500, i.e. > 1000)
 	Users      int       // size of the user pool (0 = 200; at least 2)
 	AppKey     string    // "our" app key in cross-app messages ("" = DefaultAppKey); give New the same key
+
+	// Late is the fraction (0..1) of messages that arrive late: their VisibleAt
+	// is CreateTime plus a delay drawn uniformly, in whole seconds, from
+	// [LateMin, LateMax] (at least 1 s; LateMax below LateMin means LateMin;
+	// both 0 means 1 to 10 minutes).
+	Late             float64
+	LateMin, LateMax time.Duration
+	// Poison is the fraction (0..1) of messages served with a broken field
+	// (Message.Poison, see PoisonFields).
+	Poison float64
 }
 
 type genKey struct{ ct, mct, id int64 }
@@ -26,6 +36,10 @@ type genKey struct{ ct, mct, id int64 }
 //
 // When the dataset holds at least len(MsgTypes) messages, its first messages
 // (in order) cover every msg_type, so every type is always present.
+//
+// Late and Poison draw from random streams of their own: with both 0 the
+// output is what it always was for the other fields, and changing one of them
+// changes neither the messages nor which messages the other one picks.
 func Generate(spec GenSpec) []Message {
 	if spec.Users <= 0 {
 		spec.Users = 200
@@ -84,6 +98,7 @@ func Generate(spec GenSpec) []Message {
 		return cmp.Or(cmp.Compare(a.ct, b.ct), cmp.Compare(a.mct, b.mct), cmp.Compare(a.id, b.id))
 	})
 
+	poison := poisonKinds(spec, len(keys))
 	g := newGen(r, spec)
 	msgs := make([]Message, len(keys))
 	for i, k := range keys {
@@ -91,9 +106,79 @@ func Generate(spec GenSpec) []Message {
 		if len(keys) >= len(MsgTypes) && i < len(MsgTypes) {
 			typ = MsgTypes[i]
 		}
-		msgs[i] = g.message(k, typ)
+		var pk uint8
+		if poison != nil {
+			pk = poison[i]
+		}
+		msgs[i] = g.message(k, typ, pk)
 	}
+	setLate(spec, msgs)
 	return msgs
+}
+
+// Seeds of the random streams of Late and Poison, apart from the main one.
+const (
+	lateStream   = 0x6c617465_00000001
+	poisonStream = 0x706f6973_00000002
+)
+
+// frac clamps a fraction to [0, 1] (NaN is 0).
+func frac(p float64) float64 {
+	if !(p > 0) {
+		return 0
+	}
+	return min(p, 1)
+}
+
+// poisonKinds returns, per message, 0 or the quirks.poison value; nil when
+// spec.Poison is 0. Two draws per message, whatever the outcome.
+func poisonKinds(spec GenSpec, n int) []uint8 {
+	p := frac(spec.Poison)
+	if p == 0 {
+		return nil
+	}
+	r := rand.New(rand.NewPCG(spec.Seed, poisonStream))
+	out := make([]uint8, n)
+	for i := range out {
+		hit := r.Float64() < p
+		kind := uint8(1 + r.IntN(len(PoisonFields)))
+		if hit {
+			out[i] = kind
+		}
+	}
+	return out
+}
+
+// setLate sets VisibleAt on a spec.Late fraction of msgs. Two draws per
+// message, whatever the outcome.
+func setLate(spec GenSpec, msgs []Message) {
+	p := frac(spec.Late)
+	if p == 0 {
+		return
+	}
+	lo, hi := lateRange(spec.LateMin, spec.LateMax)
+	r := rand.New(rand.NewPCG(spec.Seed, lateStream))
+	for i := range msgs {
+		hit := r.Float64() < p
+		d := lo + r.Int64N(hi-lo+1)
+		if hit {
+			msgs[i].VisibleAt = satAdd(msgs[i].CreateTime, d)
+		}
+	}
+}
+
+// lateRange returns the delay range of late messages in whole seconds.
+func lateRange(minD, maxD time.Duration) (lo, hi int64) {
+	if minD <= 0 && maxD <= 0 {
+		return 60, 600
+	}
+	lo = int64(minD / time.Second)
+	if minD%time.Second > 0 {
+		lo++
+	}
+	lo = max(1, lo)
+	hi = max(lo, int64(maxD/time.Second))
+	return lo, hi
 }
 
 // ceilSec returns the first whole Unix second at or after t.
@@ -214,8 +299,10 @@ func (g *gen) pickType() string {
 	}
 }
 
-// message builds one message; typ forces the msg_type when not "".
-func (g *gen) message(k genKey, typ string) Message {
+// message builds one message; typ forces the msg_type when not ""; poison (a
+// quirks.poison value) breaks a field. poison draws nothing from g.r, so the
+// other messages are unchanged by it.
+func (g *gen) message(k genKey, typ string, poison uint8) Message {
 	r := g.r
 	if typ == "" {
 		typ = g.pickType()
@@ -293,6 +380,9 @@ func (g *gen) message(k genKey, typ string) Message {
 		q.order = slices.Clone(canonicalOrder)
 		r.Shuffle(len(q.order), func(i, j int) { q.order[i], q.order[j] = q.order[j], q.order[i] })
 	}
+
+	q.poison = poison
+	m.Poison = poison != 0
 
 	// Body.
 	g.bw.reset()

@@ -47,6 +47,43 @@ type Message struct {
 	MsgCtime          int64  // Unix milliseconds (server receive time), CreateTime*1000 + 0..1500 ms
 	Body              []byte // msg_body JSON, exactly the bytes served (a sub-slice of JSON)
 	JSON              []byte // the whole message object exactly as served by /v1/messages
+
+	// VisibleAt is when the API starts serving the message (Unix seconds): a late
+	// arrival, indexed after it was sent. 0 (or anything <= CreateTime) means
+	// visible from CreateTime. The message is served, counted in totals and
+	// returned by Visible and Matching only once Config.Now() >= VisibleAt.
+	VisibleAt int64
+	// Poison marks a message served with a field a consumer must reject (see
+	// PoisonFields): its JSON keeps a readable msgid, but one of create_time,
+	// msg_ctime, msg_type or target_id has the wrong kind. The typed fields keep
+	// the true values.
+	Poison bool
+}
+
+// PoisonFields lists the fields a poisoned message is served with, broken: one
+// of them per message. create_time is served as the string "not a time",
+// msg_ctime as {}, msg_type as an array, target_id as an object. Each makes
+// source.DecodeMessage fail with a *source.FieldError naming the field.
+var PoisonFields = []string{"create_time", "msg_ctime", "msg_type", "target_id"}
+
+// Poisoned returns the msgids of the poisoned messages of msgs, in their order.
+func Poisoned(msgs []Message) []int64 {
+	var out []int64
+	for i := range msgs {
+		if msgs[i].Poison {
+			out = append(out, msgs[i].MsgID)
+		}
+	}
+	return out
+}
+
+// poisonKind returns the quirks.poison value of a hand-made poisoned message:
+// chosen from its msgid, so that Encode stays deterministic.
+func poisonKind(m *Message) uint8 {
+	if !m.Poison {
+		return 0
+	}
+	return 1 + uint8(uint64(m.MsgID)%uint64(len(PoisonFields)))
 }
 
 // Less reports whether a sorts before b in the API's order: ascending by
@@ -84,14 +121,16 @@ func userName(i int) string {
 // Encode returns m with JSON (and Body, when nil) built from its typed fields in
 // the vendor's canonical layout, as New does for messages whose JSON is nil. It is
 // meant for tests that hand-craft messages (late arrivals, duplicates). A nil
-// Body becomes {}; a non-nil Body is embedded as is, valid JSON or not.
+// Body becomes {}; a non-nil Body is embedded as is, valid JSON or not. A
+// message with Poison set is encoded with one field broken (see PoisonFields),
+// chosen from its msgid.
 func Encode(m Message) Message {
 	body := m.Body
 	if body == nil {
 		body = []byte("{}")
 	}
 	var w jw
-	off := encodeEnvelope(&w, &m, body, quirks{})
+	off := encodeEnvelope(&w, &m, body, quirks{poison: poisonKind(&m)})
 	js := append([]byte(nil), w.b...)
 	m.JSON = js
 	m.Body = js[off : off+len(body) : off+len(body)]
@@ -106,7 +145,16 @@ type quirks struct {
 	ascii     bool
 	nullTName bool  // serve an empty target_name as null
 	order     []int // field order; nil = canonical
+	poison    uint8 // 0 none; otherwise 1 + index into PoisonFields: that field is served broken
 }
+
+// quirks.poison values, matching PoisonFields.
+const (
+	poisonCreateTime = 1 + iota
+	poisonMsgCtime
+	poisonMsgType
+	poisonTargetID
+)
 
 const (
 	fTargetType = iota
@@ -167,7 +215,14 @@ func encodeEnvelope(w *jw, m *Message, body []byte, q quirks) int {
 		case fTargetType:
 			w.kstr("target_type", m.TargetType)
 		case fMsgType:
-			w.kstr("msg_type", m.MsgType)
+			if q.poison == poisonMsgType {
+				w.key("msg_type")
+				w.beginArr()
+				w.str(m.MsgType)
+				w.endArr()
+			} else {
+				w.kstr("msg_type", m.MsgType)
+			}
 		case fTargetName:
 			w.key("target_name")
 			if q.nullTName && m.TargetName == "" {
@@ -176,7 +231,14 @@ func encodeEnvelope(w *jw, m *Message, body []byte, q quirks) int {
 				w.str(m.TargetName)
 			}
 		case fTargetID:
-			w.kstr("target_id", m.TargetID)
+			if q.poison == poisonTargetID {
+				w.key("target_id")
+				w.beginObj()
+				w.kstr("id", m.TargetID)
+				w.endObj()
+			} else {
+				w.kstr("target_id", m.TargetID)
+			}
 		case fFromID:
 			w.kstr("from_id", m.FromID)
 		case fFromName:
@@ -200,7 +262,11 @@ func encodeEnvelope(w *jw, m *Message, body []byte, q quirks) int {
 			w.b = append(w.b, body...)
 		case fCreateTime:
 			w.key("create_time")
-			w.int(m.CreateTime, q.strNum&2 != 0)
+			if q.poison == poisonCreateTime {
+				w.str("not a time")
+			} else {
+				w.int(m.CreateTime, q.strNum&2 != 0)
+			}
 		case fVersion:
 			w.key("version")
 			w.int(int64(m.Version), q.strNum&16 != 0)
@@ -212,7 +278,12 @@ func encodeEnvelope(w *jw, m *Message, body []byte, q quirks) int {
 			w.int(int64(m.MsgLevel), q.strNum&8 != 0)
 		case fMsgCtime:
 			w.key("msg_ctime")
-			w.int(m.MsgCtime, q.strNum&4 != 0)
+			if q.poison == poisonMsgCtime {
+				w.beginObj()
+				w.endObj()
+			} else {
+				w.int(m.MsgCtime, q.strNum&4 != 0)
+			}
 		case fExtra:
 			if q.extra > 0 {
 				e := extraFields[q.extra-1]

@@ -1,12 +1,72 @@
-// Package sink publishes encoded messages to a Kafka topic with kafka-go.
+// Package sink publishes encoded messages to Kafka with kafka-go, and reads
+// back what it published.
+//
+// # Topics
+//
+// A Writer writes to two topics: the main topic (Config.Topic), which holds
+// one Avro record per message, and the dead-letter topic (Config.DLQTopic,
+// default Topic + ".dlq"), which holds the messages that could not be
+// decoded, transformed or encoded, as the vendor's raw JSON. EnsureTopic
+// checks both and creates a missing one when Config.CreateTopic is set, with
+// Config.Partitions and Config.ReplicationFactor; an existing topic is left
+// as it is. With CreateTopic off, a missing dead-letter topic fails
+// EnsureTopic like a missing main topic.
+//
+// # Records and headers
+//
+// A main-topic record is keyed by conversation and carries the headers
+// msgid, app_key, msg_type and content-type (ContentType). A dead letter
+// (Record.DeadLetter set) has the raw JSON as its value, the Record's Key
+// or, if that is empty, the decimal msgid as its key, and the headers msgid,
+// app_key, msg_type (possibly empty), content-type (DeadLetterContentType),
+// imreport-stage, imreport-error, imreport-stream and imreport-endpoint
+// (HeaderStage, HeaderError, HeaderStream, HeaderEndpoint).
 //
 // # Delivery
 //
 // Writer.Publish is synchronous: it returns once every record is acknowledged
-// by all in-sync replicas (RequiredAcks: RequireAll), or with an error saying
-// which records failed. kafka-go has no idempotent producer, so a retried
-// record may be written twice; the pipeline's checkpoint decides what is
-// retried, never this package.
+// by all in-sync replicas (RequiredAcks: RequireAll), or with a *WriteError
+// saying which records failed, by their index in the slice given. Main and
+// dead-letter records of one call are written concurrently by two kafka-go
+// writers sharing one transport. kafka-go has no idempotent producer, so a
+// retried record may be written twice; the pipeline's checkpoint decides
+// what is retried, never this package.
+//
+// # Fencing
+//
+// kafka-go's WriteMessages returns as soon as its context ends, while the
+// produce requests of its batches keep going in the background and may land
+// later. Publish does not let that happen: whenever it returns an error, it
+// first closes the kafka-go writers, which waits until every batch is
+// acknowledged or has failed its last attempt, and replaces them with fresh
+// ones (see Writer.fence for the kafka-go source this relies on). So after a
+// failed Publish no record of it can land any more: each has landed or
+// never will, and a read-back from marks taken before it tells which. This
+// also means a cancelled Publish returns only once its requests in flight
+// are finished: at most writeAttempts (3) x Config.WriteTimeout (default
+// 10s) plus 0.5s of backoff for each batch queued on a partition, about 31s
+// in the worst case (a broker that accepts requests and never answers);
+// usually at once.
+//
+// One gap remains, and no client without Kafka's idempotent or
+// transactional producer can close it: a produce request whose WriteTimeout
+// expires while the broker still holds it (an overloaded broker) may be
+// appended by the broker afterwards, even though kafka-go has given up on it
+// (and may have retried it: a duplicate). Keep WriteTimeout well above the
+// brokers' worst produce latency.
+//
+// # Marks and read-back
+//
+// Marks returns the end offset (high watermark) of every partition of both
+// topics. ReadBack reads both topics from given offsets (marks) up to their
+// end offsets at the time of the call and reports every record of this app
+// (app_key header equal to Config.AppKey) with its msgid; it returns the end
+// offsets it read up to. A pipeline stores marks with its checkpoint: a
+// record at or above a stored mark may be unknown to the checkpoint, and
+// after a crash or a failed Publish a read-back from the marks finds it.
+// Partitions unknown to the marks are read from their first offset;
+// partitions already read to the end are not read at all. ReadBack reads up
+// to 4 partitions at once, each with its own connection.
 //
 // # Keys and partitions
 //
@@ -17,7 +77,22 @@
 // # Errors
 //
 // A failed Publish returns a *WriteError listing the failed records; it is
-// Temporary when every failure is (a leader change, a broker restart, a
-// timeout) and not when any is fatal (authorization, a record too large).
-// retry.Temporary reads that.
+// Temporary when every failure is and not when any is fatal, and
+// retry.Temporary reads that through any %w wrapping. Temporary: a broker
+// that is down or restarting (connection refused or reset, EOF, i/o or dial
+// timeout, leader not available, not leader, unknown topic or partition,
+// request timed out, not enough replicas). Fatal: SASL authentication
+// failed, topic or cluster authorization failed, a record too large
+// (MessageSizeTooLarge, or bigger than the 16 MiB batch), a cancelled
+// context, and Publish after Close (ErrClosed). Marks and ReadBack errors
+// follow the same rules (a partition that kafka-go could not ask because
+// its broker was unreachable is temporary; waiting 30s for the next record
+// of a partition is a temporary timeout).
+//
+// # Concurrency
+//
+// Concurrent Publish calls are serialised (one at a time). Marks, ReadBack,
+// Scan and EnsureTopic do not use the kafka-go writers and may be called
+// from any goroutine, also while Publish runs. Close waits for a Publish in
+// progress.
 package sink

@@ -289,29 +289,25 @@ func TestPublishBrokerDown(t *testing.T) {
 }
 
 // A canceled context (shutdown) is not an outage: the pipeline must stop.
-// The broker holds the produce request until the test has canceled, so
-// Publish can only return through the cancellation.
+// The broker holds the produce request until after the test has canceled,
+// so Publish can only fail through the cancellation; it returns only once the
+// request it had in flight is finished (fencing).
 func TestPublishCanceledIsNotTemporary(t *testing.T) {
 	c, w := faultSetup(t, "cancel")
-	arrived := make(chan struct{})
-	release := make(chan struct{})
-	defer close(release) // before the writer's Close, which waits for the batch
-	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-		c.DropControl() // only the first produce request
-		close(arrived)
-		c.SleepControl(func() { <-release })
-		return nil, nil, false // then the broker handles it as usual
-	})
+	hold := holdFirstProduce(c)
+	defer hold.release() // before the writer's Close
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- w.Publish(ctx, records(1, 10, []string{"one-key"}, 50)) }()
-	select {
-	case <-arrived:
-	case <-time.After(testTimeout):
-		t.Fatal("produce request never reached the broker")
-	}
+	hold.waitArrived(t)
 	cancel()
+	select {
+	case err := <-done:
+		t.Fatalf("Publish returned (%v) while its produce request was still in flight", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	hold.release()
 	var err error
 	select {
 	case err = <-done:

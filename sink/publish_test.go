@@ -163,15 +163,20 @@ func TestEnsureTopic(t *testing.T) {
 		cfg := testConfig(c, "created")
 		cfg.Logger = logs.logger()
 		w := readyWriter(t, cfg, 3)
-		if !strings.Contains(logs.String(), "created kafka topic") {
-			t.Errorf("creation not logged: %q", logs.String())
+		for _, topic := range []string{"created", "created.dlq"} {
+			if !strings.Contains(logs.String(), `msg="created kafka topic" topic=`+topic+" ") {
+				t.Errorf("creation of %s not logged: %q", topic, logs.String())
+			}
+			if pis := c.PartitionInfos(topic); len(pis) != 3 {
+				t.Errorf("%s has %d partitions, want 3", topic, len(pis))
+			}
 		}
 		n, err := w.EnsureTopic(ctx)
 		if err != nil || n != 3 {
 			t.Fatalf("second EnsureTopic = %d, %v; want 3, nil", n, err)
 		}
-		if got := strings.Count(logs.String(), "created kafka topic"); got != 1 {
-			t.Errorf("creation logged %d times, want once", got)
+		if got := strings.Count(logs.String(), "created kafka topic"); got != 2 {
+			t.Errorf("creation logged %d times, want twice (main and dead-letter topic, once each)", got)
 		}
 	})
 
@@ -217,7 +222,7 @@ func TestEnsureTopic(t *testing.T) {
 	})
 
 	t.Run("existing topic left alone", func(t *testing.T) {
-		c := newCluster(t, kfake.NumBrokers(3), kfake.SeedTopics(5, "existing"))
+		c := newCluster(t, kfake.NumBrokers(3), kfake.SeedTopics(5, "existing", "existing.dlq"))
 		var logs logBuffer
 		cfg := testConfig(c, "existing") // asks for 3 partitions
 		cfg.Logger = logs.logger()

@@ -20,68 +20,139 @@ type Message struct {
 	Time      time.Time
 }
 
-// Scan reads every partition of the topic from its first offset to the end
-// offset it has when Scan starts, calling fn for each record in partition
-// order. It is used by the demo, tests and operators' checks.
+// Scan reads every partition of the main topic from its first offset to the
+// end offset it has when Scan starts, calling fn for each record in
+// partition order. It is used by the demo, tests and operators' checks.
 func (w *Writer) Scan(ctx context.Context, fn func(Message) error) error {
-	client := &kafka.Client{Addr: w.w.Addr, Transport: w.transport, Timeout: 30 * time.Second}
-	n, err := w.partitions(ctx, client)
+	offs, err := w.listOffsets(ctx, w.client(), true, w.cfg.Topic)
 	if err != nil {
 		return fmt.Errorf("kafka scan: %w", err)
 	}
-	reqs := make([]kafka.OffsetRequest, 0, 2*n)
-	for p := range n {
-		reqs = append(reqs, kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p))
-	}
-	resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{w.cfg.Topic: reqs}})
-	if err != nil {
-		return fmt.Errorf("kafka scan: list offsets: %w", err)
-	}
 	// kafka-go returns the partitions in map order; Scan promises partition order.
-	offsets := resp.Topics[w.cfg.Topic]
+	offsets := offs[w.cfg.Topic]
 	slices.SortFunc(offsets, func(a, b kafka.PartitionOffsets) int { return cmp.Compare(a.Partition, b.Partition) })
 	for _, po := range offsets {
-		if po.Error != nil {
-			return fmt.Errorf("kafka scan: partition %d offsets: %w", po.Partition, po.Error)
-		}
 		if po.LastOffset <= po.FirstOffset {
 			continue
 		}
-		if err := w.scanPartition(ctx, po.Partition, po.FirstOffset, po.LastOffset, fn); err != nil {
+		err := w.readPartition(ctx, w.cfg.Topic, po.Partition, po.FirstOffset, po.LastOffset, func(m kafka.Message) error {
+			h := make(map[string]string, len(m.Headers))
+			for _, kv := range m.Headers {
+				h[kv.Key] = string(kv.Value)
+			}
+			return fn(Message{Partition: po.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: h, Time: m.Time})
+		})
+		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (w *Writer) scanPartition(ctx context.Context, partition int, first, end int64, fn func(Message) error) error {
+// listOffsets returns the end offset (high watermark), and with first also
+// the first offset, of every partition of topics, in one metadata and one
+// ListOffsets request. Every partition is present and without error.
+//
+// The partition counts come from client's transport, which caches metadata
+// (kafka-go refreshes it every 6s): through w.client() they are those the
+// writer itself partitions by.
+func (w *Writer) listOffsets(ctx context.Context, client *kafka.Client, first bool, topics ...string) (map[string][]kafka.PartitionOffsets, error) {
+	counts, err := w.partitionCounts(ctx, client, topics...)
+	if err != nil {
+		return nil, err
+	}
+	reqs := make(map[string][]kafka.OffsetRequest, len(topics))
+	for _, t := range topics {
+		for p := range counts[t] {
+			if first {
+				reqs[t] = append(reqs[t], kafka.FirstOffsetOf(p))
+			}
+			reqs[t] = append(reqs[t], kafka.LastOffsetOf(p))
+		}
+	}
+	resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: reqs})
+	if err != nil {
+		return nil, fmt.Errorf("list offsets: %w", err)
+	}
+	out := make(map[string][]kafka.PartitionOffsets, len(topics))
+	for _, t := range topics {
+		offsets := resp.Topics[t]
+		if len(offsets) != counts[t] {
+			return nil, fmt.Errorf("list offsets: topic %q: %d of %d partitions answered", t, len(offsets), counts[t])
+		}
+		for _, po := range offsets {
+			if po.Error != nil {
+				return nil, fmt.Errorf("list offsets: topic %q partition %d: %w", t, po.Partition, offsetError{po.Error})
+			}
+			if po.LastOffset < 0 || (first && po.FirstOffset < 0) {
+				return nil, fmt.Errorf("list offsets: topic %q partition %d: offsets %d..%d", t, po.Partition, po.FirstOffset, po.LastOffset)
+			}
+		}
+		out[t] = offsets
+	}
+	return out, nil
+}
+
+// offsetError is a partition's error in a ListOffsets answer. kafka-go
+// splits the request by partition and, when some sub-requests fail on the
+// network and others do not, reports the failed partitions with code -1
+// (kafka.Unknown) instead of the network error (protocol/listoffsets,
+// Response.Merge): that is a broker that could not be reached, so temporary.
+// Any other code keeps kafka-go's classification.
+type offsetError struct{ err error }
+
+func (e offsetError) Error() string { return e.err.Error() }
+func (e offsetError) Unwrap() error { return e.err }
+func (e offsetError) Temporary() bool {
+	if e.err == kafka.Unknown {
+		return true
+	}
+	t, ok := e.err.(interface{ Temporary() bool })
+	return ok && t.Temporary()
+}
+
+// readPartition calls fn for every record of topic/partition with an offset
+// in [first, end), in offset order. It returns fn's error as is; its own
+// errors name the topic, partition and offset. Waiting longer than
+// w.readIdle for the next record fails with an error wrapping
+// context.DeadlineExceeded (temporary: a broker that went away).
+func (w *Writer) readPartition(ctx context.Context, topic string, partition int, first, end int64, fn func(kafka.Message) error) error {
 	dialer := &kafka.Dialer{Timeout: 10 * time.Second, SASLMechanism: w.transport.SASL, TLS: w.transport.TLS, ClientID: "imreport-scan"}
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:   w.cfg.Brokers,
-		Topic:     w.cfg.Topic,
+		Topic:     topic,
 		Partition: partition,
 		Dialer:    dialer,
 		MinBytes:  1,
 		MaxBytes:  16 << 20,
 		MaxWait:   200 * time.Millisecond,
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			w.cfg.Logger.Warn("kafka reader", "topic", topic, "partition", partition, "detail", fmt.Sprintf(msg, args...))
+		}),
 	})
 	defer r.Close()
 	if err := r.SetOffset(first); err != nil {
-		return fmt.Errorf("kafka scan: partition %d: %w", partition, err)
+		return fmt.Errorf("kafka read: topic %q partition %d: %w", topic, partition, err)
 	}
+	next := first
 	for {
-		m, err := r.ReadMessage(ctx)
+		rctx, cancel := context.WithTimeout(ctx, w.readIdle)
+		m, err := r.ReadMessage(rctx)
+		cancel()
 		if err != nil {
-			return fmt.Errorf("kafka scan: partition %d at offset %d: %w", partition, r.Offset(), err)
+			if ctx.Err() == nil && rctx.Err() != nil {
+				err = fmt.Errorf("no record for %s: %w", w.readIdle, rctx.Err())
+			}
+			return fmt.Errorf("kafka read: topic %q partition %d at offset %d of %d..%d: %w", topic, partition, next, first, end, err)
 		}
-		h := make(map[string]string, len(m.Headers))
-		for _, kv := range m.Headers {
-			h[kv.Key] = string(kv.Value)
+		if m.Offset >= end {
+			return nil // a gap before end (not expected in these topics)
 		}
-		if err := fn(Message{Partition: partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: h, Time: m.Time}); err != nil {
+		next = m.Offset + 1
+		if err := fn(m); err != nil {
 			return err
 		}
-		if m.Offset+1 >= end {
+		if next >= end {
 			return nil
 		}
 	}

@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -23,16 +25,23 @@ import (
 
 // Config configures a Writer. Zero values mean the documented defaults.
 type Config struct {
-	Brokers []string // host:port, at least one
-	Topic   string   // required
-	AppKey  string   // written in every record's app_key header
+	Brokers  []string // host:port, at least one
+	Topic    string   // required
+	DLQTopic string   // dead-letter topic; "" = Topic + ".dlq"; must differ from Topic
+	AppKey   string   // written in every record's app_key header
 
 	Compression       string        // none, gzip, snappy, lz4, zstd; "" = snappy
-	CreateTopic       bool          // create the topic if it does not exist
-	Partitions        int           // for a created topic; 0 = 6
-	ReplicationFactor int           // for a created topic; 0 = 3
+	CreateTopic       bool          // create the main and dead-letter topics if they do not exist
+	Partitions        int           // for a created topic (main or dead-letter); 0 = 6
+	ReplicationFactor int           // for a created topic (main or dead-letter); 0 = 3
 	BatchTimeout      time.Duration // 0 = 1ms: Publish hands over whole pages, so a batch is full at once
-	WriteTimeout      time.Duration // per produce request; 0 = 30s
+	// WriteTimeout bounds one produce request (and one metadata request of
+	// the writer); 0 = 10s. It also bounds how long a failed Publish waits
+	// for its requests in flight before it returns: at most 3 attempts x
+	// WriteTimeout plus 0.5s of backoff per batch queued on a partition (one
+	// batch per partition for a page-sized Publish), about 31s with the
+	// default. See the package documentation, "Fencing".
+	WriteTimeout time.Duration
 
 	SASLMechanism string // "", PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
 	SASLUsername  string
@@ -46,27 +55,83 @@ type Config struct {
 
 // Record is one message to publish.
 type Record struct {
-	Key     string // conversation id
-	Value   []byte // Avro single-object encoding
+	// Key is the conversation id. For a dead letter it may be empty: the
+	// decimal MsgID is used then.
+	Key string
+	// Value is the Avro single-object encoding; for a dead letter, the
+	// vendor's raw JSON of the message.
+	Value   []byte
 	MsgID   int64
-	MsgType string
+	MsgType string // may be empty for a dead letter
+	// DeadLetter, if set, sends the record to the dead-letter topic instead
+	// of the main topic; nil is a normal record.
+	DeadLetter *DeadLetter
 }
 
-// Header names written on every record.
+// DeadLetter says why a message went to the dead-letter topic. Each field is
+// written in a header (HeaderStage, HeaderError, HeaderStream,
+// HeaderEndpoint), as given.
+type DeadLetter struct {
+	Stage    string // where it failed: "decode", "transform", "encode", ...
+	Reason   string // the error text
+	Stream   string // the stream it was fetched for, e.g. "messages"
+	Endpoint string // the API endpoint it was fetched from
+}
+
+// Header names. HeaderMsgID, HeaderAppKey, HeaderMsgType and
+// HeaderContentType are written on every record, the others on dead letters
+// only.
 const (
 	HeaderMsgID       = "msgid"
 	HeaderAppKey      = "app_key"
 	HeaderMsgType     = "msg_type"
 	HeaderContentType = "content-type"
-	// ContentType says how the value is encoded.
+	HeaderStage       = "imreport-stage"    // DeadLetter.Stage
+	HeaderError       = "imreport-error"    // DeadLetter.Reason
+	HeaderStream      = "imreport-stream"   // DeadLetter.Stream
+	HeaderEndpoint    = "imreport-endpoint" // DeadLetter.Endpoint
+
+	// ContentType says how the value of a main-topic record is encoded.
 	ContentType = "application/vnd.imreport.message.v1+avro; encoding=single-object"
+	// DeadLetterContentType is the content type of a dead letter's value:
+	// the vendor's JSON as received.
+	DeadLetterContentType = "application/json"
 )
 
-// Writer publishes records to one topic.
+// ErrClosed is the cause in the *WriteError of a Publish after Close. It is
+// not temporary.
+var ErrClosed = errors.New("kafka writer closed")
+
+// writeAttempts is kafka-go's MaxAttempts: one. kafka-go retries a
+// timed-out produce request blindly, and the first attempt may still land
+// (a duplicate nothing can detect). With one attempt every failure reaches
+// the pipeline, which fences the writer, reads back what landed and writes
+// only the rest; it also retries longer outages with its own backoff.
+const writeAttempts = 1
+
+// Writer publishes records to a main topic and a dead-letter topic, and
+// reads them back.
+//
+// Concurrent Publish calls are serialised (the pipeline makes one at a
+// time). Marks, ReadBack, Scan, EnsureTopic and the accessors may be called
+// from any goroutine at any time (they do not use the kafka.Writers). Close
+// waits for a Publish in progress.
 type Writer struct {
 	cfg       Config
-	w         *kafka.Writer
 	transport *kafka.Transport
+	addr      net.Addr
+	codec     kafka.Compression
+
+	// readIdle bounds the wait for the next record of a partition in
+	// ReadBack and Scan (30s).
+	readIdle time.Duration
+
+	// mu guards the kafka.Writers, which a failed Publish replaces, and
+	// closed.
+	mu     sync.Mutex
+	main   *kafka.Writer
+	dlq    *kafka.Writer
+	closed bool
 }
 
 // New checks cfg and returns a Writer. It does not connect.
@@ -82,6 +147,12 @@ func New(cfg Config) (*Writer, error) {
 	}
 	if cfg.Topic == "" {
 		problems = append(problems, errors.New("topic is empty"))
+	}
+	if cfg.DLQTopic == "" && cfg.Topic != "" {
+		cfg.DLQTopic = cfg.Topic + ".dlq"
+	}
+	if cfg.DLQTopic != "" && cfg.DLQTopic == cfg.Topic {
+		problems = append(problems, fmt.Errorf("dead-letter topic %q is the main topic", cfg.DLQTopic))
 	}
 	codec, err := compression(cfg.Compression)
 	if err != nil {
@@ -108,7 +179,7 @@ func New(cfg Config) (*Writer, error) {
 		cfg.BatchTimeout = time.Millisecond
 	}
 	if cfg.WriteTimeout == 0 {
-		cfg.WriteTimeout = 30 * time.Second
+		cfg.WriteTimeout = 10 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -120,63 +191,137 @@ func New(cfg Config) (*Writer, error) {
 		ClientID:    "imreport",
 		IdleTimeout: 30 * time.Second,
 	}
-	w := &kafka.Writer{
-		Addr:         kafka.TCP(cfg.Brokers...),
-		Topic:        cfg.Topic,
-		Balancer:     &kafka.Murmur2Balancer{},
-		RequiredAcks: kafka.RequireAll,
-		Async:        false,
-		BatchSize:    10000,
-		BatchBytes:   16 << 20,
-		BatchTimeout: cfg.BatchTimeout,
-		WriteTimeout: cfg.WriteTimeout,
-		ReadTimeout:  cfg.WriteTimeout,
-		// A few quick attempts inside kafka-go; the pipeline retries longer
-		// outages itself and keeps track of what was acknowledged.
-		MaxAttempts:     3,
+	w := &Writer{cfg: cfg, transport: transport, addr: kafka.TCP(cfg.Brokers...), codec: codec, readIdle: 30 * time.Second}
+	w.main, w.dlq = w.newKafkaWriter(cfg.Topic), w.newKafkaWriter(cfg.DLQTopic)
+	return w, nil
+}
+
+// newKafkaWriter returns a kafka-go writer for topic over the shared
+// transport. It does not connect.
+func (w *Writer) newKafkaWriter(topic string) *kafka.Writer {
+	return &kafka.Writer{
+		Addr:            w.addr,
+		Topic:           topic,
+		Balancer:        &kafka.Murmur2Balancer{},
+		RequiredAcks:    kafka.RequireAll,
+		Async:           false,
+		BatchSize:       10000,
+		BatchBytes:      16 << 20,
+		BatchTimeout:    w.cfg.BatchTimeout,
+		WriteTimeout:    w.cfg.WriteTimeout,
+		ReadTimeout:     w.cfg.WriteTimeout,
+		MaxAttempts:     writeAttempts,
 		WriteBackoffMin: 100 * time.Millisecond,
 		WriteBackoffMax: time.Second,
-		Compression:     codec,
-		Transport:       transport,
+		Compression:     w.codec,
+		Transport:       w.transport,
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
-			cfg.Logger.Warn("kafka writer", "detail", fmt.Sprintf(msg, args...))
+			w.cfg.Logger.Warn("kafka writer", "detail", fmt.Sprintf(msg, args...))
 		}),
 	}
-	return &Writer{cfg: cfg, w: w, transport: transport}, nil
 }
 
 // Topic returns the topic the writer publishes to.
 func (w *Writer) Topic() string { return w.cfg.Topic }
 
+// DLQTopic returns the dead-letter topic.
+func (w *Writer) DLQTopic() string { return w.cfg.DLQTopic }
+
 // Publish writes recs and returns when all are acknowledged, or with a
-// *WriteError naming the records that were not.
+// *WriteError naming the records that were not (indexes into recs). Records
+// with DeadLetter set go to the dead-letter topic, the others to the main
+// topic; the two groups are written concurrently.
+//
+// When Publish returns an error, no record of recs can land in Kafka any
+// more: each one has landed already or never will (up to a broker that
+// appends a request after its WriteTimeout expired; see the package
+// documentation, "Fencing"). A read-back tells which landed.
 func (w *Writer) Publish(ctx context.Context, recs []Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	msgs := make([]kafka.Message, len(recs))
+	var mainIdx, dlqIdx []int
 	for i, r := range recs {
-		msgs[i] = kafka.Message{
-			Key:   []byte(r.Key),
-			Value: r.Value,
-			Headers: []kafka.Header{
-				{Key: HeaderMsgID, Value: strconv.AppendInt(nil, r.MsgID, 10)},
-				{Key: HeaderAppKey, Value: []byte(w.cfg.AppKey)},
-				{Key: HeaderMsgType, Value: []byte(r.MsgType)},
-				{Key: HeaderContentType, Value: []byte(ContentType)},
-			},
+		if r.DeadLetter != nil {
+			dlqIdx = append(dlqIdx, i)
+		} else {
+			mainIdx = append(mainIdx, i)
 		}
 	}
-	err := w.w.WriteMessages(ctx, msgs...)
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return &WriteError{Failed: indexes(len(recs)), Errs: []error{ErrClosed}}
+	}
+	var mainErr, dlqErr *WriteError
+	switch {
+	case len(dlqIdx) == 0:
+		mainErr = w.write(ctx, w.main, recs, mainIdx)
+	case len(mainIdx) == 0:
+		dlqErr = w.write(ctx, w.dlq, recs, dlqIdx)
+	default:
+		var wg sync.WaitGroup
+		wg.Go(func() { dlqErr = w.write(ctx, w.dlq, recs, dlqIdx) })
+		mainErr = w.write(ctx, w.main, recs, mainIdx)
+		wg.Wait()
+	}
+	if mainErr == nil && dlqErr == nil {
+		return nil
+	}
+	w.fence()
+	switch {
+	case dlqErr == nil:
+		return mainErr
+	case mainErr == nil:
+		return dlqErr
+	}
+	return mergeErrors(mainErr, dlqErr)
+}
+
+// mergeErrors combines the errors of the two groups of one Publish: Failed
+// ascending, and Errs aligned with it if both are record by record.
+func mergeErrors(a, b *WriteError) *WriteError {
+	type pair struct {
+		i   int
+		err error
+	}
+	if len(a.Errs) != len(a.Failed) || len(b.Errs) != len(b.Failed) {
+		failed := slices.Concat(a.Failed, b.Failed)
+		slices.Sort(failed)
+		return &WriteError{Failed: failed, Errs: slices.Concat(a.Errs, b.Errs)}
+	}
+	pairs := make([]pair, 0, len(a.Failed)+len(b.Failed))
+	for _, we := range []*WriteError{a, b} {
+		for k, i := range we.Failed {
+			pairs = append(pairs, pair{i, we.Errs[k]})
+		}
+	}
+	slices.SortFunc(pairs, func(x, y pair) int { return x.i - y.i })
+	out := &WriteError{Failed: make([]int, len(pairs)), Errs: make([]error, len(pairs))}
+	for k, p := range pairs {
+		out.Failed[k], out.Errs[k] = p.i, p.err
+	}
+	return out
+}
+
+// write writes recs[i] for every i in idx with kw and returns nil or the
+// failed ones, named by their index in recs.
+func (w *Writer) write(ctx context.Context, kw *kafka.Writer, recs []Record, idx []int) *WriteError {
+	msgs := make([]kafka.Message, len(idx))
+	for j, i := range idx {
+		msgs[j] = w.message(recs[i])
+	}
+	err := kw.WriteMessages(ctx, msgs...)
 	if err == nil {
 		return nil
 	}
 	var werrs kafka.WriteErrors
-	if errors.As(err, &werrs) && len(werrs) == len(recs) {
+	if errors.As(err, &werrs) && len(werrs) == len(msgs) {
 		we := &WriteError{Errs: make([]error, 0, werrs.Count())}
-		for i, e := range werrs {
+		for j, e := range werrs {
 			if e != nil {
-				we.Failed = append(we.Failed, i)
+				we.Failed = append(we.Failed, idx[j])
 				we.Errs = append(we.Errs, e)
 			}
 		}
@@ -185,23 +330,137 @@ func (w *Writer) Publish(ctx context.Context, recs []Record) error {
 		}
 		return we
 	}
-	all := make([]int, len(recs))
-	for i := range all {
-		all[i] = i
-	}
-	return &WriteError{Failed: all, Errs: []error{err}}
+	return &WriteError{Failed: slices.Clone(idx), Errs: []error{err}}
 }
 
-// Close flushes and closes the writer.
-func (w *Writer) Close() error {
-	if err := w.w.Close(); err != nil {
-		return fmt.Errorf("kafka writer close: %w", err)
+// message builds the Kafka message of r.
+func (w *Writer) message(r Record) kafka.Message {
+	id := strconv.AppendInt(nil, r.MsgID, 10)
+	if r.DeadLetter == nil {
+		return kafka.Message{
+			Key:   []byte(r.Key),
+			Value: r.Value,
+			Headers: []kafka.Header{
+				{Key: HeaderMsgID, Value: id},
+				{Key: HeaderAppKey, Value: []byte(w.cfg.AppKey)},
+				{Key: HeaderMsgType, Value: []byte(r.MsgType)},
+				{Key: HeaderContentType, Value: []byte(ContentType)},
+			},
+		}
 	}
+	key := []byte(r.Key)
+	if len(key) == 0 {
+		key = id
+	}
+	dl := r.DeadLetter
+	return kafka.Message{
+		Key:   key,
+		Value: r.Value,
+		Headers: []kafka.Header{
+			{Key: HeaderMsgID, Value: id},
+			{Key: HeaderAppKey, Value: []byte(w.cfg.AppKey)},
+			{Key: HeaderMsgType, Value: []byte(r.MsgType)},
+			{Key: HeaderContentType, Value: []byte(DeadLetterContentType)},
+			{Key: HeaderStage, Value: []byte(dl.Stage)},
+			{Key: HeaderError, Value: []byte(dl.Reason)},
+			{Key: HeaderStream, Value: []byte(dl.Stream)},
+			{Key: HeaderEndpoint, Value: []byte(dl.Endpoint)},
+		},
+	}
+}
+
+// fence closes both kafka-go writers, which waits until every batch they
+// hold has been written or has failed for good, and replaces them with
+// fresh ones. Called with w.mu held, after a failed WriteMessages.
+//
+// kafka-go v0.4.51 makes this sound (file:line in its module directory):
+//   - WriteMessages returns ctx.Err() as soon as its context ends, without
+//     waiting for its batches (writer.go:671-676), and documents that the
+//     messages "might also still be written after this method has already
+//     returned" (writer.go:601-608).
+//   - The produce request of a batch does not use the caller's context: it
+//     runs under context.Background() with WriteTimeout (writer.go:727-741),
+//     retried up to MaxAttempts with backoff (writer.go:1110-1164).
+//   - Every partition writer goroutine and every batch timer goroutine is
+//     started with spawn, which counts it in the writer's WaitGroup
+//     (writer.go:543-549; newPartitionWriter writer.go:1001-1009,
+//     newWriteBatch writer.go:1066-1070), and so is every WriteMessages call
+//     (enter/leave, writer.go:524-536).
+//   - Close (writer.go:555-580) marks the writer closed, hands each
+//     partition's pending batch to its queue and closes the queue
+//     (partitionWriter.close, writer.go:1187-1199); the partition goroutine
+//     drains the queue, writing every batch to completion (writeBatches,
+//     writer.go:1011-1024); Close then waits on the WaitGroup
+//     (writer.go:573).
+//
+// So when Close returns, no batch of this writer is pending or in flight:
+// each has been acknowledged or has failed its last attempt, and kafka-go no
+// longer reads the messages' byte slices. Each attempt ends within
+// WriteTimeout (the connection deadline is the request context's,
+// transport.go:1273-1281), which bounds the wait.
+func (w *Writer) fence() {
+	start := time.Now()
+	bound := w.fenceBound()
+	slow := time.AfterFunc(5*time.Second, func() {
+		w.cfg.Logger.Warn("kafka write failed; waiting for its produce requests in flight to finish before retrying",
+			"bound_per_batch", bound)
+	})
+	var wg sync.WaitGroup
+	for _, kw := range []*kafka.Writer{w.main, w.dlq} {
+		wg.Go(func() { _ = kw.Close() }) // kafka-go's Writer.Close always returns nil
+	}
+	wg.Wait()
+	slow.Stop()
+	w.main, w.dlq = w.newKafkaWriter(w.cfg.Topic), w.newKafkaWriter(w.cfg.DLQTopic)
+	w.cfg.Logger.Debug("kafka writers fenced after a failed write", "waited", time.Since(start).Round(time.Millisecond))
+}
+
+// fenceBound is the longest one batch can keep a partition writer busy:
+// writeAttempts requests of WriteTimeout each, plus kafka-go's backoff
+// between them (attempt^2 x WriteBackoffMin, capped at WriteBackoffMax).
+func (w *Writer) fenceBound() time.Duration {
+	d := writeAttempts * w.cfg.WriteTimeout
+	for a := 1; a < writeAttempts; a++ {
+		d += min(time.Duration(a*a)*100*time.Millisecond, time.Second)
+	}
+	return d
+}
+
+// Close waits for a Publish in progress, closes the writers and releases
+// the transport's idle connections. Publish fails with ErrClosed
+// afterwards; Marks, ReadBack and Scan keep working. Calling Close again
+// returns nil.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	var wg sync.WaitGroup
+	for _, kw := range []*kafka.Writer{w.main, w.dlq} {
+		wg.Go(func() { _ = kw.Close() })
+	}
+	wg.Wait()
+	w.transport.CloseIdleConnections()
 	return nil
 }
 
+// indexes returns 0, 1, ..., n-1.
+func indexes(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
 // WriteError is returned by Publish when some or all records were not
-// acknowledged. Failed holds their indexes in the slice passed to Publish.
+// acknowledged. Failed holds their indexes in the slice passed to Publish,
+// ascending. Errs holds the causes: one per failed record (in Failed's
+// order) when kafka-go reported record by record, or one for each group
+// (main, dead-letter) that failed as a whole; so len(Errs) may be less than
+// len(Failed).
 type WriteError struct {
 	Failed []int
 	Errs   []error

@@ -25,7 +25,10 @@ type env struct {
 	APITimezone  string `env:"IMREPORT_API_TIMEZONE, default=Asia/Shanghai"`
 	APITimeout   string `env:"IMREPORT_API_TIMEOUT, default=30s"`
 	APIAttempts  string `env:"IMREPORT_API_MAX_ATTEMPTS, default=20"`
+	APIVersion   string `env:"IMREPORT_API_VERSION, default=v2"`
 	Users        string `env:"IMREPORT_USERS"`
+	Groups       string `env:"IMREPORT_GROUPS"`
+	Chatrooms    string `env:"IMREPORT_CHATROOMS"`
 	Start        string `env:"IMREPORT_START, default=-24h"`
 	End          string `env:"IMREPORT_END"`
 	Window       string `env:"IMREPORT_WINDOW, default=5m"`
@@ -38,6 +41,7 @@ type env struct {
 
 	KafkaBrokers       string `env:"IMREPORT_KAFKA_BROKERS"`
 	KafkaTopic         string `env:"IMREPORT_KAFKA_TOPIC, default=imreport.messages"`
+	KafkaDLQTopic      string `env:"IMREPORT_KAFKA_DLQ_TOPIC"`
 	KafkaCreateTopic   string `env:"IMREPORT_KAFKA_CREATE_TOPIC, default=true"`
 	KafkaPartitions    string `env:"IMREPORT_KAFKA_PARTITIONS, default=6"`
 	KafkaReplication   string `env:"IMREPORT_KAFKA_REPLICATION_FACTOR, default=3"`
@@ -64,7 +68,10 @@ type Config struct {
 	Location     *time.Location
 	APITimeout   time.Duration
 	APIAttempts  int
+	APIVersion   string // v1 or v2
 	Users        []string
+	Groups       []string // v2 only
+	Chatrooms    []string // v2 only
 	Start        time.Time
 	End          time.Time // zero = tail
 	Window       time.Duration
@@ -77,6 +84,7 @@ type Config struct {
 
 	KafkaBrokers       []string
 	KafkaTopic         string
+	KafkaDLQTopic      string // default KafkaTopic + ".dlq"
 	KafkaCreateTopic   bool
 	KafkaPartitions    int
 	KafkaReplication   int
@@ -112,7 +120,10 @@ func (c Config) LogValue() slog.Value {
 		slog.String("master_secret", secret(c.MasterSecret)),
 		slog.String("api_url", c.APIURL),
 		slog.String("api_timezone", c.Location.String()),
+		slog.String("api_version", c.APIVersion),
 		slog.Any("users", c.Users),
+		slog.Any("groups", c.Groups),
+		slog.Any("chatrooms", c.Chatrooms),
 		slog.String("start", c.Start.Format(time.RFC3339)),
 		slog.String("end", end),
 		slog.Duration("window", c.Window),
@@ -123,6 +134,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Float64("rate_limit", c.RateLimit),
 		slog.Any("kafka_brokers", c.KafkaBrokers),
 		slog.String("kafka_topic", c.KafkaTopic),
+		slog.String("kafka_dlq_topic", c.KafkaDLQTopic),
 		slog.String("kafka_sasl_mechanism", c.KafkaSASLMechanism),
 		slog.String("kafka_sasl_password", secret(c.KafkaSASLPassword)),
 		slog.Bool("kafka_tls", c.KafkaTLS),
@@ -194,14 +206,32 @@ func loadConfig(ctx context.Context, lookup envconfig.Lookuper, now time.Time, n
 	}
 	dur("IMREPORT_API_TIMEOUT", e.APITimeout, &c.APITimeout, time.Second)
 	integer("IMREPORT_API_MAX_ATTEMPTS", e.APIAttempts, &c.APIAttempts, 0, 1_000_000)
-	c.Users = splitList(e.Users)
-	for _, u := range c.Users {
-		if strings.ContainsAny(u, "/ ") {
-			bad("IMREPORT_USERS", "user name %q contains a slash or a space", u)
-		}
+	c.APIVersion = strings.ToLower(strings.TrimSpace(e.APIVersion))
+	if c.APIVersion != "v1" && c.APIVersion != "v2" {
+		bad("IMREPORT_API_VERSION", "%q is not v1 or v2", e.APIVersion)
 	}
-	if dups := duplicates(c.Users); len(dups) > 0 {
-		bad("IMREPORT_USERS", "listed more than once: %s", strings.Join(dups, ", "))
+	ids := func(name, what, v string) []string {
+		list := splitList(v)
+		for _, u := range list {
+			if strings.ContainsAny(u, "/ ") {
+				bad(name, "%s %q contains a slash or a space", what, u)
+			}
+		}
+		if dups := duplicates(list); len(dups) > 0 {
+			bad(name, "listed more than once: %s", strings.Join(dups, ", "))
+		}
+		return list
+	}
+	c.Users = ids("IMREPORT_USERS", "user name", e.Users)
+	c.Groups = ids("IMREPORT_GROUPS", "group id", e.Groups)
+	c.Chatrooms = ids("IMREPORT_CHATROOMS", "chatroom id", e.Chatrooms)
+	if c.APIVersion == "v1" {
+		if len(c.Groups) > 0 {
+			bad("IMREPORT_GROUPS", "needs IMREPORT_API_VERSION=v2 (v1 has no group endpoint)")
+		}
+		if len(c.Chatrooms) > 0 {
+			bad("IMREPORT_CHATROOMS", "needs IMREPORT_API_VERSION=v2 (v1 has no chatroom endpoint)")
+		}
 	}
 	if start, err := parseStart(e.Start, now); err != nil {
 		bad("IMREPORT_START", "%v", err)
@@ -243,6 +273,16 @@ func loadConfig(ctx context.Context, lookup envconfig.Lookuper, now time.Time, n
 	c.KafkaTopic = strings.TrimSpace(e.KafkaTopic)
 	if !validTopic(c.KafkaTopic) {
 		bad("IMREPORT_KAFKA_TOPIC", "%q is not a valid topic name (1-249 of a-z A-Z 0-9 . _ -)", e.KafkaTopic)
+	}
+	c.KafkaDLQTopic = strings.TrimSpace(e.KafkaDLQTopic)
+	if c.KafkaDLQTopic == "" {
+		c.KafkaDLQTopic = c.KafkaTopic + ".dlq"
+	}
+	switch {
+	case !validTopic(c.KafkaDLQTopic):
+		bad("IMREPORT_KAFKA_DLQ_TOPIC", "%q is not a valid topic name (1-249 of a-z A-Z 0-9 . _ -)", c.KafkaDLQTopic)
+	case c.KafkaDLQTopic == c.KafkaTopic:
+		bad("IMREPORT_KAFKA_DLQ_TOPIC", "must differ from IMREPORT_KAFKA_TOPIC")
 	}
 	boolean("IMREPORT_KAFKA_CREATE_TOPIC", e.KafkaCreateTopic, &c.KafkaCreateTopic)
 	integer("IMREPORT_KAFKA_PARTITIONS", e.KafkaPartitions, &c.KafkaPartitions, 1, 10000)

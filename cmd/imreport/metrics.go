@@ -17,6 +17,7 @@ type metrics struct {
 	apiRequests *prometheus.CounterVec
 	apiLatency  *prometheus.HistogramVec
 	apiRetries  prometheus.Counter
+	apiRestarts *prometheus.CounterVec
 	cursor      *prometheus.GaugeVec
 }
 
@@ -34,11 +35,14 @@ func newMetrics(reg *prometheus.Registry, ready *atomic.Bool, now func() time.Ti
 		apiRetries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "imreport_api_retries_total", Help: "Report API requests retried after a temporary failure.",
 		}),
+		apiRestarts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "imreport_api_walk_restarts_total", Help: "Windows walked again from their first page, by endpoint kind and reason (total changed, cursor stale, rejected or repeated).",
+		}, []string{"endpoint", "reason"}),
 		cursor: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "imreport_cursor_timestamp_seconds", Help: "Committed cursor per stream: everything sent before it is in Kafka.",
 		}, []string{"stream"}),
 	}
-	reg.MustRegister(m.apiRequests, m.apiLatency, m.apiRetries, m.cursor,
+	reg.MustRegister(m.apiRequests, m.apiLatency, m.apiRetries, m.apiRestarts, m.cursor,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imreport_ready", Help: "1 while the pipeline runs and is not shutting down."},
 			func() float64 {
 				if ready.Load() {
@@ -73,7 +77,12 @@ func (m *metrics) watch(p *pipeline.Pipeline) {
 		counter("imreport_windows_published_total", "Windows fully published.", func(s pipeline.Stats) int64 { return s.Windows }),
 		counter("imreport_rescans_published_total", "Lookback windows re-scanned for late arrivals.", func(s pipeline.Stats) int64 { return s.Rescans }),
 		counter("imreport_checkpoint_commits_total", "Checkpoint commits.", func(s pipeline.Stats) int64 { return s.Commits }),
-		counter("imreport_kafka_publish_retries_total", "Kafka publishes retried after a temporary failure.", func(s pipeline.Stats) int64 { return s.Retries }),
+		counter("imreport_kafka_publish_retries_total", "Kafka publishes and read-backs retried after a temporary failure.", func(s pipeline.Stats) int64 { return s.Retries }),
+		counter("imreport_rescan_checks_total", "Lookback windows whose total was asked for (one small API request each).", func(s pipeline.Stats) int64 { return s.RescanChecks }),
+		counter("imreport_rescan_skips_total", "Lookback windows not fetched because the API's total matched what was already fetched.", func(s pipeline.Stats) int64 { return s.RescanSkips }),
+		counter("imreport_messages_dead_lettered_total", "Messages sent to the dead-letter topic because they could not be decoded, transformed or encoded.", func(s pipeline.Stats) int64 { return s.DeadLettered }),
+		counter("imreport_kafka_read_backs_total", "Read-backs of Kafka: at start and after a failed write.", func(s pipeline.Stats) int64 { return s.ReadBacks }),
+		counter("imreport_kafka_recovered_total", "msgids found in Kafka by a read-back that the checkpoint did not know (a crash or a failed write that landed).", func(s pipeline.Stats) int64 { return s.Recovered }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imreport_dedupe_entries", Help: "msgids held for deduplication."},
 			func() float64 { return float64(p.Stats().Seen) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imreport_lag_seconds", Help: "Now minus the oldest committed cursor."},

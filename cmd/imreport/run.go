@@ -118,11 +118,14 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 			logger.Warn("report api request failed, retrying", "attempt", attempt, "wait", wait, "error", err)
 		},
 	}
-	kafkaRetry := retry.Policy{Initial: 500 * time.Millisecond, Max: 30 * time.Second}
+	// Unlimited: a Kafka outage pauses the pipeline (bounded memory: the
+	// stages block) until the broker is back. Non-retryable errors stop it.
+	kafkaRetry := retry.Policy{Initial: 500 * time.Millisecond, Max: 5 * time.Second}
 	client, err := source.New(source.Config{
 		BaseURL:      cfg.APIURL,
 		AppKey:       cfg.AppKey,
 		MasterSecret: cfg.MasterSecret,
+		APIVersion:   "v1",
 		Location:     cfg.Location,
 		PageSize:     cfg.PageSize,
 		Timeout:      cfg.APITimeout,
@@ -131,6 +134,10 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		Logger:       logger,
 		Now:          now,
 		OnResponse:   m.observeAPI,
+		OnRestart: func(kind, reason string) {
+			m.apiRestarts.WithLabelValues(kind, reason).Inc()
+			logger.Info("walking a window again from its first page", "endpoint", kind, "reason", reason)
+		},
 	})
 	if err != nil {
 		return err
@@ -139,6 +146,7 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 	writer, err := sink.New(sink.Config{
 		Brokers:           cfg.KafkaBrokers,
 		Topic:             cfg.KafkaTopic,
+		DLQTopic:          cfg.KafkaDLQTopic,
 		AppKey:            cfg.AppKey,
 		Compression:       cfg.KafkaCompression,
 		CreateTopic:       cfg.KafkaCreateTopic,
@@ -177,17 +185,11 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 	}
 	logger.Info("kafka topic ready", "topic", cfg.KafkaTopic, "partitions", partitions)
 
-	streams := []source.Stream{source.Messages}
-	if len(cfg.Users) > 0 {
-		streams = streams[:0]
-		for _, u := range cfg.Users {
-			streams = append(streams, source.User(u))
-		}
-	}
+	streams := configStreams(cfg)
 	p, err := pipeline.New(pipeline.Config{
 		Streams:          streams,
 		AppKey:           cfg.AppKey,
-		APIVersion:       "v1",
+		APIVersion:       client.APIVersion(),
 		Start:            cfg.Start,
 		End:              cfg.End,
 		Window:           cfg.Window,
@@ -244,4 +246,23 @@ func serveHTTP(addr string, reg *prometheus.Registry, ready *atomic.Bool, logger
 	}()
 	logger.Info("serving metrics and health", "addr", ln.Addr().String())
 	return srv, ln.Addr().String(), nil
+}
+
+// configStreams lists the streams the configuration asks for: every user,
+// group and chatroom named, or, with none, the whole app's /messages.
+func configStreams(cfg Config) []source.Stream {
+	var streams []source.Stream
+	for _, u := range cfg.Users {
+		streams = append(streams, source.User(u))
+	}
+	for _, g := range cfg.Groups {
+		streams = append(streams, source.Group(g))
+	}
+	for _, c := range cfg.Chatrooms {
+		streams = append(streams, source.Chatroom(c))
+	}
+	if len(streams) == 0 {
+		streams = append(streams, source.Messages)
+	}
+	return streams
 }

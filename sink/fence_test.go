@@ -1,0 +1,161 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/imreport/imreport/retry"
+)
+
+// A Publish whose context is canceled while a produce request is held in
+// the broker does not return until that request is finished: once it has
+// returned its error, the topics' end offsets no longer move, and a
+// read-back from the marks before it tells exactly what landed.
+func TestPublishFencesOnCancel(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		recs func() []Record
+	}{
+		{"main", func() []Record { return records(100, 30, keyList(9), 40) }},
+		{"dead letters", func() []Record { return deadLetters(100, 12) }},
+		{"mixed", func() []Record { return append(records(100, 30, keyList(9), 40), deadLetters(500, 12)...) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t, kfake.NumBrokers(1))
+			w := readyWriter(t, testConfig(c, "fence"), 3)
+			publish(t, w, append(records(1, 20, keyList(9), 40), deadLetters(50, 4)...)) // warm connections
+			before := mustMarks(t, w)
+
+			hold := holdFirstProduce(c)
+			defer hold.release()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			recs := tc.recs()
+			done := make(chan error, 1)
+			go func() { done <- w.Publish(ctx, recs) }()
+			hold.waitArrived(t)
+			cancel()
+			select {
+			case err := <-done:
+				t.Fatalf("Publish returned (%v) while a produce request of it was in flight", err)
+			case <-time.After(300 * time.Millisecond):
+			}
+			// The held request is handled only now, after the cancellation.
+			hold.release()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(testTimeout):
+				t.Fatal("Publish did not return")
+			}
+			we := asWriteError(t, err)
+			if !errors.Is(err, context.Canceled) || retry.Temporary(err) {
+				t.Errorf("Publish = %v, want context.Canceled, not temporary", err)
+			}
+			if !slices.Equal(we.Failed, allIndexes(len(recs))) {
+				t.Errorf("Failed = %v, want every record (their fate is unknown to kafka-go)", we.Failed)
+			}
+
+			after := clusterMarks(t, c, "fence", "fence.dlq")
+			time.Sleep(500 * time.Millisecond)
+			if now := clusterMarks(t, c, "fence", "fence.dlq"); !maps.EqualFunc(now, after, maps.Equal) {
+				t.Fatalf("end offsets moved after Publish returned: %v -> %v", after, now)
+			}
+			// Everything landed (the held request too, before Publish
+			// returned), exactly once.
+			found, ends := readBack(t, w, before)
+			if got, want := foundIDs(found), recordIDs(recs); !slices.Equal(got, want) {
+				t.Errorf("read-back found %v, want %v", got, want)
+			}
+			equalMarks(t, ends, after)
+
+			// The writer was replaced and works.
+			publish(t, w, records(9000, 5, keyList(3), 10))
+		})
+	}
+}
+
+func TestPublishAfterClose(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1))
+	w := readyWriter(t, testConfig(c, "closed"), 3)
+	publish(t, w, records(1, 5, keyList(3), 10))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	err := w.Publish(context.Background(), records(10, 3, keyList(3), 10))
+	we := asWriteError(t, err)
+	if !errors.Is(err, ErrClosed) || retry.Temporary(err) || !slices.Equal(we.Failed, []int{0, 1, 2}) {
+		t.Errorf("Publish after Close = %v (Failed %v): want ErrClosed for all, not temporary", err, we.Failed)
+	}
+	// Reading still works.
+	if m := mustMarks(t, w); m["closed"] == nil {
+		t.Errorf("Marks after Close = %v", m)
+	}
+	if n := len(scanAll(t, w)); n != 5 {
+		t.Errorf("Scan after Close: %d records, want 5", n)
+	}
+}
+
+// Marks, ReadBack and Scan run while Publish does, and while it fences
+// (the race detector checks the writer's state).
+func TestReadWhilePublishing(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1))
+	w := readyWriter(t, testConfig(c, "busy"), 3)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	stop := make(chan struct{})
+	readers := make(chan error, 1)
+	go func() {
+		defer close(readers)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			m, err := w.Marks(ctx)
+			if err == nil {
+				_, err = w.ReadBack(ctx, m, func(Found) error { return nil })
+			}
+			if err == nil {
+				err = w.Scan(ctx, func(Message) error { return nil })
+			}
+			if err != nil {
+				readers <- err
+				return
+			}
+		}
+	}()
+	for i := range 10 {
+		recs := append(records(int64(i*100), 20, keyList(5), 20), deadLetters(int64(i*100+50), 2)...)
+		if i%3 == 2 { // a canceled Publish, fenced
+			cctx, ccancel := context.WithCancel(ctx)
+			ccancel()
+			_ = w.Publish(cctx, recs)
+			continue
+		}
+		publish(t, w, recs)
+	}
+	close(stop)
+	if err := <-readers; err != nil {
+		t.Fatalf("reader: %v", err)
+	}
+}
+
+func TestMergeErrors(t *testing.T) {
+	e1, e2, e3 := errors.New("a"), errors.New("b"), errors.New("c")
+	got := mergeErrors(&WriteError{Failed: []int{0, 4}, Errs: []error{e1, e1}}, &WriteError{Failed: []int{1, 3}, Errs: []error{e2, e3}})
+	if !slices.Equal(got.Failed, []int{0, 1, 3, 4}) || !slices.Equal(got.Errs, []error{e1, e2, e3, e1}) {
+		t.Errorf("record by record: %v %v", got.Failed, got.Errs)
+	}
+	got = mergeErrors(&WriteError{Failed: []int{0, 2, 5}, Errs: []error{e1}}, &WriteError{Failed: []int{1, 4}, Errs: []error{e2, e3}})
+	if !slices.Equal(got.Failed, []int{0, 1, 2, 4, 5}) || !slices.Equal(got.Errs, []error{e1, e2, e3}) {
+		t.Errorf("whole group: %v %v", got.Failed, got.Errs)
+	}
+}

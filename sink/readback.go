@@ -1,0 +1,156 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/segmentio/kafka-go"
+	"golang.org/x/sync/errgroup"
+)
+
+// readBackConcurrency is how many partitions ReadBack reads at once.
+const readBackConcurrency = 4
+
+// errStopped ends the other partitions' reads once fn has failed; ReadBack
+// returns fn's error, never this one.
+var errStopped = errors.New("read-back stopped")
+
+// Found is one record of this app that ReadBack found.
+type Found struct {
+	Topic      string
+	Partition  int
+	Offset     int64
+	MsgID      int64 // from the msgid header
+	DeadLetter bool  // read from the dead-letter topic
+	Value      []byte
+}
+
+// Marks returns the end offset (the high watermark: the offset the next
+// record will get) of every partition of the main and the dead-letter topic,
+// as topic -> partition -> offset, from one metadata and one ListOffsets
+// request. Every record acknowledged before Marks was called is below its
+// partition's mark.
+func (w *Writer) Marks(ctx context.Context) (map[string]map[int]int64, error) {
+	offs, err := w.listOffsets(ctx, w.client(), false, w.cfg.Topic, w.cfg.DLQTopic)
+	if err != nil {
+		return nil, fmt.Errorf("kafka marks: %w", err)
+	}
+	out := make(map[string]map[int]int64, len(offs))
+	for topic, pos := range offs {
+		m := make(map[int]int64, len(pos))
+		for _, po := range pos {
+			m[po.Partition] = po.LastOffset
+		}
+		out[topic] = m
+	}
+	return out, nil
+}
+
+// ReadBack reads, in the main and the dead-letter topic, every partition from
+// from[topic][partition] up to the partition's end offset as listed when
+// ReadBack starts, and calls fn for each record whose app_key header is
+// Config.AppKey. It returns those end offsets (topic -> partition -> offset;
+// every partition of both topics), to be stored as the new marks.
+//
+// A partition missing from from (a new topic, or partitions added since) is
+// read from its first offset; a mark below the first offset (retention
+// deleted records) starts at the first offset; a mark at or beyond the end
+// reads nothing, without connecting to the partition. Topics in from other
+// than the two are ignored.
+//
+// Records of this app without a msgid header that parses as an integer are
+// skipped and counted in one Warn log line. fn is never called
+// concurrently; within a partition it sees the records in offset order,
+// partitions are read concurrently in no particular order. fn's error stops
+// ReadBack and is returned as is.
+func (w *Writer) ReadBack(ctx context.Context, from map[string]map[int]int64, fn func(Found) error) (map[string]map[int]int64, error) {
+	client, release := w.freshClient()
+	offs, err := w.listOffsets(ctx, client, true, w.cfg.Topic, w.cfg.DLQTopic)
+	release()
+	if err != nil {
+		return nil, fmt.Errorf("kafka read-back: %w", err)
+	}
+	type span struct {
+		topic      string
+		partition  int
+		start, end int64
+	}
+	var spans []span
+	ends := make(map[string]map[int]int64, len(offs))
+	var records int64
+	for topic, pos := range offs {
+		ends[topic] = make(map[int]int64, len(pos))
+		for _, po := range pos {
+			ends[topic][po.Partition] = po.LastOffset
+			start := po.FirstOffset
+			if m, ok := from[topic][po.Partition]; ok {
+				if m > po.LastOffset {
+					w.cfg.Logger.Warn("kafka read-back: a mark is beyond the partition's end (topic recreated or truncated?); reading nothing there",
+						"topic", topic, "partition", po.Partition, "mark", m, "end", po.LastOffset)
+				}
+				start = max(start, m)
+			}
+			if start < po.LastOffset {
+				spans = append(spans, span{topic, po.Partition, start, po.LastOffset})
+				records += po.LastOffset - start
+			}
+		}
+	}
+	w.cfg.Logger.Debug("kafka read-back", "partitions", len(spans), "records_at_most", records)
+
+	var (
+		mu      sync.Mutex // serialises fn and guards fnErr
+		fnErr   error      // fn's first error: call it no more
+		skipped atomic.Int64
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(readBackConcurrency)
+	for _, sp := range spans {
+		dead := sp.topic == w.cfg.DLQTopic
+		g.Go(func() error {
+			return w.readPartition(gctx, sp.topic, sp.partition, sp.start, sp.end, func(m kafka.Message) error {
+				var appKey, msgID []byte
+				var hasAppKey, hasMsgID bool
+				for _, h := range m.Headers {
+					switch h.Key {
+					case HeaderAppKey:
+						appKey, hasAppKey = h.Value, true
+					case HeaderMsgID:
+						msgID, hasMsgID = h.Value, true
+					}
+				}
+				if !hasAppKey || string(appKey) != w.cfg.AppKey {
+					return nil
+				}
+				id, err := strconv.ParseInt(string(msgID), 10, 64)
+				if !hasMsgID || err != nil {
+					skipped.Add(1)
+					return nil
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if fnErr != nil {
+					return errStopped
+				}
+				fnErr = fn(Found{Topic: sp.topic, Partition: sp.partition, Offset: m.Offset, MsgID: id, DeadLetter: dead, Value: m.Value})
+				return fnErr
+			})
+		})
+	}
+	if err := g.Wait(); err != nil {
+		mu.Lock()
+		defer mu.Unlock()
+		if fnErr != nil {
+			return nil, fnErr
+		}
+		return nil, err
+	}
+	if n := skipped.Load(); n > 0 {
+		w.cfg.Logger.Warn("kafka read-back: skipped records of this app without a valid msgid header", "records", n)
+	}
+	return ends, nil
+}
