@@ -232,6 +232,12 @@ func loadConfig(ctx context.Context, lookup envconfig.Lookuper, now time.Time, n
 		if len(c.Chatrooms) > 0 {
 			bad("IMREPORT_CHATROOMS", "needs IMREPORT_API_VERSION=v2 (v1 has no chatroom endpoint)")
 		}
+	} else if c.APIVersion == "v2" {
+		for _, s := range configStreams(c) {
+			if err := s.Supported(c.APIVersion); err != nil {
+				bad("IMREPORT_"+strings.ToUpper(string(s.Kind)), "%v", err)
+			}
+		}
 	}
 	if start, err := parseStart(e.Start, now); err != nil {
 		bad("IMREPORT_START", "%v", err)

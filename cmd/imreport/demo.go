@@ -127,7 +127,7 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "imreport demo\n")
-	fmt.Fprintf(stdout, "  simulated Report API  http://%s (v1, %s)\n", ln.Addr(), cfg.Location)
+	fmt.Fprintf(stdout, "  simulated Report API  http://%s (%s, %s)\n", ln.Addr(), cfg.APIVersion, cfg.Location)
 	fmt.Fprintf(stdout, "  embedded Kafka        %s, topic %s\n", brokers, cfg.KafkaTopic)
 	fmt.Fprintf(stdout, "  history               %s .. %s, %d messages (%d bursts of %d in one second)\n",
 		start.Format(time.RFC3339), end.Format(time.RFC3339), len(expected), o.bursts, o.burstSize)

@@ -259,7 +259,7 @@ func compareRecord(r record, m simulator.Message, endpoint string) []string {
 	src, _ := rec["source"].(map[string]any)
 	eq("source.app_key", src["app_key"], testAppKey)
 	eq("source.endpoint", src["endpoint"], endpoint)
-	eq("source.api_version", src["api_version"], "v1")
+	eq("source.api_version", src["api_version"], strings.Split(endpoint, "/")[1])
 	eq("header msgid", r.msg.Headers[sink.HeaderMsgID], strconv.FormatInt(m.MsgID, 10))
 	eq("header app_key", r.msg.Headers[sink.HeaderAppKey], testAppKey)
 	eq("header msg_type", r.msg.Headers[sink.HeaderMsgType], m.MsgType)

@@ -62,6 +62,11 @@ type runHooks struct {
 	onListen   func(addr string)          // the HTTP server's bound address
 	onPipeline func(p *pipeline.Pipeline) // the pipeline, before it runs
 	onCommit   func(oldest time.Time)     // after each checkpoint commit: the oldest cursor
+
+	// now and sleep replace the clock and the poll wait (tests drive a
+	// fake clock with them); nil = the real ones.
+	now   func() time.Time
+	sleep func(ctx context.Context, d time.Duration) error
 }
 
 // runPipeline wires the parts together and runs until done, cancelled or
@@ -69,6 +74,9 @@ type runHooks struct {
 func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks runHooks) (err error) {
 	logger.Info("starting imreport", "version", buildVersion(), "config", cfg)
 	now := time.Now
+	if hooks.now != nil {
+		now = hooks.now
+	}
 	var ready atomic.Bool
 	pipeCtx, cancelPipe := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelPipe()
@@ -125,7 +133,7 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		BaseURL:      cfg.APIURL,
 		AppKey:       cfg.AppKey,
 		MasterSecret: cfg.MasterSecret,
-		APIVersion:   "v1",
+		APIVersion:   cfg.APIVersion,
 		Location:     cfg.Location,
 		PageSize:     cfg.PageSize,
 		Timeout:      cfg.APITimeout,
@@ -200,6 +208,7 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		ShutdownTimeout:  cfg.ShutdownTimeout,
 		PublishRetry:     kafkaRetry,
 		Now:              now,
+		Sleep:            hooks.sleep,
 		Logger:           logger,
 		OnCommit: func(pr pipeline.Progress) {
 			m.observeCommit(pr)

@@ -34,7 +34,7 @@ func TestRunBackfillExactlyOnce(t *testing.T) {
 		t.Fatalf("the dataset has %d messages, the test needs at least 50,000", len(want))
 	}
 	assertBurst(t, want)
-	assertExactlyOnce(t, readTopic(t, brokers, "imreport.messages"), want, "/v1/messages")
+	assertExactlyOnce(t, readTopic(t, brokers, "imreport.messages"), want, "/v2/messages")
 
 	// The checkpoint says everything before the end is published.
 	code, out, stderr := runMain(context.Background(), env, "checkpoint", "show")
@@ -58,7 +58,7 @@ func TestRunBackfillExactlyOnce(t *testing.T) {
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
 		t.Fatalf("second run exited %d:\n%s", code, stderr)
 	}
-	assertExactlyOnce(t, readTopic(t, brokers, "imreport.messages"), want, "/v1/messages")
+	assertExactlyOnce(t, readTopic(t, brokers, "imreport.messages"), want, "/v2/messages")
 }
 
 // assertBurst checks the dataset holds a second with more than one page.
@@ -106,7 +106,7 @@ func TestRunRestartAfterCancelExactlyOnce(t *testing.T) {
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
 		t.Fatalf("final run exited %d:\n%s", code, stderr)
 	}
-	assertExactlyOnce(t, readTopic(t, brokers, "imreport.messages"), h.srv.Visible(h.start, h.end), "/v1/messages")
+	assertExactlyOnce(t, readTopic(t, brokers, "imreport.messages"), h.srv.Visible(h.start, h.end), "/v2/messages")
 }
 
 func TestRunUserStreams(t *testing.T) {
@@ -143,10 +143,10 @@ func TestRunUserStreams(t *testing.T) {
 		// The endpoint differs per user; compare it separately.
 		src, _ := recs[i].rec["source"].(map[string]any)
 		ep, _ := src["endpoint"].(string)
-		if !strings.HasPrefix(ep, "/v1/users/") || !strings.HasSuffix(ep, "/messages") {
+		if !strings.HasPrefix(ep, "/v2/users/") || !strings.HasSuffix(ep, "/messages") {
 			t.Fatalf("record %d came from endpoint %q", i, ep)
 		}
-		src["endpoint"] = "/v1/users"
+		src["endpoint"] = "/v2/users"
 	}
 	assertUserRecords(t, recs, list)
 }
@@ -170,7 +170,7 @@ func assertUserRecords(t *testing.T, recs []record, want []simulator.Message) {
 	if len(want) == 0 {
 		t.Fatal("the users have no messages")
 	}
-	assertExactlyOnce(t, recs, want, "/v1/users")
+	assertExactlyOnce(t, recs, want, "/v2/users")
 }
 
 func TestRunFailsFastOnLockedCheckpoint(t *testing.T) {

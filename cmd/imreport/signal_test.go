@@ -142,7 +142,7 @@ func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 			t.Errorf("msgid %v is in Kafka past the cursor but not in the checkpoint", r.rec["msgid"])
 		}
 	}
-	assertExactlyOnce(t, upTo, h.srv.Visible(start, c), "/v1/messages")
+	assertExactlyOnce(t, upTo, h.srv.Visible(start, c), "/v2/messages")
 }
 
 // metricValue reads one sample from a Prometheus text exposition.
