@@ -233,12 +233,16 @@ type fakePublisher struct {
 	land func(n, i int) bool
 	// readBackErr, if set, is consulted before every ReadBack.
 	readBackErr func(n int) error
+	// now, if set, timestamps the log for Marks with a time; without it
+	// Marks(at) returns the start of the log.
+	now func() time.Time
 
 	mu    sync.Mutex
 	calls []pubCall
 	acked map[int64]int // msgid -> times landed in the log
 	order []int64       // msgids in the order they landed
 	log   []sink.Record // what landed, offset = index
+	times []time.Time   // when each record landed
 	reads int           // ReadBack calls
 }
 
@@ -279,15 +283,29 @@ func (f *fakePublisher) Publish(ctx context.Context, recs []sink.Record) error {
 			f.acked[r.MsgID]++
 			f.order = append(f.order, r.MsgID)
 			f.log = append(f.log, r)
+			var at time.Time
+			if f.now != nil {
+				at = f.now()
+			}
+			f.times = append(f.times, at)
 		}
 	}
 	return err
 }
 
-func (f *fakePublisher) Marks(ctx context.Context) (map[string]map[int]int64, error) {
+func (f *fakePublisher) Marks(ctx context.Context, at time.Time) (map[string]map[int]int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return map[string]map[int]int64{fakeTopic: {0: int64(len(f.log))}}, nil
+	off := int64(len(f.log))
+	if !at.IsZero() {
+		off = 0
+		if f.now != nil {
+			for off < int64(len(f.times)) && f.times[off].Before(at) {
+				off++
+			}
+		}
+	}
+	return map[string]map[int]int64{fakeTopic: {0: off}}, nil
 }
 
 func (f *fakePublisher) ReadBack(ctx context.Context, from map[string]map[int]int64, fn func(sink.Found) error) (map[string]map[int]int64, error) {

@@ -36,8 +36,9 @@ type Publisher interface {
 	// already or never will): a read-back then tells which did.
 	Publish(ctx context.Context, recs []sink.Record) error
 	// Marks returns the end offset of every partition the publisher writes
-	// to (topic -> partition -> offset).
-	Marks(ctx context.Context) (map[string]map[int]int64, error)
+	// to (topic -> partition -> offset); with a non-zero at, the offset of
+	// the first record written at or after at instead.
+	Marks(ctx context.Context, at time.Time) (map[string]map[int]int64, error)
 	// ReadBack reads every record of this app written at or after from,
 	// up to the end offsets at the time of the call, which it returns.
 	ReadBack(ctx context.Context, from map[string]map[int]int64, fn func(sink.Found) error) (map[string]map[int]int64, error)

@@ -1065,7 +1065,7 @@ func TestNewValidation(t *testing.T) {
 type nopPublisher struct{}
 
 func (nopPublisher) Publish(context.Context, []sink.Record) error { return nil }
-func (nopPublisher) Marks(context.Context) (map[string]map[int]int64, error) {
+func (nopPublisher) Marks(context.Context, time.Time) (map[string]map[int]int64, error) {
 	return nil, nil
 }
 func (nopPublisher) ReadBack(context.Context, map[string]map[int]int64, func(sink.Found) error) (map[string]map[int]int64, error) {

@@ -154,7 +154,7 @@ func (w *pageWriter) commitMarks() marks {
 	}
 	ctx, cancel := context.WithTimeout(w.writeCtx, 5*time.Second)
 	defer cancel()
-	m, err := w.p.pub.Marks(ctx)
+	m, err := w.p.pub.Marks(ctx, time.Time{})
 	if err == nil && len(m) > 0 {
 		return m
 	}
@@ -296,20 +296,20 @@ func (w *pageWriter) write(j job, pg source.Page) error {
 func (w *pageWriter) readBack(ctx context.Context) error {
 	p := w.p
 	p.stats.readBacks.Add(1)
-	horizon := p.cfg.Now().Unix()
-	found := map[int64]struct{}{}
+	now := p.cfg.Now().Unix()
+	found := map[int64]int64{}
 	ends, err := p.pub.ReadBack(ctx, w.marks, func(f sink.Found) error {
-		found[f.MsgID] = struct{}{}
+		found[f.MsgID] = p.horizonOf(f, now)
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("read back after a failed write: %w", err)
 	}
 	recovered := 0
-	for id := range found {
+	for id, h := range found {
 		if !w.seen.has(id) {
-			w.seen.add(id, horizon)
-			w.pending[id] = horizon
+			w.seen.add(id, h)
+			w.pending[id] = h
 			recovered++
 		}
 	}

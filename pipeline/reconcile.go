@@ -25,26 +25,51 @@ func (p *Pipeline) reconcile(ctx context.Context, state checkpoint.State, seen *
 	if len(old) == 0 && state.Commits > 0 {
 		p.cfg.Logger.Warn("the checkpoint holds no Kafka offsets (written by an older imreport): records written after its last commit cannot be reconciled; from now on they are")
 	}
+	// A stream added to a checkpoint that already has others backfills from
+	// Start, over messages the other streams may have published and the
+	// dedupe set no longer holds: read what was published since then too.
+	var added []string
+	var since time.Time
+	if len(state.Cursors) > 0 {
+		for _, s := range p.cfg.Streams {
+			if _, ok := state.Cursors[s.String()]; ok {
+				continue
+			}
+			added = append(added, s.String())
+			c, _ := StartCursor(p.cfg.Start, p.cfg.Now(), p.cfg.Retention)
+			// An hour early: Kafka's timestamps are the producer's clock.
+			since = c.Add(-time.Hour)
+		}
+	}
 	policy := p.kafkaPolicy(ctx, "kafka read-back failed, retrying")
 	pending := map[int64]int64{}
-	horizon := p.cfg.Now().Unix()
+	now := p.cfg.Now().Unix()
 	var ends marks
 	var records int
 	began := time.Now()
 	err := policy.Do(ctx, func(ctx context.Context) error {
-		if len(old) == 0 {
+		from := old
+		if len(added) > 0 {
+			at, err := p.pub.Marks(ctx, since)
+			if err != nil {
+				return err
+			}
+			from = lowest(old, at)
+		}
+		if len(from) == 0 {
 			// A new checkpoint: nothing of this pipeline can be in Kafka
 			// yet. Record where the topics end now.
-			m, err := p.pub.Marks(ctx)
+			m, err := p.pub.Marks(ctx, time.Time{})
 			ends = m
 			return err
 		}
 		records = 0
+		clear(pending)
 		p.stats.readBacks.Add(1)
-		m, err := p.pub.ReadBack(ctx, old, func(f sink.Found) error {
+		m, err := p.pub.ReadBack(ctx, from, func(f sink.Found) error {
 			records++
 			if !seen.has(f.MsgID) {
-				pending[f.MsgID] = horizon
+				pending[f.MsgID] = p.horizonOf(f, now)
 			}
 			return nil
 		})
@@ -59,7 +84,11 @@ func (p *Pipeline) reconcile(ctx context.Context, state checkpoint.State, seen *
 	}
 	p.stats.recovered.Add(int64(len(pending)))
 	p.stats.seen.Store(int64(seen.len()))
-	if len(old) > 0 {
+	switch {
+	case len(added) > 0:
+		p.cfg.Logger.Info("streams added to an existing checkpoint: read what was published since their start to deduplicate their backfill",
+			"streams", added, "since", since, "records", records, "new_to_dedupe", len(pending), "elapsed", time.Since(began).Round(time.Millisecond))
+	case len(old) > 0:
 		p.cfg.Logger.Info("reconciled with kafka", "records_after_checkpoint", records,
 			"unknown_to_checkpoint", len(pending), "elapsed", time.Since(began).Round(time.Millisecond))
 	}
@@ -68,6 +97,47 @@ func (p *Pipeline) reconcile(ctx context.Context, state checkpoint.State, seen *
 	}
 	p.stats.commits.Add(1)
 	return ends, nil
+}
+
+// horizonOf returns the dedupe horizon of a record found in Kafka: a second
+// past its create_time, read from the Avro value (a lookback query can
+// return it until the cursors pass that), or fallback when it cannot be
+// read (a dead letter).
+func (p *Pipeline) horizonOf(f sink.Found, fallback int64) int64 {
+	if f.DeadLetter {
+		return fallback
+	}
+	rec, err := p.codec.Decode(f.Value)
+	if err != nil {
+		return fallback
+	}
+	if t, ok := rec["create_time"].(time.Time); ok && !t.IsZero() {
+		return t.Unix() + 1
+	}
+	return fallback
+}
+
+// lowest merges two sets of marks, keeping the lower offset of each
+// partition; a partition missing from either is missing from the result (a
+// read-back then reads it from its first offset).
+func lowest(a, b marks) marks {
+	out := marks{}
+	for t, ps := range b {
+		for part, off := range ps {
+			if len(a) > 0 {
+				prev, ok := a[t][part]
+				if !ok {
+					continue
+				}
+				off = min(off, prev)
+			}
+			if out[t] == nil {
+				out[t] = map[int]int64{}
+			}
+			out[t][part] = off
+		}
+	}
+	return out
 }
 
 // kafkaPolicy is Config.PublishRetry with its waits cut short by ctx and

@@ -80,7 +80,7 @@ func mustMarks(t testing.TB, w *Writer) marksT {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	m, err := w.Marks(ctx)
+	m, err := w.Marks(ctx, time.Time{})
 	if err != nil {
 		t.Fatalf("Marks: %v", err)
 	}

@@ -119,7 +119,7 @@ func TestReadWhilePublishing(t *testing.T) {
 				return
 			default:
 			}
-			m, err := w.Marks(ctx)
+			m, err := w.Marks(ctx, time.Time{})
 			if err == nil {
 				_, err = w.ReadBack(ctx, m, func(Found) error { return nil })
 			}

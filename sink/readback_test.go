@@ -55,7 +55,7 @@ func TestMarks(t *testing.T) {
 	// A missing dead-letter topic is an error, not an empty map.
 	c2 := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(3, "lonely"))
 	w2 := newWriter(t, testConfig(c2, "lonely"))
-	if _, err := w2.Marks(context.Background()); !errors.Is(err, kafka.UnknownTopicOrPartition) {
+	if _, err := w2.Marks(context.Background(), time.Time{}); !errors.Is(err, kafka.UnknownTopicOrPartition) {
 		t.Errorf("Marks without a dead-letter topic = %v, want UnknownTopicOrPartition", err)
 	}
 }
@@ -314,7 +314,7 @@ func TestReadBackBrokerDownIsTemporary(t *testing.T) {
 	if err == nil || !retryTemporary(err) {
 		t.Errorf("ReadBack with the broker down = %v, want a temporary error", err)
 	}
-	_, err = w.Marks(ctx)
+	_, err = w.Marks(ctx, time.Time{})
 	if err == nil || !retryTemporary(err) {
 		t.Errorf("Marks with the broker down = %v, want a temporary error", err)
 	}
