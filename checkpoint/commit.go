@@ -135,6 +135,15 @@ func (s *Store) Commit(c Commit) error {
 				return corruptf("pruned %d seen entries, meta counted %d", pruned, count)
 			}
 			count -= pruned
+			prev, _, err := getUint(b.meta, keyPrunedBefore)
+			if err != nil {
+				return err
+			}
+			if c.PruneBefore > int64(prev) {
+				if err := b.meta.Put(keyPrunedBefore, encInt(c.PruneBefore)); err != nil {
+					return err
+				}
+			}
 		}
 
 		if len(marks) > 0 && b.marks == nil {

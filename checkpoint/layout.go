@@ -26,6 +26,9 @@ var (
 	keyCommits   = []byte("commits")
 	keySeenCount = []byte("seen_count")
 	keyUpdated   = []byte("updated")
+	// keyPrunedBefore is the highest PruneBefore ever applied (absent
+	// until the first pruning, and in files written before it existed).
+	keyPrunedBefore = []byte("pruned_before")
 )
 
 // errNoLayout is returned by openBuckets for a file without a meta bucket.

@@ -29,6 +29,12 @@ type State struct {
 	// Commits is how many Commits have been applied to the file.
 	Commits uint64
 
+	// PrunedBefore is the highest Commit.PruneBefore ever applied (Unix
+	// seconds; 0 if none): seen entries with a horizon below it may have
+	// been deleted, so a query reaching below it can return messages that
+	// were published but are no longer known.
+	PrunedBefore int64
+
 	// Updated is the time of the last Commit (UTC), zero if none.
 	Updated time.Time
 }
@@ -53,6 +59,11 @@ func (s *Store) Load() (State, error) {
 		}
 		if st.Commits, err = mustUint(b.meta, keyCommits); err != nil {
 			return err
+		}
+		if pb, ok, err := getUint(b.meta, keyPrunedBefore); err != nil {
+			return err
+		} else if ok {
+			st.PrunedBefore = int64(pb)
 		}
 		if ns, ok, err := getUint(b.meta, keyUpdated); err != nil {
 			return err

@@ -446,6 +446,7 @@ func (f *fakeCheckpoint) Commit(c checkpoint.Commit) error {
 		}
 	}
 	if c.PruneBefore > 0 {
+		f.state.PrunedBefore = max(f.state.PrunedBefore, c.PruneBefore)
 		for id, h := range f.state.Seen {
 			if h < c.PruneBefore {
 				delete(f.state.Seen, id)

@@ -25,20 +25,28 @@ func (p *Pipeline) reconcile(ctx context.Context, state checkpoint.State, seen *
 	if len(old) == 0 && state.Commits > 0 {
 		p.cfg.Logger.Warn("the checkpoint holds no Kafka offsets (written by an older imreport): records written after its last commit cannot be reconciled; from now on they are")
 	}
-	// A stream added to a checkpoint that already has others backfills from
-	// Start, over messages the other streams may have published and the
-	// dedupe set no longer holds: read what was published since then too.
+	// A stream whose queries reach below what the dedupe set still holds
+	// (a stream added to a checkpoint that pruned already, a cursor moved
+	// back on purpose, a longer lookback) would meet messages that were
+	// published but are no longer known: read what was published since
+	// then too.
 	var added []string
 	var since time.Time
-	if len(state.Cursors) > 0 {
+	if state.PrunedBefore > 0 {
 		for _, s := range p.cfg.Streams {
-			if _, ok := state.Cursors[s.String()]; ok {
+			c, ok := state.Cursors[s.String()]
+			if !ok {
+				c, _ = StartCursor(p.cfg.Start, p.cfg.Now(), p.cfg.Retention)
+			}
+			reach := c.Add(-p.cfg.Lookback - 2*time.Second)
+			if reach.Unix() >= state.PrunedBefore {
 				continue
 			}
 			added = append(added, s.String())
-			c, _ := StartCursor(p.cfg.Start, p.cfg.Now(), p.cfg.Retention)
 			// An hour early: Kafka's timestamps are the producer's clock.
-			since = c.Add(-time.Hour)
+			if at := reach.Add(-time.Hour); since.IsZero() || at.Before(since) {
+				since = at
+			}
 		}
 	}
 	policy := p.kafkaPolicy(ctx, "kafka read-back failed, retrying")
@@ -86,7 +94,7 @@ func (p *Pipeline) reconcile(ctx context.Context, state checkpoint.State, seen *
 	p.stats.seen.Store(int64(seen.len()))
 	switch {
 	case len(added) > 0:
-		p.cfg.Logger.Info("streams added to an existing checkpoint: read what was published since their start to deduplicate their backfill",
+		p.cfg.Logger.Info("streams reach below the dedupe set's horizon (added later or moved back): read what was published since then to deduplicate them",
 			"streams", added, "since", since, "records", records, "new_to_dedupe", len(pending), "elapsed", time.Since(began).Round(time.Millisecond))
 	case len(old) > 0:
 		p.cfg.Logger.Info("reconciled with kafka", "records_after_checkpoint", records,

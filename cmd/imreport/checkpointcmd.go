@@ -7,39 +7,56 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/imreport/imreport/checkpoint"
+	"github.com/imreport/imreport/source"
 )
 
 const checkpointUsage = `imreport checkpoint show [--path FILE]
+imreport checkpoint rewind --stream STREAM --to TIME [--path FILE]
 
-Prints a checkpoint as JSON: its identity (app key and topic), each stream's
-cursor (everything sent before it is in Kafka), the number of commits and of
-msgids kept for deduplication. The file defaults to IMREPORT_CHECKPOINT_PATH.
-It opens the file read-only, which needs the running pipeline to be stopped
-(the pipeline holds the file lock).
+show prints a checkpoint as JSON: its identity (app key and topic), each
+stream's cursor (everything sent before it is in Kafka), the Kafka offsets
+below which everything is recorded, the number of commits and of msgids kept
+for deduplication.
+
+rewind moves one stream's cursor back to TIME (RFC 3339), so that the next
+run fetches [TIME, cursor) again, for example to pick up messages the API
+indexed later than IMREPORT_LOOKBACK. It is exactly once: the next run
+reads back from Kafka what was published since TIME and publishes only what
+is missing. STREAM is a stream name as show prints it ("messages",
+"users/<name>", "groups/<gid>", "chatrooms/<id>").
+
+The file defaults to IMREPORT_CHECKPOINT_PATH. Both need the pipeline to be
+stopped: it holds the file lock.
 `
 
 func cmdCheckpoint(ctx context.Context, args []string, stdout, stderr io.Writer, lookup envconfig.Lookuper) int {
-	if len(args) == 0 || args[0] != "show" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprint(stdout, checkpointUsage)
-			return exitOK
-		}
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+		fmt.Fprint(stdout, checkpointUsage)
+		return exitOK
+	}
+	if len(args) == 0 || (args[0] != "show" && args[0] != "rewind") {
 		fmt.Fprint(stderr, checkpointUsage)
 		return exitUsage
 	}
-	fs := flag.NewFlagSet("checkpoint show", flag.ContinueOnError)
+	fs := flag.NewFlagSet("checkpoint "+args[0], flag.ContinueOnError)
 	def := "imreport.db"
 	if v, ok := lookup.Lookup("IMREPORT_CHECKPOINT_PATH"); ok && v != "" {
 		def = v
 	}
 	path := fs.String("path", def, "checkpoint file")
+	streamFlag := fs.String("stream", "", "rewind: the stream to move back")
+	to := fs.String("to", "", "rewind: the new cursor, RFC 3339")
 	if code, done := parseFlags(fs, checkpointUsage, args[1:], stdout, stderr); done {
 		return code
+	}
+	if args[0] == "rewind" {
+		return rewindCheckpoint(*path, *streamFlag, *to, stdout, stderr)
 	}
 	s, err := checkpoint.Open(checkpoint.Options{Path: *path, ReadOnly: true})
 	if err != nil {
@@ -62,15 +79,20 @@ func cmdCheckpoint(ctx context.Context, args []string, stdout, stderr io.Writer,
 		Cursor string `json:"cursor"`
 	}
 	out := struct {
-		Path      string   `json:"path"`
-		AppKey    string   `json:"app_key"`
-		Topic     string   `json:"topic"`
-		Streams   []stream `json:"streams"`
-		Commits   uint64   `json:"commits"`
-		Updated   string   `json:"updated,omitempty"`
-		Seen      int      `json:"dedupe_entries"`
-		FileBytes int64    `json:"file_bytes"`
-	}{Path: *path, AppKey: st.Identity.AppKey, Topic: st.Identity.Topic, Commits: st.Commits, Seen: stats.Seen, FileBytes: stats.FileSize}
+		Path      string                   `json:"path"`
+		AppKey    string                   `json:"app_key"`
+		Topic     string                   `json:"topic"`
+		Streams   []stream                 `json:"streams"`
+		Commits   uint64                   `json:"commits"`
+		Updated   string                   `json:"updated,omitempty"`
+		Seen      int                      `json:"dedupe_entries"`
+		Pruned    string                   `json:"dedupe_pruned_before,omitempty"`
+		Marks     map[string]map[int]int64 `json:"kafka_marks"`
+		FileBytes int64                    `json:"file_bytes"`
+	}{Path: *path, AppKey: st.Identity.AppKey, Topic: st.Identity.Topic, Commits: st.Commits, Seen: stats.Seen, Marks: st.Marks, FileBytes: stats.FileSize}
+	if st.PrunedBefore > 0 {
+		out.Pruned = time.Unix(st.PrunedBefore, 0).UTC().Format(time.RFC3339)
+	}
 	if !st.Updated.IsZero() {
 		out.Updated = st.Updated.UTC().Format(time.RFC3339)
 	}
@@ -84,4 +106,60 @@ func cmdCheckpoint(ctx context.Context, args []string, stdout, stderr io.Writer,
 		return exitFailed
 	}
 	return exitOK
+}
+
+// rewindCheckpoint moves one stream's cursor back (checkpoint.Commit with
+// Force). Everything else stays: the next run deduplicates against the
+// checkpoint and, below its horizon, against Kafka.
+func rewindCheckpoint(path, stream, to string, stdout, stderr io.Writer) int {
+	var problems []string
+	if stream == "" {
+		problems = append(problems, "--stream is required")
+	} else if _, err := source.ParseStream(stream); err != nil {
+		problems = append(problems, fmt.Sprintf("--stream: %v", err))
+	}
+	at, err := time.Parse(time.RFC3339, to)
+	if err != nil {
+		problems = append(problems, fmt.Sprintf("--to: %q is not an RFC 3339 time like 2026-01-02T15:04:05Z", to))
+	}
+	if len(problems) > 0 {
+		fmt.Fprintln(stderr, "imreport checkpoint rewind:", strings.Join(problems, "; "))
+		return exitUsage
+	}
+	s, err := checkpoint.Open(checkpoint.Options{Path: path})
+	if err != nil {
+		fmt.Fprintln(stderr, "imreport checkpoint rewind:", err)
+		return exitFailed
+	}
+	defer s.Close()
+	st, err := s.Load()
+	if err != nil {
+		fmt.Fprintln(stderr, "imreport checkpoint rewind:", err)
+		return exitFailed
+	}
+	cur, ok := st.Cursors[stream]
+	switch {
+	case !ok:
+		fmt.Fprintf(stderr, "imreport checkpoint rewind: the checkpoint has no stream %q (it has %v)\n", stream, streamNames(st.Cursors))
+		return exitFailed
+	case !at.Before(cur):
+		fmt.Fprintf(stderr, "imreport checkpoint rewind: %s is not before the cursor of %s (%s)\n", at.UTC().Format(time.RFC3339), stream, cur.UTC().Format(time.RFC3339))
+		return exitFailed
+	}
+	if err := s.Commit(checkpoint.Commit{Cursors: map[string]time.Time{stream: at}, Force: true}); err != nil {
+		fmt.Fprintln(stderr, "imreport checkpoint rewind:", err)
+		return exitFailed
+	}
+	fmt.Fprintf(stdout, "%s: cursor moved back from %s to %s; the next run fetches that range again and publishes only what Kafka does not hold yet\n",
+		stream, cur.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339))
+	return exitOK
+}
+
+func streamNames(cursors map[string]time.Time) []string {
+	names := make([]string, 0, len(cursors))
+	for k := range cursors {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
 }
