@@ -26,6 +26,36 @@
 // cursor is far enough ahead that no query can return it again
 // (PruneBefore).
 //
+// # Late arrivals and rescans
+//
+// Once every stream is caught up, each poll re-checks [cursor-Lookback,
+// cursor) window by window. A rescan first asks the API for the window's
+// total (Fetcher.Count, one small request) and fetches the window only when
+// the total differs from the number of distinct msgids the stream already
+// served with a create_time in it (an index kept by the publisher). Any doubt
+// means fetch. A bounded run (Config.End) with a lookback ends only after
+// End+Lookback, with one full fetch of the lookback before End.
+//
+// # Reconciliation with Kafka
+//
+// Every commit stores, with the cursors and msgids, the publisher's end
+// offsets ("marks"): every record of this app below them is recorded. Run
+// starts by reading back everything written at or after the stored marks
+// (Publisher.ReadBack) and committing the msgids found, so a crash between
+// Kafka's acknowledgement and the commit never republishes. A failed write
+// is treated the same way: Publisher.Publish guarantees that a failed write
+// cannot land later, and the publisher reads back before retrying, writing
+// only what did not land. Marks do not move while a failed write is
+// unresolved. When a stream's queries reach below the checkpoint's pruning
+// horizon (a stream added later, a cursor moved back), the read-back also
+// covers everything published since that stream's start.
+//
+// # Dead letters
+//
+// A message with a readable msgid that cannot be decoded, transformed or
+// encoded is published to the dead-letter topic with its raw JSON and the
+// reason, and counts as handled. Only a message without a msgid stops Run.
+//
 // # Shutdown
 //
 // When the context is cancelled, the planner and fetchers stop at once; a
