@@ -411,6 +411,9 @@ func (w *Writer) fence() {
 	}
 	wg.Wait()
 	slow.Stop()
+	// Pooled connections may lead to a broker that went away: without this
+	// the first write after it returns fails once more on a dead socket.
+	w.transport.CloseIdleConnections()
 	w.main, w.dlq = w.newKafkaWriter(w.cfg.Topic), w.newKafkaWriter(w.cfg.DLQTopic)
 	w.cfg.Logger.Debug("kafka writers fenced after a failed write", "waited", time.Since(start).Round(time.Millisecond))
 }
