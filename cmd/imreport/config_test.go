@@ -157,16 +157,58 @@ func TestConfigProblems(t *testing.T) {
 		{"bad bool", "IMREPORT_KAFKA_CREATE_TOPIC", "maybe", "true or false"},
 		{"blank secret", "IMREPORT_MASTER_SECRET", "  ", "IMREPORT_MASTER_SECRET: required"},
 		{"sasl user without mechanism", "IMREPORT_KAFKA_SASL_USERNAME", "u", "IMREPORT_KAFKA_SASL_MECHANISM"},
+		{"unknown api version", "IMREPORT_API_VERSION", "v3", "IMREPORT_API_VERSION: \"v3\" is not v1 or v2"},
+		{"groups on v1", "IMREPORT_GROUPS", "g1|IMREPORT_API_VERSION=v1", "IMREPORT_GROUPS: needs IMREPORT_API_VERSION=v2"},
+		{"chatrooms on v1", "IMREPORT_CHATROOMS", "c1|IMREPORT_API_VERSION=v1", "IMREPORT_CHATROOMS: needs IMREPORT_API_VERSION=v2"},
+		{"group twice", "IMREPORT_GROUPS", "g1, g2,g1", "listed more than once: g1"},
+		{"chatroom with space", "IMREPORT_CHATROOMS", "a b", "chatroom id \"a b\" contains a slash or a space"},
+		{"dlq equals topic", "IMREPORT_KAFKA_DLQ_TOPIC", "imreport.messages", "must differ from IMREPORT_KAFKA_TOPIC"},
+		{"bad dlq topic", "IMREPORT_KAFKA_DLQ_TOPIC", "dead letters!", "IMREPORT_KAFKA_DLQ_TOPIC"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			env := validEnv()
-			env[tc.key] = tc.value
+			value, extra, _ := strings.Cut(tc.value, "|")
+			env[tc.key] = value
+			if k, v, ok := strings.Cut(extra, "="); ok {
+				env[k] = v
+			}
 			_, err := loadConfig(context.Background(), envconfig.MapLookuper(env), fixedNow, true)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("want an error containing %q, got %v", tc.want, err)
 			}
 		})
+	}
+}
+
+func TestConfigStreamsAndDefaults(t *testing.T) {
+	env := validEnv()
+	env["IMREPORT_USERS"] = "alice,bob"
+	env["IMREPORT_GROUPS"] = "g1"
+	env["IMREPORT_CHATROOMS"] = "c1"
+	cfg, err := loadConfig(context.Background(), envconfig.MapLookuper(env), fixedNow, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.APIVersion != "v2" || cfg.KafkaDLQTopic != cfg.KafkaTopic+".dlq" {
+		t.Errorf("defaults: api version %q, dlq topic %q; want v2 and <topic>.dlq", cfg.APIVersion, cfg.KafkaDLQTopic)
+	}
+	var got []string
+	for _, s := range configStreams(cfg) {
+		got = append(got, s.String())
+	}
+	if want := "users/alice users/bob groups/g1 chatrooms/c1"; strings.Join(got, " ") != want {
+		t.Errorf("streams %v, want %s", got, want)
+	}
+	delete(env, "IMREPORT_USERS")
+	delete(env, "IMREPORT_GROUPS")
+	delete(env, "IMREPORT_CHATROOMS")
+	cfg, err = loadConfig(context.Background(), envconfig.MapLookuper(env), fixedNow, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := configStreams(cfg); len(s) != 1 || s[0].String() != "messages" {
+		t.Errorf("streams with no entity listed: %v, want messages", s)
 	}
 }
 
