@@ -56,10 +56,9 @@ type request struct {
 // fakeAPI is an httptest server speaking the v1 Report API over a list of raw
 // messages. Hooks let a test take over any request.
 type fakeAPI struct {
+	requestLog
 	t    *testing.T
 	srv  *httptest.Server
-	mu   sync.Mutex
-	reqs []request
 	msgs []string
 
 	// pageCap, if > 0, serves at most this many messages per page whatever
@@ -87,20 +86,27 @@ func newFakeAPI(t *testing.T, msgs []string) *fakeAPI {
 	return f
 }
 
-func (f *fakeAPI) record(r *http.Request) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.reqs = append(f.reqs, request{
+// requestLog records the requests a fake server receives.
+type requestLog struct {
+	logMu sync.Mutex
+	reqs  []request
+}
+
+// record logs r and returns its 0-based number.
+func (l *requestLog) record(r *http.Request) int {
+	l.logMu.Lock()
+	defer l.logMu.Unlock()
+	l.reqs = append(l.reqs, request{
 		Method: r.Method, Path: r.URL.Path, EscapedURI: r.RequestURI, RawQuery: r.URL.RawQuery,
 		Query: r.URL.Query(), Header: r.Header.Clone(),
 	})
-	return len(f.reqs) - 1
+	return len(l.reqs) - 1
 }
 
-func (f *fakeAPI) requests() []request {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.reqs)
+func (l *requestLog) requests() []request {
+	l.logMu.Lock()
+	defer l.logMu.Unlock()
+	return slices.Clone(l.reqs)
 }
 
 func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {

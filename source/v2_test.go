@@ -49,11 +49,11 @@ type v2state struct {
 // messages, filtered by create_time within the query's bounds read
 // inclusively in Asia/Shanghai. Cursors never expire unless a hook says so.
 type fakeV2 struct {
+	requestLog
 	t    *testing.T
 	srv  *httptest.Server
 	loc  *time.Location
 	mu   sync.Mutex
-	reqs []request
 	msgs []string
 
 	seq     int
@@ -88,21 +88,7 @@ func newFakeV2(t *testing.T, msgs []string) *fakeV2 {
 	return f
 }
 
-func (f *fakeV2) record(r *http.Request) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.reqs = append(f.reqs, request{
-		Method: r.Method, Path: r.URL.Path, EscapedURI: r.RequestURI, RawQuery: r.URL.RawQuery,
-		Query: r.URL.Query(), Header: r.Header.Clone(),
-	})
-	return len(f.reqs) - 1
-}
 
-func (f *fakeV2) requests() []request {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.reqs)
-}
 
 // setMsgs replaces the served messages (for later first requests).
 func (f *fakeV2) setMsgs(msgs []string) {
