@@ -88,8 +88,6 @@ func newFakeV2(t *testing.T, msgs []string) *fakeV2 {
 	return f
 }
 
-
-
 // setMsgs replaces the served messages (for later first requests).
 func (f *fakeV2) setMsgs(msgs []string) {
 	f.mu.Lock()
