@@ -35,6 +35,12 @@ second) and an embedded Kafka broker, runs "imreport run" as a bounded backfill
 over the simulated history, reads the topic back, decodes every record with the
 Avro schema and prints a summary. It exits 0 only if every simulated message is
 in Kafka exactly once.
+
+--faults makes the simulator misbehave like a bad day at the vendor (server
+errors, 429s, slow answers past the client timeout, dropped connections,
+truncated bodies, a drifting total, expired cursors, each with that
+probability per request); --poison makes that fraction of the messages
+untransformable, so they must land in the dead-letter topic instead.
 `
 
 // Demo credentials for the simulator; not secrets.
@@ -52,16 +58,19 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, _ env
 	seed := fs.Uint64("seed", 1, "dataset seed")
 	window := fs.Duration("window", time.Hour, "IMREPORT_WINDOW for the run")
 	logLevel := fs.String("log-level", "warn", "log level of the pipeline's JSON logs (on stderr)")
+	apiVersion := fs.String("api-version", "v2", "IMREPORT_API_VERSION for the run: v1 or v2")
+	faults := fs.Float64("faults", 0, "probability of each simulated API fault per request (0..0.1)")
+	poison := fs.Float64("poison", 0, "fraction of messages the transform must reject (0..0.1)")
 	if code, done := parseFlags(fs, demoUsage, args, stdout, stderr); done {
 		return code
 	}
-	if *count < 0 || *bursts < 0 || *burstSize < 0 || *hours < 1 {
-		fmt.Fprintln(stderr, "imreport demo: --messages, --bursts and --burst-size must be >= 0, --hours >= 1")
+	if *count < 0 || *bursts < 0 || *burstSize < 0 || *hours < 1 || *faults < 0 || *faults > 0.1 || *poison < 0 || *poison > 0.1 {
+		fmt.Fprintln(stderr, "imreport demo: --messages, --bursts and --burst-size must be >= 0, --hours >= 1, --faults and --poison within 0..0.1")
 		return exitUsage
 	}
 	if err := demo(ctx, demoOptions{
 		count: *count, bursts: *bursts, burstSize: *burstSize, hours: *hours, seed: *seed,
-		window: *window, logLevel: *logLevel,
+		window: *window, logLevel: *logLevel, apiVersion: *apiVersion, faults: *faults, poison: *poison,
 	}, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "imreport demo:", err)
 		return exitFailed
@@ -73,7 +82,8 @@ type demoOptions struct {
 	count, bursts, burstSize, hours int
 	seed                            uint64
 	window                          time.Duration
-	logLevel                        string
+	logLevel, apiVersion            string
+	faults, poison                  float64
 }
 
 func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
@@ -82,9 +92,22 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 	start := end.Add(-time.Duration(o.hours) * time.Hour)
 	msgs := simulator.Generate(simulator.GenSpec{
 		Seed: o.seed, Start: start, End: end, Count: o.count, Bursts: o.bursts, BurstSize: o.burstSize,
+		Poison: o.poison,
 	})
-	sim := simulator.New(simulator.Config{AppKey: demoAppKey, MasterSecret: demoSecret}, msgs)
-	expected := sim.Visible(start, end)
+	f := o.faults
+	sim := simulator.New(simulator.Config{AppKey: demoAppKey, MasterSecret: demoSecret, V2EndMixed: f > 0,
+		Faults: simulator.Faults{Seed: o.seed, ServerError: f, RateLimited: f, Slow: f / 4, SlowDelay: 2 * time.Second,
+			Drop: f, Truncate: f, TotalDrift: f, CursorExpire: f}}, msgs)
+	poisoned := map[int64]bool{}
+	for _, id := range simulator.Poisoned(msgs) {
+		poisoned[id] = true
+	}
+	var expected []simulator.Message
+	for _, m := range sim.Visible(start, end) {
+		if !poisoned[m.MsgID] {
+			expected = append(expected, m)
+		}
+	}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -121,6 +144,8 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 		"IMREPORT_CHECKPOINT_PATH":          cpPath,
 		"IMREPORT_HTTP_ADDR":                "127.0.0.1:0",
 		"IMREPORT_LOG_LEVEL":                o.logLevel,
+		"IMREPORT_API_VERSION":              o.apiVersion,
+		"IMREPORT_API_TIMEOUT":              "1s",
 	}
 	cfg, err := loadConfig(ctx, envconfig.MapLookuper(env), began, true)
 	if err != nil {
@@ -130,7 +155,10 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "  simulated Report API  http://%s (%s, %s)\n", ln.Addr(), cfg.APIVersion, cfg.Location)
 	fmt.Fprintf(stdout, "  embedded Kafka        %s, topic %s\n", brokers, cfg.KafkaTopic)
 	fmt.Fprintf(stdout, "  history               %s .. %s, %d messages (%d bursts of %d in one second)\n",
-		start.Format(time.RFC3339), end.Format(time.RFC3339), len(expected), o.bursts, o.burstSize)
+		start.Format(time.RFC3339), end.Format(time.RFC3339), len(expected)+len(poisoned), o.bursts, o.burstSize)
+	if f > 0 || len(poisoned) > 0 {
+		fmt.Fprintf(stdout, "  faults                each API fault with probability %g per request; %d untransformable messages\n", f, len(poisoned))
+	}
 	fmt.Fprintf(stdout, "  running               imreport run as a bounded backfill (IMREPORT_END), window %s ...\n", o.window)
 
 	var p *pipeline.Pipeline
@@ -158,6 +186,23 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	dlq, err := sink.New(sink.Config{Brokers: cluster.ListenAddrs(), Topic: cfg.KafkaDLQTopic, DLQTopic: cfg.KafkaDLQTopic + ".unused"})
+	if err != nil {
+		return err
+	}
+	defer dlq.Close()
+	dead := map[int64]int{}
+	if err := dlq.Scan(ctx, func(m sink.Message) error {
+		id, _ := strconv.ParseInt(m.Headers[sink.HeaderMsgID], 10, 64)
+		dead[id]++
+		return nil
+	}); err != nil {
+		return fmt.Errorf("read back the dead-letter topic: %w", err)
+	}
+	deadOK := len(dead) == len(poisoned)
+	for id, n := range dead {
+		deadOK = deadOK && n == 1 && poisoned[id]
+	}
 	cp, err := checkpoint.Open(checkpoint.Options{Path: cpPath, ReadOnly: true})
 	if err != nil {
 		return err
@@ -177,6 +222,10 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 		sum.distinct, len(expected), sum.missing, sum.duplicates, sum.unexpected)
 	fmt.Fprintf(w, "  per msg_type          %s\n", sum.types())
 	fmt.Fprintf(w, "  create_time range     %s .. %s\n", sum.first.UTC().Format(time.RFC3339), sum.last.UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "  dead-letter topic     %d records, %d distinct, %d untransformable generated\n", stats.DeadLettered, len(dead), len(poisoned))
+	if f > 0 {
+		fmt.Fprintf(w, "  API faults injected   %s; %d Kafka read-backs\n", faultSummary(sim.FaultCounts()), stats.ReadBacks)
+	}
 	fmt.Fprintf(w, "  elapsed               %s (%.0f messages/second)\n", elapsed.Round(time.Millisecond), float64(stats.Published)/elapsed.Seconds())
 	for s, c := range state.Cursors {
 		fmt.Fprintf(w, "  checkpoint            stream %s cursor %s, %d commits, %d msgids kept for dedupe\n",
@@ -185,6 +234,9 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 	fmt.Fprintf(w, "\none record (msgid %d, decoded with the Avro schema):\n%s\n", sum.sampleID, sum.sample)
 	if sum.missing != 0 || sum.duplicates != 0 || sum.unexpected != 0 || sum.distinct != len(expected) {
 		return fmt.Errorf("FAILED: expected every one of %d messages exactly once", len(expected))
+	}
+	if !deadOK {
+		return fmt.Errorf("FAILED: expected the dead-letter topic to hold exactly the %d untransformable messages once", len(poisoned))
 	}
 	fmt.Fprintf(w, "\nOK: every simulated message is in Kafka exactly once.\n")
 	return nil
@@ -276,4 +328,19 @@ func readBack(ctx context.Context, r *sink.Writer, expected []simulator.Message)
 		}
 	}
 	return s, nil
+}
+
+// faultSummary lists the non-zero fault counts, by kind.
+func faultSummary(counts map[string]int64) string {
+	kinds := make([]string, 0, len(counts))
+	for k, n := range counts {
+		if n > 0 {
+			kinds = append(kinds, k+" "+strconv.FormatInt(n, 10))
+		}
+	}
+	if len(kinds) == 0 {
+		return "none"
+	}
+	sort.Strings(kinds)
+	return strings.Join(kinds, ", ")
 }
