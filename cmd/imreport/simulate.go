@@ -18,9 +18,18 @@ import (
 const simulateUsage = `imreport simulate [flags]
 
 Serves the Report API simulator (v1: /v1/messages and
-/v1/users/{username}/messages) until interrupted. The history spans --hours
-before now and --live-hours after it: messages in the future become visible as
-their send time passes, so a tailing "imreport run" sees live traffic.
+/v1/users/{username}/messages; v2: /v2/messages, /v2/users/{username}/messages,
+/v2/groups/{gid}/messages, /v2/chatrooms/{chatroomid}/messages, with cursors
+that expire after 120 s) until interrupted. The history spans --hours before
+now and --live-hours after it: messages in the future become visible as their
+send time passes, so a tailing "imreport run" sees live traffic.
+
+--faults P injects each fault (server errors, 429s, slow answers, dropped
+connections, truncated bodies, a drifting total, expired cursors) with
+probability P per request; --late F makes that fraction of the messages
+visible 1 s to 5 min after their send time; --poison F makes that fraction
+untransformable (for the dead-letter topic); --rate-limit N answers 429 past N
+requests per second, as the vendor does per app key.
 
 Credentials are IMREPORT_APP_KEY and IMREPORT_MASTER_SECRET when set, else the
 demo's (app key ` + demoAppKey + `, master secret demo-master-secret).
@@ -36,8 +45,16 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer, l
 	hours := fs.Int("hours", 24, "hours of history before now")
 	live := fs.Int("live-hours", 1, "hours of live traffic after now")
 	seed := fs.Uint64("seed", 1, "dataset seed")
+	faults := fs.Float64("faults", 0, "probability of each fault per request (0..0.1)")
+	late := fs.Float64("late", 0, "fraction of messages that become visible late (0..1)")
+	poison := fs.Float64("poison", 0, "fraction of untransformable messages (0..0.1)")
+	rateLimit := fs.Float64("rate-limit", 0, "requests per second before 429 (0 = no limit)")
 	if code, done := parseFlags(fs, simulateUsage, args, stdout, stderr); done {
 		return code
+	}
+	if *faults < 0 || *faults > 0.1 || *late < 0 || *late > 1 || *poison < 0 || *poison > 0.1 || *rateLimit < 0 {
+		fmt.Fprintln(stderr, "imreport simulate: --faults and --poison must be within 0..0.1, --late within 0..1, --rate-limit >= 0")
+		return exitUsage
 	}
 	appKey, secret := demoAppKey, demoSecret
 	if v, ok := lookup.Lookup("IMREPORT_APP_KEY"); ok && v != "" {
@@ -48,8 +65,12 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer, l
 	}
 	now := time.Now().UTC().Truncate(time.Second)
 	start, end := now.Add(-time.Duration(*hours)*time.Hour), now.Add(time.Duration(*live)*time.Hour)
-	msgs := simulator.Generate(simulator.GenSpec{Seed: *seed, AppKey: appKey, Start: start, End: end, Count: *count, Bursts: *bursts, BurstSize: *burstSize})
-	sim := simulator.New(simulator.Config{AppKey: appKey, MasterSecret: secret}, msgs)
+	msgs := simulator.Generate(simulator.GenSpec{Seed: *seed, AppKey: appKey, Start: start, End: end, Count: *count, Bursts: *bursts, BurstSize: *burstSize,
+		Late: *late, LateMin: time.Second, LateMax: 5 * time.Minute, Poison: *poison})
+	f := *faults
+	sim := simulator.New(simulator.Config{AppKey: appKey, MasterSecret: secret, V2EndMixed: f > 0,
+		Faults: simulator.Faults{Seed: *seed, ServerError: f, RateLimited: f, Slow: f / 4, SlowDelay: time.Minute,
+			Drop: f, Truncate: f, TotalDrift: f, CursorExpire: f, RateLimit: *rateLimit, RateBurst: max(1, int(*rateLimit))}}, msgs)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		fmt.Fprintln(stderr, "imreport simulate:", err)
