@@ -29,8 +29,9 @@
 // saying which records failed, by their index in the slice given. Main and
 // dead-letter records of one call are written concurrently by two kafka-go
 // writers sharing one transport. kafka-go has no idempotent producer, so a
-// retried record may be written twice; the pipeline's checkpoint decides
-// what is retried, never this package.
+// retried record may be written twice: the writers make one attempt per
+// write (writeAttempts) and leave retrying to the pipeline, which reads back
+// what landed before it writes again.
 //
 // # Fencing
 //
@@ -43,22 +44,22 @@
 // failed Publish no record of it can land any more: each has landed or
 // never will, and a read-back from marks taken before it tells which. This
 // also means a cancelled Publish returns only once its requests in flight
-// are finished: at most writeAttempts (3) x Config.WriteTimeout (default
-// 10s) plus 0.5s of backoff for each batch queued on a partition, about 31s
-// in the worst case (a broker that accepts requests and never answers);
-// usually at once.
+// are finished: at most writeAttempts (1) x Config.WriteTimeout (default
+// 10s) for each batch queued on a partition, in the worst case (a broker that
+// accepts requests and never answers); usually at once.
 //
 // One gap remains, and no client without Kafka's idempotent or
 // transactional producer can close it: a produce request whose WriteTimeout
 // expires while the broker still holds it (an overloaded broker) may be
-// appended by the broker afterwards, even though kafka-go has given up on it
-// (and may have retried it: a duplicate). Keep WriteTimeout well above the
-// brokers' worst produce latency.
+// appended by the broker afterwards, even though kafka-go has given up on it;
+// if the pipeline's read-back runs before that and writes the record again,
+// it is a duplicate. Keep WriteTimeout well above the brokers' worst produce
+// latency.
 //
 // # Marks and read-back
 //
 // Marks returns the end offset (high watermark) of every partition of both
-// topics. ReadBack reads both topics from given offsets (marks) up to their
+// topics, or, given a time, the first offset written at or after it. ReadBack reads both topics from given offsets (marks) up to their
 // end offsets at the time of the call and reports every record of this app
 // (app_key header equal to Config.AppKey) with its msgid; it returns the end
 // offsets it read up to. A pipeline stores marks with its checkpoint: a

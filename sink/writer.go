@@ -37,10 +37,10 @@ type Config struct {
 	BatchTimeout      time.Duration // 0 = 1ms: Publish hands over whole pages, so a batch is full at once
 	// WriteTimeout bounds one produce request (and one metadata request of
 	// the writer); 0 = 10s. It also bounds how long a failed Publish waits
-	// for its requests in flight before it returns: at most 3 attempts x
-	// WriteTimeout plus 0.5s of backoff per batch queued on a partition (one
-	// batch per partition for a page-sized Publish), about 31s with the
-	// default. See the package documentation, "Fencing".
+	// for its requests in flight before it returns: at most one attempt
+	// (writeAttempts) of WriteTimeout per batch queued on a partition (one
+	// batch per partition for a page-sized Publish), 10s with the default.
+	// See the package documentation, "Fencing".
 	WriteTimeout time.Duration
 
 	SASLMechanism string // "", PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
