@@ -60,6 +60,8 @@ stored as their two's-complement uint64.
 	    "commits"     number of Commits so far, uint64
 	    "seen_count"  number of entries in seen, uint64 (kept by Commit, read by Stats)
 	    "updated"     time of the last Commit, Unix nanoseconds int64 (absent until the first Commit)
+	    "pruned_before" highest Commit.PruneBefore applied, Unix seconds int64 (absent until the
+	                  first pruning): seen entries below it may be gone (State.PrunedBefore)
 	cursors
 	    stream name -> cursor, Unix seconds int64
 	seen
