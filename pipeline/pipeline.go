@@ -56,8 +56,11 @@ type Config struct {
 	AppKey     string          // written into every record's source
 	APIVersion string          // "" = v1
 
-	Start        time.Time     // where a stream without a cursor begins
-	End          time.Time     // zero = run until cancelled; else stop once every stream reaches End
+	Start time.Time // where a stream without a cursor begins
+	// End: zero = run until cancelled; else stop once every stream reaches
+	// End and, with a Lookback, once End+Lookback has passed and the
+	// lookback before End was fetched one last time in full.
+	End          time.Time
 	Window       time.Duration // largest window; 0 = 5m
 	Settle       time.Duration // never query closer to now; 0 = none
 	Lookback     time.Duration // rescan this far behind the cursor when caught up; 0 = no rescans
