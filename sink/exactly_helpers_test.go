@@ -53,6 +53,34 @@ func (h *produceHold) waitArrived(t testing.TB) {
 
 func (h *produceHold) release() { h.once.Do(func() { close(h.released) }) }
 
+// publishCancelledWhileHeld runs Publish(recs) with a context it cancels once
+// the broker holds the produce request; it checks that Publish does not
+// return while the request is held (fencing), releases it, and returns
+// Publish's error.
+func publishCancelledWhileHeld(t testing.TB, w *Writer, h *produceHold, recs []Record) error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- w.Publish(ctx, recs) }()
+	h.waitArrived(t)
+	cancel()
+	select {
+	case err := <-done:
+		t.Fatalf("Publish returned (%v) while its produce request was still in flight", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	// The held request is handled only now, after the cancellation.
+	h.release()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(testTimeout):
+		t.Fatal("Publish did not return after its context was canceled")
+		return nil
+	}
+}
+
 // countRequests counts the requests of key the cluster receives, without
 // handling them.
 func countRequests(c *kfake.Cluster, key kmsg.Key) *atomic.Int64 {

@@ -298,24 +298,7 @@ func TestPublishCanceledIsNotTemporary(t *testing.T) {
 	c, w := faultSetup(t, "cancel")
 	hold := holdFirstProduce(c)
 	defer hold.release() // before the writer's Close
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- w.Publish(ctx, records(1, 10, []string{"one-key"}, 50)) }()
-	hold.waitArrived(t)
-	cancel()
-	select {
-	case err := <-done:
-		t.Fatalf("Publish returned (%v) while its produce request was still in flight", err)
-	case <-time.After(300 * time.Millisecond):
-	}
-	hold.release()
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(testTimeout):
-		t.Fatal("Publish did not return after its context was canceled")
-	}
+	err := publishCancelledWhileHeld(t, w, hold, records(1, 10, []string{"one-key"}, 50))
 	if err == nil {
 		t.Fatal("Publish with a canceled context succeeded")
 	}

@@ -34,26 +34,8 @@ func TestPublishFencesOnCancel(t *testing.T) {
 
 			hold := holdFirstProduce(c)
 			defer hold.release()
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
 			recs := tc.recs()
-			done := make(chan error, 1)
-			go func() { done <- w.Publish(ctx, recs) }()
-			hold.waitArrived(t)
-			cancel()
-			select {
-			case err := <-done:
-				t.Fatalf("Publish returned (%v) while a produce request of it was in flight", err)
-			case <-time.After(300 * time.Millisecond):
-			}
-			// The held request is handled only now, after the cancellation.
-			hold.release()
-			var err error
-			select {
-			case err = <-done:
-			case <-time.After(testTimeout):
-				t.Fatal("Publish did not return")
-			}
+			err := publishCancelledWhileHeld(t, w, hold, recs)
 			we := asWriteError(t, err)
 			if !errors.Is(err, context.Canceled) || retry.Temporary(err) {
 				t.Errorf("Publish = %v, want context.Canceled, not temporary", err)
