@@ -11,7 +11,6 @@ import (
 
 	"github.com/imreport/imreport/checkpoint"
 	"github.com/imreport/imreport/retry"
-	"github.com/imreport/imreport/simulator"
 	"github.com/imreport/imreport/sink"
 	"github.com/imreport/imreport/source"
 )
@@ -294,11 +293,7 @@ func TestRescanSkippedWhenTotalUnchanged(t *testing.T) {
 		late  fakeMsg
 		stats []Stats
 	)
-	cfg := Config{
-		Streams: []source.Stream{source.Messages}, AppKey: simulator.DefaultAppKey,
-		Start: T0.Add(-20 * time.Minute), Window: window, Lookback: lookback, PollInterval: poll,
-		Now: clock.Now, Logger: discard, PublishRetry: retry.Policy{Sleep: noSleep("publish retry")},
-	}
+	cfg := tailConfig(T0.Add(-20*time.Minute), clock, window, lookback, poll)
 	var p *Pipeline
 	cfg.Sleep = func(sctx context.Context, d time.Duration) error {
 		polls++
@@ -374,11 +369,8 @@ func TestBoundedRunWaitsForLateArrivalsBeforeEnd(t *testing.T) {
 	cp := newFakeCheckpoint()
 	late := textMsg(999_111_001, end.Add(-30*time.Second))
 	var polls int
-	cfg := Config{
-		Streams: []source.Stream{source.Messages}, AppKey: simulator.DefaultAppKey,
-		Start: start, End: end, Window: 5 * time.Minute, Lookback: lookback, PollInterval: poll,
-		Now: clock.Now, Logger: discard, PublishRetry: retry.Policy{Sleep: noSleep("publish retry")},
-	}
+	cfg := tailConfig(start, clock, 5*time.Minute, lookback, poll)
+	cfg.End = end
 	cfg.Sleep = func(sctx context.Context, d time.Duration) error {
 		polls++
 		if polls == 3 {

@@ -522,6 +522,16 @@ func boundedConfig(start, end time.Time, window time.Duration) Config {
 	}
 }
 
+// tailConfig is a one-stream run from start without End, on clock; the
+// caller sets Sleep, which alone advances the clock.
+func tailConfig(start time.Time, clock *fakeClock, window, lookback, poll time.Duration) Config {
+	return Config{
+		Streams: []source.Stream{source.Messages}, AppKey: simulator.DefaultAppKey,
+		Start: start, Window: window, Lookback: lookback, PollInterval: poll,
+		Now: clock.Now, Logger: discard, PublishRetry: retry.Policy{Sleep: noSleep("publish retry")},
+	}
+}
+
 // windowOf returns the index of the window (of size w from start) that first
 // serves a message sent at t under inclusive bounds: window k serves
 // [From_k, To_k], and a message at To_k is first served by k.

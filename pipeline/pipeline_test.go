@@ -787,11 +787,7 @@ func TestTailFindsLateArrivalByRescan(t *testing.T) {
 		addedAt   time.Time // the cursor when late was added
 		sleepErrs []error
 	)
-	cfg := Config{
-		Streams: []source.Stream{source.Messages}, AppKey: simulator.DefaultAppKey,
-		Start: T0.Add(-10 * time.Minute), Window: window, Lookback: lookback, PollInterval: poll,
-		Now: clock.Now, Logger: discard, PublishRetry: retry.Policy{Sleep: noSleep("publish retry")},
-	}
+	cfg := tailConfig(T0.Add(-10*time.Minute), clock, window, lookback, poll)
 	cfg.Sleep = func(sctx context.Context, d time.Duration) error {
 		polls++
 		if d != poll {
