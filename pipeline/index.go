@@ -92,14 +92,3 @@ func (x *rescanIndex) prune(before int64) {
 		}
 	}
 }
-
-// size is the number of msgids held, over all streams.
-func (x *rescanIndex) size() int {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	n := 0
-	for _, s := range x.streams {
-		n += len(s.second)
-	}
-	return n
-}

@@ -162,7 +162,7 @@ func (w *pageWriter) commitMarks() marks {
 		w.p.cfg.Logger.Debug("kafka end offsets unavailable; the checkpoint keeps its marks", "error", err)
 	}
 	if w.marksMoved {
-		return copyMarks(w.marks)
+		return w.marks // replaced, never changed in place
 	}
 	return nil
 }

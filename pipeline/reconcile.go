@@ -163,16 +163,3 @@ func (p *Pipeline) kafkaPolicy(ctx context.Context, msg string) retry.Policy {
 	}
 	return policy
 }
-
-// copyMarks returns a deep copy of m.
-func copyMarks(m marks) marks {
-	out := make(marks, len(m))
-	for t, ps := range m {
-		c := make(map[int]int64, len(ps))
-		for k, v := range ps {
-			c[k] = v
-		}
-		out[t] = c
-	}
-	return out
-}
