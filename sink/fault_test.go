@@ -101,18 +101,7 @@ func TestPublishRetriesTransientProduceErrorOnce(t *testing.T) {
 // A leader change that outlasts kafka-go's attempts comes back as a
 // temporary *WriteError naming every record, so the pipeline retries.
 func TestPublishPersistentLeaderErrorIsTemporary(t *testing.T) {
-	c, w := faultSetup(t, "leaderless")
-	var mu sync.Mutex
-	calls := 0
-	answer := produceError(kerr.NotLeaderForPartition.Code, &calls, &mu)
-	c.ControlKey(int16(kmsg.Produce), func(r kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		return answer(r)
-	})
-	recs := records(1, 30, keyList(20), 100)
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	err := w.Publish(ctx, recs)
+	_, recs, err, calls := publishAgainstProduceError(t, "leaderless", kerr.NotLeaderForPartition.Code)
 	we := asWriteError(t, err)
 	if !we.Temporary() || !retry.Temporary(err) {
 		t.Errorf("Publish = %v: Temporary() %v, retry.Temporary %v; want both true", err, we.Temporary(), retry.Temporary(err))
@@ -123,11 +112,9 @@ func TestPublishPersistentLeaderErrorIsTemporary(t *testing.T) {
 	if !slices.Equal(we.Failed, allIndexes(len(recs))) {
 		t.Errorf("Failed = %v, want all %d records", we.Failed, len(recs))
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	// One request per partition per attempt (writeAttempts inside kafka-go).
-	if want := writeAttempts * partitionsUsed(recs, 3); calls != want {
-		t.Errorf("control answered %d produce requests, want %d (partitions x %d attempts)", calls, want, writeAttempts)
+	if want := writeAttempts * partitionsUsed(recs, 3); calls() != want {
+		t.Errorf("control answered %d produce requests, want %d (partitions x %d attempts)", calls(), want, writeAttempts)
 	}
 }
 
@@ -143,18 +130,7 @@ func TestPublishFatalProduceErrors(t *testing.T) {
 		{kerr.MessageTooLarge, kafka.MessageSizeTooLarge, "too large"},
 	} {
 		t.Run(tc.code.Message, func(t *testing.T) {
-			c, w := faultSetup(t, "fatal")
-			var mu sync.Mutex
-			calls := 0
-			answer := produceError(tc.code.Code, &calls, &mu)
-			c.ControlKey(int16(kmsg.Produce), func(r kmsg.Request) (kmsg.Response, error, bool) {
-				c.KeepControl()
-				return answer(r)
-			})
-			recs := records(1, 30, keyList(20), 100)
-			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-			defer cancel()
-			err := w.Publish(ctx, recs)
+			c, recs, err, calls := publishAgainstProduceError(t, "fatal", tc.code.Code)
 			we := asWriteError(t, err)
 			if we.Temporary() || retry.Temporary(err) {
 				t.Errorf("Publish = %v: Temporary() %v, retry.Temporary %v; want both false", err, we.Temporary(), retry.Temporary(err))
@@ -171,10 +147,8 @@ func TestPublishFatalProduceErrors(t *testing.T) {
 			if !slices.Equal(we.Failed, allIndexes(len(recs))) {
 				t.Errorf("Failed = %v, want all %d records", we.Failed, len(recs))
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			if want := partitionsUsed(recs, 3); calls != want { // one per partition, no retries
-				t.Errorf("control answered %d produce requests, want %d (no retry of a fatal error)", calls, want)
+			if want := partitionsUsed(recs, 3); calls() != want { // one per partition, no retries
+				t.Errorf("control answered %d produce requests, want %d (no retry of a fatal error)", calls(), want)
 			}
 			if got := produced(t, c, "fatal"); !slices.Equal(got, []int64{0, 0, 0}) {
 				t.Errorf("broker stored %v records per partition, want none", got)
@@ -416,5 +390,29 @@ func TestWriteErrorText(t *testing.T) {
 	// At most three distinct causes are spelled out.
 	if strings.Contains(s, kafka.TopicAuthorizationFailed.Error()) {
 		t.Errorf("Error() lists more than 3 causes: %q", s)
+	}
+}
+
+// publishAgainstProduceError publishes 30 records to topic while the broker
+// answers every produce request with code; calls reports how many produce
+// requests the broker answered.
+func publishAgainstProduceError(t *testing.T, topic string, code int16) (c *kfake.Cluster, recs []Record, err error, calls func() int) {
+	t.Helper()
+	c, w := faultSetup(t, topic)
+	var mu sync.Mutex
+	n := 0
+	answer := produceError(code, &n, &mu)
+	c.ControlKey(int16(kmsg.Produce), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		return answer(r)
+	})
+	recs = records(1, 30, keyList(20), 100)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	err = w.Publish(ctx, recs)
+	return c, recs, err, func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return n
 	}
 }
