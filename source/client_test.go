@@ -845,17 +845,8 @@ func TestFetchRateLimiterCancelled(t *testing.T) {
 	lim := rate.NewLimiter(rate.Every(1000*time.Hour), 1)
 	lim.Allow() // empty it
 	h := newHarness(t, testMsgs(1), func(c *Config) { c.Limiter = lim })
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.fetch(t, ctx, Messages, testWindow).err }()
-	cancel()
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("Fetch = %v, want context.Canceled", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Fetch kept waiting on the limiter after cancel")
+	if err := fetchCancelled(t, h, nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("Fetch = %v, want context.Canceled", err)
 	}
 	if n := len(h.api.requests()); n != 0 {
 		t.Errorf("%d requests", n)
@@ -936,18 +927,8 @@ func TestFetchCancelDuringRetryWait(t *testing.T) {
 		w.WriteHeader(503)
 		return true
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.fetch(t, ctx, Messages, testWindow).err }()
-	<-waiting
-	cancel()
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("Fetch = %v, want context.Canceled", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Fetch did not return promptly after cancel")
+	if err := fetchCancelled(t, h, waiting); !errors.Is(err, context.Canceled) {
+		t.Errorf("Fetch = %v, want context.Canceled", err)
 	}
 	if n := len(h.api.requests()); n != 1 {
 		t.Errorf("%d requests, want 1", n)
@@ -1088,5 +1069,27 @@ func TestNew(t *testing.T) {
 	}
 	if c.AppKey() != "k" || c.cfg.PageSize != MaxPageSize || c.cfg.Timeout != 30*time.Second || c.cfg.Location.String() != "Asia/Shanghai" || c.base.String() != DefaultBaseURL {
 		t.Errorf("defaults: %+v", c.cfg)
+	}
+}
+
+// fetchCancelled runs a Fetch of testWindow, cancels it once ready is closed
+// (at once when ready is nil) and returns its error; Fetch must return
+// promptly after the cancel.
+func fetchCancelled(t *testing.T, h *harness, ready <-chan struct{}) error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- h.fetch(t, ctx, Messages, testWindow).err }()
+	if ready != nil {
+		<-ready
+	}
+	cancel()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("Fetch did not return promptly after cancel")
+		return nil
 	}
 }
