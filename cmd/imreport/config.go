@@ -38,6 +38,7 @@ type env struct {
 	PageSize     string `env:"IMREPORT_PAGE_SIZE, default=1000"`
 	RateLimit    string `env:"IMREPORT_RATE_LIMIT, default=8"`
 	Concurrency  string `env:"IMREPORT_FETCH_CONCURRENCY, default=1"`
+	AuditRate    string `env:"IMREPORT_AUDIT_RATE_LIMIT, default=2"`
 
 	KafkaBrokers       string `env:"IMREPORT_KAFKA_BROKERS"`
 	KafkaTopic         string `env:"IMREPORT_KAFKA_TOPIC, default=imreport.messages"`
@@ -81,6 +82,7 @@ type Config struct {
 	PageSize     int
 	RateLimit    float64
 	Concurrency  int
+	AuditRate    float64 // requests per second of `imreport audit`
 
 	KafkaBrokers       []string
 	KafkaTopic         string
@@ -287,6 +289,11 @@ func loadConfig(ctx context.Context, lookup envconfig.Lookuper, now time.Time, n
 		c.RateLimit = r
 	}
 	integer("IMREPORT_FETCH_CONCURRENCY", e.Concurrency, &c.Concurrency, 1, 64)
+	if r, err := strconv.ParseFloat(strings.TrimSpace(e.AuditRate), 64); err != nil || r <= 0 {
+		bad("IMREPORT_AUDIT_RATE_LIMIT", "%q is not a positive number of requests per second", e.AuditRate)
+	} else {
+		c.AuditRate = r
+	}
 
 	c.KafkaBrokers = splitList(e.KafkaBrokers)
 	if needKafka && len(c.KafkaBrokers) == 0 {

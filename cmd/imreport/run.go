@@ -152,23 +152,7 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		return err
 	}
 
-	writer, err := sink.New(sink.Config{
-		Brokers:           cfg.KafkaBrokers,
-		Topic:             cfg.KafkaTopic,
-		DLQTopic:          cfg.KafkaDLQTopic,
-		AppKey:            cfg.AppKey,
-		Compression:       cfg.KafkaCompression,
-		CreateTopic:       cfg.KafkaCreateTopic,
-		Partitions:        cfg.KafkaPartitions,
-		ReplicationFactor: cfg.KafkaReplication,
-		SASLMechanism:     cfg.KafkaSASLMechanism,
-		SASLUsername:      cfg.KafkaSASLUsername,
-		SASLPassword:      cfg.KafkaSASLPassword,
-		TLS:               cfg.KafkaTLS,
-		TLSCAFile:         cfg.KafkaTLSCAFile,
-		TLSSkipVerify:     cfg.KafkaTLSSkipVerify,
-		Logger:            logger,
-	})
+	writer, err := sink.New(sinkConfig(cfg, logger))
 	if err != nil {
 		return err
 	}

@@ -53,6 +53,8 @@ var variables = []variable{
 		Meaning: "API requests per second, at most, retries included (the free plan allows 600/minute per app key, shared by all its callers)"},
 	{Name: "IMREPORT_FETCH_CONCURRENCY", Default: "1",
 		Meaning: "windows fetched at once (1..64); checkpoints still advance strictly in order"},
+	{Name: "IMREPORT_AUDIT_RATE_LIMIT", Default: "2",
+		Meaning: "API requests per second of `imreport audit` (and its `--repair`), its own share next to `IMREPORT_RATE_LIMIT`: keep their sum within the app key's limit"},
 	{Name: "IMREPORT_KAFKA_BROKERS", Shown: "required for `run`",
 		Meaning: "comma-separated `host:port`"},
 	{Name: "IMREPORT_KAFKA_TOPIC", Default: "imreport.messages",
