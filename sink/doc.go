@@ -9,7 +9,10 @@
 // decoded, transformed or encoded, as the vendor's raw JSON. EnsureTopic
 // checks both and creates a missing one when Config.CreateTopic is set, with
 // Config.Partitions and Config.ReplicationFactor; an existing topic is left
-// as it is. With CreateTopic off, a missing dead-letter topic fails
+// as it is. A zero ReplicationFactor means the cluster's own
+// default.replication.factor where the broker takes -1 for it (CreateTopics
+// v4, Kafka 2.4 and later), else min(3, brokers); the log line of a created
+// topic says which, and the replication it got. With CreateTopic off, a missing dead-letter topic fails
 // EnsureTopic like a missing main topic.
 //
 // # Records and headers

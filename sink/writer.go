@@ -33,7 +33,7 @@ type Config struct {
 	Compression       string        // none, gzip, snappy, lz4, zstd; "" = snappy
 	CreateTopic       bool          // create the main and dead-letter topics if they do not exist
 	Partitions        int           // for a created topic (main or dead-letter); 0 = 6
-	ReplicationFactor int           // for a created topic (main or dead-letter); 0 = 3
+	ReplicationFactor int           // for a created topic (main or dead-letter); 0 = the cluster's default (see EnsureTopic)
 	BatchTimeout      time.Duration // 0 = 1ms: Publish hands over whole pages, so a batch is full at once
 	// WriteTimeout bounds one produce request (and one metadata request of
 	// the writer); 0 = 10s. It also bounds how long a failed Publish waits
@@ -180,9 +180,6 @@ func New(cfg Config) (*Writer, error) {
 	}
 	if cfg.Partitions == 0 {
 		cfg.Partitions = 6
-	}
-	if cfg.ReplicationFactor == 0 {
-		cfg.ReplicationFactor = 3
 	}
 	if cfg.BatchTimeout == 0 {
 		cfg.BatchTimeout = time.Millisecond
