@@ -53,7 +53,8 @@ type Config struct {
 	// Statistics asks the statistics API as a second witness.
 	Statistics bool
 
-	// Decode decodes main-topic values; nil = the schema's Codec.
+	// Decode decodes main-topic values; nil = SchemaDecoder without a
+	// registry (single-object values only).
 	Decode Decoder
 
 	Logger *slog.Logger // nil = slog.Default()
@@ -301,7 +302,7 @@ func (a *auditor) readTopics(ctx context.Context) (*tally, error) {
 		if f.DeadLetter {
 			fields, derr = deadFields(f.Value)
 		} else {
-			fields, derr = a.cfg.Decode(f.Value)
+			fields, derr = a.cfg.Decode(ctx, f.Value)
 		}
 		t.add(f, fields, derr, member)
 		prog.step(1)

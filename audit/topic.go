@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"sort"
@@ -28,17 +29,17 @@ type Fields struct {
 }
 
 // Decoder decodes a main-topic record value.
-type Decoder func(value []byte) (Fields, error)
+type Decoder func(ctx context.Context, value []byte) (Fields, error)
 
-// CodecDecoder decodes the values with a schema.Codec (single-object
-// encoding).
-func CodecDecoder(c *schema.Codec) Decoder {
-	return func(value []byte) (Fields, error) {
-		rec, err := c.Decode(value)
+// SchemaDecoder decodes values by their own framing (single-object with the
+// embedded schema, or Confluent through the decoder's registry).
+func SchemaDecoder(d *schema.Decoder) Decoder {
+	return func(ctx context.Context, value []byte) (Fields, error) {
+		dec, err := d.Decode(ctx, value)
 		if err != nil {
 			return Fields{}, err
 		}
-		return FieldsOf(rec), nil
+		return FieldsOf(dec.Record), nil
 	}
 }
 
@@ -212,10 +213,12 @@ func (s series) busiest(a, b time.Time) (sec int64, ok bool) {
 	return sec, ok
 }
 
+// defaultDecoder decodes single-object values (no registry: a
+// Confluent-framed value is undecodable, and placed by its timestamp).
 func defaultDecoder() (Decoder, error) {
 	c, err := schema.NewCodec()
 	if err != nil {
 		return nil, err
 	}
-	return CodecDecoder(c), nil
+	return SchemaDecoder(schema.NewDecoder(c, nil)), nil
 }
