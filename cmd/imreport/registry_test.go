@@ -290,3 +290,22 @@ func copyEnv(env map[string]string) map[string]string {
 	}
 	return out
 }
+
+// TestDemoFormats: the demo writes the Confluent format through its
+// embedded registry by default and names the subject and id; --format
+// single-object keeps the other path.
+func TestDemoFormats(t *testing.T) {
+	for format, want := range map[string]string{
+		"":              "value framing         1500 confluent (00 + schema id 1, subject imreport.messages-value)",
+		"single-object": "value framing         1500 single-object",
+	} {
+		args := []string{"demo", "--messages", "1500", "--hours", "2", "--bursts", "0"}
+		if format != "" {
+			args = append(args, "--format", format)
+		}
+		code, out, stderr := runMain(context.Background(), nil, args...)
+		if code != exitOK || !strings.Contains(out, want) || !strings.Contains(out, "OK: every simulated message") {
+			t.Errorf("demo %v: exit %d, want %q in:\n%s\n%s", args, code, want, out, stderr)
+		}
+	}
+}
