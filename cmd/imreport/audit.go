@@ -166,7 +166,12 @@ func runAudit(ctx context.Context, cfg Config, f auditFlags, logger *slog.Logger
 		return exitFailed, err
 	}
 	defer writer.Close()
+	dec, err := valueDecoder(cfg)
+	if err != nil {
+		return exitFailed, err
+	}
 	acfg := audit.Config{
+		Decode:  audit.SchemaDecoder(dec),
 		Streams: f.streamList, AppKey: cfg.AppKey, From: f.from0, To: f.to0, Bucket: f.bucket,
 		Location: cfg.Location, Margin: f.margin, Topic: cfg.KafkaTopic, DLQTopic: cfg.KafkaDLQTopic,
 		Statistics: f.statistics, Logger: logger,
@@ -206,8 +211,12 @@ func repairAudit(ctx context.Context, cfg Config, rep *audit.Report, client *sou
 	if err := store.Bind(checkpoint.Identity{AppKey: cfg.AppKey, Topic: cfg.KafkaTopic}); err != nil {
 		return nil, fmt.Errorf("repair: %w", err)
 	}
+	codec, err := valueCodec(ctx, cfg, logger) // the value format run writes
+	if err != nil {
+		return nil, fmt.Errorf("repair: %w", err)
+	}
 	return audit.Repair(ctx, rep, audit.RepairConfig{
-		Pipeline: pipeline.Config{AppKey: cfg.AppKey, APIVersion: client.APIVersion(), Window: cfg.Window,
+		Pipeline: pipeline.Config{AppKey: cfg.AppKey, APIVersion: client.APIVersion(), Window: cfg.Window, Codec: codec,
 			Settle: cfg.Settle, ShutdownTimeout: cfg.ShutdownTimeout, Logger: logger,
 			PublishRetry: retry.Policy{Initial: 500 * time.Millisecond, Max: 5 * time.Second, MaxAttempts: 20}},
 		Fetcher: client, Publisher: writer, Store: store,

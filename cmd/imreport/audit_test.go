@@ -12,6 +12,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/imreport/imreport/checkpoint"
+	"github.com/imreport/imreport/schema"
 	"github.com/imreport/imreport/simulator"
 	"github.com/imreport/imreport/sink"
 )
@@ -219,18 +220,20 @@ func TestAuditFindsDeletedMessagesAndRepairs(t *testing.T) {
 	if bad := expectBuckets(t, h, rep); len(bad) > 0 {
 		t.Fatalf("after the repair, buckets %v still differ", bad)
 	}
-	assertTopicsExactlyOnce(t, h, brokers, "copy.messages")
+	assertTopicsExactlyOnce(t, h, brokers, "copy.messages", nil)
 }
 
 // TestAuditFindsUnpublishedRangeAndRepairs: the cursor was moved forward by
 // hand past two hours that were never published; the audit names exactly
 // those buckets; --repair refuses while the checkpoint is locked, then
-// publishes them exactly once.
+// publishes them exactly once. Values are in the Confluent wire format.
 func TestAuditFindsUnpublishedRangeAndRepairs(t *testing.T) {
 	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
 	h := newHistory(t, simulator.GenSpec{Seed: 53, Start: end.Add(-6 * time.Hour), End: end, Count: 6000, Poison: 0.002})
 	brokers := newKafka(t)
 	env := baseEnv(t, h, brokers)
+	reg, client := newRegistry(t) // values in the Confluent wire format: the audit resolves their schema id
+	env["IMREPORT_SCHEMA_REGISTRY_URL"] = reg.URL()
 	gapFrom, gapTo := h.start.Add(2*time.Hour), h.start.Add(4*time.Hour)
 	env["IMREPORT_END"] = gapFrom.Format(time.RFC3339)
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
@@ -294,7 +297,7 @@ func TestAuditFindsUnpublishedRangeAndRepairs(t *testing.T) {
 	if bad := expectBuckets(t, h, rep); len(bad) > 0 {
 		t.Fatalf("after the repair, buckets %v still differ", bad)
 	}
-	assertTopicsExactlyOnce(t, h, brokers, "imreport.messages")
+	assertTopicsExactlyOnce(t, h, brokers, "imreport.messages", client)
 	// The cursor is back where it was.
 	code, out, _ = runMain(context.Background(), env, "checkpoint", "show")
 	if code != exitOK || !strings.Contains(out, h.end.Format(time.RFC3339)) {
@@ -305,7 +308,7 @@ func TestAuditFindsUnpublishedRangeAndRepairs(t *testing.T) {
 // assertTopicsExactlyOnce checks that the topic and its dead-letter topic
 // together hold every visible message once: the poisoned ones as dead
 // letters, the others as records.
-func assertTopicsExactlyOnce(t *testing.T, h *history, brokers []string, topic string) {
+func assertTopicsExactlyOnce(t *testing.T, h *history, brokers []string, topic string, reg schema.Registry) {
 	t.Helper()
 	poisoned := map[int64]bool{}
 	for _, id := range simulator.Poisoned(h.msgs) {
@@ -317,7 +320,13 @@ func assertTopicsExactlyOnce(t *testing.T, h *history, brokers []string, topic s
 			good = append(good, m)
 		}
 	}
-	assertExactlyOnce(t, readTopic(t, brokers, topic), good, "/v2/messages")
+	recs := readTopicWith(t, brokers, topic, reg)
+	assertExactlyOnce(t, recs, good, "/v2/messages")
+	for _, r := range recs {
+		if want := map[bool]schema.Framing{false: schema.SingleObject, true: schema.Confluent}[reg != nil]; r.framing != want {
+			t.Fatalf("record at partition %d offset %d is %v, want %v (repaired in another format?)", r.msg.Partition, r.msg.Offset, r.framing, want)
+		}
+	}
 	seen := map[int64]int{}
 	for _, m := range scanTopic(t, brokers, topic+".dlq") {
 		id, _ := strconv.ParseInt(m.Headers[sink.HeaderMsgID], 10, 64)
