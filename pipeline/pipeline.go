@@ -77,6 +77,10 @@ type Config struct {
 
 	// OnCommit, if set, is called after every checkpoint commit.
 	OnCommit func(Progress)
+	// OnPublished, if set, is called by the publisher for every record
+	// Kafka acknowledged, with the path it came by (PathPoll, PathCallback)
+	// and the time of the acknowledgement. It must be quick.
+	OnPublished func(path string, r sink.Record, at time.Time)
 }
 
 // Progress is the state after a commit.
@@ -102,6 +106,8 @@ type Stats struct {
 	DeadLettered int64 // messages sent to the dead-letter topic
 	ReadBacks    int64 // read-backs of Kafka (at start and after a failed write)
 	Recovered    int64 // msgids found in Kafka by a read-back that the checkpoint did not know
+
+	Callback PushStats // what came by Push (included in Published, Duplicates, DeadLettered)
 }
 
 // Pipeline is one run of the pipeline.
@@ -117,9 +123,13 @@ type Pipeline struct {
 		pages, fetched, published, duplicates, windows, rescans, commits, retries, seen atomic.Int64
 		rescanChecks, rescanSkips, deadLettered, readBacks, recovered                   atomic.Int64
 	}
-	index   *rescanIndex // what each stream served, by second, for rescan checks
-	mu      sync.Mutex
-	cursors map[string]time.Time // committed
+	index    *rescanIndex // what each stream served, by second, for rescan checks
+	push     pushCounters
+	pushes   chan *pushRequest // Push -> the publisher
+	stopped  chan struct{}     // closed when the publisher returns
+	stopOnce sync.Once
+	mu       sync.Mutex
+	cursors  map[string]time.Time // committed
 }
 
 // New checks cfg and returns a Pipeline.
@@ -183,8 +193,9 @@ func New(cfg Config, src Fetcher, pub Publisher, cp Checkpointer) (*Pipeline, er
 	}
 	return &Pipeline{
 		cfg: cfg, src: src, pub: pub, cp: cp, codec: codec,
-		plan:  Plan{Window: cfg.Window, Settle: cfg.Settle, End: cfg.End},
-		index: newRescanIndex(),
+		plan:   Plan{Window: cfg.Window, Settle: cfg.Settle, End: cfg.End},
+		index:  newRescanIndex(),
+		pushes: make(chan *pushRequest), stopped: make(chan struct{}),
 	}, nil
 }
 
@@ -197,6 +208,7 @@ func (p *Pipeline) Stats() Stats {
 		Commits: s.commits.Load(), Retries: s.retries.Load(), Seen: s.seen.Load(),
 		RescanChecks: s.rescanChecks.Load(), RescanSkips: s.rescanSkips.Load(),
 		DeadLettered: s.deadLettered.Load(), ReadBacks: s.readBacks.Load(), Recovered: s.recovered.Load(),
+		Callback: p.push.load(),
 	}
 }
 

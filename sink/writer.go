@@ -63,6 +63,9 @@ type Record struct {
 	Value   []byte
 	MsgID   int64
 	MsgType string // may be empty for a dead letter
+	// Time is the event time (the message's msg_ctime), written as the
+	// Kafka record's timestamp; zero = the time of publishing.
+	Time time.Time
 	// DeadLetter, if set, sends the record to the dead-letter topic instead
 	// of the main topic; nil is a normal record.
 	DeadLetter *DeadLetter
