@@ -71,6 +71,10 @@ type Config struct {
 	ShutdownTimeout  time.Duration // how long an in-flight Kafka write may finish after cancel; 0 = 15s
 	PublishRetry     retry.Policy  // for temporary Kafka failures
 
+	// Codec encodes the records: single-object, or Confluent once it has
+	// the registry's schema id (schema.Codec.Confluent); nil = single-object.
+	Codec *schema.Codec
+
 	Now    func() time.Time                                 // nil = time.Now
 	Sleep  func(ctx context.Context, d time.Duration) error // poll waits; nil = retry.Sleep
 	Logger *slog.Logger                                     // nil = slog.Default()
@@ -157,9 +161,12 @@ func New(cfg Config, src Fetcher, pub Publisher, cp Checkpointer) (*Pipeline, er
 	if !cfg.End.IsZero() && !cfg.End.After(cfg.Start) {
 		problems = append(problems, fmt.Errorf("end %v is not after start %v", cfg.End, cfg.Start))
 	}
-	codec, err := schema.NewCodec()
-	if err != nil {
-		problems = append(problems, err)
+	codec := cfg.Codec
+	if codec == nil {
+		var err error
+		if codec, err = schema.NewCodec(); err != nil {
+			problems = append(problems, err)
+		}
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("pipeline: %w", errors.Join(problems...))

@@ -190,6 +190,7 @@ func (w *pageWriter) write(j job, pg source.Page) error {
 	recs := w.recs[:0]
 	inPage := make(map[int64]struct{}, len(pg.Messages))
 	stream := j.stream.String()
+	now := pg.FetchedAt // the clock's reading for the future check of event times
 	for i, raw := range pg.Messages {
 		m, err := source.DecodeMessage(raw)
 		if err != nil && errors.Is(err, source.ErrNoMsgID) {
@@ -205,7 +206,7 @@ func (w *pageWriter) write(j job, pg source.Page) error {
 		}
 		inPage[m.MsgID] = struct{}{}
 		dead := func(stage string, err error) {
-			recs = append(recs, sink.Record{Value: raw, MsgID: m.MsgID, MsgType: m.MsgType,
+			recs = append(recs, sink.Record{Value: raw, MsgID: m.MsgID, MsgType: m.MsgType, Time: eventTime(m, now),
 				DeadLetter: &sink.DeadLetter{Stage: stage, Reason: err.Error(), Stream: stream, Endpoint: pg.Endpoint}})
 			p.cfg.Logger.Warn("message sent to the dead-letter topic", "msgid", m.MsgID, "stage", stage, "stream", stream, "error", err)
 		}
@@ -223,7 +224,8 @@ func (w *pageWriter) write(j job, pg source.Page) error {
 			dead("encode", err)
 			continue
 		}
-		recs = append(recs, sink.Record{Key: schema.ConversationID(m), Value: value, MsgID: m.MsgID, MsgType: m.MsgType})
+		recs = append(recs, sink.Record{Key: schema.ConversationID(m), Value: value, MsgID: m.MsgID, MsgType: m.MsgType,
+			Time: eventTime(m, now), ContentType: p.codec.ContentType()})
 	}
 	w.recs = recs
 	if len(recs) == 0 {

@@ -245,7 +245,7 @@ func (w *pageWriter) pushRecord(t pushItem) sink.Record {
 	m := t.m
 	dead := func(stage string, err error) sink.Record {
 		p.cfg.Logger.Warn("message sent to the dead-letter topic", "msgid", m.MsgID, "stage", stage, "stream", PathCallback, "error", err)
-		return sink.Record{Value: m.Raw, MsgID: m.MsgID, MsgType: m.MsgType,
+		return sink.Record{Value: m.Raw, MsgID: m.MsgID, MsgType: m.MsgType, Time: eventTime(m, t.src.FetchedAt),
 			DeadLetter: &sink.DeadLetter{Stage: stage, Reason: err.Error(), Stream: PathCallback, Endpoint: t.src.Endpoint}}
 	}
 	if t.err != nil {
@@ -259,7 +259,8 @@ func (w *pageWriter) pushRecord(t pushItem) sink.Record {
 	if err != nil {
 		return dead("encode", err)
 	}
-	return sink.Record{Key: schema.ConversationID(m), Value: value, MsgID: m.MsgID, MsgType: m.MsgType, Time: time.UnixMilli(m.MsgCtime)}
+	return sink.Record{Key: schema.ConversationID(m), Value: value, MsgID: m.MsgID, MsgType: m.MsgType,
+		Time: eventTime(m, t.src.FetchedAt), ContentType: p.codec.ContentType()}
 }
 
 // pruneHorizon is the horizon below which the dedupe set drops msgids at the

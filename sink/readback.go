@@ -38,9 +38,11 @@ type Found struct {
 //     Every record acknowledged before Marks was called is below its
 //     partition's mark.
 //   - with a non-zero at, the offset of the first record whose timestamp is
-//     at or after at (the end offset when there is none): ReadBack from
-//     there reads every record written since at. Records carry the time
-//     they were produced.
+//     at or after at (the end offset when there is none), as a Kafka broker
+//     answers a ListOffsets by timestamp. Record timestamps are event times
+//     (Record.Time) and not monotonic within a partition, but every record
+//     before that offset is older than at, so ReadBack from there reads
+//     every record whose timestamp is at or after at (and some older ones).
 func (w *Writer) Marks(ctx context.Context, at time.Time) (map[string]map[int]int64, error) {
 	client := w.client()
 	offs, err := w.listOffsets(ctx, client, false, w.cfg.Topic, w.cfg.DLQTopic)

@@ -44,7 +44,7 @@ type env struct {
 	KafkaDLQTopic      string `env:"IMREPORT_KAFKA_DLQ_TOPIC"`
 	KafkaCreateTopic   string `env:"IMREPORT_KAFKA_CREATE_TOPIC, default=true"`
 	KafkaPartitions    string `env:"IMREPORT_KAFKA_PARTITIONS, default=6"`
-	KafkaReplication   string `env:"IMREPORT_KAFKA_REPLICATION_FACTOR, default=3"`
+	KafkaReplication   string `env:"IMREPORT_KAFKA_REPLICATION_FACTOR, default=auto"`
 	KafkaCompression   string `env:"IMREPORT_KAFKA_COMPRESSION, default=snappy"`
 	KafkaSASLMechanism string `env:"IMREPORT_KAFKA_SASL_MECHANISM"`
 	KafkaSASLUsername  string `env:"IMREPORT_KAFKA_SASL_USERNAME"`
@@ -93,7 +93,7 @@ type Config struct {
 	KafkaDLQTopic      string // default KafkaTopic + ".dlq"
 	KafkaCreateTopic   bool
 	KafkaPartitions    int
-	KafkaReplication   int
+	KafkaReplication   int // 0 = auto: the cluster's default (see sink.Config)
 	KafkaCompression   string
 	KafkaSASLMechanism string
 	KafkaSASLUsername  string
@@ -133,6 +133,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("api_url", c.APIURL),
 		slog.String("api_timezone", c.Location.String()),
 		slog.String("api_version", c.APIVersion),
+		slog.Duration("api_timeout", c.APITimeout),
+		slog.Int("api_max_attempts", c.APIAttempts),
 		slog.Any("users", c.Users),
 		slog.Any("groups", c.Groups),
 		slog.Any("chatrooms", c.Chatrooms),
@@ -144,17 +146,39 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("poll_interval", c.PollInterval),
 		slog.Int("page_size", c.PageSize),
 		slog.Float64("rate_limit", c.RateLimit),
+		slog.Int("fetch_concurrency", c.Concurrency),
 		slog.Any("kafka_brokers", c.KafkaBrokers),
 		slog.String("kafka_topic", c.KafkaTopic),
 		slog.String("kafka_dlq_topic", c.KafkaDLQTopic),
+		slog.Bool("kafka_create_topic", c.KafkaCreateTopic),
+		slog.Int("kafka_partitions", c.KafkaPartitions),
+		slog.String("kafka_replication_factor", c.replicationShown()),
+		slog.String("kafka_compression", c.KafkaCompression),
 		slog.String("kafka_sasl_mechanism", c.KafkaSASLMechanism),
+		slog.String("kafka_sasl_username", c.KafkaSASLUsername),
 		slog.String("kafka_sasl_password", secret(c.KafkaSASLPassword)),
 		slog.Bool("kafka_tls", c.KafkaTLS),
+		slog.String("kafka_tls_ca_file", c.KafkaTLSCAFile),
+		slog.Bool("kafka_tls_skip_verify", c.KafkaTLSSkipVerify),
 		slog.String("checkpoint_path", c.CheckpointPath),
+		slog.Duration("checkpoint_lock_timeout", c.CheckpointLock),
 		slog.String("http_addr", c.HTTPAddr),
+		slog.String("log_level", c.LogLevel.String()),
+		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
 		slog.String("callback_addr", c.CallbackAddr),
 		slog.String("callback_path", c.CallbackPath),
+		slog.Int("callback_max_body", c.CallbackMaxBody),
+		slog.Duration("callback_read_timeout", c.CallbackReadTimeout),
+		slog.Duration("callback_ack_timeout", c.CallbackAckTimeout),
 	)
+}
+
+// replicationShown is IMREPORT_KAFKA_REPLICATION_FACTOR as configured.
+func (c Config) replicationShown() string {
+	if c.KafkaReplication == 0 {
+		return "auto"
+	}
+	return strconv.Itoa(c.KafkaReplication)
 }
 
 // loadConfig reads and validates the environment. It reports every problem
@@ -306,7 +330,9 @@ func loadConfig(ctx context.Context, lookup envconfig.Lookuper, now time.Time, n
 	}
 	boolean("IMREPORT_KAFKA_CREATE_TOPIC", e.KafkaCreateTopic, &c.KafkaCreateTopic)
 	integer("IMREPORT_KAFKA_PARTITIONS", e.KafkaPartitions, &c.KafkaPartitions, 1, 10000)
-	integer("IMREPORT_KAFKA_REPLICATION_FACTOR", e.KafkaReplication, &c.KafkaReplication, 1, 32)
+	if !strings.EqualFold(strings.TrimSpace(e.KafkaReplication), "auto") {
+		integer("IMREPORT_KAFKA_REPLICATION_FACTOR", e.KafkaReplication, &c.KafkaReplication, 1, 32)
+	}
 	c.KafkaCompression = strings.ToLower(strings.TrimSpace(e.KafkaCompression))
 	switch c.KafkaCompression {
 	case "none", "gzip", "snappy", "lz4", "zstd":

@@ -226,6 +226,7 @@ func compareRecord(r record, m simulator.Message, endpoint string) []string {
 	eq("from_platform", rec["from_platform"], m.FromPlatform)
 	eq("create_time", millis(rec["create_time"]), m.CreateTime*1000)
 	eq("msg_ctime", millis(rec["msg_ctime"]), m.MsgCtime)
+	eq("kafka timestamp", r.msg.Time.UnixMilli(), m.MsgCtime)
 	eq("msg_body", rec["msg_body"], string(m.Body))
 	wantTarget := any(nil)
 	if m.TargetAppKey != "" || m.TargetAppKeyEmpty {

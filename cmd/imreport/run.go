@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/segmentio/kafka-go"
 	"github.com/sethvargo/go-envconfig"
 	"golang.org/x/time/rate"
 
@@ -29,19 +30,19 @@ const runUsage = `imreport run
 
 Runs the pipeline: polls the Report API in time windows, publishes every
 message once to Kafka as Avro, and records progress in the checkpoint file.
-Configured only by environment variables (see README.md, "Configuration");
-the required ones are IMREPORT_APP_KEY, IMREPORT_MASTER_SECRET and
-IMREPORT_KAFKA_BROKERS. With IMREPORT_END set it is a bounded backfill that
-exits 0 once everything sent before IMREPORT_END is published; otherwise it
-tails until SIGINT or SIGTERM, then finishes the Kafka write in flight,
-commits, and exits 0.
+Configured only by environment variables (listed below and in README.md,
+"Configuration"); the required ones are IMREPORT_APP_KEY,
+IMREPORT_MASTER_SECRET and IMREPORT_KAFKA_BROKERS. With IMREPORT_END set it
+is a bounded backfill that exits 0 once everything sent before IMREPORT_END
+is published; otherwise it tails until SIGINT or SIGTERM, then finishes the
+Kafka write in flight, commits, and exits 0.
 
 Exit codes: 0 done or stopped cleanly, 1 failed, 2 bad configuration.
 `
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, lookup envconfig.Lookuper) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	if code, done := parseFlags(fs, runUsage, args, stdout, stderr); done {
+	if code, done := parseFlags(fs, runUsage+variablesHelp(), args, stdout, stderr); done {
 		return code
 	}
 	cfg, err := loadConfig(ctx, lookup, time.Now(), true)
@@ -192,7 +193,7 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		if pipeCtx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("kafka %v: %w (a wrong SASL password shows up as an unexpected EOF)", cfg.KafkaBrokers, err)
+		return fmt.Errorf("kafka %v: %w%s", cfg.KafkaBrokers, err, kafkaHint(cfg, err))
 	}
 	logger.Info("kafka topic ready", "topic", cfg.KafkaTopic, "partitions", partitions)
 
@@ -288,4 +289,16 @@ func configStreams(cfg Config) []source.Stream {
 		streams = append(streams, source.Messages)
 	}
 	return streams
+}
+
+// kafkaHint says what most likely causes a Kafka start-up error, when the
+// configuration makes one cause likely; "" otherwise.
+func kafkaHint(cfg Config, err error) string {
+	switch {
+	case errors.Is(err, kafka.InvalidReplicationFactor):
+		return " (IMREPORT_KAFKA_REPLICATION_FACTOR is more than the brokers: set it lower, or to auto)"
+	case cfg.KafkaSASLMechanism != "" && (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)):
+		return " (with SASL, a wrong username or password shows up as an unexpected EOF)"
+	}
+	return ""
 }
