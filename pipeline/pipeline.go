@@ -111,7 +111,17 @@ type Stats struct {
 	ReadBacks    int64 // read-backs of Kafka (at start and after a failed write)
 	Recovered    int64 // msgids found in Kafka by a read-back that the checkpoint did not know
 
-	Callback PushStats // what came by Push (included in Published, Duplicates, DeadLettered)
+	// What came by Push (counted in Published, Duplicates and DeadLettered
+	// too).
+	CallbackRequests   int64 // batches handed to the publisher
+	CallbackMessages   int64 // messages in them
+	CallbackPublished  int64 // messages acknowledged by Kafka (main topic) from callbacks
+	CallbackDuplicates int64 // messages skipped: already published (by either path) or twice in one write
+	// CallbackStale counts messages skipped because they were sent so long
+	// ago that the poller's cursor passed them by more than the lookback:
+	// polling published them already, and the dedupe set no longer holds
+	// them.
+	CallbackStale int64
 }
 
 // Pipeline is one run of the pipeline.
@@ -215,7 +225,8 @@ func (p *Pipeline) Stats() Stats {
 		Commits: s.commits.Load(), Retries: s.retries.Load(), Seen: s.seen.Load(),
 		RescanChecks: s.rescanChecks.Load(), RescanSkips: s.rescanSkips.Load(),
 		DeadLettered: s.deadLettered.Load(), ReadBacks: s.readBacks.Load(), Recovered: s.recovered.Load(),
-		Callback: p.push.load(),
+		CallbackRequests: p.push.requests.Load(), CallbackMessages: p.push.messages.Load(), CallbackPublished: p.push.published.Load(),
+		CallbackDuplicates: p.push.duplicates.Load(), CallbackStale: p.push.stale.Load(),
 	}
 }
 

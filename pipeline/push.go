@@ -44,25 +44,9 @@ const (
 	pushSkew = time.Minute
 )
 
-// PushStats counts what Push did since the pipeline started.
-type PushStats struct {
-	Requests   int64 // batches handed to the publisher
-	Messages   int64 // messages in them
-	Published  int64 // messages acknowledged by Kafka (main topic) from callbacks
-	Duplicates int64 // messages skipped: already published (by either path) or twice in the batch
-	// Stale counts messages skipped because they were sent so long ago that
-	// the poller's cursor passed them by more than the lookback: polling
-	// published them already, and the dedupe set no longer holds them.
-	Stale int64
-}
-
+// pushCounters are the Callback* fields of Stats.
 type pushCounters struct {
 	requests, messages, published, duplicates, stale atomic.Int64
-}
-
-func (c *pushCounters) load() PushStats {
-	return PushStats{Requests: c.requests.Load(), Messages: c.messages.Load(), Published: c.published.Load(),
-		Duplicates: c.duplicates.Load(), Stale: c.stale.Load()}
 }
 
 // pushRequest is one Push call waiting for the publisher.

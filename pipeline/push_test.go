@@ -162,11 +162,11 @@ func TestPushThenPollPublishesEachMessageOnce(t *testing.T) {
 		}
 	}
 	s := p.Stats()
-	if s.Callback.Published != int64(len(pushed)) || s.Published != int64(len(all)) {
-		t.Errorf("Stats: %d published by callback of %d, want %d of %d", s.Callback.Published, s.Published, len(pushed), len(all))
+	if s.CallbackPublished != int64(len(pushed)) || s.Published != int64(len(all)) {
+		t.Errorf("Stats: %d published by callback of %d, want %d of %d", s.CallbackPublished, s.Published, len(pushed), len(all))
 	}
-	if s.Callback.Duplicates < int64(len(pushed)) {
-		t.Errorf("Stats.Callback.Duplicates = %d, want at least %d (every pushed message was pushed again)", s.Callback.Duplicates, len(pushed))
+	if s.CallbackDuplicates < int64(len(pushed)) {
+		t.Errorf("Stats.CallbackDuplicates = %d, want at least %d (every pushed message was pushed again)", s.CallbackDuplicates, len(pushed))
 	}
 	// Pushed msgids are committed with a second past their create_time,
 	// which keeps them until the cursor passes them by the lookback.
@@ -246,8 +246,8 @@ func TestPushBehindTheDedupeHorizonIsSkipped(t *testing.T) {
 	if got := pt.pub.Acked(); got[777] != 0 || got[778] != 1 {
 		t.Errorf("acknowledged %v, want only 778 (777 is behind the dedupe horizon)", got)
 	}
-	if s := p.Stats().Callback; s.Stale != 1 || s.Published != 1 {
-		t.Errorf("Stats.Callback = %+v, want 1 stale and 1 published", s)
+	if s := p.Stats(); s.CallbackStale != 1 || s.CallbackPublished != 1 {
+		t.Errorf("Stats = %+v, want 1 callback stale and 1 published", s)
 	}
 }
 
