@@ -107,8 +107,11 @@ func New(cfg Config) (*Client, error) {
 	return &Client{cl: cl, urls: cfg.URLs}, nil
 }
 
-// checkURL accepts an http or https URL with a host and without user
-// information (credentials have their own variables and are never logged).
+// CheckURL accepts an http or https URL with a host and without user
+// information (credentials have their own settings and are never logged).
+// Its error quotes the URL with any credentials cut out.
+func CheckURL(raw string) error { return checkURL(raw) }
+
 func checkURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/imreport/imreport/registry"
+	"github.com/imreport/imreport/schema"
 	"github.com/imreport/imreport/source"
 )
 
@@ -52,6 +54,14 @@ type env struct {
 	KafkaTLS           string `env:"IMREPORT_KAFKA_TLS, default=false"`
 	KafkaTLSCAFile     string `env:"IMREPORT_KAFKA_TLS_CA_FILE"`
 	KafkaTLSSkipVerify string `env:"IMREPORT_KAFKA_TLS_SKIP_VERIFY, default=false"`
+
+	RegistryURL         string `env:"IMREPORT_SCHEMA_REGISTRY_URL"`
+	RegistryUsername    string `env:"IMREPORT_SCHEMA_REGISTRY_USERNAME"`
+	RegistryPassword    string `env:"IMREPORT_SCHEMA_REGISTRY_PASSWORD"`
+	RegistryBearerToken string `env:"IMREPORT_SCHEMA_REGISTRY_BEARER_TOKEN"`
+	RegistryTLSCAFile   string `env:"IMREPORT_SCHEMA_REGISTRY_TLS_CA_FILE"`
+	SubjectStrategy     string `env:"IMREPORT_SCHEMA_SUBJECT_STRATEGY, default=topic"`
+	ValueFormat         string `env:"IMREPORT_VALUE_FORMAT, default=auto"`
 
 	CheckpointPath  string `env:"IMREPORT_CHECKPOINT_PATH, default=imreport.db"`
 	CheckpointLock  string `env:"IMREPORT_CHECKPOINT_LOCK_TIMEOUT, default=2s"`
@@ -101,6 +111,10 @@ type Config struct {
 	KafkaTLS           bool
 	KafkaTLSCAFile     string
 	KafkaTLSSkipVerify bool
+
+	Registry    registry.Config // URLs empty = no registry
+	Subject     string          // the value schema's subject (IMREPORT_SCHEMA_SUBJECT_STRATEGY applied)
+	ValueFormat schema.Framing  // IMREPORT_VALUE_FORMAT with auto resolved
 
 	CheckpointPath  string
 	CheckpointLock  time.Duration
@@ -160,6 +174,13 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("kafka_tls", c.KafkaTLS),
 		slog.String("kafka_tls_ca_file", c.KafkaTLSCAFile),
 		slog.Bool("kafka_tls_skip_verify", c.KafkaTLSSkipVerify),
+		slog.Any("schema_registry_url", c.Registry.URLs),
+		slog.String("schema_registry_username", c.Registry.Username),
+		slog.String("schema_registry_password", secret(c.Registry.Password)),
+		slog.String("schema_registry_bearer_token", secret(c.Registry.BearerToken)),
+		slog.String("schema_registry_tls_ca_file", c.Registry.TLSCAFile),
+		slog.String("schema_subject", c.Subject),
+		slog.String("value_format", c.ValueFormat.String()),
 		slog.String("checkpoint_path", c.CheckpointPath),
 		slog.Duration("checkpoint_lock_timeout", c.CheckpointLock),
 		slog.String("http_addr", c.HTTPAddr),
@@ -363,6 +384,8 @@ func loadConfig(ctx context.Context, lookup envconfig.Lookuper, now time.Time, n
 	if !c.KafkaTLS && (c.KafkaTLSCAFile != "" || c.KafkaTLSSkipVerify) {
 		bad("IMREPORT_KAFKA_TLS", "TLS options are set but IMREPORT_KAFKA_TLS is false")
 	}
+
+	c.loadRegistry(e, bad)
 
 	c.CheckpointPath = strings.TrimSpace(e.CheckpointPath)
 	if c.CheckpointPath == "" {

@@ -121,12 +121,21 @@ func runMain(ctx context.Context, env map[string]string, args ...string) (int, s
 
 // record is one Kafka record decoded with the schema.
 type record struct {
-	msg sink.Message
-	rec map[string]any
+	msg      sink.Message
+	rec      map[string]any
+	framing  schema.Framing
+	schemaID int // Confluent only
 }
 
-// readTopic decodes every record of the topic.
+// readTopic decodes every record of the topic (single-object only).
 func readTopic(t *testing.T, brokers []string, topic string) []record {
+	t.Helper()
+	return readTopicWith(t, brokers, topic, nil)
+}
+
+// readTopicWith decodes every record of the topic by its own framing,
+// resolving Confluent schema ids at reg (nil: none).
+func readTopicWith(t *testing.T, brokers []string, topic string, reg schema.Registry) []record {
 	t.Helper()
 	r, err := sink.New(sink.Config{Brokers: brokers, Topic: topic})
 	if err != nil {
@@ -137,15 +146,16 @@ func readTopic(t *testing.T, brokers []string, topic string) []record {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dec := schema.NewDecoder(codec, reg)
 	var out []record
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := r.Scan(ctx, func(m sink.Message) error {
-		rec, err := codec.Decode(m.Value)
+		d, err := dec.Decode(ctx, m.Value)
 		if err != nil {
 			t.Fatalf("partition %d offset %d: %v", m.Partition, m.Offset, err)
 		}
-		out = append(out, record{msg: m, rec: rec})
+		out = append(out, record{msg: m, rec: d.Record, framing: d.Framing, schemaID: d.SchemaID})
 		return nil
 	}); err != nil {
 		t.Fatal(err)

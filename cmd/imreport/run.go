@@ -110,6 +110,14 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		}()
 	}
 
+	codec, err := valueCodec(pipeCtx, cfg, logger)
+	if err != nil {
+		if pipeCtx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+
 	store, err := checkpoint.Open(checkpoint.Options{Path: cfg.CheckpointPath, LockTimeout: cfg.CheckpointLock})
 	if err != nil {
 		return err
@@ -211,6 +219,7 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		FetchConcurrency: cfg.Concurrency,
 		ShutdownTimeout:  cfg.ShutdownTimeout,
 		PublishRetry:     kafkaRetry,
+		Codec:            codec,
 		Now:              now,
 		Sleep:            hooks.sleep,
 		Logger:           logger,
