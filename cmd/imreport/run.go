@@ -63,6 +63,9 @@ type runHooks struct {
 	onListen   func(addr string)          // the HTTP server's bound address
 	onPipeline func(p *pipeline.Pipeline) // the pipeline, before it runs
 	onCommit   func(oldest time.Time)     // after each checkpoint commit: the oldest cursor
+	onCallback func(addr string)          // the callback receiver's bound address
+	// onPublished sees every record Kafka acknowledged (after the metrics).
+	onPublished func(path string, r sink.Record, at time.Time)
 
 	// now and sleep replace the clock and the poll wait (tests drive a
 	// fake clock with them); nil = the real ones.
@@ -204,6 +207,12 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		Now:              now,
 		Sleep:            hooks.sleep,
 		Logger:           logger,
+		OnPublished: func(path string, r sink.Record, at time.Time) {
+			m.observePublished(path, r, at)
+			if hooks.onPublished != nil {
+				hooks.onPublished(path, r, at)
+			}
+		},
 		OnCommit: func(pr pipeline.Progress) {
 			m.observeCommit(pr)
 			if hooks.onCommit != nil {
@@ -215,6 +224,11 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		return err
 	}
 	m.watch(p)
+	stopCallback, err := serveCallback(ctx, cfg, p, m, logger, hooks.onCallback)
+	if err != nil {
+		return err
+	}
+	defer stopCallback()
 	if hooks.onPipeline != nil {
 		hooks.onPipeline(p)
 	}
