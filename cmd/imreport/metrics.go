@@ -154,7 +154,7 @@ func auditMetrics(reg *prometheus.Registry) func(audit.Progress) {
 	done := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "imreport_audit_done", Help: "Audit progress: records read (phase kafka) or API requests made (phase api)."}, []string{"phase"})
 	total := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "imreport_audit_total", Help: "Audit progress: records or requests expected, per phase."}, []string{"phase"})
 	eta := prometheus.NewGauge(prometheus.GaugeOpts{Name: "imreport_audit_eta_seconds", Help: "Estimated time left in the current audit phase."})
-	bad := prometheus.NewGauge(prometheus.GaugeOpts{Name: "imreport_audit_buckets_differing", Help: "Buckets found not to match so far (final once imreport_audit_done{phase=\"done\"} is 1)."})
+	bad := prometheus.NewGauge(prometheus.GaugeOpts{Name: "imreport_audit_buckets_differing", Help: "Buckets found not to match, once imreport_audit_done{phase=\"done\"} is 1."})
 	reg.MustRegister(done, total, eta, bad)
 	return func(p audit.Progress) {
 		if p.Phase == "done" {
