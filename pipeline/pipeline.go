@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -120,6 +121,10 @@ type Pipeline struct {
 	index   *rescanIndex // what each stream served, by second, for rescan checks
 	mu      sync.Mutex
 	cursors map[string]time.Time // committed
+
+	// For progress reports: set by Run before its stages start.
+	began     map[string]time.Time // the cursors when Run started
+	perStream streamCounters
 }
 
 // New checks cfg and returns a Pipeline.
@@ -258,6 +263,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	p.mu.Lock()
 	p.cursors = cursors
+	p.began, p.perStream = maps.Clone(cursors), newStreamCounters(p.cfg.Streams)
 	p.mu.Unlock()
 	seen := newSeenSet(state.Seen)
 	p.stats.seen.Store(int64(seen.len()))
@@ -407,6 +413,9 @@ func (p *Pipeline) fetcher(ctx context.Context, jobs <-chan job, items chan<- it
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		if j.check {
+			p.perStream.requested(j.stream.String())
+		}
 		if j.check && p.unchanged(ctx, j) {
 			if err := send(ctx, items, item{job: j}); err != nil {
 				return err
@@ -415,6 +424,7 @@ func (p *Pipeline) fetcher(ctx context.Context, jobs <-chan job, items chan<- it
 		}
 		err := p.src.Fetch(ctx, j.stream, j.window, func(pg source.Page) error {
 			p.stats.pages.Add(1)
+			p.perStream.requested(j.stream.String())
 			p.stats.fetched.Add(int64(len(pg.Messages)))
 			return send(ctx, items, item{job: j, page: &pg})
 		})

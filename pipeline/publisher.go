@@ -220,6 +220,7 @@ func (w *pageWriter) write(j job, pg source.Page) error {
 	done := func(r sink.Record) {
 		w.seen.add(r.MsgID, horizon)
 		w.pending[r.MsgID] = horizon
+		p.perStream.published(stream)
 		if r.DeadLetter != nil {
 			p.stats.deadLettered.Add(1)
 		} else {

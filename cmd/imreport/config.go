@@ -57,6 +57,7 @@ type env struct {
 	CheckpointLock  string `env:"IMREPORT_CHECKPOINT_LOCK_TIMEOUT, default=2s"`
 	HTTPAddr        string `env:"IMREPORT_HTTP_ADDR, default=:8080"`
 	LogLevel        string `env:"IMREPORT_LOG_LEVEL, default=info"`
+	ProgressEvery   string `env:"IMREPORT_PROGRESS_INTERVAL, default=15s"`
 	ShutdownTimeout string `env:"IMREPORT_SHUTDOWN_TIMEOUT, default=20s"`
 }
 
@@ -100,6 +101,7 @@ type Config struct {
 	CheckpointLock  time.Duration
 	HTTPAddr        string
 	LogLevel        slog.Level
+	ProgressEvery   time.Duration
 	ShutdownTimeout time.Duration
 }
 
@@ -152,6 +154,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("checkpoint_lock_timeout", c.CheckpointLock),
 		slog.String("http_addr", c.HTTPAddr),
 		slog.String("log_level", c.LogLevel.String()),
+		slog.Duration("progress_interval", c.ProgressEvery),
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
 	)
 }
@@ -362,6 +365,7 @@ func loadConfig(ctx context.Context, lookup envconfig.Lookuper, now time.Time, n
 		bad("IMREPORT_LOG_LEVEL", "%q is not one of debug, info, warn, error", e.LogLevel)
 	}
 	dur("IMREPORT_SHUTDOWN_TIMEOUT", e.ShutdownTimeout, &c.ShutdownTimeout, time.Second)
+	dur("IMREPORT_PROGRESS_INTERVAL", e.ProgressEvery, &c.ProgressEvery, time.Second)
 
 	if c.Window > 0 && c.Lookback > 0 && c.Lookback > 7*24*time.Hour {
 		bad("IMREPORT_LOOKBACK", "%s is longer than 7 days", c.Lookback)
