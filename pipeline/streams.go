@@ -28,9 +28,9 @@ func newStreamCounters(streams []source.Stream) streamCounters {
 	return c
 }
 
-func (c streamCounters) published(stream string) {
+func (c streamCounters) published(stream string, n int64) {
 	if s := c[stream]; s != nil {
-		s.published.Add(1)
+		s.published.Add(n)
 	}
 }
 

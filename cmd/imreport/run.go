@@ -68,6 +68,9 @@ type runHooks struct {
 	onListen   func(addr string)          // the HTTP server's bound address
 	onPipeline func(p *pipeline.Pipeline) // the pipeline, before it runs
 	onCommit   func(oldest time.Time)     // after each checkpoint commit: the oldest cursor
+	onCallback func(addr string)          // the callback receiver's bound address
+	// onPublished sees every record Kafka acknowledged (after the metrics).
+	onPublished func(path string, r sink.Record, at time.Time)
 
 	// now and sleep replace the clock and the poll wait (tests drive a
 	// fake clock with them); nil = the real ones.
@@ -115,6 +118,14 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		}()
 	}
 
+	codec, err := valueCodec(pipeCtx, cfg, logger)
+	if err != nil {
+		if pipeCtx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+
 	store, err := checkpoint.Open(checkpoint.Options{Path: cfg.CheckpointPath, LockTimeout: cfg.CheckpointLock})
 	if err != nil {
 		return err
@@ -160,23 +171,7 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		return err
 	}
 
-	writer, err := sink.New(sink.Config{
-		Brokers:           cfg.KafkaBrokers,
-		Topic:             cfg.KafkaTopic,
-		DLQTopic:          cfg.KafkaDLQTopic,
-		AppKey:            cfg.AppKey,
-		Compression:       cfg.KafkaCompression,
-		CreateTopic:       cfg.KafkaCreateTopic,
-		Partitions:        cfg.KafkaPartitions,
-		ReplicationFactor: cfg.KafkaReplication,
-		SASLMechanism:     cfg.KafkaSASLMechanism,
-		SASLUsername:      cfg.KafkaSASLUsername,
-		SASLPassword:      cfg.KafkaSASLPassword,
-		TLS:               cfg.KafkaTLS,
-		TLSCAFile:         cfg.KafkaTLSCAFile,
-		TLSSkipVerify:     cfg.KafkaTLSSkipVerify,
-		Logger:            logger,
-	})
+	writer, err := sink.New(sinkConfig(cfg, logger))
 	if err != nil {
 		return err
 	}
@@ -217,9 +212,16 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		FetchConcurrency: cfg.Concurrency,
 		ShutdownTimeout:  cfg.ShutdownTimeout,
 		PublishRetry:     kafkaRetry,
+		Codec:            codec,
 		Now:              now,
 		Sleep:            hooks.sleep,
 		Logger:           logger,
+		OnPublished: func(path string, r sink.Record, at time.Time) {
+			m.observePublished(path, r, at)
+			if hooks.onPublished != nil {
+				hooks.onPublished(path, r, at)
+			}
+		},
 		OnCommit: func(pr pipeline.Progress) {
 			m.observeCommit(pr)
 			announceWait(reporter, cfg, pr.Cursors, now())
@@ -235,6 +237,11 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 	reporter = newProgress(cfg, p, logger, hooks.bars, m, now)
 	reporter.Sleep = hooks.progressSleep
 	defer runProgress(pipeCtx, reporter)()
+	stopCallback, err := serveCallback(ctx, cfg, p, m, logger, hooks.onCallback)
+	if err != nil {
+		return err
+	}
+	defer stopCallback()
 	if hooks.onPipeline != nil {
 		hooks.onPipeline(p)
 	}
