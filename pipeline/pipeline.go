@@ -81,6 +81,10 @@ type Config struct {
 
 	// OnCommit, if set, is called after every checkpoint commit.
 	OnCommit func(Progress)
+	// OnPublished, if set, is called by the publisher for every record
+	// Kafka acknowledged, with the path it came by (PathPoll, PathCallback)
+	// and the time of the acknowledgement. It must be quick.
+	OnPublished func(path string, r sink.Record, at time.Time)
 }
 
 // Progress is the state after a commit.
@@ -106,6 +110,18 @@ type Stats struct {
 	DeadLettered int64 // messages sent to the dead-letter topic
 	ReadBacks    int64 // read-backs of Kafka (at start and after a failed write)
 	Recovered    int64 // msgids found in Kafka by a read-back that the checkpoint did not know
+
+	// What came by Push (counted in Published, Duplicates and DeadLettered
+	// too).
+	CallbackRequests   int64 // batches handed to the publisher
+	CallbackMessages   int64 // messages in them
+	CallbackPublished  int64 // messages acknowledged by Kafka (main topic) from callbacks
+	CallbackDuplicates int64 // messages skipped: already published (by either path) or twice in one write
+	// CallbackStale counts messages skipped because they were sent so long
+	// ago that the poller's cursor passed them by more than the lookback:
+	// polling published them already, and the dedupe set no longer holds
+	// them.
+	CallbackStale int64
 }
 
 // Pipeline is one run of the pipeline.
@@ -121,9 +137,13 @@ type Pipeline struct {
 		pages, fetched, published, duplicates, windows, rescans, commits, retries, seen atomic.Int64
 		rescanChecks, rescanSkips, deadLettered, readBacks, recovered                   atomic.Int64
 	}
-	index   *rescanIndex // what each stream served, by second, for rescan checks
-	mu      sync.Mutex
-	cursors map[string]time.Time // committed
+	index    *rescanIndex // what each stream served, by second, for rescan checks
+	push     pushCounters
+	pushes   chan *pushRequest // Push -> the publisher
+	stopped  chan struct{}     // closed when the publisher returns
+	stopOnce sync.Once
+	mu       sync.Mutex
+	cursors  map[string]time.Time // committed
 }
 
 // New checks cfg and returns a Pipeline.
@@ -190,8 +210,9 @@ func New(cfg Config, src Fetcher, pub Publisher, cp Checkpointer) (*Pipeline, er
 	}
 	return &Pipeline{
 		cfg: cfg, src: src, pub: pub, cp: cp, codec: codec,
-		plan:  Plan{Window: cfg.Window, Settle: cfg.Settle, End: cfg.End},
-		index: newRescanIndex(),
+		plan:   Plan{Window: cfg.Window, Settle: cfg.Settle, End: cfg.End},
+		index:  newRescanIndex(),
+		pushes: make(chan *pushRequest), stopped: make(chan struct{}),
 	}, nil
 }
 
@@ -204,6 +225,8 @@ func (p *Pipeline) Stats() Stats {
 		Commits: s.commits.Load(), Retries: s.retries.Load(), Seen: s.seen.Load(),
 		RescanChecks: s.rescanChecks.Load(), RescanSkips: s.rescanSkips.Load(),
 		DeadLettered: s.deadLettered.Load(), ReadBacks: s.readBacks.Load(), Recovered: s.recovered.Load(),
+		CallbackRequests: p.push.requests.Load(), CallbackMessages: p.push.messages.Load(), CallbackPublished: p.push.published.Load(),
+		CallbackDuplicates: p.push.duplicates.Load(), CallbackStale: p.push.stale.Load(),
 	}
 }
 

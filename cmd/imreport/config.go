@@ -40,6 +40,7 @@ type env struct {
 	PageSize     string `env:"IMREPORT_PAGE_SIZE, default=1000"`
 	RateLimit    string `env:"IMREPORT_RATE_LIMIT, default=8"`
 	Concurrency  string `env:"IMREPORT_FETCH_CONCURRENCY, default=1"`
+	AuditRate    string `env:"IMREPORT_AUDIT_RATE_LIMIT, default=2"`
 
 	KafkaBrokers       string `env:"IMREPORT_KAFKA_BROKERS"`
 	KafkaTopic         string `env:"IMREPORT_KAFKA_TOPIC, default=imreport.messages"`
@@ -68,6 +69,12 @@ type env struct {
 	HTTPAddr        string `env:"IMREPORT_HTTP_ADDR, default=:8080"`
 	LogLevel        string `env:"IMREPORT_LOG_LEVEL, default=info"`
 	ShutdownTimeout string `env:"IMREPORT_SHUTDOWN_TIMEOUT, default=20s"`
+
+	CallbackAddr        string `env:"IMREPORT_CALLBACK_ADDR"`
+	CallbackPath        string `env:"IMREPORT_CALLBACK_PATH, default=/callback"`
+	CallbackMaxBody     string `env:"IMREPORT_CALLBACK_MAX_BODY, default=1048576"`
+	CallbackReadTimeout string `env:"IMREPORT_CALLBACK_READ_TIMEOUT, default=10s"`
+	CallbackAckTimeout  string `env:"IMREPORT_CALLBACK_ACK_TIMEOUT, default=10s"`
 }
 
 // Config is the validated configuration of `imreport run`.
@@ -91,6 +98,7 @@ type Config struct {
 	PageSize     int
 	RateLimit    float64
 	Concurrency  int
+	AuditRate    float64 // requests per second of `imreport audit`
 
 	KafkaBrokers       []string
 	KafkaTopic         string
@@ -115,6 +123,12 @@ type Config struct {
 	HTTPAddr        string
 	LogLevel        slog.Level
 	ShutdownTimeout time.Duration
+
+	CallbackAddr        string // "" = no receiver
+	CallbackPath        string
+	CallbackMaxBody     int
+	CallbackReadTimeout time.Duration
+	CallbackAckTimeout  time.Duration
 }
 
 // LogValue lists the configuration without its secrets.
@@ -174,6 +188,11 @@ func (c Config) LogValue() slog.Value {
 		slog.String("http_addr", c.HTTPAddr),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
+		slog.String("callback_addr", c.CallbackAddr),
+		slog.String("callback_path", c.CallbackPath),
+		slog.Int("callback_max_body", c.CallbackMaxBody),
+		slog.Duration("callback_read_timeout", c.CallbackReadTimeout),
+		slog.Duration("callback_ack_timeout", c.CallbackAckTimeout),
 	)
 }
 
@@ -308,6 +327,11 @@ func loadConfig(ctx context.Context, lookup envconfig.Lookuper, now time.Time, n
 		c.RateLimit = r
 	}
 	integer("IMREPORT_FETCH_CONCURRENCY", e.Concurrency, &c.Concurrency, 1, 64)
+	if r, err := strconv.ParseFloat(strings.TrimSpace(e.AuditRate), 64); err != nil || r <= 0 {
+		bad("IMREPORT_AUDIT_RATE_LIMIT", "%q is not a positive number of requests per second", e.AuditRate)
+	} else {
+		c.AuditRate = r
+	}
 
 	c.KafkaBrokers = splitList(e.KafkaBrokers)
 	if needKafka && len(c.KafkaBrokers) == 0 {
@@ -385,6 +409,21 @@ func loadConfig(ctx context.Context, lookup envconfig.Lookuper, now time.Time, n
 		bad("IMREPORT_LOG_LEVEL", "%q is not one of debug, info, warn, error", e.LogLevel)
 	}
 	dur("IMREPORT_SHUTDOWN_TIMEOUT", e.ShutdownTimeout, &c.ShutdownTimeout, time.Second)
+	c.CallbackAddr = strings.TrimSpace(e.CallbackAddr)
+	if c.CallbackAddr != "" {
+		if _, _, err := net.SplitHostPort(c.CallbackAddr); err != nil {
+			bad("IMREPORT_CALLBACK_ADDR", "%q is not [host]:port (empty disables the receiver)", e.CallbackAddr)
+		} else if c.CallbackAddr == c.HTTPAddr {
+			bad("IMREPORT_CALLBACK_ADDR", "must differ from IMREPORT_HTTP_ADDR (the receiver has its own listener)")
+		}
+	}
+	c.CallbackPath = strings.TrimSpace(e.CallbackPath)
+	if !strings.HasPrefix(c.CallbackPath, "/") || strings.ContainsAny(c.CallbackPath, " ?#{}") {
+		bad("IMREPORT_CALLBACK_PATH", "%q must start with / and hold no space, ?, #, { or }", e.CallbackPath)
+	}
+	integer("IMREPORT_CALLBACK_MAX_BODY", e.CallbackMaxBody, &c.CallbackMaxBody, 4096, 64<<20)
+	dur("IMREPORT_CALLBACK_READ_TIMEOUT", e.CallbackReadTimeout, &c.CallbackReadTimeout, 100*time.Millisecond)
+	dur("IMREPORT_CALLBACK_ACK_TIMEOUT", e.CallbackAckTimeout, &c.CallbackAckTimeout, 100*time.Millisecond)
 
 	if c.Window > 0 && c.Lookback > 0 && c.Lookback > 7*24*time.Hour {
 		bad("IMREPORT_LOOKBACK", "%s is longer than 7 days", c.Lookback)

@@ -41,8 +41,16 @@ type history struct {
 
 func newHistory(t *testing.T, spec simulator.GenSpec) *history {
 	t.Helper()
+	return newHistoryWith(t, spec, simulator.Config{})
+}
+
+// newHistoryWith is newHistory with a simulator configuration (its app key
+// and secret are the tests').
+func newHistoryWith(t *testing.T, spec simulator.GenSpec, cfg simulator.Config) *history {
+	t.Helper()
 	msgs := simulator.Generate(spec)
-	h := &history{srv: simulator.New(simulator.Config{AppKey: testAppKey, MasterSecret: testSecret}, msgs), msgs: msgs, start: spec.Start, end: spec.End}
+	cfg.AppKey, cfg.MasterSecret = testAppKey, testSecret
+	h := &history{srv: simulator.New(cfg, msgs), msgs: msgs, start: spec.Start, end: spec.End}
 	var n int64
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.srv.ServeHTTP(w, r)
@@ -85,6 +93,7 @@ func baseEnv(t *testing.T, h *history, brokers []string) map[string]string {
 		"IMREPORT_START":                    h.start.Format(time.RFC3339),
 		"IMREPORT_END":                      h.end.Format(time.RFC3339),
 		"IMREPORT_RATE_LIMIT":               "2000",
+		"IMREPORT_AUDIT_RATE_LIMIT":         "2000",
 		"IMREPORT_KAFKA_BROKERS":            strings.Join(brokers, ","),
 		"IMREPORT_KAFKA_PARTITIONS":         "3",
 		"IMREPORT_KAFKA_REPLICATION_FACTOR": "1",

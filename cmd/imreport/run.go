@@ -63,6 +63,9 @@ type runHooks struct {
 	onListen   func(addr string)          // the HTTP server's bound address
 	onPipeline func(p *pipeline.Pipeline) // the pipeline, before it runs
 	onCommit   func(oldest time.Time)     // after each checkpoint commit: the oldest cursor
+	onCallback func(addr string)          // the callback receiver's bound address
+	// onPublished sees every record Kafka acknowledged (after the metrics).
+	onPublished func(path string, r sink.Record, at time.Time)
 
 	// now and sleep replace the clock and the poll wait (tests drive a
 	// fake clock with them); nil = the real ones.
@@ -160,23 +163,7 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		return err
 	}
 
-	writer, err := sink.New(sink.Config{
-		Brokers:           cfg.KafkaBrokers,
-		Topic:             cfg.KafkaTopic,
-		DLQTopic:          cfg.KafkaDLQTopic,
-		AppKey:            cfg.AppKey,
-		Compression:       cfg.KafkaCompression,
-		CreateTopic:       cfg.KafkaCreateTopic,
-		Partitions:        cfg.KafkaPartitions,
-		ReplicationFactor: cfg.KafkaReplication,
-		SASLMechanism:     cfg.KafkaSASLMechanism,
-		SASLUsername:      cfg.KafkaSASLUsername,
-		SASLPassword:      cfg.KafkaSASLPassword,
-		TLS:               cfg.KafkaTLS,
-		TLSCAFile:         cfg.KafkaTLSCAFile,
-		TLSSkipVerify:     cfg.KafkaTLSSkipVerify,
-		Logger:            logger,
-	})
+	writer, err := sink.New(sinkConfig(cfg, logger))
 	if err != nil {
 		return err
 	}
@@ -220,6 +207,12 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		Now:              now,
 		Sleep:            hooks.sleep,
 		Logger:           logger,
+		OnPublished: func(path string, r sink.Record, at time.Time) {
+			m.observePublished(path, r, at)
+			if hooks.onPublished != nil {
+				hooks.onPublished(path, r, at)
+			}
+		},
 		OnCommit: func(pr pipeline.Progress) {
 			m.observeCommit(pr)
 			if hooks.onCommit != nil {
@@ -231,6 +224,11 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		return err
 	}
 	m.watch(p)
+	stopCallback, err := serveCallback(ctx, cfg, p, m, logger, hooks.onCallback)
+	if err != nil {
+		return err
+	}
+	defer stopCallback()
 	if hooks.onPipeline != nil {
 		hooks.onPipeline(p)
 	}
