@@ -257,25 +257,10 @@ func compareRecord(r record, m simulator.Message, endpoint string) []string {
 		wantFrom = m.FromAppKey
 	}
 	eq("from_appkey", union(rec["from_appkey"]), wantFrom)
-	wantKey := m.TargetID
-	if m.TargetType == "single" {
-		a, b := m.FromID, m.TargetID
-		if b < a {
-			a, b = b, a
-		}
-		wantKey = a + ":" + b
-	}
+	wantKey := conversationOf(m)
 	eq("conversation_id", rec["conversation_id"], wantKey)
 	eq("kafka key", string(r.msg.Key), wantKey)
-	var body struct {
-		Text any `json:"text"`
-	}
-	_ = json.Unmarshal(m.Body, &body)
-	var wantText any
-	if s, ok := body.Text.(string); ok && m.MsgType == "text" {
-		wantText = s
-	}
-	eq("text", union(rec["text"]), wantText)
+	eq("text", union(rec["text"]), textOf(m))
 	src, _ := rec["source"].(map[string]any)
 	eq("source.app_key", src["app_key"], testAppKey)
 	eq("source.endpoint", src["endpoint"], endpoint)
@@ -284,6 +269,31 @@ func compareRecord(r record, m simulator.Message, endpoint string) []string {
 	eq("header app_key", r.msg.Headers[sink.HeaderAppKey], testAppKey)
 	eq("header msg_type", r.msg.Headers[sink.HeaderMsgType], m.MsgType)
 	return d
+}
+
+// conversationOf is the Kafka key a message must get.
+func conversationOf(m simulator.Message) string {
+	if m.TargetType != "single" {
+		return m.TargetID
+	}
+	a, b := m.FromID, m.TargetID
+	if b < a {
+		a, b = b, a
+	}
+	return a + ":" + b
+}
+
+// textOf is the text field a message must get: msg_body.text of a text
+// message, else nil.
+func textOf(m simulator.Message) any {
+	var body struct {
+		Text any `json:"text"`
+	}
+	_ = json.Unmarshal(m.Body, &body)
+	if s, ok := body.Text.(string); ok && m.MsgType == "text" {
+		return s
+	}
+	return nil
 }
 
 func millis(v any) int64 {
