@@ -184,6 +184,36 @@ func TestAuditEntityStreams(t *testing.T) {
 	}
 }
 
+// TestAuditV1: on API v1 (strict /v1/users, inclusive /v1/messages) the
+// audit is exact too.
+func TestAuditV1(t *testing.T) {
+	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
+	h := newHistory(t, simulator.GenSpec{Seed: 67, Start: end.Add(-2 * time.Hour), End: end, Count: 2000, Users: 10})
+	brokers := newKafka(t)
+	env := baseEnv(t, h, brokers)
+	env["IMREPORT_API_VERSION"] = "v1"
+	env["IMREPORT_USERS"] = strings.Join(h.srv.Users()[:2], ",")
+	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
+		t.Fatalf("run exited %d:\n%s", code, stderr)
+	}
+	rep := auditJSON(t, env, h, exitFailed, "--stream", "messages,users/"+h.srv.Users()[0])
+	if len(rep.Streams) != 2 || rep.Streams[0].Read != "inclusive" || rep.Streams[1].Read != "strict" {
+		t.Fatalf("v1 streams: %+v", rep.Streams)
+	}
+	// The messages stream was not run (only users are configured): the
+	// topic lacks what the two users did not send or receive.
+	for _, b := range rep.Streams[0].Buckets {
+		if b.Status != "missing" {
+			t.Errorf("messages bucket %s: %s, want missing (only two users' messages were published)", b.From, b.Status)
+		}
+	}
+	for _, b := range rep.Streams[1].Buckets {
+		if b.Status != "ok" || b.API == 0 {
+			t.Errorf("user bucket %s: %+v", b.From, b)
+		}
+	}
+}
+
 // TestAuditFindsDeletedMessagesAndRepairs: a copy of the topic lacks some
 // messages of two buckets (one early, one whose msgids the checkpoint's
 // dedupe set still holds). The audit names exactly those two buckets, and
