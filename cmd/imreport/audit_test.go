@@ -125,6 +125,17 @@ func TestAuditCleanBackfill(t *testing.T) {
 		t.Fatalf("audit (table) exited %d:\n%s\n%s", code, out, stderr)
 	}
 
+	// Relative times, rounded down to whole buckets: the same range (or,
+	// should an hour begin meanwhile, an hour later: clean as well).
+	t0 := time.Now().UTC()
+	code, out, stderr = runMain(context.Background(), env, "audit", "--from", "-8h", "--to", "-2h", "--json")
+	t1 := time.Now().UTC()
+	var rel auditReport
+	if err := json.Unmarshal([]byte(out), &rel); code != exitOK || err != nil || len(rel.Streams) != 1 || len(rel.Streams[0].Buckets) != 6 ||
+		!rel.Streams[0].Buckets[0].From.Equal(t0.Add(-8*time.Hour).Truncate(time.Hour)) && !rel.Streams[0].Buckets[0].From.Equal(t1.Add(-8*time.Hour).Truncate(time.Hour)) {
+		t.Fatalf("audit --from -8h --to -2h exited %d (%v):\n%s\n%s", code, err, out, stderr)
+	}
+
 	// A copy of the topic with one record twice: reported as a duplicate,
 	// in its bucket, and the audit is not clean.
 	third := h.srv.Visible(h.start.Add(2*time.Hour), h.start.Add(3*time.Hour))
