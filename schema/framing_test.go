@@ -89,8 +89,9 @@ func TestConfluentFraming(t *testing.T) {
 }
 
 // TestDecoder: each value is decoded by its own framing; the registry is
-// asked once per id; failures are per value and not cached; a writer
-// schema other than the embedded one is decoded with that schema.
+// asked once per id; failures are per value, cached when permanent and
+// asked again when temporary; a writer schema other than the embedded one
+// is decoded with that schema.
 func TestDecoder(t *testing.T) {
 	so := testCodec(t)
 	cf, err := so.Confluent(3)
@@ -154,12 +155,20 @@ func TestDecoder(t *testing.T) {
 	if _, err := d.Decode(ctx, []byte{0, 0, 0, 0, 9, 0}); err == nil || !strings.Contains(err.Error(), "40403") {
 		t.Errorf("unknown id: %v", err)
 	}
-	reg.fail = errors.New("registry down")
-	if _, err := d.Decode(ctx, []byte{0, 0, 0, 0, 9, 0}); err == nil || !strings.Contains(err.Error(), "registry down") {
-		t.Errorf("registry down: %v", err)
+	if _, err := d.Decode(ctx, []byte{0, 0, 0, 0, 9, 0}); err == nil || !strings.Contains(err.Error(), "40403") {
+		t.Errorf("unknown id again: %v", err)
 	}
-	if reg.calls[9] != 2 {
-		t.Errorf("failed lookups asked %d times, want 2 (failures are not cached)", reg.calls[9])
+	if reg.calls[9] != 1 || reg.calls[6] != 1 {
+		t.Errorf("permanent failures asked %d and %d times, want once (cached)", reg.calls[9], reg.calls[6])
+	}
+	reg.fail = temporaryError{}
+	for range 2 {
+		if _, err := d.Decode(ctx, []byte{0, 0, 0, 0, 10, 0}); err == nil || !strings.Contains(err.Error(), "registry down") {
+			t.Errorf("registry down: %v", err)
+		}
+	}
+	if reg.calls[10] != 2 {
+		t.Errorf("a temporary failure asked %d times for two values, want 2 (not cached)", reg.calls[10])
 	}
 	if _, err := NewDecoder(so, nil).Decode(ctx, encodeVendor(t, cf, raws["voice"])); !errors.Is(err, ErrNoRegistry) {
 		t.Errorf("no registry: %v, want ErrNoRegistry", err)
@@ -192,3 +201,8 @@ func TestPlainJSON(t *testing.T) {
 		t.Errorf("plain json not in schema order or escaped: %s", out)
 	}
 }
+
+type temporaryError struct{}
+
+func (temporaryError) Error() string   { return "registry down" }
+func (temporaryError) Temporary() bool { return true }

@@ -188,6 +188,7 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		return fmt.Errorf("kafka %v: %w%s", cfg.KafkaBrokers, err, kafkaHint(cfg, err))
 	}
 	logger.Info("kafka topic ready", "topic", cfg.KafkaTopic, "partitions", partitions)
+	warnTimeConfig(pipeCtx, writer, cfg, now(), logger)
 
 	streams := configStreams(cfg)
 	p, err := pipeline.New(pipeline.Config{
