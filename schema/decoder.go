@@ -54,6 +54,20 @@ type Decoder struct {
 	failed map[int]error // lookups that failed for good
 }
 
+// maxBlockCount bounds the items goavro allocates room for when it reads
+// one block of an array or map in a writer schema other than the embedded
+// one (goavro sizes the block from its count before reading it, and its own
+// bound is 2^31-1: a corrupt value would cost tens of gigabytes). The
+// embedded schema's only map (extras) is read by this package, bounded by
+// the input's size, and never reaches goavro.
+const maxBlockCount = 1 << 20
+
+func init() {
+	if goavro.MaxBlockCount > maxBlockCount {
+		goavro.MaxBlockCount = maxBlockCount // goavro's documented knob for exactly this
+	}
+}
+
 // writer is a writer schema fetched from the registry.
 type writer struct {
 	text  string
