@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/imreport/imreport/pipeline"
+	"github.com/imreport/imreport/progress"
 	"github.com/imreport/imreport/sink"
 	"github.com/imreport/imreport/source/callback"
 )
@@ -21,6 +22,8 @@ type metrics struct {
 	apiRetries  prometheus.Counter
 	apiRestarts *prometheus.CounterVec
 	cursor      *prometheus.GaugeVec
+	remaining   *prometheus.GaugeVec
+	eta         *prometheus.GaugeVec
 
 	callbackRequests *prometheus.CounterVec   // by outcome
 	freshness        *prometheus.HistogramVec // by path
@@ -46,6 +49,12 @@ func newMetrics(reg *prometheus.Registry, ready *atomic.Bool, now func() time.Ti
 		cursor: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "imreport_cursor_timestamp_seconds", Help: "Committed cursor per stream: everything sent before it is in Kafka.",
 		}, []string{"stream"}),
+		remaining: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "imreport_remaining_seconds", Help: "Range of send time a stream still has to cover: its target (the end of a bounded run, else now minus the settle time) minus its cursor.",
+		}, []string{"stream"}),
+		eta: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "imreport_eta_seconds", Help: "Estimated time until a stream reaches its target at the pace of the last minute; -1 when it is not closing in.",
+		}, []string{"stream"}),
 	}
 	m.callbackRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "imreport_callback_requests_total", Help: "Message routing callback requests received, by outcome: accepted, or the reason they were refused (unauthorized, method, content_type, too_large, malformed, slow, busy, unavailable, not_found).",
@@ -59,7 +68,7 @@ func newMetrics(reg *prometheus.Registry, ready *atomic.Bool, now func() time.Ti
 		m.callbackRequests.WithLabelValues(o)
 	}
 	reg.MustRegister(m.callbackRequests, m.freshness)
-	reg.MustRegister(m.apiRequests, m.apiLatency, m.apiRetries, m.apiRestarts, m.cursor,
+	reg.MustRegister(m.apiRequests, m.apiLatency, m.apiRetries, m.apiRestarts, m.cursor, m.remaining, m.eta,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imreport_ready", Help: "1 while the pipeline runs and is not shutting down."},
 			func() float64 {
 				if ready.Load() {
@@ -91,6 +100,18 @@ func (m *metrics) observePublished(path string, r sink.Record, at time.Time) {
 func (m *metrics) observeCommit(p pipeline.Progress) {
 	for s, c := range p.Cursors {
 		m.cursor.WithLabelValues(s).Set(float64(c.Unix()))
+	}
+}
+
+// observeProgress sets the progress gauges.
+func (m *metrics) observeProgress(st []progress.Status) {
+	for _, s := range st {
+		m.remaining.WithLabelValues(s.Name).Set(s.Remaining.Seconds())
+		eta := -1.0
+		if s.ETA >= 0 {
+			eta = s.ETA.Seconds()
+		}
+		m.eta.WithLabelValues(s.Name).Set(eta)
 	}
 }
 
