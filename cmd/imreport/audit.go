@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,8 +10,10 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sethvargo/go-envconfig"
 	"golang.org/x/time/rate"
 
@@ -51,12 +52,12 @@ arguments or configuration.
 `
 
 type auditFlags struct {
-	from, to, streams  string
-	bucket, margin     time.Duration
-	statistics, repair bool
-	json               bool
-	from0, to0         time.Time
-	streamList         []source.Stream
+	from, to, streams, http string
+	bucket, margin          time.Duration
+	statistics, repair      bool
+	json                    bool
+	from0, to0              time.Time
+	streamList              []source.Stream
 }
 
 func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, lookup envconfig.Lookuper) int {
@@ -70,6 +71,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, look
 	fs.BoolVar(&f.statistics, "statistics", false, "also compare with /v2/statistic/messages")
 	fs.BoolVar(&f.repair, "repair", false, "publish what the topics lack for the missing buckets (stop the pipeline first), then audit again")
 	fs.BoolVar(&f.json, "json", false, "print one JSON object instead of tables")
+	fs.StringVar(&f.http, "http", "", "serve /metrics (imreport_audit_*) on this address while auditing; empty = none")
 	if code, done := parseFlags(fs, auditUsage, args, stdout, stderr); done {
 		return code
 	}
@@ -170,9 +172,22 @@ func runAudit(ctx context.Context, cfg Config, f auditFlags, logger *slog.Logger
 	if err != nil {
 		return exitFailed, err
 	}
+	var onProgress func(audit.Progress)
+	if f.http != "" {
+		reg := prometheus.NewRegistry()
+		onProgress = auditMetrics(reg)
+		var ready atomic.Bool
+		ready.Store(true)
+		srv, _, err := serveHTTP(f.http, reg, &ready, logger)
+		if err != nil {
+			return exitFailed, err
+		}
+		defer srv.Close()
+	}
 	acfg := audit.Config{
-		Decode:  audit.SchemaDecoder(dec),
-		Streams: f.streamList, AppKey: cfg.AppKey, From: f.from0, To: f.to0, Bucket: f.bucket,
+		OnProgress: onProgress,
+		Decode:     audit.SchemaDecoder(dec),
+		Streams:    f.streamList, AppKey: cfg.AppKey, From: f.from0, To: f.to0, Bucket: f.bucket,
 		Location: cfg.Location, Margin: f.margin, Topic: cfg.KafkaTopic, DLQTopic: cfg.KafkaDLQTopic,
 		Statistics: f.statistics, Logger: logger,
 	}
@@ -181,18 +196,18 @@ func runAudit(ctx context.Context, cfg Config, f auditFlags, logger *slog.Logger
 		return exitFailed, err
 	}
 	if !f.repair || before.Summary.Clean {
-		return printAudit(stdout, f.json, before, nil, nil)
+		return printAudit(stdout, f.json, audit.Outcome{Before: before})
 	}
 	rr, err := repairAudit(ctx, cfg, before, client, writer, logger)
 	if err != nil {
-		code, _ := printAudit(stdout, f.json, before, rr, nil)
+		code, _ := printAudit(stdout, f.json, audit.Outcome{Before: before, Repair: rr})
 		return code, err
 	}
 	after, err := audit.Run(ctx, acfg, client, writer, client)
 	if err != nil {
 		return exitFailed, err
 	}
-	return printAudit(stdout, f.json, before, rr, after)
+	return printAudit(stdout, f.json, audit.Outcome{Before: before, Repair: rr, After: after})
 }
 
 // repairAudit takes the checkpoint's lock and repairs.
@@ -223,51 +238,15 @@ func repairAudit(ctx context.Context, cfg Config, rep *audit.Report, client *sou
 	})
 }
 
-// printAudit prints the reports and returns the exit code: 0 when the last
-// audit is clean.
-func printAudit(w io.Writer, asJSON bool, before *audit.Report, rr *audit.RepairReport, after *audit.Report) (int, error) {
-	last := before
-	if after != nil {
-		last = after
-	}
+// printAudit prints the outcome and returns the exit code: 0 when the
+// last audit is clean.
+func printAudit(w io.Writer, asJSON bool, o audit.Outcome) (int, error) {
 	code := exitOK
-	if !last.Summary.Clean {
+	if !o.Clean() {
 		code = exitFailed
 	}
 	if asJSON {
-		if rr == nil {
-			return code, before.WriteJSON(w)
-		}
-		return code, writeJSON(w, struct {
-			Before *audit.Report       `json:"before"`
-			Repair *audit.RepairReport `json:"repair"`
-			After  *audit.Report       `json:"after,omitempty"`
-		}{before, rr, after})
+		return code, o.WriteJSON(w)
 	}
-	if err := before.WriteTable(w); err != nil {
-		return exitFailed, err
-	}
-	if rr != nil {
-		fmt.Fprintf(w, "\nrepair: %d ranges, %d messages published, %d dead-lettered\n", len(rr.Ranges), rr.Published, rr.DeadLettered)
-		for _, r := range rr.Ranges {
-			fmt.Fprintf(w, "  %s [%s, %s): %d published, %d dead-lettered, %d already in Kafka\n", r.Stream,
-				r.From.UTC().Format(time.RFC3339), r.To.UTC().Format(time.RFC3339), r.Published, r.DeadLettered, r.Duplicates)
-		}
-		for _, n := range rr.Notes {
-			fmt.Fprintln(w, "  not repaired: "+n)
-		}
-	}
-	if after != nil {
-		fmt.Fprintln(w, "\naudit after the repair:")
-		if err := after.WriteTable(w); err != nil {
-			return exitFailed, err
-		}
-	}
-	return code, nil
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	return code, o.WriteTable(w)
 }

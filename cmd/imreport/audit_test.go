@@ -3,14 +3,17 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/imreport/imreport/audit"
 	"github.com/imreport/imreport/checkpoint"
 	"github.com/imreport/imreport/schema"
 	"github.com/imreport/imreport/simulator"
@@ -122,6 +125,19 @@ func TestAuditCleanBackfill(t *testing.T) {
 		t.Fatalf("audit (table) exited %d:\n%s\n%s", code, out, stderr)
 	}
 
+	// A copy of the topic with one record twice: reported as a duplicate,
+	// in its bucket, and the audit is not clean.
+	third := h.srv.Visible(h.start.Add(2*time.Hour), h.start.Add(3*time.Hour))
+	copyTopic(t, brokers, "imreport.messages", "dup.messages", nil, map[int64]bool{third[7].MsgID: true})
+	copyTopic(t, brokers, "imreport.messages.dlq", "dup.messages.dlq", nil, nil)
+	dupEnv := maps.Clone(env)
+	dupEnv["IMREPORT_KAFKA_TOPIC"] = "dup.messages"
+	rep = auditJSON(t, dupEnv, h, exitFailed)
+	if bad := expectBuckets(t, h, rep); len(bad) != 1 || !bad[0].Equal(h.start.Add(2*time.Hour)) ||
+		rep.Streams[0].Buckets[2].Status != "duplicates" || rep.Summary.Duplicates != 1 || rep.Summary.Missing != 0 {
+		t.Errorf("a duplicated record: buckets %v differ, summary %+v, want the third bucket with 1 duplicate", bad, rep.Summary)
+	}
+
 	// Bad flags: every problem at once, exit 2.
 	code, _, stderr = runMain(context.Background(), env, "audit", "--from", "yesterday", "--bucket", "90m30ms", "--stream", "nope/x")
 	if code != exitUsage {
@@ -200,8 +216,8 @@ func TestAuditFindsDeletedMessagesAndRepairs(t *testing.T) {
 	if len(drop) != 5 {
 		t.Fatalf("chose %d messages to drop, want 5 (no poisoned message in the second bucket?)", len(drop))
 	}
-	copyTopic(t, brokers, "imreport.messages", "copy.messages", drop)
-	copyTopic(t, brokers, "imreport.messages.dlq", "copy.messages.dlq", drop)
+	copyTopic(t, brokers, "imreport.messages", "copy.messages", drop, nil)
+	copyTopic(t, brokers, "imreport.messages.dlq", "copy.messages.dlq", drop, nil)
 	env["IMREPORT_KAFKA_TOPIC"] = "copy.messages"
 	env["IMREPORT_CHECKPOINT_PATH"] = cloneCheckpoint(t, env, brokers, "copy.messages")
 
@@ -343,8 +359,9 @@ func assertTopicsExactlyOnce(t *testing.T, h *history, brokers []string, topic s
 }
 
 // copyTopic copies every record of from into a new topic to (same
-// partitioning, keys, headers and timestamps), except the msgids in drop.
-func copyTopic(t *testing.T, brokers []string, from, to string, drop map[int64]bool) {
+// partitioning, keys, headers and timestamps), except the msgids in drop,
+// and those in twice twice.
+func copyTopic(t *testing.T, brokers []string, from, to string, drop, twice map[int64]bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -363,6 +380,9 @@ func copyTopic(t *testing.T, brokers []string, from, to string, drop map[int64]b
 			km.Headers = append(km.Headers, kafka.Header{Key: k, Value: []byte(v)})
 		}
 		msgs = append(msgs, km)
+		if twice[id] {
+			msgs = append(msgs, km)
+		}
 	}
 	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: to, Balancer: &kafka.Murmur2Balancer{}, BatchSize: 1000, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
 	defer w.Close()
@@ -414,4 +434,137 @@ func cloneCheckpoint(t *testing.T, env map[string]string, brokers []string, topi
 		t.Fatal(err)
 	}
 	return path
+}
+
+// TestAuditStatistics: with --statistics the audit compares the statistics
+// API's single and group counts per day and per hour of today (in the API's
+// zone) with the topics: all equal after a backfill; a message the API
+// gained later shows in both witnesses; an app without the VIP plan (403)
+// is reported as such, not as a failure.
+func TestAuditStatistics(t *testing.T) {
+	loc, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().In(loc)
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, loc)
+	day := today // the last whole day before the history's end
+	if now.Sub(today) < time.Hour {
+		day = today.AddDate(0, 0, -1)
+	}
+	spec := simulator.GenSpec{Seed: 59, Start: day.Add(-25 * time.Hour).UTC(), End: now.Add(-time.Hour).Truncate(time.Hour).UTC(), Count: 8000}
+	h := newHistory(t, spec)
+	brokers := newKafka(t)
+	env := baseEnv(t, h, brokers)
+	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
+		t.Fatalf("run exited %d:\n%s", code, stderr)
+	}
+	rep := auditJSON(t, env, h, exitOK, "--statistics")
+	st := rep.Statistics
+	if st == nil || st.Unavailable != "" || !rep.Summary.Clean {
+		t.Fatalf("statistics: %+v, summary %+v", st, rep.Summary)
+	}
+	hours := 0
+	for h := today; !h.Add(time.Hour).After(spec.End); h = h.Add(time.Hour) {
+		hours++
+	}
+	var days int
+	for _, b := range st.Buckets {
+		if b.Status != "ok" {
+			t.Errorf("statistics bucket %s %s: %+v", b.Unit, b.Time, b)
+		}
+		if b.Unit == "DAY" {
+			days++
+			var single, group int64
+			for _, m := range h.msgs {
+				if c := time.Unix(m.CreateTime, 0).In(loc); c.Format("2006-01-02") == b.Time {
+					single += map[bool]int64{true: 1}[m.TargetType == "single"]
+					group += map[bool]int64{true: 1}[m.TargetType == "group"]
+				}
+			}
+			if b.StatSingle != single || b.StatGroup != group || single == 0 || group == 0 {
+				t.Errorf("day %s: statistics %d single %d group, the data %d and %d", b.Time, b.StatSingle, b.StatGroup, single, group)
+			}
+		}
+	}
+	if days != 1 || len(st.Buckets) != 1+hours {
+		t.Errorf("statistics compared %d buckets (%d days), want yesterday and %d hours of today: %+v", len(st.Buckets), days, hours, st.Buckets)
+	}
+
+	// A message the API serves now but the pipeline never saw: both
+	// witnesses see it.
+	late := h.msgs[len(h.msgs)/4]
+	late.MsgID, late.JSON, late.Body, late.TargetType, late.TargetID = 990_000_000_002, nil, nil, "group", "9001"
+	h.srv.Add(late)
+	rep = auditJSON(t, env, h, exitFailed, "--statistics")
+	if rep.Summary.Mismatched != 1 || rep.Summary.Missing != 1 {
+		t.Errorf("after a late message: summary %+v", rep.Summary)
+	}
+	differs := 0
+	for _, b := range rep.Statistics.Buckets {
+		if b.Status != "ok" {
+			differs++
+			if b.StatGroup != b.TopicGroup+1 || b.StatSingle != b.TopicSingle {
+				t.Errorf("statistics bucket %s %s: %+v, want one group message more than the topic", b.Unit, b.Time, b)
+			}
+		}
+	}
+	if differs != 1 {
+		t.Errorf("%d statistics buckets differ, want 1 (the late message's day)", differs)
+	}
+
+	// Without the VIP plan: 403, reported, not a failure.
+	vip := newHistoryWith(t, spec, simulator.Config{StatisticsForbidden: true})
+	env["IMREPORT_API_URL"] = vip.url
+	rep = auditJSON(t, env, h, exitOK, "--statistics")
+	if rep.Statistics == nil || !strings.Contains(rep.Statistics.Unavailable, "403") || !strings.Contains(rep.Statistics.Unavailable, "VIP") || len(rep.Statistics.Buckets) != 0 {
+		t.Errorf("statistics without VIP: %+v", rep.Statistics)
+	}
+	code, out, _ := runMain(context.Background(), env, "audit", "--from", h.start.Format(time.RFC3339), "--to", h.end.Format(time.RFC3339), "--statistics")
+	if code != exitOK || !strings.Contains(out, "not available: ") || !strings.Contains(out, "CLEAN") {
+		t.Errorf("statistics without VIP, table: exit %d\n%s", code, out)
+	}
+}
+
+// TestAuditMetrics: the progress hook sets the imreport_audit_* series.
+func TestAuditMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	hook := auditMetrics(reg)
+	hook(audit.Progress{Phase: "api", Done: 3, Total: 12, ETA: 9 * time.Second, BucketsBad: 2})
+	hook(audit.Progress{Phase: "done", BucketsBad: 2, BucketsTotal: 12})
+	for name, want := range map[string]float64{
+		`imreport_audit_done{phase="api"}`:  3,
+		`imreport_audit_total{phase="api"}`: 12,
+		`imreport_audit_done{phase="done"}`: 1,
+		`imreport_audit_buckets_differing`:  2,
+	} {
+		metric, labels, _ := strings.Cut(strings.TrimSuffix(name, "}"), "{")
+		if got := gaugeValue(t, reg, metric, labels); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+}
+
+func gaugeValue(t *testing.T, reg *prometheus.Registry, name, labels string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var ls []string
+			for _, l := range m.GetLabel() {
+				ls = append(ls, l.GetName()+`="`+l.GetValue()+`"`)
+			}
+			if strings.Join(ls, ",") == labels {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no %s{%s}", name, labels)
+	return 0
 }
