@@ -55,11 +55,7 @@ func TestRunConfluentSwitchExactlyOnce(t *testing.T) {
 	env["IMREPORT_WINDOW"] = "20m"
 	mid := h.start.Add(12 * time.Hour)
 
-	first := copyEnv(env)
-	first["IMREPORT_END"] = mid.Format(time.RFC3339)
-	if code, _, stderr := runMain(context.Background(), first, "run"); code != exitOK {
-		t.Fatalf("single-object run exited %d:\n%s", code, stderr)
-	}
+	runUntil(t, env, mid)
 	if reg.SubjectExists(testSubject) {
 		t.Fatal("the single-object run registered a schema")
 	}
@@ -330,5 +326,17 @@ func TestRunWarnsOfShortRetention(t *testing.T) {
 	code, _, stderr := runMain(context.Background(), baseEnv(t, h, brokers), "run")
 	if code != exitOK || !strings.Contains(stderr, "retention.ms (1h0m0s) is shorter than the age of the oldest messages") {
 		t.Fatalf("exit %d; want the retention warning:\n%s", code, stderr)
+	}
+}
+
+// runUntil runs env as a bounded backfill up to end instead of its
+// IMREPORT_END (the first part of a history) and fails the test unless it
+// exits 0.
+func runUntil(t *testing.T, env map[string]string, end time.Time) {
+	t.Helper()
+	first := copyEnv(env)
+	first["IMREPORT_END"] = end.Format(time.RFC3339)
+	if code, _, stderr := runMain(context.Background(), first, "run"); code != exitOK {
+		t.Fatalf("run up to %s exited %d:\n%s", end.Format(time.RFC3339), code, stderr)
 	}
 }
