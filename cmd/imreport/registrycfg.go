@@ -114,4 +114,3 @@ func valueCodec(ctx context.Context, cfg Config, logger *slog.Logger) (*schema.C
 	logger.Info("value schema registered", "subject", cfg.Subject, "schema_id", id, "registry", cfg.Registry.URLs, "value_format", "confluent")
 	return codec.Confluent(id)
 }
-
