@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -214,13 +213,4 @@ func TestCallbackChaos(t *testing.T) {
 	if p99 := percentile(overall, 0.99); len(overall) < len(live)/2 || p99 >= time.Second {
 		t.Errorf("freshness p99 of callback-delivered messages: %v over %d messages, want under 1s over at least %d", p99, len(overall), len(live)/2)
 	}
-}
-
-// percentile returns the p quantile of ds (sorted in place).
-func percentile(ds []time.Duration, p float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	slices.Sort(ds)
-	return ds[min(len(ds)-1, int(p*float64(len(ds))))]
 }

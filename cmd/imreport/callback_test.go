@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -71,16 +70,6 @@ func checkBothPaths(t *testing.T, recs []record, want []simulator.Message, pollE
 		t.FailNow()
 	}
 	return got, paths
-}
-
-// quantiles formats p50/p90/p99/max of ds.
-func quantiles(ds []time.Duration) string {
-	if len(ds) == 0 {
-		return "none"
-	}
-	q := func(p float64) time.Duration { return percentile(ds, p) }
-	return fmt.Sprintf("n=%d p50=%v p90=%v p99=%v max=%v", len(ds), q(0.5).Round(time.Millisecond), q(0.9).Round(time.Millisecond),
-		q(0.99).Round(time.Millisecond), ds[len(ds)-1].Round(time.Millisecond))
 }
 
 // TestCallbackAndPollingExactlyOnce runs the pipeline with the receiver on
