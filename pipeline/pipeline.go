@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -144,6 +145,10 @@ type Pipeline struct {
 	stopOnce sync.Once
 	mu       sync.Mutex
 	cursors  map[string]time.Time // committed
+
+	// For progress reports: set by Run before its stages start.
+	began     map[string]time.Time // the cursors when Run started
+	perStream streamCounters
 }
 
 // New checks cfg and returns a Pipeline.
@@ -288,6 +293,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	p.mu.Lock()
 	p.cursors = cursors
+	p.began, p.perStream = maps.Clone(cursors), newStreamCounters(p.cfg.Streams)
 	p.mu.Unlock()
 	seen := newSeenSet(state.Seen)
 	p.stats.seen.Store(int64(seen.len()))
@@ -437,6 +443,9 @@ func (p *Pipeline) fetcher(ctx context.Context, jobs <-chan job, items chan<- it
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		if j.check {
+			p.perStream.requested(j.stream.String())
+		}
 		if j.check && p.unchanged(ctx, j) {
 			if err := send(ctx, items, item{job: j}); err != nil {
 				return err
@@ -445,6 +454,7 @@ func (p *Pipeline) fetcher(ctx context.Context, jobs <-chan job, items chan<- it
 		}
 		err := p.src.Fetch(ctx, j.stream, j.window, func(pg source.Page) error {
 			p.stats.pages.Add(1)
+			p.perStream.requested(j.stream.String())
 			p.stats.fetched.Add(int64(len(pg.Messages)))
 			return send(ctx, items, item{job: j, page: &pg})
 		})

@@ -235,6 +235,7 @@ func (w *pageWriter) write(j job, pg source.Page) error {
 	if err := w.publish(recs, func(sink.Record) int64 { return horizon }, PathPoll); err != nil {
 		return fmt.Errorf("pipeline: publish %s %v: %w", j.stream, j.window, err)
 	}
+	p.perStream.published(stream, int64(len(recs)))
 	return nil
 }
 

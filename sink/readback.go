@@ -28,6 +28,10 @@ type Found struct {
 	MsgID      int64 // from the msgid header
 	DeadLetter bool  // read from the dead-letter topic
 	Value      []byte
+	Time       time.Time // the record's Kafka timestamp
+	// Stream is the imreport-stream header (HeaderStream): the stream a
+	// dead letter was fetched for; "" on main-topic records.
+	Stream string
 }
 
 // Marks returns, for every partition of the main and the dead-letter topic,
@@ -151,7 +155,7 @@ func (w *Writer) ReadBack(ctx context.Context, from map[string]map[int]int64, fn
 		dead := sp.topic == w.cfg.DLQTopic
 		g.Go(func() error {
 			return w.readPartition(gctx, sp.topic, sp.partition, sp.start, sp.end, func(m kafka.Message) error {
-				var appKey, msgID []byte
+				var appKey, msgID, stream []byte
 				var hasAppKey, hasMsgID bool
 				for _, h := range m.Headers {
 					switch h.Key {
@@ -159,6 +163,8 @@ func (w *Writer) ReadBack(ctx context.Context, from map[string]map[int]int64, fn
 						appKey, hasAppKey = h.Value, true
 					case HeaderMsgID:
 						msgID, hasMsgID = h.Value, true
+					case HeaderStream:
+						stream = h.Value
 					}
 				}
 				if !hasAppKey || string(appKey) != w.cfg.AppKey {
@@ -174,7 +180,8 @@ func (w *Writer) ReadBack(ctx context.Context, from map[string]map[int]int64, fn
 				if fnErr != nil {
 					return errStopped
 				}
-				fnErr = fn(Found{Topic: sp.topic, Partition: sp.partition, Offset: m.Offset, MsgID: id, DeadLetter: dead, Value: m.Value})
+				fnErr = fn(Found{Topic: sp.topic, Partition: sp.partition, Offset: m.Offset, MsgID: id, DeadLetter: dead, Value: m.Value,
+					Time: m.Time, Stream: string(stream)})
 				return fnErr
 			})
 		})

@@ -265,7 +265,7 @@ func (c *Client) Count(ctx context.Context, s Stream, w Window) (int, error) {
 
 // call performs one request, waiting on the limiter first, with the client's
 // retry policy.
-func (c *Client) call(ctx context.Context, kind Kind, path, query string, into *envelope) error {
+func (c *Client) call(ctx context.Context, kind Kind, path, query string, into json.Unmarshaler) error {
 	return c.cfg.Retry.Do(ctx, func(ctx context.Context) error {
 		if err := c.wait(ctx); err != nil {
 			return err
@@ -404,7 +404,7 @@ type vendorError struct {
 	} `json:"error"`
 }
 
-func (c *Client) get(ctx context.Context, kind Kind, path, query string, into *envelope) error {
+func (c *Client) get(ctx context.Context, kind Kind, path, query string, into json.Unmarshaler) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base.String()+path+"?"+query, nil)

@@ -37,6 +37,7 @@ func commands() []command {
 		{"demo", "run the whole pipeline against the built-in simulator and an embedded Kafka broker", demoUsage, cmdDemo},
 		{"simulate", "serve the Report API simulator on an address", simulateUsage, cmdSimulate},
 		{"checkpoint", "inspect a checkpoint file", checkpointUsage, cmdCheckpoint},
+		{"audit", "prove completeness: the API's counts against the topic, per bucket; --repair fills gaps", auditUsage, cmdAudit},
 		{"read", "print the topic's records as JSON lines, decoding either value format", readUsage, cmdRead},
 		{"schema", "print the Avro value schema", "imreport schema\n\nPrints the Avro schema (JSON) of the Kafka record values.\n", cmdSchema},
 		{"version", "print the version", "imreport version\n", cmdVersion},

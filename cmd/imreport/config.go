@@ -40,6 +40,7 @@ type env struct {
 	PageSize     string `env:"IMREPORT_PAGE_SIZE, default=1000"`
 	RateLimit    string `env:"IMREPORT_RATE_LIMIT, default=8"`
 	Concurrency  string `env:"IMREPORT_FETCH_CONCURRENCY, default=1"`
+	AuditRate    string `env:"IMREPORT_AUDIT_RATE_LIMIT, default=2"`
 
 	KafkaBrokers       string `env:"IMREPORT_KAFKA_BROKERS"`
 	KafkaTopic         string `env:"IMREPORT_KAFKA_TOPIC, default=imreport.messages"`
@@ -67,6 +68,7 @@ type env struct {
 	CheckpointLock  string `env:"IMREPORT_CHECKPOINT_LOCK_TIMEOUT, default=2s"`
 	HTTPAddr        string `env:"IMREPORT_HTTP_ADDR, default=:8080"`
 	LogLevel        string `env:"IMREPORT_LOG_LEVEL, default=info"`
+	ProgressEvery   string `env:"IMREPORT_PROGRESS_INTERVAL, default=15s"`
 	ShutdownTimeout string `env:"IMREPORT_SHUTDOWN_TIMEOUT, default=20s"`
 
 	CallbackAddr        string `env:"IMREPORT_CALLBACK_ADDR"`
@@ -97,6 +99,7 @@ type Config struct {
 	PageSize     int
 	RateLimit    float64
 	Concurrency  int
+	AuditRate    float64 // requests per second of `imreport audit`
 
 	KafkaBrokers       []string
 	KafkaTopic         string
@@ -120,6 +123,7 @@ type Config struct {
 	CheckpointLock  time.Duration
 	HTTPAddr        string
 	LogLevel        slog.Level
+	ProgressEvery   time.Duration
 	ShutdownTimeout time.Duration
 
 	CallbackAddr        string // "" = no receiver
@@ -185,6 +189,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("checkpoint_lock_timeout", c.CheckpointLock),
 		slog.String("http_addr", c.HTTPAddr),
 		slog.String("log_level", c.LogLevel.String()),
+		slog.Duration("progress_interval", c.ProgressEvery),
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
 		slog.String("callback_addr", c.CallbackAddr),
 		slog.String("callback_path", c.CallbackPath),
@@ -325,6 +330,11 @@ func loadConfig(ctx context.Context, lookup envconfig.Lookuper, now time.Time, n
 		c.RateLimit = r
 	}
 	integer("IMREPORT_FETCH_CONCURRENCY", e.Concurrency, &c.Concurrency, 1, 64)
+	if r, err := strconv.ParseFloat(strings.TrimSpace(e.AuditRate), 64); err != nil || r <= 0 {
+		bad("IMREPORT_AUDIT_RATE_LIMIT", "%q is not a positive number of requests per second", e.AuditRate)
+	} else {
+		c.AuditRate = r
+	}
 
 	c.KafkaBrokers = splitList(e.KafkaBrokers)
 	if needKafka && len(c.KafkaBrokers) == 0 {
@@ -402,6 +412,7 @@ func loadConfig(ctx context.Context, lookup envconfig.Lookuper, now time.Time, n
 		bad("IMREPORT_LOG_LEVEL", "%q is not one of debug, info, warn, error", e.LogLevel)
 	}
 	dur("IMREPORT_SHUTDOWN_TIMEOUT", e.ShutdownTimeout, &c.ShutdownTimeout, time.Second)
+	dur("IMREPORT_PROGRESS_INTERVAL", e.ProgressEvery, &c.ProgressEvery, time.Second)
 	c.CallbackAddr = strings.TrimSpace(e.CallbackAddr)
 	if c.CallbackAddr != "" {
 		if _, port, err := net.SplitHostPort(c.CallbackAddr); err != nil {

@@ -203,14 +203,18 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 
 	var p *pipeline.Pipeline
 	runStart := time.Now()
-	hooks := runHooks{onPipeline: func(x *pipeline.Pipeline) { p = x }}
+	logs, bars := terminalOutput(stderr)
+	hooks := runHooks{onPipeline: func(x *pipeline.Pipeline) { p = x }, bars: bars}
 	if o.live.on {
 		fmt.Fprintf(stdout, "  callbacks             the simulated vendor pushes %s of live traffic to the receiver while the run polls\n", o.live.dur)
 		o.live.hook(ctx, &hooks, demoAppKey, demoSecret, o.seed)
 	}
-	err = runPipeline(ctx, cfg, newLogger(stderr, cfg.LogLevel), hooks)
+	err = runPipeline(ctx, cfg, newLogger(logs, cfg.LogLevel), hooks)
 	if o.live.on {
 		o.live.finish()
+	}
+	if bars != nil {
+		bars.Close()
 	}
 	if err != nil {
 		return fmt.Errorf("run: %w", err)

@@ -39,10 +39,18 @@ type history struct {
 	onRequest func(n int64)
 }
 
-func newHistory(t *testing.T, spec simulator.GenSpec) *history {
+func newHistory(t testing.TB, spec simulator.GenSpec) *history {
+	t.Helper()
+	return newHistoryWith(t, spec, simulator.Config{})
+}
+
+// newHistoryWith is newHistory with a simulator configuration (its app key
+// and secret are the tests').
+func newHistoryWith(t testing.TB, spec simulator.GenSpec, cfg simulator.Config) *history {
 	t.Helper()
 	msgs := simulator.Generate(spec)
-	h := &history{srv: simulator.New(simulator.Config{AppKey: testAppKey, MasterSecret: testSecret}, msgs), msgs: msgs, start: spec.Start, end: spec.End}
+	cfg.AppKey, cfg.MasterSecret = testAppKey, testSecret
+	h := &history{srv: simulator.New(cfg, msgs), msgs: msgs, start: spec.Start, end: spec.End}
 	var n int64
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.srv.ServeHTTP(w, r)
@@ -66,7 +74,7 @@ func (h *history) setOnRequest(f func(int64)) {
 }
 
 // newKafka starts an in-process Kafka-protocol broker on loopback.
-func newKafka(t *testing.T) []string {
+func newKafka(t testing.TB) []string {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DefaultNumPartitions(3))
 	if err != nil {
@@ -77,7 +85,7 @@ func newKafka(t *testing.T) []string {
 }
 
 // baseEnv is a complete configuration for a bounded run over h into brokers.
-func baseEnv(t *testing.T, h *history, brokers []string) map[string]string {
+func baseEnv(t testing.TB, h *history, brokers []string) map[string]string {
 	return map[string]string{
 		"IMREPORT_APP_KEY":                  testAppKey,
 		"IMREPORT_MASTER_SECRET":            testSecret,
@@ -85,6 +93,7 @@ func baseEnv(t *testing.T, h *history, brokers []string) map[string]string {
 		"IMREPORT_START":                    h.start.Format(time.RFC3339),
 		"IMREPORT_END":                      h.end.Format(time.RFC3339),
 		"IMREPORT_RATE_LIMIT":               "2000",
+		"IMREPORT_AUDIT_RATE_LIMIT":         "2000",
 		"IMREPORT_KAFKA_BROKERS":            strings.Join(brokers, ","),
 		"IMREPORT_KAFKA_PARTITIONS":         "3",
 		"IMREPORT_KAFKA_REPLICATION_FACTOR": "1",
@@ -248,25 +257,10 @@ func compareRecord(r record, m simulator.Message, endpoint string) []string {
 		wantFrom = m.FromAppKey
 	}
 	eq("from_appkey", union(rec["from_appkey"]), wantFrom)
-	wantKey := m.TargetID
-	if m.TargetType == "single" {
-		a, b := m.FromID, m.TargetID
-		if b < a {
-			a, b = b, a
-		}
-		wantKey = a + ":" + b
-	}
+	wantKey := conversationOf(m)
 	eq("conversation_id", rec["conversation_id"], wantKey)
 	eq("kafka key", string(r.msg.Key), wantKey)
-	var body struct {
-		Text any `json:"text"`
-	}
-	_ = json.Unmarshal(m.Body, &body)
-	var wantText any
-	if s, ok := body.Text.(string); ok && m.MsgType == "text" {
-		wantText = s
-	}
-	eq("text", union(rec["text"]), wantText)
+	eq("text", union(rec["text"]), textOf(m))
 	src, _ := rec["source"].(map[string]any)
 	eq("source.app_key", src["app_key"], testAppKey)
 	eq("source.endpoint", src["endpoint"], endpoint)
@@ -275,6 +269,31 @@ func compareRecord(r record, m simulator.Message, endpoint string) []string {
 	eq("header app_key", r.msg.Headers[sink.HeaderAppKey], testAppKey)
 	eq("header msg_type", r.msg.Headers[sink.HeaderMsgType], m.MsgType)
 	return d
+}
+
+// conversationOf is the Kafka key a message must get.
+func conversationOf(m simulator.Message) string {
+	if m.TargetType != "single" {
+		return m.TargetID
+	}
+	a, b := m.FromID, m.TargetID
+	if b < a {
+		a, b = b, a
+	}
+	return a + ":" + b
+}
+
+// textOf is the text field a message must get: msg_body.text of a text
+// message, else nil.
+func textOf(m simulator.Message) any {
+	var body struct {
+		Text any `json:"text"`
+	}
+	_ = json.Unmarshal(m.Body, &body)
+	if s, ok := body.Text.(string); ok && m.MsgType == "text" {
+		return s
+	}
+	return nil
 }
 
 func millis(v any) int64 {

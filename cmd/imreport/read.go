@@ -13,8 +13,6 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/imreport/imreport/reader"
-	"github.com/imreport/imreport/registry"
-	"github.com/imreport/imreport/schema"
 	"github.com/imreport/imreport/sink"
 )
 
@@ -105,15 +103,9 @@ func printTopic(ctx context.Context, cfg Config, opts sink.ConsumeOptions, out i
 		return reader.Stats{}, err
 	}
 	defer w.Close()
-	codec, err := schema.NewCodec()
+	dec, err := valueDecoder(cfg)
 	if err != nil {
 		return reader.Stats{}, err
 	}
-	var reg schema.Registry
-	if len(cfg.Registry.URLs) > 0 {
-		if reg, err = registry.New(cfg.Registry); err != nil {
-			return reader.Stats{}, err
-		}
-	}
-	return reader.Print(ctx, w, schema.NewDecoder(codec, reg), opts, out)
+	return reader.Print(ctx, w, dec, opts, out)
 }
