@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
-
 	"github.com/imreport/imreport/pipeline"
 	"github.com/imreport/imreport/simulator"
 )
@@ -70,13 +68,7 @@ func TestCallbackChaos(t *testing.T) {
 		Faults: simulator.Faults{Seed: seed, ServerError: 0.01, RateLimited: 0.01, Drop: 0.01, Truncate: 0.01, CursorExpire: 0.01}}, all)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DefaultNumPartitions(3),
-		kfake.DataDir(filepath.Join(t.TempDir(), "kafka")), kfake.SyncWrites())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close)
-	brokers := cluster.ListenAddrs()
+	brokers := persistentKafka(t)
 	callbackAddr := "127.0.0.1:" + strconv.Itoa(freeLoopbackPort(t))
 	dir := t.TempDir()
 	logDir := dir
