@@ -27,6 +27,9 @@ import (
 
 const auditUsage = `imreport audit --from TIME --to TIME [--stream S,...] [--bucket 1h] [--statistics] [--repair] [--json]
 
+TIME is RFC 3339, or "now" or a negative duration from now rounded down to
+a whole bucket: --from -24h --to now --bucket 24h is yesterday (UTC).
+
 Proves completeness: for each bucket of each stream it compares the Report
 API's own total (one count=1 request, the poller's bounds) with the distinct
 msgids the topic and the dead-letter topic hold with a create_time in it,
@@ -63,8 +66,8 @@ type auditFlags struct {
 func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, lookup envconfig.Lookuper) int {
 	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
 	var f auditFlags
-	fs.StringVar(&f.from, "from", "", "start of the audited range of send time, RFC 3339 (required)")
-	fs.StringVar(&f.to, "to", "", "end of the range (exclusive), RFC 3339 (required)")
+	fs.StringVar(&f.from, "from", "", "start of the audited range of send time: RFC 3339, or \"now\" or a negative duration (rounded down to a whole --bucket, UTC); required")
+	fs.StringVar(&f.to, "to", "", "end of the range (exclusive), as --from; required")
 	fs.StringVar(&f.streams, "stream", "", "comma-separated streams (\"messages\", \"users/<name>\", ...); empty = every configured stream")
 	fs.DurationVar(&f.bucket, "bucket", time.Hour, "bucket size, 1s to 24h")
 	fs.DurationVar(&f.margin, "margin", audit.DefaultMargin, "read Kafka from this long before --from, by record timestamp")
@@ -99,12 +102,23 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, look
 func (f *auditFlags) check(cfg Config, now time.Time) []string {
 	var problems []string
 	parse := func(name, v string, dst *time.Time) {
+		if v == "now" || strings.HasPrefix(v, "-") {
+			d, err := time.ParseDuration(strings.TrimPrefix(v, "now"))
+			if v != "now" && err != nil {
+				problems = append(problems, fmt.Sprintf("--%s: %q is not a negative duration like -24h", name, v))
+				return
+			}
+			if b := f.bucket; b >= time.Second && b%time.Second == 0 {
+				*dst = now.Add(d).UTC().Truncate(b) // relative: a whole bucket (UTC)
+			}
+			return
+		}
 		t, err := time.Parse(time.RFC3339, v)
 		switch {
 		case v == "":
 			problems = append(problems, "--"+name+" is required")
 		case err != nil:
-			problems = append(problems, fmt.Sprintf("--%s: %q is not an RFC 3339 time like 2026-01-02T15:04:05Z", name, v))
+			problems = append(problems, fmt.Sprintf("--%s: %q is neither an RFC 3339 time like 2026-01-02T15:04:05Z nor \"now\" or a negative duration like -24h", name, v))
 		case t.Nanosecond() != 0:
 			problems = append(problems, fmt.Sprintf("--%s: %s is not a whole second", name, v))
 		default:

@@ -125,6 +125,17 @@ func TestAuditCleanBackfill(t *testing.T) {
 		t.Fatalf("audit (table) exited %d:\n%s\n%s", code, out, stderr)
 	}
 
+	// Relative times, rounded down to whole buckets: the same range (or,
+	// should an hour begin meanwhile, an hour later: clean as well).
+	t0 := time.Now().UTC()
+	code, out, stderr = runMain(context.Background(), env, "audit", "--from", "-8h", "--to", "-2h", "--json")
+	t1 := time.Now().UTC()
+	var rel auditReport
+	if err := json.Unmarshal([]byte(out), &rel); code != exitOK || err != nil || len(rel.Streams) != 1 || len(rel.Streams[0].Buckets) != 6 ||
+		!rel.Streams[0].Buckets[0].From.Equal(t0.Add(-8*time.Hour).Truncate(time.Hour)) && !rel.Streams[0].Buckets[0].From.Equal(t1.Add(-8*time.Hour).Truncate(time.Hour)) {
+		t.Fatalf("audit --from -8h --to -2h exited %d (%v):\n%s\n%s", code, err, out, stderr)
+	}
+
 	// A copy of the topic with one record twice: reported as a duplicate,
 	// in its bucket, and the audit is not clean.
 	third := h.srv.Visible(h.start.Add(2*time.Hour), h.start.Add(3*time.Hour))
@@ -181,6 +192,36 @@ func TestAuditEntityStreams(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAuditV1: on API v1 (strict /v1/users, inclusive /v1/messages) the
+// audit is exact too.
+func TestAuditV1(t *testing.T) {
+	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
+	h := newHistory(t, simulator.GenSpec{Seed: 67, Start: end.Add(-2 * time.Hour), End: end, Count: 2000, Users: 10})
+	brokers := newKafka(t)
+	env := baseEnv(t, h, brokers)
+	env["IMREPORT_API_VERSION"] = "v1"
+	env["IMREPORT_USERS"] = strings.Join(h.srv.Users()[:2], ",")
+	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
+		t.Fatalf("run exited %d:\n%s", code, stderr)
+	}
+	rep := auditJSON(t, env, h, exitFailed, "--stream", "messages,users/"+h.srv.Users()[0])
+	if len(rep.Streams) != 2 || rep.Streams[0].Read != "inclusive" || rep.Streams[1].Read != "strict" {
+		t.Fatalf("v1 streams: %+v", rep.Streams)
+	}
+	// The messages stream was not run (only users are configured): the
+	// topic lacks what the two users did not send or receive.
+	for _, b := range rep.Streams[0].Buckets {
+		if b.Status != "missing" {
+			t.Errorf("messages bucket %s: %s, want missing (only two users' messages were published)", b.From, b.Status)
+		}
+	}
+	for _, b := range rep.Streams[1].Buckets {
+		if b.Status != "ok" || b.API == 0 {
+			t.Errorf("user bucket %s: %+v", b.From, b)
+		}
 	}
 }
 
@@ -567,4 +608,52 @@ func gaugeValue(t *testing.T, reg *prometheus.Registry, name, labels string) flo
 	}
 	t.Fatalf("no %s{%s}", name, labels)
 	return 0
+}
+
+// TestAuditLiveDeployment: next to a tailing pipeline the audit reads
+// without disturbing it and finds it clean; a message the API indexes far
+// behind the cursor (later than the lookback) is named; --repair refuses
+// while the pipeline runs and, once it is stopped, publishes the message
+// exactly once.
+func TestAuditLiveDeployment(t *testing.T) {
+	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
+	h := newHistory(t, simulator.GenSpec{Seed: 61, Start: end.Add(-3 * time.Hour), End: end, Count: 3000})
+	brokers := newKafka(t)
+	env := baseEnv(t, h, brokers)
+	live := maps.Clone(env)
+	delete(live, "IMREPORT_END") // tail
+	live["IMREPORT_LOG_LEVEL"] = "info"
+	ctx, stop := context.WithCancel(context.Background())
+	var logs syncBuffer
+	exited := make(chan int, 1)
+	go func() { exited <- Main(ctx, []string{"run"}, &logs, &logs, mapLookup(live)) }()
+	defer func() { stop(); <-exited }()
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(logs.String(), `"caught up"`); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the pipeline did not catch up:\n%s", logs.String())
+		}
+	}
+
+	auditJSON(t, env, h, exitOK)
+	late := h.msgs[len(h.msgs)/2]
+	late.MsgID, late.JSON, late.Body = 990_000_000_003, nil, nil
+	h.srv.Add(late)
+	rep := auditJSON(t, env, h, exitFailed)
+	bucket := time.Unix(late.CreateTime, 0).UTC().Truncate(time.Hour)
+	if bad := expectBuckets(t, h, rep); len(bad) != 1 || !bad[0].Equal(bucket) || rep.Summary.Missing != 1 {
+		t.Fatalf("a late message: buckets %v differ (missing %d), want %s", bad, rep.Summary.Missing, bucket)
+	}
+	env["IMREPORT_CHECKPOINT_LOCK_TIMEOUT"] = "100ms"
+	code, _, stderr := runMain(context.Background(), env, "audit", "--from", h.start.Format(time.RFC3339), "--to", h.end.Format(time.RFC3339), "--repair")
+	if code != exitFailed || !strings.Contains(stderr, "checkpoint locked") {
+		t.Fatalf("audit --repair next to the running pipeline exited %d:\n%s", code, stderr)
+	}
+
+	stop()
+	if code := <-exited; code != exitOK {
+		t.Fatalf("the pipeline exited %d:\n%s", code, logs.String())
+	}
+	exited <- exitOK // for the deferred wait
+	auditJSON(t, env, h, exitOK, "--repair")
+	assertTopicsExactlyOnce(t, h, brokers, "imreport.messages", nil)
 }
