@@ -102,28 +102,11 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, look
 func (f *auditFlags) check(cfg Config, now time.Time) []string {
 	var problems []string
 	parse := func(name, v string, dst *time.Time) {
-		if v == "now" || strings.HasPrefix(v, "-") {
-			d, err := time.ParseDuration(strings.TrimPrefix(v, "now"))
-			if v != "now" && err != nil {
-				problems = append(problems, fmt.Sprintf("--%s: %q is not a negative duration like -24h", name, v))
-				return
-			}
-			if b := f.bucket; b >= time.Second && b%time.Second == 0 {
-				*dst = now.Add(d).UTC().Truncate(b) // relative: a whole bucket (UTC)
-			}
-			return
+		t, err := audit.ParseTime(v, f.bucket, now)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("--%s: %v", name, err))
 		}
-		t, err := time.Parse(time.RFC3339, v)
-		switch {
-		case v == "":
-			problems = append(problems, "--"+name+" is required")
-		case err != nil:
-			problems = append(problems, fmt.Sprintf("--%s: %q is neither an RFC 3339 time like 2026-01-02T15:04:05Z nor \"now\" or a negative duration like -24h", name, v))
-		case t.Nanosecond() != 0:
-			problems = append(problems, fmt.Sprintf("--%s: %s is not a whole second", name, v))
-		default:
-			*dst = t.UTC()
-		}
+		*dst = t
 	}
 	parse("from", f.from, &f.from0)
 	parse("to", f.to, &f.to0)

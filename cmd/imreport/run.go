@@ -196,7 +196,7 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		return fmt.Errorf("kafka %v: %w%s", cfg.KafkaBrokers, err, kafkaHint(cfg, err))
 	}
 	logger.Info("kafka topic ready", "topic", cfg.KafkaTopic, "partitions", partitions)
-	warnTimeConfig(pipeCtx, writer, cfg, now(), logger)
+	writer.WarnTimeConfig(pipeCtx, cfg.Start, now())
 
 	streams := configStreams(cfg)
 	var reporter *progress.Reporter
