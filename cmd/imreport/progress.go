@@ -30,8 +30,8 @@ func terminalOutput(w io.Writer) (logs io.Writer, bars *progress.Bars) {
 
 // newProgress returns the reporter of p's progress: every
 // IMREPORT_PROGRESS_INTERVAL a line per stream behind its target, or, with
-// bars, the bars every second; the gauges either way.
-func newProgress(cfg Config, p *pipeline.Pipeline, logger *slog.Logger, bars *progress.Bars, m *metrics, now func() time.Time) *progress.Reporter {
+// bars, the bars every second; observe (the gauges, /status) either way.
+func newProgress(cfg Config, p *pipeline.Pipeline, logger *slog.Logger, bars *progress.Bars, now func() time.Time, observe func([]progress.Status)) *progress.Reporter {
 	every := cfg.ProgressEvery
 	if bars != nil {
 		every = time.Second
@@ -45,7 +45,7 @@ func newProgress(cfg Config, p *pipeline.Pipeline, logger *slog.Logger, bars *pr
 		// A stream less than a window behind has nothing to fetch yet:
 		// caught up, no line every interval.
 		Quiet:   cfg.Window,
-		Observe: m.observeProgress,
+		Observe: observe,
 	}
 }
 
