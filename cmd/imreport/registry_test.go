@@ -309,3 +309,26 @@ func TestDemoFormats(t *testing.T) {
 		}
 	}
 }
+
+// TestRunWarnsOfShortRetention: record timestamps are event times, so a
+// topic whose retention is shorter than the history's age would delete the
+// records; the run says so (and still runs).
+func TestRunWarnsOfShortRetention(t *testing.T) {
+	spec := bigSpec()
+	spec.Count = 300
+	h := newHistory(t, spec)
+	brokers := newKafka(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cl := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	resp, err := cl.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
+		{Topic: "imreport.messages", NumPartitions: 3, ReplicationFactor: 1, ConfigEntries: []kafka.ConfigEntry{{ConfigName: "retention.ms", ConfigValue: "3600000"}}},
+	}})
+	if err != nil || resp.Errors["imreport.messages"] != nil {
+		t.Fatalf("create topic: %v %v", err, resp)
+	}
+	code, _, stderr := runMain(context.Background(), baseEnv(t, h, brokers), "run")
+	if code != exitOK || !strings.Contains(stderr, "retention.ms (1h0m0s) is shorter than the age of the oldest messages") {
+		t.Fatalf("exit %d; want the retention warning:\n%s", code, stderr)
+	}
+}
