@@ -70,3 +70,20 @@ func (tc TimeConfig) TimeWarnings(oldest, now time.Time) []string {
 	}
 	return out
 }
+
+// WarnTimeConfig logs, as warnings, what TimeConfig's TimeWarnings finds
+// for messages sent as early as oldest. It never fails: without the
+// topic's configuration (no DescribeConfigs permission) it logs that at
+// debug level.
+func (w *Writer) WarnTimeConfig(ctx context.Context, oldest, now time.Time) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	tc, err := w.TimeConfig(ctx)
+	if err != nil {
+		w.cfg.Logger.Debug("kafka topic configuration unavailable; retention not checked", "error", err)
+		return
+	}
+	for _, msg := range tc.TimeWarnings(oldest, now) {
+		w.cfg.Logger.Warn(msg, "topic", w.cfg.Topic)
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"github.com/imreport/imreport/registry"
 	"github.com/imreport/imreport/retry"
 	"github.com/imreport/imreport/schema"
-	"github.com/imreport/imreport/sink"
 )
 
 // loadRegistry reads the Schema Registry and value format variables into c,
@@ -114,20 +113,4 @@ func valueCodec(ctx context.Context, cfg Config, logger *slog.Logger) (*schema.C
 	}
 	logger.Info("value schema registered", "subject", cfg.Subject, "schema_id", id, "registry", cfg.Registry.URLs, "value_format", "confluent")
 	return codec.Confluent(id)
-}
-
-// warnTimeConfig logs what in the topic's configuration works against
-// event-time record timestamps (a retention shorter than the backfill's
-// age, LogAppendTime). It never stops the run: the operator may know better.
-func warnTimeConfig(ctx context.Context, w *sink.Writer, cfg Config, now time.Time, logger *slog.Logger) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	tc, err := w.TimeConfig(ctx)
-	if err != nil {
-		logger.Debug("kafka topic configuration unavailable; retention not checked", "error", err)
-		return
-	}
-	for _, msg := range tc.TimeWarnings(cfg.Start, now) {
-		logger.Warn(msg, "topic", cfg.KafkaTopic)
-	}
 }

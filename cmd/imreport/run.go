@@ -202,7 +202,7 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 	logger.Info("kafka topic ready", "topic", cfg.KafkaTopic, "partitions", partitions)
 	board.KafkaResult(nil)
 	defer startProbe(pipeCtx, board, writer, hooks.probeSleep)()
-	warnTimeConfig(pipeCtx, writer, cfg, now(), logger)
+	writer.WarnTimeConfig(pipeCtx, cfg.Start, now())
 
 	streams := configStreams(cfg)
 	var reporter *progress.Reporter
