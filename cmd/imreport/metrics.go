@@ -2,7 +2,6 @@ package main
 
 import (
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,7 +29,7 @@ type metrics struct {
 	freshness        *prometheus.HistogramVec // by path
 }
 
-func newMetrics(reg *prometheus.Registry, ready *atomic.Bool, now func() time.Time) *metrics {
+func newMetrics(reg *prometheus.Registry, ready func() bool, now func() time.Time) *metrics {
 	m := &metrics{
 		reg: reg,
 		now: now,
@@ -70,9 +69,9 @@ func newMetrics(reg *prometheus.Registry, ready *atomic.Bool, now func() time.Ti
 	}
 	reg.MustRegister(m.callbackRequests, m.freshness)
 	reg.MustRegister(m.apiRequests, m.apiLatency, m.apiRetries, m.apiRestarts, m.cursor, m.remaining, m.eta,
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imreport_ready", Help: "1 while the pipeline runs and is not shutting down."},
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imreport_ready", Help: "1 while /readyz is 200: the pipeline runs, no shutdown began, and Kafka answered the last request."},
 			func() float64 {
-				if ready.Load() {
+				if ready() {
 					return 1
 				}
 				return 0
@@ -141,6 +140,7 @@ func (m *metrics) watch(p *pipeline.Pipeline) {
 		counter("imreport_kafka_read_backs_total", "Read-backs of Kafka: at start and after a failed write.", func(s pipeline.Stats) int64 { return s.ReadBacks }),
 		counter("imreport_callback_messages_total", "Messages received in accepted callback requests.", func(s pipeline.Stats) int64 { return s.CallbackMessages }),
 		counter("imreport_callback_duplicates_total", "Messages of callbacks skipped as already published (by either path, or twice in one write).", func(s pipeline.Stats) int64 { return s.CallbackDuplicates }),
+		counter("imreport_callback_outside_streams_total", "Messages of callbacks skipped because no configured stream (IMREPORT_USERS, IMREPORT_GROUPS, IMREPORT_CHATROOMS) serves them.", func(s pipeline.Stats) int64 { return s.CallbackOutside }),
 		counter("imreport_callback_stale_total", "Messages of callbacks skipped because the poller's cursor had passed them by more than the lookback (polling published them).", func(s pipeline.Stats) int64 { return s.CallbackStale }),
 		byPath(pipeline.PathCallback, func(s pipeline.Stats) int64 { return s.CallbackPublished }),
 		byPath(pipeline.PathPoll, func(s pipeline.Stats) int64 { return s.Published - s.CallbackPublished }),
