@@ -60,16 +60,29 @@ type Config struct {
 	// End: zero = run until cancelled; else stop once every stream reaches
 	// End and, with a Lookback, once End+Lookback has passed and the
 	// lookback before End was fetched one last time in full.
-	End          time.Time
-	Window       time.Duration // largest window; 0 = 5m
-	Settle       time.Duration // never query closer to now; 0 = none
-	Lookback     time.Duration // rescan this far behind the cursor when caught up; 0 = no rescans
-	PollInterval time.Duration // wait between polls once caught up; 0 = 10s
-	Retention    time.Duration // the API's; 0 = 60 days
+	End    time.Time
+	Window time.Duration // largest window; 0 = 5m
+	// WindowMessages sizes windows by the data (see Sizer): each window aims
+	// at this many messages, by the API's totals, up to Window (on v2 at
+	// most MaxV2Window), and a window whose first page reports more than
+	// twice this is cut smaller before it is published. 0 = every window
+	// is Window long (as far as now and End allow).
+	WindowMessages int
+	Settle         time.Duration // never query closer to now; 0 = none
+	Lookback       time.Duration // rescan this far behind the cursor when caught up; 0 = no rescans
+	PollInterval   time.Duration // wait between polls once caught up; 0 = 10s
+	Retention      time.Duration // the API's; 0 = 60 days
 
-	FetchConcurrency int           // windows fetched at once; 0 = 1
-	ShutdownTimeout  time.Duration // how long an in-flight Kafka write may finish after cancel; 0 = 15s
-	PublishRetry     retry.Policy  // for temporary Kafka failures
+	FetchConcurrency int // windows fetched at once; 0 = 1 (with AutoConcurrency: the most)
+	// AutoConcurrency fetches as many windows at once as RequestRate and the
+	// API's measured latency need to keep the rate limit busy (see
+	// AutoConcurrency), at most FetchConcurrency. The latency comes from a
+	// Fetcher with a Latency() time.Duration method; without one, or before
+	// the first answer, 4 windows.
+	AutoConcurrency bool
+	RequestRate     float64       // the API client's rate limit, requests per second; for AutoConcurrency
+	ShutdownTimeout time.Duration // how long an in-flight Kafka write may finish after cancel; 0 = 15s
+	PublishRetry    retry.Policy  // for temporary Kafka failures
 
 	Now    func() time.Time                                 // nil = time.Now
 	Sleep  func(ctx context.Context, d time.Duration) error // poll waits; nil = retry.Sleep
@@ -102,6 +115,7 @@ type Stats struct {
 	DeadLettered int64 // messages sent to the dead-letter topic
 	ReadBacks    int64 // read-backs of Kafka (at start and after a failed write)
 	Recovered    int64 // msgids found in Kafka by a read-back that the checkpoint did not know
+	Splits       int64 // windows cut smaller after their first page (windows sized by the data)
 }
 
 // Pipeline is one run of the pipeline.
@@ -112,10 +126,12 @@ type Pipeline struct {
 	cp    Checkpointer
 	codec *schema.Codec
 	plan  Plan
+	sizer Sizer
+	gate  *gate // windows in flight
 
 	stats struct {
 		pages, fetched, published, duplicates, windows, rescans, commits, retries, seen atomic.Int64
-		rescanChecks, rescanSkips, deadLettered, readBacks, recovered                   atomic.Int64
+		rescanChecks, rescanSkips, deadLettered, readBacks, recovered, splits           atomic.Int64
 	}
 	index   *rescanIndex // what each stream served, by second, for rescan checks
 	mu      sync.Mutex
@@ -140,6 +156,9 @@ func New(cfg Config, src Fetcher, pub Publisher, cp Checkpointer) (*Pipeline, er
 	}
 	if cfg.Window < 0 || cfg.Settle < 0 || cfg.Lookback < 0 || cfg.PollInterval < 0 {
 		problems = append(problems, errors.New("durations must not be negative"))
+	}
+	if cfg.WindowMessages < 0 || cfg.FetchConcurrency < 0 || cfg.RequestRate < 0 {
+		problems = append(problems, errors.New("window messages, fetch concurrency and request rate must not be negative"))
 	}
 	if cfg.Window > 0 && cfg.Window < time.Second {
 		problems = append(problems, errors.New("window must be at least 1s"))
@@ -181,11 +200,18 @@ func New(cfg Config, src Fetcher, pub Publisher, cp Checkpointer) (*Pipeline, er
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Pipeline{
+	sizer := Sizer{Max: cfg.Window, Target: cfg.WindowMessages}
+	if cfg.APIVersion == "v2" && cfg.WindowMessages > 0 {
+		sizer.Max = min(sizer.Max, MaxV2Window)
+	}
+	p := &Pipeline{
 		cfg: cfg, src: src, pub: pub, cp: cp, codec: codec,
 		plan:  Plan{Window: cfg.Window, Settle: cfg.Settle, End: cfg.End},
+		sizer: sizer,
 		index: newRescanIndex(),
-	}, nil
+	}
+	p.gate = newGate(p.inFlightLimit)
+	return p, nil
 }
 
 // Stats returns the counters so far. Safe to call while Run runs.
@@ -197,6 +223,7 @@ func (p *Pipeline) Stats() Stats {
 		Commits: s.commits.Load(), Retries: s.retries.Load(), Seen: s.seen.Load(),
 		RescanChecks: s.rescanChecks.Load(), RescanSkips: s.rescanSkips.Load(),
 		DeadLettered: s.deadLettered.Load(), ReadBacks: s.readBacks.Load(), Recovered: s.recovered.Load(),
+		Splits: s.splits.Load(),
 	}
 }
 
@@ -218,6 +245,16 @@ type job struct {
 	window  source.Window
 	advance bool // false for a lookback rescan: the cursor does not move
 	check   bool // a rescan that is skipped when the API's total matches the index
+	// verdict, when set (windows sized by the data), receives what the
+	// window's first page said, before any page of it is published.
+	verdict chan verdict
+}
+
+// verdict is what the first page of a sized window said about it.
+type verdict struct {
+	total int           // the API's total for the query (math.MaxInt: unknown)
+	span  time.Duration // the time the total covers
+	split bool          // too big: the fetch stopped, nothing of it was published
 }
 
 // item is what fetchers hand the publisher: a page, or the end of a job.
@@ -272,7 +309,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	jobs := make(chan job)
-	items := make(chan item, 2*p.cfg.FetchConcurrency)
+	// Pages waiting for the publisher: bounded whatever the concurrency
+	// (each fetcher holds one more while it waits to hand it over).
+	items := make(chan item, 2*min(p.cfg.FetchConcurrency, 4))
 	planned := make(map[string]time.Time, len(cursors))
 	for k, v := range cursors {
 		planned[k] = v
@@ -327,12 +366,13 @@ func send[T any](ctx context.Context, ch chan<- T, v T) error {
 // whenever all streams are caught up.
 func (p *Pipeline) planner(ctx context.Context, cursors map[string]time.Time, jobs chan<- job) error {
 	seq := map[string]uint64{}
+	density := map[string]float64{} // per stream, from the last sized window's total
 	caughtUp := false
 	next := func(j job) error {
 		key := j.stream.String()
 		j.seq = seq[key]
 		seq[key]++
-		return send(ctx, jobs, j)
+		return p.dispatch(ctx, jobs, j)
 	}
 	for {
 		progressed, done := false, true
@@ -342,15 +382,26 @@ func (p *Pipeline) planner(ctx context.Context, cursors map[string]time.Time, jo
 				continue
 			}
 			done = false
-			w, ok := NextWindow(cursors[key], p.cfg.Now(), p.plan)
+			w, ok := p.nextWindow(cursors[key], density, key)
 			if !ok {
 				continue
 			}
-			if err := next(job{stream: s, window: w, advance: true}); err != nil {
+			progressed = true
+			if p.sizer.Target <= 0 {
+				if err := next(job{stream: s, window: w, advance: true}); err != nil {
+					return err
+				}
+				cursors[key] = w.To
+				continue
+			}
+			accepted, err := p.sized(ctx, jobs, job{stream: s, seq: seq[key], window: w, advance: true}, density)
+			if err != nil {
 				return err
 			}
-			cursors[key] = w.To
-			progressed = true
+			if accepted {
+				seq[key]++
+				cursors[key] = w.To
+			}
 		}
 		if done {
 			if p.cfg.Lookback <= 0 {
@@ -362,7 +413,7 @@ func (p *Pipeline) planner(ctx context.Context, cursors map[string]time.Time, jo
 			if final := ceilSecond(p.cfg.End.UTC()).Add(p.cfg.Lookback); !p.cfg.Now().Before(final) {
 				floor := p.cfg.Now().Add(-p.cfg.Retention)
 				for _, s := range p.cfg.Streams {
-					for _, w := range Rescans(cursors[s.String()], p.cfg.Lookback, p.cfg.Window, floor) {
+					for _, w := range Rescans(cursors[s.String()], p.cfg.Lookback, p.rescanWindow(), floor) {
 						if err := next(job{stream: s, window: w}); err != nil {
 							return err
 						}
@@ -379,19 +430,105 @@ func (p *Pipeline) planner(ctx context.Context, cursors map[string]time.Time, jo
 			p.cfg.Logger.Info("caught up", "poll_interval", p.cfg.PollInterval, "settle", p.cfg.Settle, "lookback", p.cfg.Lookback)
 			caughtUp = true
 		}
+		// A rescan check compares the API's total with what was published
+		// for the window: wait until every window before is.
+		if err := p.gate.idle(ctx); err != nil {
+			return err
+		}
 		floor := p.cfg.Now().Add(-p.cfg.Retention)
 		for _, s := range p.cfg.Streams {
-			for _, w := range Rescans(cursors[s.String()], p.cfg.Lookback, p.cfg.Window, floor) {
+			for _, w := range Rescans(cursors[s.String()], p.cfg.Lookback, p.rescanWindow(), floor) {
 				if err := next(job{stream: s, window: w, check: true}); err != nil {
 					return err
 				}
 			}
+		}
+		// The poll interval starts once this poll's windows are published,
+		// however many were fetched at once.
+		if err := p.gate.idle(ctx); err != nil {
+			return err
 		}
 		if err := p.cfg.Sleep(ctx, p.cfg.PollInterval); err != nil {
 			return err
 		}
 	}
 }
+
+// nextWindow returns the next window of the stream key after cursor, sized
+// by the stream's last known density when windows are sized by the data.
+func (p *Pipeline) nextWindow(cursor time.Time, density map[string]float64, key string) (source.Window, bool) {
+	plan := p.plan
+	if p.sizer.Target > 0 {
+		d, known := density[key]
+		plan.Window = p.sizer.Next(d, known)
+	}
+	return NextWindow(cursor, p.cfg.Now(), plan)
+}
+
+// sized dispatches a window sized by the data and waits for its first page's
+// verdict, which it records as the stream's density. accepted is false when
+// the window was too big: nothing of it was published and the caller plans
+// a smaller one in its place, with the same sequence number.
+func (p *Pipeline) sized(ctx context.Context, jobs chan<- job, j job, density map[string]float64) (accepted bool, err error) {
+	j.verdict = make(chan verdict, 1)
+	if err := p.dispatch(ctx, jobs, j); err != nil {
+		return false, err
+	}
+	var v verdict
+	select {
+	case v = <-j.verdict:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	if d, ok := Density(v.total, v.span); ok {
+		density[j.stream.String()] = d
+	}
+	if v.split {
+		p.stats.splits.Add(1)
+		p.cfg.Logger.Debug("window too big for one walk; cutting it smaller", "stream", j.stream.String(),
+			"window", j.window.String(), "total", v.total, "window_messages", p.sizer.Target)
+	}
+	return !v.split, nil
+}
+
+// dispatch hands j to a fetcher once fewer windows than the limit are in
+// flight (fetched or waiting to be published); the publisher releases the
+// slot when it has published the window.
+func (p *Pipeline) dispatch(ctx context.Context, jobs chan<- job, j job) error {
+	if err := p.gate.acquire(ctx); err != nil {
+		return err
+	}
+	if err := send(ctx, jobs, j); err != nil {
+		p.gate.release()
+		return err
+	}
+	return nil
+}
+
+// rescanWindow is the size of the windows a lookback is checked in: Window,
+// or at most 5 minutes when windows are sized by the data (a changed total
+// then costs one such window's fetch, not the whole lookback's).
+func (p *Pipeline) rescanWindow() time.Duration {
+	if p.sizer.Target > 0 {
+		return min(p.cfg.Window, 5*time.Minute)
+	}
+	return p.cfg.Window
+}
+
+// inFlightLimit is how many windows may be fetched at once.
+func (p *Pipeline) inFlightLimit() int {
+	if !p.cfg.AutoConcurrency {
+		return p.cfg.FetchConcurrency
+	}
+	var latency time.Duration
+	if l, ok := p.src.(interface{ Latency() time.Duration }); ok {
+		latency = l.Latency()
+	}
+	return AutoConcurrency(p.cfg.RequestRate, latency, p.cfg.FetchConcurrency)
+}
+
+// errSplit stops the fetch of a window too big for one walk.
+var errSplit = errors.New("window too big: cut smaller")
 
 // fetcher pages through jobs and hands every page, then the job's end, to
 // the publisher.
@@ -407,24 +544,46 @@ func (p *Pipeline) fetcher(ctx context.Context, jobs <-chan job, items chan<- it
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		if j.check && p.unchanged(ctx, j) {
-			if err := send(ctx, items, item{job: j}); err != nil {
-				return err
-			}
-			continue
-		}
-		err := p.src.Fetch(ctx, j.stream, j.window, func(pg source.Page) error {
-			p.stats.pages.Add(1)
-			p.stats.fetched.Add(int64(len(pg.Messages)))
-			return send(ctx, items, item{job: j, page: &pg})
-		})
-		if err != nil {
-			return err
-		}
-		if err := send(ctx, items, item{job: j}); err != nil {
+		if err := p.fetch(ctx, j, items); err != nil {
 			return err
 		}
 	}
+}
+
+// fetch pages through one job. A sized window's first page decides whether
+// it is walked (its verdict goes to the planner first) or cut smaller.
+func (p *Pipeline) fetch(ctx context.Context, j job, items chan<- item) error {
+	if j.check && p.unchanged(ctx, j) {
+		return send(ctx, items, item{job: j})
+	}
+	first := true
+	err := p.src.Fetch(ctx, j.stream, j.window, func(pg source.Page) error {
+		if first && j.verdict != nil {
+			v := verdict{total: pg.Total, span: pg.Part.To.Sub(pg.Part.From), split: p.sizer.TooBig(pg.Total, j.window)}
+			if v.span <= 0 {
+				v.span = j.window.To.Sub(j.window.From)
+			}
+			j.verdict <- v
+			if v.split {
+				return errSplit
+			}
+		}
+		first = false
+		p.stats.pages.Add(1)
+		p.stats.fetched.Add(int64(len(pg.Messages)))
+		return send(ctx, items, item{job: j, page: &pg})
+	})
+	if errors.Is(err, errSplit) {
+		p.gate.release() // nothing of it reaches the publisher
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if first && j.verdict != nil { // no page: nothing in the window
+		j.verdict <- verdict{total: 0, span: j.window.To.Sub(j.window.From)}
+	}
+	return send(ctx, items, item{job: j})
 }
 
 // unchanged reports whether the API's total for a rescan window equals the

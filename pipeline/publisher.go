@@ -60,6 +60,7 @@ func (p *Pipeline) publisher(ctx context.Context, seen *seenSet, safe marks, ite
 			}
 			continue
 		}
+		p.gate.release() // the job's end: its window is published
 		key := it.job.stream.String()
 		t := trackers[key]
 		if t == nil {

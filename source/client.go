@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -99,9 +100,10 @@ const (
 
 // Client calls the Report API. It is safe for concurrent use.
 type Client struct {
-	cfg  Config
-	base *url.URL
-	auth string
+	cfg     Config
+	base    *url.URL
+	auth    string
+	latency atomic.Int64 // moving average of answered requests, nanoseconds
 }
 
 // New checks cfg and returns a Client.
@@ -426,6 +428,7 @@ func (c *Client) get(ctx context.Context, kind Kind, path, query string, into *e
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	c.observe(kind, resp.StatusCode, began)
+	c.measure(time.Since(began))
 	c.cfg.Logger.Debug("report api request", "endpoint", path, "query", query,
 		"status", resp.StatusCode, "bytes", len(body), "elapsed", time.Since(began))
 	if err != nil {
@@ -458,6 +461,25 @@ func (c *Client) get(ctx context.Context, kind Kind, path, query string, into *e
 		return &TransportError{Endpoint: path, Err: fmt.Errorf("malformed response body (%d bytes): %w", len(body), err)}
 	}
 	return nil
+}
+
+// Latency returns a moving average of how long answered requests took (the
+// last ones weigh most), or 0 before the first answer. The wait on the rate
+// limiter is not included.
+func (c *Client) Latency() time.Duration { return time.Duration(c.latency.Load()) }
+
+// measure adds one answered request's duration to the moving average.
+func (c *Client) measure(d time.Duration) {
+	for {
+		old := c.latency.Load()
+		next := int64(d)
+		if old > 0 {
+			next = old + (int64(d)-old)/5
+		}
+		if c.latency.CompareAndSwap(old, next) {
+			return
+		}
+	}
 }
 
 func (c *Client) observe(kind Kind, status int, began time.Time) {

@@ -31,13 +31,14 @@ type env struct {
 	Chatrooms    string `env:"IMREPORT_CHATROOMS"`
 	Start        string `env:"IMREPORT_START, default=-24h"`
 	End          string `env:"IMREPORT_END"`
-	Window       string `env:"IMREPORT_WINDOW, default=5m"`
+	Window       string `env:"IMREPORT_WINDOW, default=168h"`
+	WindowMsgs   string `env:"IMREPORT_WINDOW_MESSAGES, default=20000"`
 	Settle       string `env:"IMREPORT_SETTLE, default=30s"`
 	Lookback     string `env:"IMREPORT_LOOKBACK, default=10m"`
 	PollInterval string `env:"IMREPORT_POLL_INTERVAL, default=10s"`
 	PageSize     string `env:"IMREPORT_PAGE_SIZE, default=1000"`
 	RateLimit    string `env:"IMREPORT_RATE_LIMIT, default=8"`
-	Concurrency  string `env:"IMREPORT_FETCH_CONCURRENCY, default=1"`
+	Concurrency  string `env:"IMREPORT_FETCH_CONCURRENCY, default=auto"`
 
 	KafkaBrokers       string `env:"IMREPORT_KAFKA_BROKERS"`
 	KafkaTopic         string `env:"IMREPORT_KAFKA_TOPIC, default=imreport.messages"`
@@ -75,12 +76,14 @@ type Config struct {
 	Start        time.Time
 	End          time.Time // zero = tail
 	Window       time.Duration
+	WindowMsgs   int // 0 = fixed windows of Window
 	Settle       time.Duration
 	Lookback     time.Duration
 	PollInterval time.Duration
 	PageSize     int
 	RateLimit    float64
-	Concurrency  int
+	Concurrency  int  // windows fetched at once; with AutoFetch the most
+	AutoFetch    bool // IMREPORT_FETCH_CONCURRENCY=auto
 
 	KafkaBrokers       []string
 	KafkaTopic         string
@@ -127,11 +130,13 @@ func (c Config) LogValue() slog.Value {
 		slog.String("start", c.Start.Format(time.RFC3339)),
 		slog.String("end", end),
 		slog.Duration("window", c.Window),
+		slog.Int("window_messages", c.WindowMsgs),
 		slog.Duration("settle", c.Settle),
 		slog.Duration("lookback", c.Lookback),
 		slog.Duration("poll_interval", c.PollInterval),
 		slog.Int("page_size", c.PageSize),
 		slog.Float64("rate_limit", c.RateLimit),
+		slog.String("fetch_concurrency", concurrencyText(c)),
 		slog.Any("kafka_brokers", c.KafkaBrokers),
 		slog.String("kafka_topic", c.KafkaTopic),
 		slog.String("kafka_dlq_topic", c.KafkaDLQTopic),
@@ -265,7 +270,12 @@ func loadConfig(ctx context.Context, lookup envconfig.Lookuper, now time.Time, n
 	} else {
 		c.RateLimit = r
 	}
-	integer("IMREPORT_FETCH_CONCURRENCY", e.Concurrency, &c.Concurrency, 1, 64)
+	integer("IMREPORT_WINDOW_MESSAGES", e.WindowMsgs, &c.WindowMsgs, 0, 10_000_000)
+	if v := strings.TrimSpace(e.Concurrency); strings.EqualFold(v, "auto") {
+		c.Concurrency, c.AutoFetch = autoFetchMost, true
+	} else {
+		integer("IMREPORT_FETCH_CONCURRENCY", e.Concurrency, &c.Concurrency, 1, 64)
+	}
 
 	c.KafkaBrokers = splitList(e.KafkaBrokers)
 	if needKafka && len(c.KafkaBrokers) == 0 {
@@ -416,4 +426,15 @@ func validTopic(t string) bool {
 		}
 	}
 	return true
+}
+
+// autoFetchMost is the most windows IMREPORT_FETCH_CONCURRENCY=auto fetches
+// at once.
+const autoFetchMost = 16
+
+func concurrencyText(c Config) string {
+	if c.AutoFetch {
+		return fmt.Sprintf("auto (at most %d)", c.Concurrency)
+	}
+	return strconv.Itoa(c.Concurrency)
 }

@@ -94,6 +94,10 @@ func testV2Endpoint(t *testing.T, scope simulator.Scope, strict bool) {
 	brokers := newKafka(t)
 	env := v2Env(t, api, brokers, start, end)
 	env["IMREPORT_WINDOW"] = "240h"
+	// Fixed windows walked one at a time: the test follows each walk's
+	// requests in order.
+	env["IMREPORT_WINDOW_MESSAGES"] = "0"
+	env["IMREPORT_FETCH_CONCURRENCY"] = "1"
 	env["IMREPORT_PAGE_SIZE"] = strconv.Itoa(pageSize)
 	switch scope {
 	case simulator.ScopeUsers:
