@@ -120,14 +120,15 @@ type Stats struct {
 
 // Pipeline is one run of the pipeline.
 type Pipeline struct {
-	cfg   Config
-	src   Fetcher
-	pub   Publisher
-	cp    Checkpointer
-	codec *schema.Codec
-	plan  Plan
-	sizer Sizer
-	gate  *gate // windows in flight
+	cfg      Config
+	src      Fetcher
+	pub      Publisher
+	cp       Checkpointer
+	codec    *schema.Codec
+	plan     Plan
+	sizer    Sizer
+	gate     *gate     // windows in flight
+	verdicts *verdicts // first pages of sized windows, for the planner
 
 	stats struct {
 		pages, fetched, published, duplicates, windows, rescans, commits, retries, seen atomic.Int64
@@ -210,7 +211,7 @@ func New(cfg Config, src Fetcher, pub Publisher, cp Checkpointer) (*Pipeline, er
 		sizer: sizer,
 		index: newRescanIndex(),
 	}
-	p.gate = newGate(p.inFlightLimit)
+	p.gate, p.verdicts = newGate(p.inFlightLimit), newVerdicts()
 	return p, nil
 }
 
@@ -245,16 +246,9 @@ type job struct {
 	window  source.Window
 	advance bool // false for a lookback rescan: the cursor does not move
 	check   bool // a rescan that is skipped when the API's total matches the index
-	// verdict, when set (windows sized by the data), receives what the
-	// window's first page said, before any page of it is published.
-	verdict chan verdict
-}
-
-// verdict is what the first page of a sized window said about it.
-type verdict struct {
-	total int           // the API's total for the query (math.MaxInt: unknown)
-	span  time.Duration // the time the total covers
-	split bool          // too big: the fetch stopped, nothing of it was published
+	// sized: a window sized by the data, whose first page's verdict goes
+	// to the planner before any page of it is published.
+	sized bool
 }
 
 // item is what fetchers hand the publisher: a page, or the end of a job.
@@ -362,171 +356,6 @@ func send[T any](ctx context.Context, ch chan<- T, v T) error {
 	}
 }
 
-// planner emits windows for every stream, round-robin, and lookback rescans
-// whenever all streams are caught up.
-func (p *Pipeline) planner(ctx context.Context, cursors map[string]time.Time, jobs chan<- job) error {
-	seq := map[string]uint64{}
-	density := map[string]float64{} // per stream, from the last sized window's total
-	caughtUp := false
-	next := func(j job) error {
-		key := j.stream.String()
-		j.seq = seq[key]
-		seq[key]++
-		return p.dispatch(ctx, jobs, j)
-	}
-	for {
-		progressed, done := false, true
-		for _, s := range p.cfg.Streams {
-			key := s.String()
-			if Done(cursors[key], p.plan) {
-				continue
-			}
-			done = false
-			w, ok := p.nextWindow(cursors[key], density, key)
-			if !ok {
-				continue
-			}
-			progressed = true
-			if p.sizer.Target <= 0 {
-				if err := next(job{stream: s, window: w, advance: true}); err != nil {
-					return err
-				}
-				cursors[key] = w.To
-				continue
-			}
-			accepted, err := p.sized(ctx, jobs, job{stream: s, seq: seq[key], window: w, advance: true}, density)
-			if err != nil {
-				return err
-			}
-			if accepted {
-				seq[key]++
-				cursors[key] = w.To
-			}
-		}
-		if done {
-			if p.cfg.Lookback <= 0 {
-				return nil
-			}
-			// Messages before End may still become visible until
-			// End+Lookback: poll until then, then fetch the lookback of
-			// every stream in full one last time.
-			if final := ceilSecond(p.cfg.End.UTC()).Add(p.cfg.Lookback); !p.cfg.Now().Before(final) {
-				floor := p.cfg.Now().Add(-p.cfg.Retention)
-				for _, s := range p.cfg.Streams {
-					for _, w := range Rescans(cursors[s.String()], p.cfg.Lookback, p.rescanWindow(), floor) {
-						if err := next(job{stream: s, window: w}); err != nil {
-							return err
-						}
-					}
-				}
-				return nil
-			}
-		}
-		if progressed {
-			continue
-		}
-		// Caught up: look again behind the cursor for late arrivals, then wait.
-		if !caughtUp { // once per run: from here on it polls
-			p.cfg.Logger.Info("caught up", "poll_interval", p.cfg.PollInterval, "settle", p.cfg.Settle, "lookback", p.cfg.Lookback)
-			caughtUp = true
-		}
-		// A rescan check compares the API's total with what was published
-		// for the window: wait until every window before is.
-		if err := p.gate.idle(ctx); err != nil {
-			return err
-		}
-		floor := p.cfg.Now().Add(-p.cfg.Retention)
-		for _, s := range p.cfg.Streams {
-			for _, w := range Rescans(cursors[s.String()], p.cfg.Lookback, p.rescanWindow(), floor) {
-				if err := next(job{stream: s, window: w, check: true}); err != nil {
-					return err
-				}
-			}
-		}
-		// The poll interval starts once this poll's windows are published,
-		// however many were fetched at once.
-		if err := p.gate.idle(ctx); err != nil {
-			return err
-		}
-		if err := p.cfg.Sleep(ctx, p.cfg.PollInterval); err != nil {
-			return err
-		}
-	}
-}
-
-// nextWindow returns the next window of the stream key after cursor, sized
-// by the stream's last known density when windows are sized by the data.
-func (p *Pipeline) nextWindow(cursor time.Time, density map[string]float64, key string) (source.Window, bool) {
-	plan := p.plan
-	if p.sizer.Target > 0 {
-		d, known := density[key]
-		plan.Window = p.sizer.Next(d, known)
-	}
-	return NextWindow(cursor, p.cfg.Now(), plan)
-}
-
-// sized dispatches a window sized by the data and waits for its first page's
-// verdict, which it records as the stream's density. accepted is false when
-// the window was too big: nothing of it was published and the caller plans
-// a smaller one in its place, with the same sequence number.
-func (p *Pipeline) sized(ctx context.Context, jobs chan<- job, j job, density map[string]float64) (accepted bool, err error) {
-	j.verdict = make(chan verdict, 1)
-	if err := p.dispatch(ctx, jobs, j); err != nil {
-		return false, err
-	}
-	var v verdict
-	select {
-	case v = <-j.verdict:
-	case <-ctx.Done():
-		return false, ctx.Err()
-	}
-	if d, ok := Density(v.total, v.span); ok {
-		density[j.stream.String()] = d
-	}
-	if v.split {
-		p.stats.splits.Add(1)
-		p.cfg.Logger.Debug("window too big for one walk; cutting it smaller", "stream", j.stream.String(),
-			"window", j.window.String(), "total", v.total, "window_messages", p.sizer.Target)
-	}
-	return !v.split, nil
-}
-
-// dispatch hands j to a fetcher once fewer windows than the limit are in
-// flight (fetched or waiting to be published); the publisher releases the
-// slot when it has published the window.
-func (p *Pipeline) dispatch(ctx context.Context, jobs chan<- job, j job) error {
-	if err := p.gate.acquire(ctx); err != nil {
-		return err
-	}
-	if err := send(ctx, jobs, j); err != nil {
-		p.gate.release()
-		return err
-	}
-	return nil
-}
-
-// rescanWindow is the size of the windows a lookback is checked in: Window,
-// or at most 5 minutes when windows are sized by the data (a changed total
-// then costs one such window's fetch, not the whole lookback's).
-func (p *Pipeline) rescanWindow() time.Duration {
-	if p.sizer.Target > 0 {
-		return min(p.cfg.Window, 5*time.Minute)
-	}
-	return p.cfg.Window
-}
-
-// inFlightLimit is how many windows may be fetched at once.
-func (p *Pipeline) inFlightLimit() int {
-	if !p.cfg.AutoConcurrency {
-		return p.cfg.FetchConcurrency
-	}
-	var latency time.Duration
-	if l, ok := p.src.(interface{ Latency() time.Duration }); ok {
-		latency = l.Latency()
-	}
-	return AutoConcurrency(p.cfg.RequestRate, latency, p.cfg.FetchConcurrency)
-}
-
 // errSplit stops the fetch of a window too big for one walk.
 var errSplit = errors.New("window too big: cut smaller")
 
@@ -558,12 +387,12 @@ func (p *Pipeline) fetch(ctx context.Context, j job, items chan<- item) error {
 	}
 	first := true
 	err := p.src.Fetch(ctx, j.stream, j.window, func(pg source.Page) error {
-		if first && j.verdict != nil {
-			v := verdict{total: pg.Total, span: pg.Part.To.Sub(pg.Part.From), split: p.sizer.TooBig(pg.Total, j.window)}
+		if first && j.sized {
+			v := verdict{job: j, total: pg.Total, span: pg.Part.To.Sub(pg.Part.From), split: p.sizer.TooBig(pg.Total, j.window)}
 			if v.span <= 0 {
 				v.span = j.window.To.Sub(j.window.From)
 			}
-			j.verdict <- v
+			p.verdicts.push(v)
 			if v.split {
 				return errSplit
 			}
@@ -580,8 +409,8 @@ func (p *Pipeline) fetch(ctx context.Context, j job, items chan<- item) error {
 	if err != nil {
 		return err
 	}
-	if first && j.verdict != nil { // no page: nothing in the window
-		j.verdict <- verdict{total: 0, span: j.window.To.Sub(j.window.From)}
+	if first && j.sized { // no page: nothing in the window
+		p.verdicts.push(verdict{job: j, total: 0, span: j.window.To.Sub(j.window.From)})
 	}
 	return send(ctx, items, item{job: j})
 }

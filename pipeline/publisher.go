@@ -28,7 +28,10 @@ func (p *Pipeline) publisher(ctx context.Context, seen *seenSet, safe marks, ite
 	defer stop()
 
 	pub := &pageWriter{p: p, ctx: ctx, writeCtx: writeCtx, seen: seen, pending: map[int64]int64{}, marks: safe}
-	trackers := map[string]*tracker[job]{}
+	trackers := map[string]*tracker[job]{} // per stream: its windows, by start
+	for _, s := range p.cfg.Streams {
+		trackers[s.String()] = newTracker(p.firstWindowStart(s.String()), func(_ int64, j job) int64 { return j.window.To.Unix() })
+	}
 	defer func() {
 		// Whatever happened, persist what Kafka acknowledged: the cursor
 		// stays where it was, the msgids are skipped after a restart.
@@ -61,22 +64,17 @@ func (p *Pipeline) publisher(ctx context.Context, seen *seenSet, safe marks, ite
 			continue
 		}
 		p.gate.release() // the job's end: its window is published
-		key := it.job.stream.String()
-		t := trackers[key]
-		if t == nil {
-			t = newTracker[job]()
-			trackers[key] = t
-		}
 		var moved map[string]time.Time
-		for _, j := range t.Ack(it.job.seq, it.job) {
-			if j.advance {
+		if !it.job.advance {
+			p.stats.rescans.Add(1)
+		} else {
+			key := it.job.stream.String()
+			for _, j := range trackers[key].Ack(it.job.window.From.Unix(), it.job) {
 				p.stats.windows.Add(1)
 				if moved == nil {
 					moved = map[string]time.Time{}
 				}
 				moved[key] = j.window.To
-			} else {
-				p.stats.rescans.Add(1)
 			}
 		}
 		if moved != nil || len(pub.pending) > 0 {
@@ -85,6 +83,14 @@ func (p *Pipeline) publisher(ctx context.Context, seen *seenSet, safe marks, ite
 			}
 		}
 	}
+}
+
+// firstWindowStart is where the first window of stream key starts: its
+// committed cursor at the start of Run, on a whole second (NextWindow).
+func (p *Pipeline) firstWindowStart(key string) int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cursors[key].UTC().Truncate(time.Second).Unix()
 }
 
 // commit persists moved cursors and the pending msgids in one transaction

@@ -35,6 +35,7 @@ func commands() []command {
 		{"run", "run the pipeline (configured by IMREPORT_* variables)", runUsage, cmdRun},
 		{"demo", "run the whole pipeline against the built-in simulator and an embedded Kafka broker", demoUsage, cmdDemo},
 		{"simulate", "serve the Report API simulator on an address", simulateUsage, cmdSimulate},
+		{"bench", "measure the run path against the simulator (throughput, requests, rate-limit use)", benchUsage, cmdBench},
 		{"checkpoint", "inspect a checkpoint file", checkpointUsage, cmdCheckpoint},
 		{"schema", "print the Avro value schema", "imreport schema\n\nPrints the Avro schema (JSON) of the Kafka record values.\n", cmdSchema},
 		{"version", "print the version", "imreport version\n", cmdVersion},
