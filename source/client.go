@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -363,47 +362,14 @@ type envelope struct {
 	Messages []json.RawMessage
 }
 
-func (e *envelope) UnmarshalJSON(b []byte) error {
-	var raw struct {
-		Total    json.RawMessage   `json:"total"`
-		Cursor   json.RawMessage   `json:"cursor"`
-		Count    json.RawMessage   `json:"count"`
-		Messages []json.RawMessage `json:"messages"`
-	}
-	if err := json.Unmarshal(b, &raw); err != nil {
-		return err
-	}
-	t, err := parseInt(raw.Total) // nil for a missing, null or "" total
-	if err != nil {
-		return fmt.Errorf("total: %w", err)
-	}
-	n, err := parseInt(raw.Count)
-	if err != nil {
-		return fmt.Errorf("count: %w", err)
-	}
-	cursor, err := stringField(map[string]json.RawMessage{"cursor": raw.Cursor}, "cursor")
-	if err != nil {
-		return fmt.Errorf("cursor: %w", err)
-	}
-	*e = envelope{Messages: raw.Messages, Total: math.MaxInt} // without a total, page until the end
-	if t != nil {
-		e.Total, e.HasTotal = int(*t), true
-	}
-	if n != nil {
-		e.Count, e.HasCount = int(*n), true
-	}
-	if cursor != nil {
-		e.Cursor = *cursor
-	}
-	return nil
-}
-
 // vendorError is the vendor's error body.
 type vendorError struct {
-	Error *struct {
-		Code    json.RawMessage `json:"code"`
-		Message string          `json:"message"`
-	} `json:"error"`
+	Error *vendorErrorBody `json:"error"`
+}
+
+type vendorErrorBody struct {
+	Code    json.RawMessage `json:"code"`
+	Message string          `json:"message"`
 }
 
 func (c *Client) get(ctx context.Context, kind Kind, path, query string, into *envelope) error {
@@ -437,8 +403,16 @@ func (c *Client) get(ctx context.Context, kind Kind, path, query string, into *e
 	if len(body) > maxBody {
 		return &TransportError{Endpoint: path, Err: fmt.Errorf("response body larger than %d bytes", maxBody)}
 	}
-	var ve vendorError
-	_ = json.Unmarshal(body, &ve) // an error body is optional
+	var (
+		ve     vendorError
+		env    envelope
+		envErr error
+	)
+	if resp.StatusCode == http.StatusOK {
+		env, ve.Error, envErr = decodePage(body)
+	} else {
+		_ = json.Unmarshal(body, &ve) // an error body is optional
+	}
 	if resp.StatusCode != http.StatusOK || ve.Error != nil {
 		h := resp.Header
 		if resp.StatusCode != http.StatusTooManyRequests && h.Get("X-Rate-Limit-Reset") != "" {
@@ -457,9 +431,10 @@ func (c *Client) get(ctx context.Context, kind Kind, path, query string, into *e
 		}
 		return e
 	}
-	if err := json.Unmarshal(body, into); err != nil {
-		return &TransportError{Endpoint: path, Err: fmt.Errorf("malformed response body (%d bytes): %w", len(body), err)}
+	if envErr != nil {
+		return &TransportError{Endpoint: path, Err: fmt.Errorf("malformed response body (%d bytes): %w", len(body), envErr)}
 	}
+	*into = env
 	return nil
 }
 
