@@ -73,7 +73,7 @@ func (e *FieldError) Error() string {
 func DecodeMessage(raw []byte) (Message, error) {
 	m := Message{Raw: json.RawMessage(raw)}
 	var f messageFields
-	null, err := eachMember(raw, f.set)
+	null, err := EachMember(raw, f.set)
 	if err != nil {
 		return m, fmt.Errorf("decode message: %v: %w", err, ErrNoMsgID)
 	}

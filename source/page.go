@@ -17,7 +17,7 @@ func decodePage(body []byte) (env envelope, vendor *vendorErrorBody, err error) 
 	var total, cursor, count, errObj json.RawMessage
 	var messages []json.RawMessage
 	var msgErr error
-	_, err = eachMember(body, func(name, value []byte) {
+	_, err = EachMember(body, func(name, value []byte) {
 		switch {
 		case bytes.EqualFold(name, []byte("total")):
 			total = value

@@ -2,6 +2,7 @@ package source
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -28,11 +29,13 @@ var scanners = sync.Pool{New: func() any { return new(scanner) }}
 // object (nor null).
 var errNotObject = errors.New("not a JSON object")
 
-// eachMember calls fn with the name (unescaped) and the value (a subslice of
-// raw, exactly as written) of every member of the JSON object raw, in order.
-// raw must be exactly one object, or null (then null is true and fn is not
-// called); anything else is an error. name is valid only during the call.
-func eachMember(raw []byte, fn func(name, value []byte)) (null bool, err error) {
+// EachMember calls fn with the name (unescaped, as encoding/json unescapes
+// it) and the value (a subslice of raw, exactly as written) of every member
+// of the JSON object raw, in order, repeated names included. raw must be
+// exactly one valid JSON object, or null (then null is true and fn is not
+// called); anything else is an error. Invalid UTF-8 inside strings is
+// accepted, as encoding/json accepts it. name is valid only during the call.
+func EachMember(raw []byte, fn func(name, value []byte)) (null bool, err error) {
 	s := scanners.Get().(*scanner)
 	defer func() {
 		s.buf.Reset()
@@ -70,7 +73,12 @@ func eachMember(raw []byte, fn func(name, value []byte)) (null bool, err error) 
 		}
 		if bytes.IndexByte(n, '\\') >= 0 {
 			if s.name, err = jsontext.AppendUnquote(s.name[:0], n); err != nil {
-				return false, err
+				// A lone surrogate, say: encoding/json replaces it.
+				var name string
+				if err := json.Unmarshal(n, &name); err != nil {
+					return false, err
+				}
+				s.name = append(s.name[:0], name...)
 			}
 		} else {
 			s.name = append(s.name[:0], n[1:len(n)-1]...)
