@@ -84,12 +84,20 @@ type Config struct {
 	ShutdownTimeout time.Duration // how long an in-flight Kafka write may finish after cancel; 0 = 15s
 	PublishRetry    retry.Policy  // for temporary Kafka failures
 
+	// Codec encodes the records: single-object, or Confluent once it has
+	// the registry's schema id (schema.Codec.Confluent); nil = single-object.
+	Codec *schema.Codec
+
 	Now    func() time.Time                                 // nil = time.Now
 	Sleep  func(ctx context.Context, d time.Duration) error // poll waits; nil = retry.Sleep
 	Logger *slog.Logger                                     // nil = slog.Default()
 
 	// OnCommit, if set, is called after every checkpoint commit.
 	OnCommit func(Progress)
+	// OnPublished, if set, is called by the publisher for every record
+	// Kafka acknowledged, with the path it came by (PathPoll, PathCallback)
+	// and the time of the acknowledgement. It must be quick.
+	OnPublished func(path string, r sink.Record, at time.Time)
 }
 
 // Progress is the state after a commit.
@@ -116,6 +124,18 @@ type Stats struct {
 	ReadBacks    int64 // read-backs of Kafka (at start and after a failed write)
 	Recovered    int64 // msgids found in Kafka by a read-back that the checkpoint did not know
 	Splits       int64 // windows cut smaller after their first page (windows sized by the data)
+
+	// What came by Push (counted in Published, Duplicates and DeadLettered
+	// too).
+	CallbackRequests   int64 // batches handed to the publisher
+	CallbackMessages   int64 // messages in them
+	CallbackPublished  int64 // messages acknowledged by Kafka (main topic) from callbacks
+	CallbackDuplicates int64 // messages skipped: already published (by either path) or twice in one write
+	// CallbackStale counts messages skipped because they were sent so long
+	// ago that the poller's cursor passed them by more than the lookback:
+	// polling published them already, and the dedupe set no longer holds
+	// them.
+	CallbackStale int64
 }
 
 // Pipeline is one run of the pipeline.
@@ -134,9 +154,13 @@ type Pipeline struct {
 		pages, fetched, published, duplicates, windows, rescans, commits, retries, seen atomic.Int64
 		rescanChecks, rescanSkips, deadLettered, readBacks, recovered, splits           atomic.Int64
 	}
-	index   *rescanIndex // what each stream served, by second, for rescan checks
-	mu      sync.Mutex
-	cursors map[string]time.Time // committed
+	index    *rescanIndex // what each stream served, by second, for rescan checks
+	push     pushCounters
+	pushes   chan *pushRequest // Push -> the publisher
+	stopped  chan struct{}     // closed when the publisher returns
+	stopOnce sync.Once
+	mu       sync.Mutex
+	cursors  map[string]time.Time // committed
 }
 
 // New checks cfg and returns a Pipeline.
@@ -167,9 +191,12 @@ func New(cfg Config, src Fetcher, pub Publisher, cp Checkpointer) (*Pipeline, er
 	if !cfg.End.IsZero() && !cfg.End.After(cfg.Start) {
 		problems = append(problems, fmt.Errorf("end %v is not after start %v", cfg.End, cfg.Start))
 	}
-	codec, err := schema.NewCodec()
-	if err != nil {
-		problems = append(problems, err)
+	codec := cfg.Codec
+	if codec == nil {
+		var err error
+		if codec, err = schema.NewCodec(); err != nil {
+			problems = append(problems, err)
+		}
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("pipeline: %w", errors.Join(problems...))
@@ -207,9 +234,10 @@ func New(cfg Config, src Fetcher, pub Publisher, cp Checkpointer) (*Pipeline, er
 	}
 	p := &Pipeline{
 		cfg: cfg, src: src, pub: pub, cp: cp, codec: codec,
-		plan:  Plan{Window: cfg.Window, Settle: cfg.Settle, End: cfg.End},
-		sizer: sizer,
-		index: newRescanIndex(),
+		plan:   Plan{Window: cfg.Window, Settle: cfg.Settle, End: cfg.End},
+		sizer:  sizer,
+		index:  newRescanIndex(),
+		pushes: make(chan *pushRequest), stopped: make(chan struct{}),
 	}
 	p.gate, p.verdicts = newGate(p.inFlightLimit), newVerdicts()
 	return p, nil
@@ -224,7 +252,9 @@ func (p *Pipeline) Stats() Stats {
 		Commits: s.commits.Load(), Retries: s.retries.Load(), Seen: s.seen.Load(),
 		RescanChecks: s.rescanChecks.Load(), RescanSkips: s.rescanSkips.Load(),
 		DeadLettered: s.deadLettered.Load(), ReadBacks: s.readBacks.Load(), Recovered: s.recovered.Load(),
-		Splits: s.splits.Load(),
+		Splits:           s.splits.Load(),
+		CallbackRequests: p.push.requests.Load(), CallbackMessages: p.push.messages.Load(), CallbackPublished: p.push.published.Load(),
+		CallbackDuplicates: p.push.duplicates.Load(), CallbackStale: p.push.stale.Load(),
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 // flight may still finish within Config.ShutdownTimeout, and whatever Kafka
 // acknowledged is committed before returning.
 func (p *Pipeline) publisher(ctx context.Context, seen *seenSet, safe marks, items <-chan item) (err error) {
+	defer p.stopPushes()
 	// Writes run on a context that outlives ctx by ShutdownTimeout, so a
 	// batch sent just before a shutdown gets its acknowledgement back.
 	writeCtx, cancelWrites := context.WithCancel(context.WithoutCancel(ctx))
@@ -51,6 +52,16 @@ func (p *Pipeline) publisher(ctx context.Context, seen *seenSet, safe marks, ite
 			if !ok {
 				return nil
 			}
+		case r := <-p.pushes: // see push.go
+			if err := pub.push(ctx, r); err != nil {
+				return err
+			}
+			continue
+		case <-pub.flushC():
+			if err := pub.flushPushes(); err != nil {
+				return err
+			}
+			continue
 		}
 		// Both cases may be ready at once and select picks at random: once
 		// stopped, start no new Kafka write (only one in flight may finish).
@@ -149,6 +160,8 @@ type pageWriter struct {
 	marks      marks
 	marksMoved bool // a read-back moved marks since the last commit
 	ambiguous  bool
+
+	pushed pushState // see push.go
 }
 
 // commitMarks returns the marks to store with the next commit: the current
@@ -184,6 +197,7 @@ func (w *pageWriter) write(j job, pg source.Page) error {
 	recs := w.recs[:0]
 	inPage := make(map[int64]struct{}, len(pg.Messages))
 	stream := j.stream.String()
+	now := pg.FetchedAt // the clock's reading for the future check of event times
 	for i, raw := range pg.Messages {
 		m, err := source.DecodeMessage(raw)
 		if err != nil && errors.Is(err, source.ErrNoMsgID) {
@@ -199,7 +213,7 @@ func (w *pageWriter) write(j job, pg source.Page) error {
 		}
 		inPage[m.MsgID] = struct{}{}
 		dead := func(stage string, err error) {
-			recs = append(recs, sink.Record{Value: raw, MsgID: m.MsgID, MsgType: m.MsgType,
+			recs = append(recs, sink.Record{Value: raw, MsgID: m.MsgID, MsgType: m.MsgType, Time: eventTime(m, now),
 				DeadLetter: &sink.DeadLetter{Stage: stage, Reason: err.Error(), Stream: stream, Endpoint: pg.Endpoint}})
 			p.cfg.Logger.Warn("message sent to the dead-letter topic", "msgid", m.MsgID, "stage", stage, "stream", stream, "error", err)
 		}
@@ -207,35 +221,46 @@ func (w *pageWriter) write(j job, pg source.Page) error {
 			dead("decode", err)
 			continue
 		}
-		native, err := schema.Native(m, src)
+		value, err := p.codec.EncodeMessage(m, src)
 		if err != nil {
-			dead("transform", err)
+			dead(failedStage(err), err)
 			continue
 		}
-		value, err := p.codec.Encode(native)
-		if err != nil {
-			dead("encode", err)
-			continue
-		}
-		recs = append(recs, sink.Record{Key: schema.ConversationID(m), Value: value, MsgID: m.MsgID, MsgType: m.MsgType})
+		recs = append(recs, sink.Record{Key: schema.ConversationID(m), Value: value, MsgID: m.MsgID, MsgType: m.MsgType,
+			Time: eventTime(m, now), ContentType: p.codec.ContentType()})
 	}
 	w.recs = recs
 	if len(recs) == 0 {
 		return nil
 	}
 	horizon := j.window.To.Unix()
-	done := func(r sink.Record) {
-		w.seen.add(r.MsgID, horizon)
-		w.pending[r.MsgID] = horizon
+	if err := w.publish(recs, func(sink.Record) int64 { return horizon }, PathPoll); err != nil {
+		return fmt.Errorf("pipeline: publish %s %v: %w", j.stream, j.window, err)
+	}
+	return nil
+}
+
+// publish writes recs to Kafka, retrying temporary failures, and records each
+// acknowledged one as seen with its horizon; path says which path the records
+// came by (PathPoll or PathCallback). After a failed write it reads back
+// before writing again, so that a record that landed despite the error is
+// not written twice.
+func (w *pageWriter) publish(recs []sink.Record, horizon func(sink.Record) int64, path string) error {
+	p := w.p
+	done := func(r sink.Record, at time.Time) {
+		h := horizon(r)
+		w.seen.add(r.MsgID, h)
+		w.pending[r.MsgID] = h
 		if r.DeadLetter != nil {
 			p.stats.deadLettered.Add(1)
 		} else {
 			p.stats.published.Add(1)
 		}
+		p.published(path, r, at)
 	}
 	remaining := recs
 	policy := p.kafkaPolicy(w.ctx, "kafka publish failed, retrying")
-	err := policy.Do(w.writeCtx, func(ctx context.Context) error {
+	return policy.Do(w.writeCtx, func(ctx context.Context) error {
 		if w.ambiguous {
 			// The last write failed, and some of its records may have
 			// landed: find out which before writing them again.
@@ -255,6 +280,7 @@ func (w *pageWriter) write(j job, pg source.Page) error {
 			}
 		}
 		err := p.pub.Publish(ctx, remaining)
+		at := p.cfg.Now()
 		var failed []int
 		var we *sink.WriteError
 		switch {
@@ -282,7 +308,7 @@ func (w *pageWriter) write(j job, pg source.Page) error {
 				next = append(next, r)
 				continue
 			}
-			done(r)
+			done(r, at)
 		}
 		remaining = next
 		if len(remaining) > 0 {
@@ -290,10 +316,6 @@ func (w *pageWriter) write(j job, pg source.Page) error {
 		}
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("pipeline: publish %s %v: %w", j.stream, j.window, err)
-	}
-	return nil
 }
 
 // readBack reads what this app wrote at or after the marks and takes every
@@ -333,6 +355,16 @@ func createSecond(m source.Message, err error) (int64, bool) {
 		return 0, false
 	}
 	return m.CreateTime, m.CreateTime != 0
+}
+
+// failedStage names the stage of an EncodeMessage error for the dead-letter
+// header: "transform" (a *schema.TransformError) or "encode".
+func failedStage(err error) string {
+	var te *schema.TransformError
+	if errors.As(err, &te) {
+		return "transform"
+	}
+	return "encode"
 }
 
 // commitError is a failed checkpoint commit. Run reports it even during a

@@ -12,7 +12,8 @@ import (
 	"github.com/imreport/imreport/source"
 )
 
-// EncodeMessage returns the encoded record of m, exactly what
+// EncodeMessage returns the encoded record of m (the codec's framing, then
+// the Avro binary record), exactly what
 // Encode(Native(m, src)) returns, with the same *TransformError when m
 // cannot become a record. It writes the Avro binary directly from m,
 // without the native map: reading msg_body member by member, with nothing
@@ -20,16 +21,24 @@ import (
 // string it would have to repair) is left to Native and Encode, which then
 // give the record or the error.
 func (c *Codec) EncodeMessage(m source.Message, src Source) ([]byte, error) {
-	buf := make([]byte, headerLen, 128+2*len(m.Body)+len(m.Raw)/2)
-	copy(buf, c.header[:])
-	if out, ok := appendMessage(buf, m, src); ok {
+	return c.AppendMessage(make([]byte, 0, len(c.header)+128+2*len(m.Body)+len(m.Raw)/2), m, src)
+}
+
+// AppendMessage appends what EncodeMessage returns to dst. On an error dst
+// is returned unchanged (its length; bytes past it may have been written).
+func (c *Codec) AppendMessage(dst []byte, m source.Message, src Source) ([]byte, error) {
+	if out, ok := appendMessage(append(dst, c.header...), m, src); ok {
 		return out, nil
 	}
 	native, err := Native(m, src)
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
-	return c.Encode(native)
+	value, err := c.Encode(native)
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, value...), nil
 }
 
 // appendMessage appends the Avro binary record of m to buf. ok is false when

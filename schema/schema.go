@@ -42,14 +42,17 @@ var (
 const headerLen = 10
 
 // Codec encodes and decodes io.imreport.Message records in single-object
-// encoding. It is immutable after NewCodec and safe for concurrent use.
+// encoding, or, once Confluent gave it a schema id, in the Confluent wire
+// format (see framing.go). It is immutable after NewCodec and safe for
+// concurrent use.
 type Codec struct {
 	full      *goavro.Codec // the whole record: encoding fallback
 	head      *goavro.Codec // the fields before extras
 	tail      *goavro.Codec // the fields after extras
 	canonical string
 	fp        [8]byte
-	header    [headerLen]byte
+	header    []byte // written before every encoded body: single-object's or Confluent's
+	id        int    // the registry's schema id when header is Confluent's; 0 = single-object
 }
 
 // NewCodec parses the embedded schema. Create it once and share it.
@@ -78,8 +81,7 @@ func NewCodec() (*Codec, error) {
 	}
 	c := &Codec{full: full, canonical: canonical}
 	binary.LittleEndian.PutUint64(c.fp[:], cc.Rabin)
-	c.header[0], c.header[1] = 0xC3, 0x01
-	copy(c.header[2:], c.fp[:])
+	c.header = append([]byte{0xC3, 0x01}, c.fp[:]...)
 
 	// Split the record around extras so that the map can be written with sorted
 	// keys while goavro writes everything else.
@@ -136,14 +138,15 @@ func (c *Codec) Fingerprint() [8]byte { return c.fp }
 // fingerprint is computed from (Java SchemaNormalization.toParsingForm).
 func (c *Codec) CanonicalSchema() string { return c.canonical }
 
-// Encode returns the single-object encoding of a native record (as returned by
-// Native or Decode): C3 01, the fingerprint, then the Avro binary record. Fields
+// Encode returns the encoding of a native record (as returned by Native or
+// Decode): the header (single-object: C3 01 and the fingerprint; Confluent:
+// 00 and the 4-byte schema id), then the Avro binary record. Fields
 // missing from native take their schema default; a field without default that is
 // missing, or a value of the wrong type, is an error.
 func (c *Codec) Encode(native map[string]any) ([]byte, error) {
 	body, _ := native["msg_body"].(string)
-	buf := make([]byte, headerLen, 512+2*len(body)) // text often repeats msg_body
-	copy(buf, c.header[:])
+	buf := make([]byte, len(c.header), 512+2*len(body)) // text often repeats msg_body
+	copy(buf, c.header)
 	if ex, ok := sortedExtras(native["extras"]); ok {
 		var err error
 		if buf, err = c.head.BinaryFromNative(buf, native); err != nil {
@@ -226,21 +229,41 @@ func appendExtras(buf []byte, pairs []extrasPair) []byte {
 	return binary.AppendVarint(buf, 0)
 }
 
-// Decode decodes one single-object encoded record. It fails with an error
-// wrapping ErrNotSingleObject or ErrWrongFingerprint when the header does not
-// match this schema, and when bytes are left after the record. Memory use is
-// bounded by the input's size, whatever the input.
+// Decode decodes one single-object encoded record, or, for a Codec with a
+// schema id (Confluent), a Confluent-framed record with that id. It fails with
+// an error wrapping ErrNotSingleObject or ErrWrongFingerprint when a
+// single-object header does not match this schema, ErrWrongSchemaID when a
+// Confluent header names another id (Decoder resolves those), and when bytes
+// are left after the record. Memory use is bounded by the input's size,
+// whatever the input.
 func (c *Codec) Decode(b []byte) (map[string]any, error) {
+	if c.id != 0 && len(b) > 0 && b[0] == 0x00 {
+		id, body, err := SplitConfluent(b)
+		if err != nil {
+			return nil, fmt.Errorf("schema: decode: %w", err)
+		}
+		if id != c.id {
+			return nil, fmt.Errorf("schema: decode: %w: got %d, want %d", ErrWrongSchemaID, id, c.id)
+		}
+		return c.DecodeBody(body)
+	}
 	if len(b) < headerLen || b[0] != 0xC3 || b[1] != 0x01 {
 		return nil, fmt.Errorf("schema: decode: %w", ErrNotSingleObject)
 	}
 	if [8]byte(b[2:headerLen]) != c.fp {
 		return nil, fmt.Errorf("schema: decode: %w: got %x, want %x", ErrWrongFingerprint, b[2:headerLen], c.fp[:])
 	}
+	return c.DecodeBody(b[headerLen:])
+}
+
+// DecodeBody decodes the Avro binary body of one record written with this
+// schema (a value without its framing header). It fails when bytes are left
+// after the record.
+func (c *Codec) DecodeBody(body []byte) (map[string]any, error) {
 	// goavro sizes a map from the block count it reads before reading the entries
 	// (up to 2^31-1 of them), so a corrupt count costs gigabytes: the extras map
 	// is read here, goavro reads the rest (no maps or arrays there).
-	v, rest, err := c.head.NativeFromBinary(b[headerLen:])
+	v, rest, err := c.head.NativeFromBinary(body)
 	if err != nil {
 		return nil, fmt.Errorf("schema: decode: %w", err)
 	}

@@ -113,6 +113,10 @@ type Config struct {
 	// Latency delays every answer by this long (a request whose context
 	// ends first gets none), as a distant API would; 0 = none.
 	Latency time.Duration
+
+	// StatisticsForbidden makes /v2/statistic/* answer 403 (an app without
+	// the vendor's VIP plan).
+	StatisticsForbidden bool
 }
 
 // Fault is an injected failure response.
@@ -140,6 +144,7 @@ type Server struct {
 	v2Mixed        bool
 	v2Strict       bool
 	latency        time.Duration
+	statForbidden  bool
 
 	mu       sync.Mutex // serialises Add
 	st       atomic.Pointer[state]
@@ -173,22 +178,23 @@ type state struct {
 // "chatroom" and Config.Chatrooms.
 func New(cfg Config, msgs []Message) *Server {
 	s := &Server{
-		appKey:      cfg.AppKey,
-		secret:      cfg.MasterSecret,
-		loc:         cfg.Location,
-		now:         cfg.Now,
-		retention:   cfg.Retention,
-		extraUsers:  slices.Clone(cfg.Users),
-		extraGroups: slices.Clone(cfg.Groups),
-		extraRooms:  slices.Clone(cfg.Chatrooms),
-		fault:       cfg.Fault,
-		faults:      newInjector(cfg.Faults),
-		v2End:       cfg.V2End,
-		v2Mixed:     cfg.V2EndMixed,
-		v2Strict:    cfg.V2EntityStrict,
-		latency:     cfg.Latency,
-		cursors:     make(map[string]*cursor),
-		pruneAt:     cursorPruneMinCount,
+		appKey:        cfg.AppKey,
+		secret:        cfg.MasterSecret,
+		loc:           cfg.Location,
+		now:           cfg.Now,
+		retention:     cfg.Retention,
+		extraUsers:    slices.Clone(cfg.Users),
+		extraGroups:   slices.Clone(cfg.Groups),
+		extraRooms:    slices.Clone(cfg.Chatrooms),
+		fault:         cfg.Fault,
+		faults:        newInjector(cfg.Faults),
+		v2End:         cfg.V2End,
+		v2Mixed:       cfg.V2EndMixed,
+		v2Strict:      cfg.V2EntityStrict,
+		statForbidden: cfg.StatisticsForbidden,
+		latency:       cfg.Latency,
+		cursors:       make(map[string]*cursor),
+		pruneAt:       cursorPruneMinCount,
 	}
 	if s.v2End == "" {
 		s.v2End = V2EndOmit
@@ -697,25 +703,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	// Route on the escaped path so that %2F inside a username is not a separator.
 	p := r.URL.EscapedPath()
+	if strings.HasPrefix(p, statisticPrefix) {
+		s.serveStatistic(w, r, p)
+		return
+	}
 	version, scope, id, ok, perr := route(p)
 	if !ok {
 		writeError(w, apiError{http.StatusNotFound, CodeInternal, "not found: " + p})
 		return
 	}
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", http.MethodGet)
-		writeError(w, apiError{http.StatusMethodNotAllowed, CodeInternal, "method not allowed: " + r.Method})
-		return
-	}
-
-	if r.Header.Get("Authorization") == "" {
-		writeError(w, apiError{http.StatusUnauthorized, CodeMissingAuth, "Authorization header is missing"})
-		return
-	}
-	key, secret, ok := r.BasicAuth()
-	if !ok || subtle.ConstantTimeCompare([]byte(key), []byte(s.appKey)) != 1 ||
-		subtle.ConstantTimeCompare([]byte(secret), []byte(s.secret)) != 1 {
-		writeError(w, apiError{http.StatusUnauthorized, CodeAuthFailed, "Basic authentication failed"})
+	if !s.allowed(w, r) {
 		return
 	}
 
@@ -748,6 +745,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.faults.writePage(w, d, out)
+}
+
+// allowed checks the method (405) and the credentials (401) of a request,
+// answering it when they fail.
+func (s *Server) allowed(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		writeError(w, apiError{http.StatusMethodNotAllowed, CodeInternal, "method not allowed: " + r.Method})
+		return false
+	}
+	if r.Header.Get("Authorization") == "" {
+		writeError(w, apiError{http.StatusUnauthorized, CodeMissingAuth, "Authorization header is missing"})
+		return false
+	}
+	key, secret, ok := r.BasicAuth()
+	if !ok || subtle.ConstantTimeCompare([]byte(key), []byte(s.appKey)) != 1 ||
+		subtle.ConstantTimeCompare([]byte(secret), []byte(s.secret)) != 1 {
+		writeError(w, apiError{http.StatusUnauthorized, CodeAuthFailed, "Basic authentication failed"})
+		return false
+	}
+	return true
 }
 
 // serveV1 answers a v1 page request: the response body, or an error.

@@ -537,7 +537,7 @@ func TestRoutingAndUsers(t *testing.T) {
 	s := New(Config{AppKey: "k", MasterSecret: "s", Now: newClock(testNow).Now, Users: []string{"quiet_user", "odd name/ü"}},
 		Generate(GenSpec{Seed: 1, Start: testNow.Add(-time.Hour), End: testNow, Count: 500, Users: 10, AppKey: "k"}))
 	auth := basic("k", "s")
-	for _, target := range []string{"/", "/v1", "/v1/messages/", "/v3/messages", "/v2/statistic/users", "/v2/groups//x/messages", "/messages", "/v1/users/messages", "/v1/chatrooms/1/messages",
+	for _, target := range []string{"/", "/v1", "/v1/messages/", "/v3/messages", "/v2/statistic/nothing", "/v2/groups//x/messages", "/messages", "/v1/users/messages", "/v1/chatrooms/1/messages",
 		"/v1/users//x/messages", "/v1/users/user0001/messages/x", "/v1/users/user0001", "/v1/groups/1/messages"} {
 		code, e := getErr(t, s, target+"?start=0&count=1", auth)
 		if code != 404 || e.Error.Code != CodeInternal {

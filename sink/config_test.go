@@ -137,7 +137,7 @@ func TestNewAcceptsGoodConfigs(t *testing.T) {
 			t.Errorf("New(%+v) = %v", cfg, err)
 			continue
 		}
-		if w.cfg.Partitions != 6 || w.cfg.ReplicationFactor != 3 || w.cfg.Logger == nil {
+		if w.cfg.Partitions != 6 || w.cfg.ReplicationFactor != 0 || w.cfg.Logger == nil {
 			t.Errorf("defaults not applied: %+v", w.cfg)
 		}
 		if err := w.Close(); err != nil {

@@ -9,13 +9,19 @@
 // decoded, transformed or encoded, as the vendor's raw JSON. EnsureTopic
 // checks both and creates a missing one when Config.CreateTopic is set, with
 // Config.Partitions and Config.ReplicationFactor; an existing topic is left
-// as it is. With CreateTopic off, a missing dead-letter topic fails
+// as it is. A zero ReplicationFactor means the cluster's own
+// default.replication.factor where the broker takes -1 for it (CreateTopics
+// v4, Kafka 2.4 and later), else min(3, brokers); the log line of a created
+// topic says which, and the replication it got. With CreateTopic off, a missing dead-letter topic fails
 // EnsureTopic like a missing main topic.
 //
 // # Records and headers
 //
 // A main-topic record is keyed by conversation and carries the headers
-// msgid, app_key, msg_type and content-type (ContentType). A dead letter
+// msgid, app_key, msg_type and content-type (Record.ContentType, default
+// ContentType). Every record's timestamp is Record.Time, the message's event
+// time (msg_ctime), or the time of publishing when that is zero; so
+// timestamps within a partition are not monotonic. A dead letter
 // (Record.DeadLetter set) has the raw JSON as its value, the Record's Key
 // or, if that is empty, the decimal msgid as its key, and the headers msgid,
 // app_key, msg_type (possibly empty), content-type (DeadLetterContentType),
@@ -59,7 +65,9 @@
 // # Marks and read-back
 //
 // Marks returns the end offset (high watermark) of every partition of both
-// topics, or, given a time, the first offset written at or after it. ReadBack reads both topics from given offsets (marks) up to their
+// topics, or, given a time, the first offset whose record timestamp is at or
+// after it (what a broker answers to ListOffsets by timestamp: correct with
+// non-monotonic timestamps, since every record before it is older). ReadBack reads both topics from given offsets (marks) up to their
 // end offsets at the time of the call and reports every record of this app
 // (app_key header equal to Config.AppKey) with its msgid; it returns the end
 // offsets it read up to. A pipeline stores marks with its checkpoint: a

@@ -28,6 +28,10 @@ type Found struct {
 	MsgID      int64 // from the msgid header
 	DeadLetter bool  // read from the dead-letter topic
 	Value      []byte
+	Time       time.Time // the record's Kafka timestamp
+	// Stream is the imreport-stream header (HeaderStream): the stream a
+	// dead letter was fetched for; "" on main-topic records.
+	Stream string
 }
 
 // Marks returns, for every partition of the main and the dead-letter topic,
@@ -38,9 +42,11 @@ type Found struct {
 //     Every record acknowledged before Marks was called is below its
 //     partition's mark.
 //   - with a non-zero at, the offset of the first record whose timestamp is
-//     at or after at (the end offset when there is none): ReadBack from
-//     there reads every record written since at. Records carry the time
-//     they were produced.
+//     at or after at (the end offset when there is none), as a Kafka broker
+//     answers a ListOffsets by timestamp. Record timestamps are event times
+//     (Record.Time) and not monotonic within a partition, but every record
+//     before that offset is older than at, so ReadBack from there reads
+//     every record whose timestamp is at or after at (and some older ones).
 func (w *Writer) Marks(ctx context.Context, at time.Time) (map[string]map[int]int64, error) {
 	client := w.client()
 	offs, err := w.listOffsets(ctx, client, false, w.cfg.Topic, w.cfg.DLQTopic)
@@ -149,7 +155,7 @@ func (w *Writer) ReadBack(ctx context.Context, from map[string]map[int]int64, fn
 		dead := sp.topic == w.cfg.DLQTopic
 		g.Go(func() error {
 			return w.readPartition(gctx, sp.topic, sp.partition, sp.start, sp.end, func(m kafka.Message) error {
-				var appKey, msgID []byte
+				var appKey, msgID, stream []byte
 				var hasAppKey, hasMsgID bool
 				for _, h := range m.Headers {
 					switch h.Key {
@@ -157,6 +163,8 @@ func (w *Writer) ReadBack(ctx context.Context, from map[string]map[int]int64, fn
 						appKey, hasAppKey = h.Value, true
 					case HeaderMsgID:
 						msgID, hasMsgID = h.Value, true
+					case HeaderStream:
+						stream = h.Value
 					}
 				}
 				if !hasAppKey || string(appKey) != w.cfg.AppKey {
@@ -172,7 +180,8 @@ func (w *Writer) ReadBack(ctx context.Context, from map[string]map[int]int64, fn
 				if fnErr != nil {
 					return errStopped
 				}
-				fnErr = fn(Found{Topic: sp.topic, Partition: sp.partition, Offset: m.Offset, MsgID: id, DeadLetter: dead, Value: m.Value})
+				fnErr = fn(Found{Topic: sp.topic, Partition: sp.partition, Offset: m.Offset, MsgID: id, DeadLetter: dead, Value: m.Value,
+					Time: m.Time, Stream: string(stream)})
 				return fnErr
 			})
 		})

@@ -117,19 +117,7 @@ func (e offsetError) Temporary() bool {
 // w.readIdle for the next record fails with an error wrapping
 // context.DeadlineExceeded (temporary: a broker that went away).
 func (w *Writer) readPartition(ctx context.Context, topic string, partition int, first, end int64, fn func(kafka.Message) error) error {
-	dialer := &kafka.Dialer{Timeout: 10 * time.Second, SASLMechanism: w.transport.SASL, TLS: w.transport.TLS, ClientID: "imreport-scan"}
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:   w.cfg.Brokers,
-		Topic:     topic,
-		Partition: partition,
-		Dialer:    dialer,
-		MinBytes:  1,
-		MaxBytes:  16 << 20,
-		MaxWait:   200 * time.Millisecond,
-		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
-			w.cfg.Logger.Warn("kafka reader", "topic", topic, "partition", partition, "detail", fmt.Sprintf(msg, args...))
-		}),
-	})
+	r := w.partitionReader(topic, partition)
 	defer r.Close()
 	if err := r.SetOffset(first); err != nil {
 		return fmt.Errorf("kafka read: topic %q partition %d: %w", topic, partition, err)
@@ -156,4 +144,22 @@ func (w *Writer) readPartition(ctx context.Context, topic string, partition int,
 			return nil
 		}
 	}
+}
+
+// partitionReader returns a kafka-go reader of one partition (no consumer
+// group) over the writer's SASL and TLS settings.
+func (w *Writer) partitionReader(topic string, partition int) *kafka.Reader {
+	dialer := &kafka.Dialer{Timeout: 10 * time.Second, SASLMechanism: w.transport.SASL, TLS: w.transport.TLS, ClientID: "imreport-scan"}
+	return kafka.NewReader(kafka.ReaderConfig{
+		Brokers:   w.cfg.Brokers,
+		Topic:     topic,
+		Partition: partition,
+		Dialer:    dialer,
+		MinBytes:  1,
+		MaxBytes:  16 << 20,
+		MaxWait:   200 * time.Millisecond,
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			w.cfg.Logger.Warn("kafka reader", "topic", topic, "partition", partition, "detail", fmt.Sprintf(msg, args...))
+		}),
+	})
 }

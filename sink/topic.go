@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
 )
 
 // EnsureTopic checks that the main and the dead-letter topic exist and, for
@@ -58,21 +60,34 @@ func (w *Writer) ensureTopic(ctx context.Context, client *kafka.Client, topic st
 	if !w.cfg.CreateTopic {
 		return 0, fmt.Errorf("kafka topic %q does not exist and topic creation is off: %w", topic, err)
 	}
+	rf, how, err := w.replicationFactor(ctx, client)
+	if err != nil {
+		return 0, fmt.Errorf("kafka create topic %q: %w", topic, err)
+	}
 	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
 		Topic:             topic,
 		NumPartitions:     w.cfg.Partitions,
-		ReplicationFactor: w.cfg.ReplicationFactor,
+		ReplicationFactor: rf,
 	}}})
 	if err != nil {
 		return 0, fmt.Errorf("kafka create topic %q: %w", topic, err)
 	}
 	if e := resp.Errors[topic]; e != nil && !errors.Is(e, kafka.TopicAlreadyExists) {
-		return 0, fmt.Errorf("kafka create topic %q (%d partitions, replication factor %d): %w",
-			topic, w.cfg.Partitions, w.cfg.ReplicationFactor, e)
+		return 0, fmt.Errorf("kafka create topic %q (%d partitions, replication factor %s): %w",
+			topic, w.cfg.Partitions, how, e)
 	}
-	w.cfg.Logger.Info("created kafka topic", "topic", topic,
-		"partitions", w.cfg.Partitions, "replication_factor", w.cfg.ReplicationFactor)
-	// Metadata can lag creation briefly.
+	n, err = w.awaitTopic(ctx, client, topic)
+	if err != nil {
+		return 0, err
+	}
+	w.cfg.Logger.Info("created kafka topic", "topic", topic, "partitions", n,
+		"replication_factor", w.replicas(ctx, client, topic), "replication_factor_from", how)
+	return n, nil
+}
+
+// awaitTopic returns the partition count of a topic just created: metadata
+// can lag creation briefly.
+func (w *Writer) awaitTopic(ctx context.Context, client *kafka.Client, topic string) (int, error) {
 	for i := 0; ; i++ {
 		n, err := w.partitions(ctx, client, topic)
 		if err == nil || i >= 50 {
@@ -119,4 +134,49 @@ func (w *Writer) partitionCounts(ctx context.Context, client *kafka.Client, topi
 		}
 	}
 	return counts, nil
+}
+
+// createTopicsDefaultReplication is the first CreateTopics version whose
+// ReplicationFactor may be -1, "the broker's default.replication.factor"
+// (KIP-464, Kafka 2.4).
+const createTopicsDefaultReplication = 4
+
+// replicationFactor is the replication factor to ask for when creating a
+// topic, and where it comes from, for the log: Config.ReplicationFactor when
+// set, else -1 (the cluster's default) when the broker accepts it, else
+// min(3, brokers).
+func (w *Writer) replicationFactor(ctx context.Context, client *kafka.Client) (int, string, error) {
+	if w.cfg.ReplicationFactor > 0 {
+		return w.cfg.ReplicationFactor, strconv.Itoa(w.cfg.ReplicationFactor) + " (configured)", nil
+	}
+	versions, err := client.ApiVersions(ctx, &kafka.ApiVersionsRequest{})
+	if err != nil {
+		return 0, "", fmt.Errorf("kafka api versions: %w", err)
+	}
+	for _, k := range versions.ApiKeys {
+		if k.ApiKey == int(protocol.CreateTopics) && k.MaxVersion >= createTopicsDefaultReplication {
+			return -1, "the cluster's default.replication.factor", nil
+		}
+	}
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{}})
+	if err != nil {
+		return 0, "", fmt.Errorf("kafka metadata: %w", err)
+	}
+	n := min(3, len(md.Brokers))
+	return n, fmt.Sprintf("%d (min(3, %d brokers): the broker predates Kafka 2.4)", n, len(md.Brokers)), nil
+}
+
+// replicas is the replication factor topic got (its first partition's
+// replica count), or -1 when metadata does not say; for the log only.
+func (w *Writer) replicas(ctx context.Context, client *kafka.Client, topic string) int {
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return -1
+	}
+	for _, t := range md.Topics {
+		if t.Name == topic && len(t.Partitions) > 0 {
+			return len(t.Partitions[0].Replicas)
+		}
+	}
+	return -1
 }

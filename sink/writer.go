@@ -33,7 +33,7 @@ type Config struct {
 	Compression       string        // none, gzip, snappy, lz4, zstd; "" = snappy
 	CreateTopic       bool          // create the main and dead-letter topics if they do not exist
 	Partitions        int           // for a created topic (main or dead-letter); 0 = 6
-	ReplicationFactor int           // for a created topic (main or dead-letter); 0 = 3
+	ReplicationFactor int           // for a created topic (main or dead-letter); 0 = the cluster's default (see EnsureTopic)
 	BatchTimeout      time.Duration // 0 = 1ms: Publish hands over whole pages, so a batch is full at once
 	// WriteTimeout bounds one produce request (and one metadata request of
 	// the writer); 0 = 10s. It also bounds how long a failed Publish waits
@@ -58,11 +58,19 @@ type Record struct {
 	// Key is the conversation id. For a dead letter it may be empty: the
 	// decimal MsgID is used then.
 	Key string
-	// Value is the Avro single-object encoding; for a dead letter, the
-	// vendor's raw JSON of the message.
+	// Value is the Avro record in single-object encoding or the Confluent
+	// wire format (ContentType says which); for a dead letter, the vendor's
+	// raw JSON of the message.
 	Value   []byte
 	MsgID   int64
 	MsgType string // may be empty for a dead letter
+	// Time is the event time (the message's msg_ctime), written as the
+	// Kafka record's timestamp; zero = the time of publishing.
+	Time time.Time
+	// ContentType is written in the content-type header of a main-topic
+	// record; "" = ContentType (single-object). A dead letter's is always
+	// DeadLetterContentType.
+	ContentType string
 	// DeadLetter, if set, sends the record to the dead-letter topic instead
 	// of the main topic; nil is a normal record.
 	DeadLetter *DeadLetter
@@ -91,7 +99,8 @@ const (
 	HeaderStream      = "imreport-stream"   // DeadLetter.Stream
 	HeaderEndpoint    = "imreport-endpoint" // DeadLetter.Endpoint
 
-	// ContentType says how the value of a main-topic record is encoded.
+	// ContentType says how the value of a main-topic record is encoded,
+	// unless Record.ContentType says otherwise (schema.Encoder.ContentType).
 	ContentType = "application/vnd.imreport.message.v1+avro; encoding=single-object"
 	// DeadLetterContentType is the content type of a dead letter's value:
 	// the vendor's JSON as received.
@@ -171,9 +180,6 @@ func New(cfg Config) (*Writer, error) {
 	}
 	if cfg.Partitions == 0 {
 		cfg.Partitions = 6
-	}
-	if cfg.ReplicationFactor == 0 {
-		cfg.ReplicationFactor = 3
 	}
 	if cfg.BatchTimeout == 0 {
 		cfg.BatchTimeout = time.Millisecond
@@ -337,14 +343,19 @@ func (w *Writer) write(ctx context.Context, kw *kafka.Writer, recs []Record, idx
 func (w *Writer) message(r Record) kafka.Message {
 	id := strconv.AppendInt(nil, r.MsgID, 10)
 	if r.DeadLetter == nil {
+		ct := r.ContentType
+		if ct == "" {
+			ct = ContentType
+		}
 		return kafka.Message{
 			Key:   []byte(r.Key),
 			Value: r.Value,
+			Time:  r.Time,
 			Headers: []kafka.Header{
 				{Key: HeaderMsgID, Value: id},
 				{Key: HeaderAppKey, Value: []byte(w.cfg.AppKey)},
 				{Key: HeaderMsgType, Value: []byte(r.MsgType)},
-				{Key: HeaderContentType, Value: []byte(ContentType)},
+				{Key: HeaderContentType, Value: []byte(ct)},
 			},
 		}
 	}
@@ -356,6 +367,7 @@ func (w *Writer) message(r Record) kafka.Message {
 	return kafka.Message{
 		Key:   key,
 		Value: r.Value,
+		Time:  r.Time,
 		Headers: []kafka.Header{
 			{Key: HeaderMsgID, Value: id},
 			{Key: HeaderAppKey, Value: []byte(w.cfg.AppKey)},

@@ -266,7 +266,7 @@ func (c *Client) Count(ctx context.Context, s Stream, w Window) (int, error) {
 
 // call performs one request, waiting on the limiter first, with the client's
 // retry policy.
-func (c *Client) call(ctx context.Context, kind Kind, path, query string, into *envelope) error {
+func (c *Client) call(ctx context.Context, kind Kind, path, query string, into json.Unmarshaler) error {
 	return c.cfg.Retry.Do(ctx, func(ctx context.Context) error {
 		if err := c.wait(ctx); err != nil {
 			return err
@@ -372,7 +372,7 @@ type vendorErrorBody struct {
 	Message string          `json:"message"`
 }
 
-func (c *Client) get(ctx context.Context, kind Kind, path, query string, into *envelope) error {
+func (c *Client) get(ctx context.Context, kind Kind, path, query string, into json.Unmarshaler) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base.String()+path+"?"+query, nil)
@@ -405,11 +405,11 @@ func (c *Client) get(ctx context.Context, kind Kind, path, query string, into *e
 	}
 	var (
 		ve     vendorError
-		env    envelope
 		envErr error
 	)
-	if resp.StatusCode == http.StatusOK {
-		env, ve.Error, envErr = decodePage(body)
+	page, isPage := into.(*envelope)
+	if resp.StatusCode == http.StatusOK && isPage {
+		*page, ve.Error, envErr = decodePage(body) // one pass: the envelope, or the vendor's error
 	} else {
 		_ = json.Unmarshal(body, &ve) // an error body is optional
 	}
@@ -431,10 +431,12 @@ func (c *Client) get(ctx context.Context, kind Kind, path, query string, into *e
 		}
 		return e
 	}
+	if !isPage {
+		envErr = json.Unmarshal(body, into)
+	}
 	if envErr != nil {
 		return &TransportError{Endpoint: path, Err: fmt.Errorf("malformed response body (%d bytes): %w", len(body), envErr)}
 	}
-	*into = env
 	return nil
 }
 

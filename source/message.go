@@ -325,6 +325,16 @@ func stringValue(b json.RawMessage) (*string, error) {
 	return &v, nil
 }
 
+// intField is parseInt of a member of fields (nil when absent).
+func intField(fields map[string]json.RawMessage, name string) (*int64, error) {
+	return parseInt(fields[name])
+}
+
+// stringField is stringValue of a member of fields (nil when absent).
+func stringField(fields map[string]json.RawMessage, name string) (*string, error) {
+	return stringValue(fields[name])
+}
+
 // errNotString: an object or an array where a string belongs.
 var errNotString = errors.New("not a string")
 

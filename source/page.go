@@ -7,6 +7,20 @@ import (
 	"math"
 )
 
+// UnmarshalJSON reads a page body as decodePage does; a vendor error in it
+// is an error.
+func (e *envelope) UnmarshalJSON(b []byte) error {
+	env, vendor, err := decodePage(b)
+	if err != nil {
+		return err
+	}
+	if vendor != nil {
+		return fmt.Errorf("vendor error %s: %s", vendor.Code, vendor.Message)
+	}
+	*e = env
+	return nil
+}
+
 // decodePage reads a 200 response body in one pass: the page envelope, and
 // the vendor's error object if the body carries one instead (then vendor is
 // set and the envelope is not looked at). Member names match

@@ -41,6 +41,9 @@ func cmdCheckpoint(ctx context.Context, args []string, stdout, stderr io.Writer,
 		return exitOK
 	}
 	if len(args) == 0 || (args[0] != "show" && args[0] != "rewind") {
+		if len(args) > 0 {
+			fmt.Fprintf(stderr, "imreport checkpoint: unknown subcommand %q\n\n", args[0])
+		}
 		fmt.Fprint(stderr, checkpointUsage)
 		return exitUsage
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -37,6 +38,8 @@ func commands() []command {
 		{"simulate", "serve the Report API simulator on an address", simulateUsage, cmdSimulate},
 		{"bench", "measure the run path against the simulator (throughput, requests, rate-limit use)", benchUsage, cmdBench},
 		{"checkpoint", "inspect a checkpoint file", checkpointUsage, cmdCheckpoint},
+		{"audit", "prove completeness: the API's counts against the topic, per bucket; --repair fills gaps", auditUsage, cmdAudit},
+		{"read", "print the topic's records as JSON lines, decoding either value format", readUsage, cmdRead},
 		{"schema", "print the Avro value schema", "imreport schema\n\nPrints the Avro schema (JSON) of the Kafka record values.\n", cmdSchema},
 		{"version", "print the version", "imreport version\n", cmdVersion},
 	}
@@ -75,7 +78,6 @@ func topUsage() string {
 // parseFlags parses a command's flags; done is true when the command should
 // return code at once (--help, or a bad flag).
 func parseFlags(fs *flag.FlagSet, usage string, args []string, stdout, stderr io.Writer) (code int, done bool) {
-	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
 		var hasFlags bool
@@ -85,14 +87,22 @@ func parseFlags(fs *flag.FlagSet, usage string, args []string, stdout, stderr io
 			fs.PrintDefaults()
 		}
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return exitOK, true
-		}
+	// flag prints the usage itself on -h and on a bad flag; hold that back
+	// so that --help prints once, on stdout, and a bad flag's message and
+	// usage go to stderr.
+	var held bytes.Buffer
+	fs.SetOutput(&held)
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.SetOutput(stdout)
+		fs.Usage()
+		return exitOK, true
+	case err != nil:
+		_, _ = stderr.Write(held.Bytes())
 		return exitUsage, true
 	}
+	fs.SetOutput(stderr)
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "imreport %s: unexpected arguments %q\n", fs.Name(), fs.Args())
 		return exitUsage, true
@@ -136,6 +146,15 @@ func buildVersion() string {
 	return "(devel)"
 }
 
+// newLogger logs JSON lines to w. Durations are written as Go writes them
+// ("5m0s", "1.5s"), not as nanoseconds: people read these logs too.
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: readableDurations}))
+}
+
+func readableDurations(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/imreport/imreport/registry"
+	"github.com/imreport/imreport/schema"
 	"github.com/imreport/imreport/source"
 )
 
@@ -39,13 +41,14 @@ type env struct {
 	PageSize     string `env:"IMREPORT_PAGE_SIZE, default=1000"`
 	RateLimit    string `env:"IMREPORT_RATE_LIMIT, default=8"`
 	Concurrency  string `env:"IMREPORT_FETCH_CONCURRENCY, default=auto"`
+	AuditRate    string `env:"IMREPORT_AUDIT_RATE_LIMIT, default=2"`
 
 	KafkaBrokers       string `env:"IMREPORT_KAFKA_BROKERS"`
 	KafkaTopic         string `env:"IMREPORT_KAFKA_TOPIC, default=imreport.messages"`
 	KafkaDLQTopic      string `env:"IMREPORT_KAFKA_DLQ_TOPIC"`
 	KafkaCreateTopic   string `env:"IMREPORT_KAFKA_CREATE_TOPIC, default=true"`
 	KafkaPartitions    string `env:"IMREPORT_KAFKA_PARTITIONS, default=6"`
-	KafkaReplication   string `env:"IMREPORT_KAFKA_REPLICATION_FACTOR, default=3"`
+	KafkaReplication   string `env:"IMREPORT_KAFKA_REPLICATION_FACTOR, default=auto"`
 	KafkaCompression   string `env:"IMREPORT_KAFKA_COMPRESSION, default=snappy"`
 	KafkaSASLMechanism string `env:"IMREPORT_KAFKA_SASL_MECHANISM"`
 	KafkaSASLUsername  string `env:"IMREPORT_KAFKA_SASL_USERNAME"`
@@ -54,11 +57,25 @@ type env struct {
 	KafkaTLSCAFile     string `env:"IMREPORT_KAFKA_TLS_CA_FILE"`
 	KafkaTLSSkipVerify string `env:"IMREPORT_KAFKA_TLS_SKIP_VERIFY, default=false"`
 
+	RegistryURL         string `env:"IMREPORT_SCHEMA_REGISTRY_URL"`
+	RegistryUsername    string `env:"IMREPORT_SCHEMA_REGISTRY_USERNAME"`
+	RegistryPassword    string `env:"IMREPORT_SCHEMA_REGISTRY_PASSWORD"`
+	RegistryBearerToken string `env:"IMREPORT_SCHEMA_REGISTRY_BEARER_TOKEN"`
+	RegistryTLSCAFile   string `env:"IMREPORT_SCHEMA_REGISTRY_TLS_CA_FILE"`
+	SubjectStrategy     string `env:"IMREPORT_SCHEMA_SUBJECT_STRATEGY, default=topic"`
+	ValueFormat         string `env:"IMREPORT_VALUE_FORMAT, default=auto"`
+
 	CheckpointPath  string `env:"IMREPORT_CHECKPOINT_PATH, default=imreport.db"`
 	CheckpointLock  string `env:"IMREPORT_CHECKPOINT_LOCK_TIMEOUT, default=2s"`
 	HTTPAddr        string `env:"IMREPORT_HTTP_ADDR, default=:8080"`
 	LogLevel        string `env:"IMREPORT_LOG_LEVEL, default=info"`
 	ShutdownTimeout string `env:"IMREPORT_SHUTDOWN_TIMEOUT, default=20s"`
+
+	CallbackAddr        string `env:"IMREPORT_CALLBACK_ADDR"`
+	CallbackPath        string `env:"IMREPORT_CALLBACK_PATH, default=/callback"`
+	CallbackMaxBody     string `env:"IMREPORT_CALLBACK_MAX_BODY, default=1048576"`
+	CallbackReadTimeout string `env:"IMREPORT_CALLBACK_READ_TIMEOUT, default=10s"`
+	CallbackAckTimeout  string `env:"IMREPORT_CALLBACK_ACK_TIMEOUT, default=10s"`
 }
 
 // Config is the validated configuration of `imreport run`.
@@ -82,15 +99,16 @@ type Config struct {
 	PollInterval time.Duration
 	PageSize     int
 	RateLimit    float64
-	Concurrency  int  // windows fetched at once; with AutoFetch the most
-	AutoFetch    bool // IMREPORT_FETCH_CONCURRENCY=auto
+	Concurrency  int     // windows fetched at once; with AutoFetch the most
+	AutoFetch    bool    // IMREPORT_FETCH_CONCURRENCY=auto
+	AuditRate    float64 // requests per second of `imreport audit`
 
 	KafkaBrokers       []string
 	KafkaTopic         string
 	KafkaDLQTopic      string // default KafkaTopic + ".dlq"
 	KafkaCreateTopic   bool
 	KafkaPartitions    int
-	KafkaReplication   int
+	KafkaReplication   int // 0 = auto: the cluster's default (see sink.Config)
 	KafkaCompression   string
 	KafkaSASLMechanism string
 	KafkaSASLUsername  string
@@ -99,11 +117,21 @@ type Config struct {
 	KafkaTLSCAFile     string
 	KafkaTLSSkipVerify bool
 
+	Registry    registry.Config // URLs empty = no registry
+	Subject     string          // the value schema's subject (IMREPORT_SCHEMA_SUBJECT_STRATEGY applied)
+	ValueFormat schema.Framing  // IMREPORT_VALUE_FORMAT with auto resolved
+
 	CheckpointPath  string
 	CheckpointLock  time.Duration
 	HTTPAddr        string
 	LogLevel        slog.Level
 	ShutdownTimeout time.Duration
+
+	CallbackAddr        string // "" = no receiver
+	CallbackPath        string
+	CallbackMaxBody     int
+	CallbackReadTimeout time.Duration
+	CallbackAckTimeout  time.Duration
 }
 
 // LogValue lists the configuration without its secrets.
@@ -124,6 +152,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("api_url", c.APIURL),
 		slog.String("api_timezone", c.Location.String()),
 		slog.String("api_version", c.APIVersion),
+		slog.Duration("api_timeout", c.APITimeout),
+		slog.Int("api_max_attempts", c.APIAttempts),
 		slog.Any("users", c.Users),
 		slog.Any("groups", c.Groups),
 		slog.Any("chatrooms", c.Chatrooms),
@@ -140,12 +170,42 @@ func (c Config) LogValue() slog.Value {
 		slog.Any("kafka_brokers", c.KafkaBrokers),
 		slog.String("kafka_topic", c.KafkaTopic),
 		slog.String("kafka_dlq_topic", c.KafkaDLQTopic),
+		slog.Bool("kafka_create_topic", c.KafkaCreateTopic),
+		slog.Int("kafka_partitions", c.KafkaPartitions),
+		slog.String("kafka_replication_factor", c.replicationShown()),
+		slog.String("kafka_compression", c.KafkaCompression),
 		slog.String("kafka_sasl_mechanism", c.KafkaSASLMechanism),
+		slog.String("kafka_sasl_username", c.KafkaSASLUsername),
 		slog.String("kafka_sasl_password", secret(c.KafkaSASLPassword)),
 		slog.Bool("kafka_tls", c.KafkaTLS),
+		slog.String("kafka_tls_ca_file", c.KafkaTLSCAFile),
+		slog.Bool("kafka_tls_skip_verify", c.KafkaTLSSkipVerify),
+		slog.Any("schema_registry_url", c.Registry.URLs),
+		slog.String("schema_registry_username", c.Registry.Username),
+		slog.String("schema_registry_password", secret(c.Registry.Password)),
+		slog.String("schema_registry_bearer_token", secret(c.Registry.BearerToken)),
+		slog.String("schema_registry_tls_ca_file", c.Registry.TLSCAFile),
+		slog.String("schema_subject", c.Subject),
+		slog.String("value_format", c.ValueFormat.String()),
 		slog.String("checkpoint_path", c.CheckpointPath),
+		slog.Duration("checkpoint_lock_timeout", c.CheckpointLock),
 		slog.String("http_addr", c.HTTPAddr),
+		slog.String("log_level", c.LogLevel.String()),
+		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
+		slog.String("callback_addr", c.CallbackAddr),
+		slog.String("callback_path", c.CallbackPath),
+		slog.Int("callback_max_body", c.CallbackMaxBody),
+		slog.Duration("callback_read_timeout", c.CallbackReadTimeout),
+		slog.Duration("callback_ack_timeout", c.CallbackAckTimeout),
 	)
+}
+
+// replicationShown is IMREPORT_KAFKA_REPLICATION_FACTOR as configured.
+func (c Config) replicationShown() string {
+	if c.KafkaReplication == 0 {
+		return "auto"
+	}
+	return strconv.Itoa(c.KafkaReplication)
 }
 
 // loadConfig reads and validates the environment. It reports every problem
@@ -276,6 +336,11 @@ func loadConfig(ctx context.Context, lookup envconfig.Lookuper, now time.Time, n
 	} else {
 		integer("IMREPORT_FETCH_CONCURRENCY", e.Concurrency, &c.Concurrency, 1, 64)
 	}
+	if r, err := strconv.ParseFloat(strings.TrimSpace(e.AuditRate), 64); err != nil || r <= 0 {
+		bad("IMREPORT_AUDIT_RATE_LIMIT", "%q is not a positive number of requests per second", e.AuditRate)
+	} else {
+		c.AuditRate = r
+	}
 
 	c.KafkaBrokers = splitList(e.KafkaBrokers)
 	if needKafka && len(c.KafkaBrokers) == 0 {
@@ -302,7 +367,9 @@ func loadConfig(ctx context.Context, lookup envconfig.Lookuper, now time.Time, n
 	}
 	boolean("IMREPORT_KAFKA_CREATE_TOPIC", e.KafkaCreateTopic, &c.KafkaCreateTopic)
 	integer("IMREPORT_KAFKA_PARTITIONS", e.KafkaPartitions, &c.KafkaPartitions, 1, 10000)
-	integer("IMREPORT_KAFKA_REPLICATION_FACTOR", e.KafkaReplication, &c.KafkaReplication, 1, 32)
+	if !strings.EqualFold(strings.TrimSpace(e.KafkaReplication), "auto") {
+		integer("IMREPORT_KAFKA_REPLICATION_FACTOR", e.KafkaReplication, &c.KafkaReplication, 1, 32)
+	}
 	c.KafkaCompression = strings.ToLower(strings.TrimSpace(e.KafkaCompression))
 	switch c.KafkaCompression {
 	case "none", "gzip", "snappy", "lz4", "zstd":
@@ -334,6 +401,8 @@ func loadConfig(ctx context.Context, lookup envconfig.Lookuper, now time.Time, n
 		bad("IMREPORT_KAFKA_TLS", "TLS options are set but IMREPORT_KAFKA_TLS is false")
 	}
 
+	c.loadRegistry(e, bad)
+
 	c.CheckpointPath = strings.TrimSpace(e.CheckpointPath)
 	if c.CheckpointPath == "" {
 		bad("IMREPORT_CHECKPOINT_PATH", "required")
@@ -349,6 +418,21 @@ func loadConfig(ctx context.Context, lookup envconfig.Lookuper, now time.Time, n
 		bad("IMREPORT_LOG_LEVEL", "%q is not one of debug, info, warn, error", e.LogLevel)
 	}
 	dur("IMREPORT_SHUTDOWN_TIMEOUT", e.ShutdownTimeout, &c.ShutdownTimeout, time.Second)
+	c.CallbackAddr = strings.TrimSpace(e.CallbackAddr)
+	if c.CallbackAddr != "" {
+		if _, _, err := net.SplitHostPort(c.CallbackAddr); err != nil {
+			bad("IMREPORT_CALLBACK_ADDR", "%q is not [host]:port (empty disables the receiver)", e.CallbackAddr)
+		} else if c.CallbackAddr == c.HTTPAddr {
+			bad("IMREPORT_CALLBACK_ADDR", "must differ from IMREPORT_HTTP_ADDR (the receiver has its own listener)")
+		}
+	}
+	c.CallbackPath = strings.TrimSpace(e.CallbackPath)
+	if !strings.HasPrefix(c.CallbackPath, "/") || strings.ContainsAny(c.CallbackPath, " ?#{}") {
+		bad("IMREPORT_CALLBACK_PATH", "%q must start with / and hold no space, ?, #, { or }", e.CallbackPath)
+	}
+	integer("IMREPORT_CALLBACK_MAX_BODY", e.CallbackMaxBody, &c.CallbackMaxBody, 4096, 64<<20)
+	dur("IMREPORT_CALLBACK_READ_TIMEOUT", e.CallbackReadTimeout, &c.CallbackReadTimeout, 100*time.Millisecond)
+	dur("IMREPORT_CALLBACK_ACK_TIMEOUT", e.CallbackAckTimeout, &c.CallbackAckTimeout, 100*time.Millisecond)
 
 	if c.Window > 0 && c.Lookback > 0 && c.Lookback > 7*24*time.Hour {
 		bad("IMREPORT_LOOKBACK", "%s is longer than 7 days", c.Lookback)

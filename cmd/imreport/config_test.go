@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -45,7 +47,7 @@ func TestConfigDefaults(t *testing.T) {
 		{"topic", c.KafkaTopic, "imreport.messages"},
 		{"create topic", c.KafkaCreateTopic, true},
 		{"partitions", c.KafkaPartitions, 6},
-		{"replication", c.KafkaReplication, 3},
+		{"replication", c.KafkaReplication, 0}, // auto
 		{"compression", c.KafkaCompression, "snappy"},
 		{"checkpoint", c.CheckpointPath, "imreport.db"},
 		{"http", c.HTTPAddr, ":8080"},
@@ -260,5 +262,40 @@ func TestDemo(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// The start-up line is readable: durations as Go writes them, snake_case
+// keys, secrets only as "(set)".
+func TestConfigLogReadable(t *testing.T) {
+	env := validEnv()
+	env["IMREPORT_MASTER_SECRET"] = "m4st3r-Zq9"
+	c, err := loadConfig(context.Background(), envconfig.MapLookuper(env), fixedNow, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	newLogger(&buf, slog.LevelInfo).Info("starting imreport", "config", c, "wait", 1500*time.Millisecond)
+	var line struct {
+		Config map[string]any
+		Wait   any
+	}
+	if err := json.Unmarshal([]byte(buf.String()), &line); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]any{
+		"window": "168h0m0s", "settle": "30s", "lookback": "10m0s", "poll_interval": "10s", "api_timeout": "30s",
+		"shutdown_timeout": "20s", "checkpoint_lock_timeout": "2s", "kafka_replication_factor": "auto",
+		"master_secret": "(set)", "kafka_sasl_password": "(unset)",
+	} {
+		if got := line.Config[key]; got != want {
+			t.Errorf("config.%s logged as %v, want %v", key, got, want)
+		}
+	}
+	if line.Wait != "1.5s" {
+		t.Errorf("a duration outside the config logged as %v", line.Wait)
+	}
+	if strings.Contains(buf.String(), "m4st3r-Zq9") {
+		t.Errorf("secret logged: %s", buf.String())
 	}
 }

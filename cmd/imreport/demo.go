@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,9 +19,11 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/imreport/imreport/checkpoint"
 	"github.com/imreport/imreport/pipeline"
+	"github.com/imreport/imreport/registry"
 	"github.com/imreport/imreport/schema"
 	"github.com/imreport/imreport/simulator"
 	"github.com/imreport/imreport/sink"
@@ -31,10 +34,15 @@ const demoUsage = `imreport demo [flags]
 Runs the whole pipeline on this machine, with nothing to install: it starts
 the built-in Report API simulator (a deterministic generated history with every
 message type, non-ASCII text and bursts of more than 1,000 messages in one
-second) and an embedded Kafka broker, runs "imreport run" as a bounded backfill
-over the simulated history, reads the topic back, decodes every record with the
-Avro schema and prints a summary. It exits 0 only if every simulated message is
-in Kafka exactly once.
+second), an embedded Kafka broker and an embedded Schema Registry, runs
+"imreport run" as a bounded backfill over the simulated history, reads the
+topic back, decodes every record by its framing and prints a summary. It exits
+0 only if every simulated message is in Kafka exactly once.
+
+--format confluent (the default) registers the schema in the embedded registry
+and writes the Confluent wire format (00 + schema id + Avro), what Kafka
+Connect, Flink, Spark and ClickHouse read; --format single-object writes Avro
+single-object encoding and uses no registry.
 
 --faults makes the simulator misbehave like a bad day at the vendor (server
 errors, 429s, slow answers past the client timeout, dropped connections,
@@ -61,6 +69,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, _ env
 	apiVersion := fs.String("api-version", "v2", "IMREPORT_API_VERSION for the run: v1 or v2")
 	faults := fs.Float64("faults", 0, "probability of each simulated API fault per request (0..0.1)")
 	poison := fs.Float64("poison", 0, "fraction of messages the transform must reject (0..0.1)")
+	format := fs.String("format", "confluent", "IMREPORT_VALUE_FORMAT for the run: confluent (with an embedded registry) or single-object")
 	if code, done := parseFlags(fs, demoUsage, args, stdout, stderr); done {
 		return code
 	}
@@ -68,9 +77,13 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, _ env
 		fmt.Fprintln(stderr, "imreport demo: --messages, --bursts and --burst-size must be >= 0, --hours >= 1, --faults and --poison within 0..0.1")
 		return exitUsage
 	}
+	if _, err := schema.ParseFraming(*format); err != nil {
+		fmt.Fprintln(stderr, "imreport demo: --format:", err)
+		return exitUsage
+	}
 	if err := demo(ctx, demoOptions{
 		count: *count, bursts: *bursts, burstSize: *burstSize, hours: *hours, seed: *seed,
-		window: *window, logLevel: *logLevel, apiVersion: *apiVersion, faults: *faults, poison: *poison,
+		window: *window, logLevel: *logLevel, apiVersion: *apiVersion, faults: *faults, poison: *poison, format: *format,
 	}, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "imreport demo:", err)
 		return exitFailed
@@ -82,7 +95,7 @@ type demoOptions struct {
 	count, bursts, burstSize, hours int
 	seed                            uint64
 	window                          time.Duration
-	logLevel, apiVersion            string
+	logLevel, apiVersion, format    string
 	faults, poison                  float64
 }
 
@@ -146,6 +159,13 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 		"IMREPORT_LOG_LEVEL":                o.logLevel,
 		"IMREPORT_API_VERSION":              o.apiVersion,
 		"IMREPORT_API_TIMEOUT":              "1s",
+		"IMREPORT_VALUE_FORMAT":             o.format,
+	}
+	var reg *srfake.Registry
+	if o.format == "confluent" {
+		reg = srfake.New() // an in-memory Confluent Schema Registry on loopback
+		defer reg.Close()
+		env["IMREPORT_SCHEMA_REGISTRY_URL"] = reg.URL()
 	}
 	cfg, err := loadConfig(ctx, envconfig.MapLookuper(env), began, true)
 	if err != nil {
@@ -154,6 +174,11 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "imreport demo\n")
 	fmt.Fprintf(stdout, "  simulated Report API  http://%s (%s, %s)\n", ln.Addr(), cfg.APIVersion, cfg.Location)
 	fmt.Fprintf(stdout, "  embedded Kafka        %s, topic %s\n", brokers, cfg.KafkaTopic)
+	if reg != nil {
+		fmt.Fprintf(stdout, "  embedded registry     %s, subject %s (values: confluent)\n", reg.URL(), cfg.Subject)
+	} else {
+		fmt.Fprintf(stdout, "  value format          single-object (no registry)\n")
+	}
 	fmt.Fprintf(stdout, "  history               %s .. %s, %d messages (%d bursts of %d in one second)\n",
 		start.Format(time.RFC3339), end.Format(time.RFC3339), len(expected)+len(poisoned), o.bursts, o.burstSize)
 	if f > 0 || len(poisoned) > 0 {
@@ -182,7 +207,13 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer reader.Close()
-	sum, err := readBack(ctx, reader, expected)
+	var lookup schema.Registry
+	if reg != nil {
+		if lookup, err = registry.New(cfg.Registry); err != nil {
+			return err
+		}
+	}
+	sum, err := readBack(ctx, reader, lookup, expected)
 	if err != nil {
 		return err
 	}
@@ -220,6 +251,7 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 	fmt.Fprintf(w, "  read back             %d records in %d partitions\n", sum.records, len(sum.partitions))
 	fmt.Fprintf(w, "  distinct msgids       %d of %d generated (missing %d, duplicates %d, unexpected %d)\n",
 		sum.distinct, len(expected), sum.missing, sum.duplicates, sum.unexpected)
+	fmt.Fprintf(w, "  value framing         %s\n", sum.framings(cfg.Subject))
 	fmt.Fprintf(w, "  per msg_type          %s\n", sum.types())
 	fmt.Fprintf(w, "  create_time range     %s .. %s\n", sum.first.UTC().Format(time.RFC3339), sum.last.UTC().Format(time.RFC3339))
 	fmt.Fprintf(w, "  dead-letter topic     %d records, %d distinct, %d untransformable generated\n", stats.DeadLettered, len(dead), len(poisoned))
@@ -231,7 +263,10 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 		fmt.Fprintf(w, "  checkpoint            stream %s cursor %s, %d commits, %d msgids kept for dedupe\n",
 			s, c.Format(time.RFC3339), state.Commits, len(state.Seen))
 	}
-	fmt.Fprintf(w, "\none record (msgid %d, decoded with the Avro schema):\n%s\n", sum.sampleID, sum.sample)
+	fmt.Fprintf(w, "\none record (msgid %d, decoded with its writer schema; imreport read prints records like this):\n%s\n", sum.sampleID, sum.sample)
+	if want := cfg.ValueFormat; len(sum.byFraming) != 1 || sum.byFraming[want] != sum.records {
+		return fmt.Errorf("FAILED: expected every value in the %s framing, got %v", want, sum.byFraming)
+	}
 	if sum.missing != 0 || sum.duplicates != 0 || sum.unexpected != 0 || sum.distinct != len(expected) {
 		return fmt.Errorf("FAILED: expected every one of %d messages exactly once", len(expected))
 	}
@@ -245,6 +280,8 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 type readBackSummary struct {
 	records, distinct, missing, duplicates, unexpected int
 	partitions                                         map[int]int
+	byFraming                                          map[schema.Framing]int
+	schemaIDs                                          map[int]int
 	byType                                             map[string]int
 	first, last                                        time.Time
 	sample                                             string
@@ -266,23 +303,46 @@ func (s readBackSummary) types() string {
 	return strings.Join(parts, ", ")
 }
 
-// readBack decodes every record of the topic and compares msgids with what
-// the simulator generated.
-func readBack(ctx context.Context, r *sink.Writer, expected []simulator.Message) (readBackSummary, error) {
+// framings says how the values were framed, with the subject and ids.
+func (s readBackSummary) framings(subject string) string {
+	var parts []string
+	for f, n := range s.byFraming {
+		switch f {
+		case schema.Confluent:
+			for id, k := range s.schemaIDs {
+				parts = append(parts, fmt.Sprintf("%d confluent (00 + schema id %d, subject %s)", k, id, subject))
+			}
+		default:
+			parts = append(parts, fmt.Sprintf("%d %s", n, f))
+		}
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
+}
+
+// readBack decodes every record of the topic by its framing (Confluent ids
+// resolved at reg) and compares msgids with what the simulator generated.
+func readBack(ctx context.Context, r *sink.Writer, reg schema.Registry, expected []simulator.Message) (readBackSummary, error) {
 	codec, err := schema.NewCodec()
 	if err != nil {
 		return readBackSummary{}, err
 	}
+	dec := schema.NewDecoder(codec, reg)
 	want := make(map[int64]bool, len(expected))
 	for _, m := range expected {
 		want[m.MsgID] = true
 	}
-	s := readBackSummary{partitions: map[int]int{}, byType: map[string]int{}}
+	s := readBackSummary{partitions: map[int]int{}, byType: map[string]int{}, byFraming: map[schema.Framing]int{}, schemaIDs: map[int]int{}}
 	got := make(map[int64]int, len(expected))
 	err = r.Scan(ctx, func(m sink.Message) error {
-		rec, err := codec.Decode(m.Value)
+		d, err := dec.Decode(ctx, m.Value)
 		if err != nil {
 			return fmt.Errorf("partition %d offset %d: %w", m.Partition, m.Offset, err)
+		}
+		rec := d.Record
+		s.byFraming[d.Framing]++
+		if d.Framing == schema.Confluent {
+			s.schemaIDs[d.SchemaID]++
 		}
 		id, _ := rec["msgid"].(int64)
 		if h := m.Headers[sink.HeaderMsgID]; h != strconv.FormatInt(id, 10) {
@@ -303,9 +363,9 @@ func readBack(ctx context.Context, r *sink.Writer, expected []simulator.Message)
 			}
 		}
 		if s.sample == "" && rec["msg_type"] == "text" {
-			b, err := json.MarshalIndent(rec, "", "  ")
-			if err == nil {
-				s.sample, s.sampleID = string(b), id
+			var b bytes.Buffer
+			if plain, err := schema.PlainJSON(d.Schema, rec); err == nil && json.Indent(&b, plain, "", "  ") == nil {
+				s.sample, s.sampleID = b.String(), id
 			}
 		}
 		return nil

@@ -41,8 +41,16 @@ type history struct {
 
 func newHistory(t *testing.T, spec simulator.GenSpec) *history {
 	t.Helper()
+	return newHistoryWith(t, spec, simulator.Config{})
+}
+
+// newHistoryWith is newHistory with a simulator configuration (its app key
+// and secret are the tests').
+func newHistoryWith(t *testing.T, spec simulator.GenSpec, cfg simulator.Config) *history {
+	t.Helper()
 	msgs := simulator.Generate(spec)
-	h := &history{srv: simulator.New(simulator.Config{AppKey: testAppKey, MasterSecret: testSecret}, msgs), msgs: msgs, start: spec.Start, end: spec.End}
+	cfg.AppKey, cfg.MasterSecret = testAppKey, testSecret
+	h := &history{srv: simulator.New(cfg, msgs), msgs: msgs, start: spec.Start, end: spec.End}
 	var n int64
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.srv.ServeHTTP(w, r)
@@ -85,6 +93,7 @@ func baseEnv(t *testing.T, h *history, brokers []string) map[string]string {
 		"IMREPORT_START":                    h.start.Format(time.RFC3339),
 		"IMREPORT_END":                      h.end.Format(time.RFC3339),
 		"IMREPORT_RATE_LIMIT":               "2000",
+		"IMREPORT_AUDIT_RATE_LIMIT":         "2000",
 		"IMREPORT_KAFKA_BROKERS":            strings.Join(brokers, ","),
 		"IMREPORT_KAFKA_PARTITIONS":         "3",
 		"IMREPORT_KAFKA_REPLICATION_FACTOR": "1",
@@ -121,12 +130,21 @@ func runMain(ctx context.Context, env map[string]string, args ...string) (int, s
 
 // record is one Kafka record decoded with the schema.
 type record struct {
-	msg sink.Message
-	rec map[string]any
+	msg      sink.Message
+	rec      map[string]any
+	framing  schema.Framing
+	schemaID int // Confluent only
 }
 
-// readTopic decodes every record of the topic.
+// readTopic decodes every record of the topic (single-object only).
 func readTopic(t *testing.T, brokers []string, topic string) []record {
+	t.Helper()
+	return readTopicWith(t, brokers, topic, nil)
+}
+
+// readTopicWith decodes every record of the topic by its own framing,
+// resolving Confluent schema ids at reg (nil: none).
+func readTopicWith(t *testing.T, brokers []string, topic string, reg schema.Registry) []record {
 	t.Helper()
 	r, err := sink.New(sink.Config{Brokers: brokers, Topic: topic})
 	if err != nil {
@@ -137,15 +155,16 @@ func readTopic(t *testing.T, brokers []string, topic string) []record {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dec := schema.NewDecoder(codec, reg)
 	var out []record
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := r.Scan(ctx, func(m sink.Message) error {
-		rec, err := codec.Decode(m.Value)
+		d, err := dec.Decode(ctx, m.Value)
 		if err != nil {
 			t.Fatalf("partition %d offset %d: %v", m.Partition, m.Offset, err)
 		}
-		out = append(out, record{msg: m, rec: rec})
+		out = append(out, record{msg: m, rec: d.Record, framing: d.Framing, schemaID: d.SchemaID})
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -226,6 +245,7 @@ func compareRecord(r record, m simulator.Message, endpoint string) []string {
 	eq("from_platform", rec["from_platform"], m.FromPlatform)
 	eq("create_time", millis(rec["create_time"]), m.CreateTime*1000)
 	eq("msg_ctime", millis(rec["msg_ctime"]), m.MsgCtime)
+	eq("kafka timestamp", r.msg.Time.UnixMilli(), m.MsgCtime)
 	eq("msg_body", rec["msg_body"], string(m.Body))
 	wantTarget := any(nil)
 	if m.TargetAppKey != "" || m.TargetAppKeyEmpty {
@@ -237,25 +257,10 @@ func compareRecord(r record, m simulator.Message, endpoint string) []string {
 		wantFrom = m.FromAppKey
 	}
 	eq("from_appkey", union(rec["from_appkey"]), wantFrom)
-	wantKey := m.TargetID
-	if m.TargetType == "single" {
-		a, b := m.FromID, m.TargetID
-		if b < a {
-			a, b = b, a
-		}
-		wantKey = a + ":" + b
-	}
+	wantKey := conversationOf(m)
 	eq("conversation_id", rec["conversation_id"], wantKey)
 	eq("kafka key", string(r.msg.Key), wantKey)
-	var body struct {
-		Text any `json:"text"`
-	}
-	_ = json.Unmarshal(m.Body, &body)
-	var wantText any
-	if s, ok := body.Text.(string); ok && m.MsgType == "text" {
-		wantText = s
-	}
-	eq("text", union(rec["text"]), wantText)
+	eq("text", union(rec["text"]), textOf(m))
 	src, _ := rec["source"].(map[string]any)
 	eq("source.app_key", src["app_key"], testAppKey)
 	eq("source.endpoint", src["endpoint"], endpoint)
@@ -264,6 +269,31 @@ func compareRecord(r record, m simulator.Message, endpoint string) []string {
 	eq("header app_key", r.msg.Headers[sink.HeaderAppKey], testAppKey)
 	eq("header msg_type", r.msg.Headers[sink.HeaderMsgType], m.MsgType)
 	return d
+}
+
+// conversationOf is the Kafka key a message must get.
+func conversationOf(m simulator.Message) string {
+	if m.TargetType != "single" {
+		return m.TargetID
+	}
+	a, b := m.FromID, m.TargetID
+	if b < a {
+		a, b = b, a
+	}
+	return a + ":" + b
+}
+
+// textOf is the text field a message must get: msg_body.text of a text
+// message, else nil.
+func textOf(m simulator.Message) any {
+	var body struct {
+		Text any `json:"text"`
+	}
+	_ = json.Unmarshal(m.Body, &body)
+	if s, ok := body.Text.(string); ok && m.MsgType == "text" {
+		return s
+	}
+	return nil
 }
 
 func millis(v any) int64 {

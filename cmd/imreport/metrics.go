@@ -8,6 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/imreport/imreport/pipeline"
+	"github.com/imreport/imreport/sink"
+	"github.com/imreport/imreport/source/callback"
 )
 
 // metrics are the Prometheus series of one run.
@@ -19,6 +21,9 @@ type metrics struct {
 	apiRetries  prometheus.Counter
 	apiRestarts *prometheus.CounterVec
 	cursor      *prometheus.GaugeVec
+
+	callbackRequests *prometheus.CounterVec   // by outcome
+	freshness        *prometheus.HistogramVec // by path
 }
 
 func newMetrics(reg *prometheus.Registry, ready *atomic.Bool, now func() time.Time) *metrics {
@@ -42,6 +47,18 @@ func newMetrics(reg *prometheus.Registry, ready *atomic.Bool, now func() time.Ti
 			Name: "imreport_cursor_timestamp_seconds", Help: "Committed cursor per stream: everything sent before it is in Kafka.",
 		}, []string{"stream"}),
 	}
+	m.callbackRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "imreport_callback_requests_total", Help: "Message routing callback requests received, by outcome: accepted, or the reason they were refused (unauthorized, method, content_type, too_large, malformed, slow, busy, unavailable, not_found).",
+	}, []string{"outcome"})
+	m.freshness = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "imreport_freshness_seconds", Help: "Kafka acknowledgement time minus msg_ctime of each published message, by path (callback, poll).",
+		Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 45, 60, 120, 300, 600, 1800, 3600, 6 * 3600, 24 * 3600},
+	}, []string{"path"})
+	for _, o := range []string{callback.OutcomeAccepted, callback.OutcomeUnauthorized, callback.OutcomeMethod, callback.OutcomeContentType,
+		callback.OutcomeTooLarge, callback.OutcomeMalformed, callback.OutcomeSlow, callback.OutcomeBusy, callback.OutcomeUnavailable} {
+		m.callbackRequests.WithLabelValues(o)
+	}
+	reg.MustRegister(m.callbackRequests, m.freshness)
 	reg.MustRegister(m.apiRequests, m.apiLatency, m.apiRetries, m.apiRestarts, m.cursor,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imreport_ready", Help: "1 while the pipeline runs and is not shutting down."},
 			func() float64 {
@@ -58,6 +75,19 @@ func (m *metrics) observeAPI(kind string, status int, elapsed time.Duration) {
 	m.apiLatency.WithLabelValues(kind).Observe(elapsed.Seconds())
 }
 
+func (m *metrics) observeCallback(outcome string) {
+	m.callbackRequests.WithLabelValues(outcome).Inc()
+}
+
+// observePublished records a message's freshness: acknowledged minus
+// msg_ctime.
+func (m *metrics) observePublished(path string, r sink.Record, at time.Time) {
+	if r.DeadLetter != nil || r.Time.IsZero() {
+		return
+	}
+	m.freshness.WithLabelValues(path).Observe(at.Sub(r.Time).Seconds())
+}
+
 func (m *metrics) observeCommit(p pipeline.Progress) {
 	for s, c := range p.Cursors {
 		m.cursor.WithLabelValues(s).Set(float64(c.Unix()))
@@ -68,6 +98,11 @@ func (m *metrics) observeCommit(p pipeline.Progress) {
 func (m *metrics) watch(p *pipeline.Pipeline) {
 	counter := func(name, help string, f func(pipeline.Stats) int64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f(p.Stats())) })
+	}
+	byPath := func(path string, f func(pipeline.Stats) int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "imreport_messages_published_by_path_total",
+			Help: "Messages acknowledged by Kafka (main topic), by the path they came by: callback or poll.", ConstLabels: prometheus.Labels{"path": path}},
+			func() float64 { return float64(f(p.Stats())) })
 	}
 	m.reg.MustRegister(
 		counter("imreport_pages_fetched_total", "Report API pages received.", func(s pipeline.Stats) int64 { return s.Pages }),
@@ -82,6 +117,11 @@ func (m *metrics) watch(p *pipeline.Pipeline) {
 		counter("imreport_rescan_skips_total", "Lookback windows not fetched because the API's total matched what was already fetched.", func(s pipeline.Stats) int64 { return s.RescanSkips }),
 		counter("imreport_messages_dead_lettered_total", "Messages sent to the dead-letter topic because they could not be decoded, transformed or encoded.", func(s pipeline.Stats) int64 { return s.DeadLettered }),
 		counter("imreport_kafka_read_backs_total", "Read-backs of Kafka: at start and after a failed write.", func(s pipeline.Stats) int64 { return s.ReadBacks }),
+		counter("imreport_callback_messages_total", "Messages received in accepted callback requests.", func(s pipeline.Stats) int64 { return s.CallbackMessages }),
+		counter("imreport_callback_duplicates_total", "Messages of callbacks skipped as already published (by either path, or twice in one write).", func(s pipeline.Stats) int64 { return s.CallbackDuplicates }),
+		counter("imreport_callback_stale_total", "Messages of callbacks skipped because the poller's cursor had passed them by more than the lookback (polling published them).", func(s pipeline.Stats) int64 { return s.CallbackStale }),
+		byPath(pipeline.PathCallback, func(s pipeline.Stats) int64 { return s.CallbackPublished }),
+		byPath(pipeline.PathPoll, func(s pipeline.Stats) int64 { return s.Published - s.CallbackPublished }),
 		counter("imreport_kafka_recovered_total", "msgids found in Kafka by a read-back that the checkpoint did not know (a crash or a failed write that landed).", func(s pipeline.Stats) int64 { return s.Recovered }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imreport_dedupe_entries", Help: "msgids held for deduplication."},
 			func() float64 { return float64(p.Stats().Seen) }),

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/segmentio/kafka-go"
 	"github.com/sethvargo/go-envconfig"
 	"golang.org/x/time/rate"
 
@@ -29,19 +30,19 @@ const runUsage = `imreport run
 
 Runs the pipeline: polls the Report API in time windows, publishes every
 message once to Kafka as Avro, and records progress in the checkpoint file.
-Configured only by environment variables (see README.md, "Configuration");
-the required ones are IMREPORT_APP_KEY, IMREPORT_MASTER_SECRET and
-IMREPORT_KAFKA_BROKERS. With IMREPORT_END set it is a bounded backfill that
-exits 0 once everything sent before IMREPORT_END is published; otherwise it
-tails until SIGINT or SIGTERM, then finishes the Kafka write in flight,
-commits, and exits 0.
+Configured only by environment variables (listed below and in README.md,
+"Configuration"); the required ones are IMREPORT_APP_KEY,
+IMREPORT_MASTER_SECRET and IMREPORT_KAFKA_BROKERS. With IMREPORT_END set it
+is a bounded backfill that exits 0 once everything sent before IMREPORT_END
+is published; otherwise it tails until SIGINT or SIGTERM, then finishes the
+Kafka write in flight, commits, and exits 0.
 
 Exit codes: 0 done or stopped cleanly, 1 failed, 2 bad configuration.
 `
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, lookup envconfig.Lookuper) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	if code, done := parseFlags(fs, runUsage, args, stdout, stderr); done {
+	if code, done := parseFlags(fs, runUsage+variablesHelp(), args, stdout, stderr); done {
 		return code
 	}
 	cfg, err := loadConfig(ctx, lookup, time.Now(), true)
@@ -62,6 +63,9 @@ type runHooks struct {
 	onListen   func(addr string)          // the HTTP server's bound address
 	onPipeline func(p *pipeline.Pipeline) // the pipeline, before it runs
 	onCommit   func(oldest time.Time)     // after each checkpoint commit: the oldest cursor
+	onCallback func(addr string)          // the callback receiver's bound address
+	// onPublished sees every record Kafka acknowledged (after the metrics).
+	onPublished func(path string, r sink.Record, at time.Time)
 
 	// now and sleep replace the clock and the poll wait (tests drive a
 	// fake clock with them); nil = the real ones.
@@ -104,6 +108,14 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 			defer cancel()
 			_ = srv.Shutdown(sctx)
 		}()
+	}
+
+	codec, err := valueCodec(pipeCtx, cfg, logger)
+	if err != nil {
+		if pipeCtx.Err() != nil {
+			return nil
+		}
+		return err
 	}
 
 	store, err := checkpoint.Open(checkpoint.Options{Path: cfg.CheckpointPath, LockTimeout: cfg.CheckpointLock})
@@ -151,23 +163,7 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		return err
 	}
 
-	writer, err := sink.New(sink.Config{
-		Brokers:           cfg.KafkaBrokers,
-		Topic:             cfg.KafkaTopic,
-		DLQTopic:          cfg.KafkaDLQTopic,
-		AppKey:            cfg.AppKey,
-		Compression:       cfg.KafkaCompression,
-		CreateTopic:       cfg.KafkaCreateTopic,
-		Partitions:        cfg.KafkaPartitions,
-		ReplicationFactor: cfg.KafkaReplication,
-		SASLMechanism:     cfg.KafkaSASLMechanism,
-		SASLUsername:      cfg.KafkaSASLUsername,
-		SASLPassword:      cfg.KafkaSASLPassword,
-		TLS:               cfg.KafkaTLS,
-		TLSCAFile:         cfg.KafkaTLSCAFile,
-		TLSSkipVerify:     cfg.KafkaTLSSkipVerify,
-		Logger:            logger,
-	})
+	writer, err := sink.New(sinkConfig(cfg, logger))
 	if err != nil {
 		return err
 	}
@@ -189,7 +185,7 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		if pipeCtx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("kafka %v: %w (a wrong SASL password shows up as an unexpected EOF)", cfg.KafkaBrokers, err)
+		return fmt.Errorf("kafka %v: %w%s", cfg.KafkaBrokers, err, kafkaHint(cfg, err))
 	}
 	logger.Info("kafka topic ready", "topic", cfg.KafkaTopic, "partitions", partitions)
 
@@ -210,9 +206,16 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		RequestRate:      cfg.RateLimit,
 		ShutdownTimeout:  cfg.ShutdownTimeout,
 		PublishRetry:     kafkaRetry,
+		Codec:            codec,
 		Now:              now,
 		Sleep:            hooks.sleep,
 		Logger:           logger,
+		OnPublished: func(path string, r sink.Record, at time.Time) {
+			m.observePublished(path, r, at)
+			if hooks.onPublished != nil {
+				hooks.onPublished(path, r, at)
+			}
+		},
 		OnCommit: func(pr pipeline.Progress) {
 			m.observeCommit(pr)
 			if hooks.onCommit != nil {
@@ -224,6 +227,11 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		return err
 	}
 	m.watch(p)
+	stopCallback, err := serveCallback(ctx, cfg, p, m, logger, hooks.onCallback)
+	if err != nil {
+		return err
+	}
+	defer stopCallback()
 	if hooks.onPipeline != nil {
 		hooks.onPipeline(p)
 	}
@@ -277,4 +285,16 @@ func configStreams(cfg Config) []source.Stream {
 		streams = append(streams, source.Messages)
 	}
 	return streams
+}
+
+// kafkaHint says what most likely causes a Kafka start-up error, when the
+// configuration makes one cause likely; "" otherwise.
+func kafkaHint(cfg Config, err error) string {
+	switch {
+	case errors.Is(err, kafka.InvalidReplicationFactor):
+		return " (IMREPORT_KAFKA_REPLICATION_FACTOR is more than the brokers: set it lower, or to auto)"
+	case cfg.KafkaSASLMechanism != "" && (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)):
+		return " (with SASL, a wrong username or password shows up as an unexpected EOF)"
+	}
+	return ""
 }

@@ -1,0 +1,273 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
+	"golang.org/x/time/rate"
+
+	"github.com/imreport/imreport/audit"
+	"github.com/imreport/imreport/checkpoint"
+	"github.com/imreport/imreport/pipeline"
+	"github.com/imreport/imreport/retry"
+	"github.com/imreport/imreport/sink"
+	"github.com/imreport/imreport/source"
+)
+
+const auditUsage = `imreport audit --from TIME --to TIME [--stream S,...] [--bucket 1h] [--statistics] [--repair] [--json]
+
+Proves completeness: for each bucket of each stream it compares the Report
+API's own total (one count=1 request, the poller's bounds) with the distinct
+msgids the topic and the dead-letter topic hold with a create_time in it,
+read from Kafka (from the first record whose timestamp is at or after
+--from minus --margin), not from the checkpoint. Duplicates are reported.
+It prints a table per stream and a summary (--json: one JSON object).
+
+Read-only, it runs next to a live pipeline with its own request rate
+(IMREPORT_AUDIT_RATE_LIMIT); configure it with the same IMREPORT_*
+variables as run. Buckets the pipeline has not reached yet show as missing:
+audit ranges behind its cursor.
+
+--statistics also asks /v2/statistic/messages (VIP plans only; a 403 is
+reported, not a failure) and compares its single and group counts per hour
+of today, day and month with the topics, in the API's zone (assumed).
+
+--repair publishes what the topics lack for the buckets found missing,
+exactly once, the way "checkpoint rewind" does, then audits again. It needs
+the checkpoint's lock: stop the pipeline first.
+
+Exit codes: 0 every bucket matches, 1 not (or the audit failed), 2 bad
+arguments or configuration.
+`
+
+type auditFlags struct {
+	from, to, streams  string
+	bucket, margin     time.Duration
+	statistics, repair bool
+	json               bool
+	from0, to0         time.Time
+	streamList         []source.Stream
+}
+
+func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, lookup envconfig.Lookuper) int {
+	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
+	var f auditFlags
+	fs.StringVar(&f.from, "from", "", "start of the audited range of send time, RFC 3339 (required)")
+	fs.StringVar(&f.to, "to", "", "end of the range (exclusive), RFC 3339 (required)")
+	fs.StringVar(&f.streams, "stream", "", "comma-separated streams (\"messages\", \"users/<name>\", ...); empty = every configured stream")
+	fs.DurationVar(&f.bucket, "bucket", time.Hour, "bucket size, 1s to 24h")
+	fs.DurationVar(&f.margin, "margin", audit.DefaultMargin, "read Kafka from this long before --from, by record timestamp")
+	fs.BoolVar(&f.statistics, "statistics", false, "also compare with /v2/statistic/messages")
+	fs.BoolVar(&f.repair, "repair", false, "publish what the topics lack for the missing buckets (stop the pipeline first), then audit again")
+	fs.BoolVar(&f.json, "json", false, "print one JSON object instead of tables")
+	if code, done := parseFlags(fs, auditUsage, args, stdout, stderr); done {
+		return code
+	}
+	now := time.Now()
+	cfg, err := loadConfig(ctx, lookup, now, true)
+	var problems []string
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	problems = append(problems, f.check(cfg, now)...)
+	if len(problems) > 0 {
+		fmt.Fprintln(stderr, "imreport audit:", strings.Join(problems, "\n  "))
+		return exitUsage
+	}
+	logger := newLogger(stderr, cfg.LogLevel)
+	code, err := runAudit(ctx, cfg, f, logger, stdout)
+	if err != nil {
+		logger.Error("imreport audit failed", "error", err)
+		fmt.Fprintln(stderr, "imreport audit:", err)
+	}
+	return code
+}
+
+// check validates the flags against the configuration.
+func (f *auditFlags) check(cfg Config, now time.Time) []string {
+	var problems []string
+	parse := func(name, v string, dst *time.Time) {
+		t, err := time.Parse(time.RFC3339, v)
+		switch {
+		case v == "":
+			problems = append(problems, "--"+name+" is required")
+		case err != nil:
+			problems = append(problems, fmt.Sprintf("--%s: %q is not an RFC 3339 time like 2026-01-02T15:04:05Z", name, v))
+		case t.Nanosecond() != 0:
+			problems = append(problems, fmt.Sprintf("--%s: %s is not a whole second", name, v))
+		default:
+			*dst = t.UTC()
+		}
+	}
+	parse("from", f.from, &f.from0)
+	parse("to", f.to, &f.to0)
+	switch {
+	case f.from0.IsZero() || f.to0.IsZero():
+	case !f.to0.After(f.from0):
+		problems = append(problems, "--to is not after --from")
+	case f.to0.After(now):
+		problems = append(problems, "--to is in the future")
+	case f.from0.Before(now.Add(-pipeline.Retention)):
+		problems = append(problems, fmt.Sprintf("--from is more than %s ago: the API no longer serves (nor counts) those messages", pipeline.Retention))
+	}
+	if f.bucket < time.Second || f.bucket > 24*time.Hour || f.bucket%time.Second != 0 {
+		problems = append(problems, fmt.Sprintf("--bucket %s is not whole seconds from 1s to 24h", f.bucket))
+	}
+	if f.margin < 0 {
+		problems = append(problems, "--margin is negative")
+	}
+	f.streamList = configStreams(cfg)
+	if f.streams != "" {
+		f.streamList = nil
+		for _, name := range splitList(f.streams) {
+			s, err := source.ParseStream(name)
+			if err == nil {
+				err = s.Supported(cfg.APIVersion)
+			}
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("--stream: %v", err))
+				continue
+			}
+			f.streamList = append(f.streamList, s)
+		}
+	}
+	return problems
+}
+
+// runAudit audits, repairs if asked and needed, and prints the reports.
+func runAudit(ctx context.Context, cfg Config, f auditFlags, logger *slog.Logger, stdout io.Writer) (int, error) {
+	client, err := source.New(source.Config{
+		BaseURL: cfg.APIURL, AppKey: cfg.AppKey, MasterSecret: cfg.MasterSecret, APIVersion: cfg.APIVersion,
+		Location: cfg.Location, PageSize: cfg.PageSize, Timeout: cfg.APITimeout,
+		Limiter: rate.NewLimiter(rate.Limit(cfg.AuditRate), 1),
+		Retry: retry.Policy{Initial: 500 * time.Millisecond, Max: 30 * time.Second, MaxAttempts: cfg.APIAttempts,
+			OnRetry: func(attempt int, err error, wait time.Duration) {
+				logger.Warn("report api request failed, retrying", "attempt", attempt, "wait", wait, "error", err)
+			}},
+		Logger: logger,
+	})
+	if err != nil {
+		return exitFailed, err
+	}
+	sc := sinkConfig(cfg, logger)
+	sc.CreateTopic = false // read-only unless --repair, and never creates
+	writer, err := sink.New(sc)
+	if err != nil {
+		return exitFailed, err
+	}
+	defer writer.Close()
+	dec, err := valueDecoder(cfg)
+	if err != nil {
+		return exitFailed, err
+	}
+	acfg := audit.Config{
+		Decode:  audit.SchemaDecoder(dec),
+		Streams: f.streamList, AppKey: cfg.AppKey, From: f.from0, To: f.to0, Bucket: f.bucket,
+		Location: cfg.Location, Margin: f.margin, Topic: cfg.KafkaTopic, DLQTopic: cfg.KafkaDLQTopic,
+		Statistics: f.statistics, Logger: logger,
+	}
+	before, err := audit.Run(ctx, acfg, client, writer, client)
+	if err != nil {
+		return exitFailed, err
+	}
+	if !f.repair || before.Summary.Clean {
+		return printAudit(stdout, f.json, before, nil, nil)
+	}
+	rr, err := repairAudit(ctx, cfg, before, client, writer, logger)
+	if err != nil {
+		code, _ := printAudit(stdout, f.json, before, rr, nil)
+		return code, err
+	}
+	after, err := audit.Run(ctx, acfg, client, writer, client)
+	if err != nil {
+		return exitFailed, err
+	}
+	return printAudit(stdout, f.json, before, rr, after)
+}
+
+// repairAudit takes the checkpoint's lock and repairs.
+func repairAudit(ctx context.Context, cfg Config, rep *audit.Report, client *source.Client, writer *sink.Writer, logger *slog.Logger) (*audit.RepairReport, error) {
+	if _, err := os.Stat(cfg.CheckpointPath); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("repair: no checkpoint at %s (IMREPORT_CHECKPOINT_PATH): repair runs on the pipeline's checkpoint", cfg.CheckpointPath)
+	}
+	store, err := checkpoint.Open(checkpoint.Options{Path: cfg.CheckpointPath, LockTimeout: cfg.CheckpointLock})
+	if errors.Is(err, checkpoint.ErrLocked) {
+		return nil, fmt.Errorf("repair: %w: the pipeline is running; stop it (kubectl scale --replicas=0), run audit --repair, start it again", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("repair: %w", err)
+	}
+	defer store.Close()
+	if err := store.Bind(checkpoint.Identity{AppKey: cfg.AppKey, Topic: cfg.KafkaTopic}); err != nil {
+		return nil, fmt.Errorf("repair: %w", err)
+	}
+	codec, err := valueCodec(ctx, cfg, logger) // the value format run writes
+	if err != nil {
+		return nil, fmt.Errorf("repair: %w", err)
+	}
+	return audit.Repair(ctx, rep, audit.RepairConfig{
+		Pipeline: pipeline.Config{AppKey: cfg.AppKey, APIVersion: client.APIVersion(), Window: cfg.Window, Codec: codec,
+			Settle: cfg.Settle, ShutdownTimeout: cfg.ShutdownTimeout, Logger: logger,
+			PublishRetry: retry.Policy{Initial: 500 * time.Millisecond, Max: 5 * time.Second, MaxAttempts: 20}},
+		Fetcher: client, Publisher: writer, Store: store,
+	})
+}
+
+// printAudit prints the reports and returns the exit code: 0 when the last
+// audit is clean.
+func printAudit(w io.Writer, asJSON bool, before *audit.Report, rr *audit.RepairReport, after *audit.Report) (int, error) {
+	last := before
+	if after != nil {
+		last = after
+	}
+	code := exitOK
+	if !last.Summary.Clean {
+		code = exitFailed
+	}
+	if asJSON {
+		if rr == nil {
+			return code, before.WriteJSON(w)
+		}
+		return code, writeJSON(w, struct {
+			Before *audit.Report       `json:"before"`
+			Repair *audit.RepairReport `json:"repair"`
+			After  *audit.Report       `json:"after,omitempty"`
+		}{before, rr, after})
+	}
+	if err := before.WriteTable(w); err != nil {
+		return exitFailed, err
+	}
+	if rr != nil {
+		fmt.Fprintf(w, "\nrepair: %d ranges, %d messages published, %d dead-lettered\n", len(rr.Ranges), rr.Published, rr.DeadLettered)
+		for _, r := range rr.Ranges {
+			fmt.Fprintf(w, "  %s [%s, %s): %d published, %d dead-lettered, %d already in Kafka\n", r.Stream,
+				r.From.UTC().Format(time.RFC3339), r.To.UTC().Format(time.RFC3339), r.Published, r.DeadLettered, r.Duplicates)
+		}
+		for _, n := range rr.Notes {
+			fmt.Fprintln(w, "  not repaired: "+n)
+		}
+	}
+	if after != nil {
+		fmt.Fprintln(w, "\naudit after the repair:")
+		if err := after.WriteTable(w); err != nil {
+			return exitFailed, err
+		}
+	}
+	return code, nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,417 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/imreport/imreport/checkpoint"
+	"github.com/imreport/imreport/schema"
+	"github.com/imreport/imreport/simulator"
+	"github.com/imreport/imreport/sink"
+)
+
+// auditReport is the JSON of `imreport audit --json`.
+type auditReport struct {
+	Streams []struct {
+		Stream  string `json:"stream"`
+		Queried string `json:"queried_bounds"`
+		Read    string `json:"read_bounds"`
+		Buckets []struct {
+			From       time.Time `json:"from"`
+			To         time.Time `json:"to"`
+			API        int64     `json:"api_total"`
+			InTopic    int64     `json:"in_topic"`
+			Dead       int64     `json:"dead_lettered"`
+			Duplicates int64     `json:"duplicates"`
+			Difference int64     `json:"difference"`
+			Status     string    `json:"status"`
+		} `json:"buckets"`
+	} `json:"streams"`
+	Statistics *struct {
+		Unavailable string   `json:"unavailable"`
+		Notes       []string `json:"notes"`
+		Buckets     []struct {
+			Unit        string `json:"unit"`
+			Time        string `json:"time"`
+			StatSingle  int64  `json:"stat_single"`
+			TopicSingle int64  `json:"topic_single"`
+			StatGroup   int64  `json:"stat_group"`
+			TopicGroup  int64  `json:"topic_group"`
+			Status      string `json:"status"`
+		} `json:"buckets"`
+	} `json:"statistics"`
+	Summary struct {
+		Clean      bool  `json:"clean"`
+		Buckets    int   `json:"buckets"`
+		Mismatched int   `json:"mismatched"`
+		Missing    int64 `json:"missing"`
+		Duplicates int64 `json:"duplicates"`
+		Records    int64 `json:"records_read"`
+		Requests   int64 `json:"api_requests"`
+	} `json:"summary"`
+}
+
+// auditJSON runs `imreport audit --json` over the history and decodes it.
+func auditJSON(t *testing.T, env map[string]string, h *history, want int, extra ...string) auditReport {
+	t.Helper()
+	args := append([]string{"audit", "--from", h.start.Format(time.RFC3339), "--to", h.end.Format(time.RFC3339), "--json"}, extra...)
+	code, out, stderr := runMain(context.Background(), env, args...)
+	if code != want {
+		t.Fatalf("audit %v exited %d, want %d:\n%s\n%s", extra, code, want, out, stderr)
+	}
+	var rep auditReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("audit printed %q: %v", out, err)
+	}
+	return rep
+}
+
+// expectBuckets checks every bucket of the messages stream against the
+// simulator's own count, and returns the starts of those not ok.
+func expectBuckets(t *testing.T, h *history, rep auditReport) []time.Time {
+	t.Helper()
+	if len(rep.Streams) != 1 || rep.Streams[0].Stream != "messages" {
+		t.Fatalf("audit streams: %+v", rep.Streams)
+	}
+	var bad []time.Time
+	for _, b := range rep.Streams[0].Buckets {
+		if want := int64(len(h.srv.Visible(b.From, b.To))); b.API != want {
+			t.Errorf("bucket %s: api total %d, the simulator holds %d", b.From, b.API, want)
+		}
+		if b.Status != "ok" {
+			bad = append(bad, b.From.UTC())
+		}
+	}
+	return bad
+}
+
+// TestAuditCleanBackfill: a finished backfill (with dead letters) audits
+// clean, bucket by bucket against the simulator's own counts, and the text
+// output says so.
+func TestAuditCleanBackfill(t *testing.T) {
+	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
+	h := newHistory(t, simulator.GenSpec{Seed: 41, Start: end.Add(-6 * time.Hour), End: end, Count: 6000, Bursts: 2, BurstSize: 1200, Poison: 0.003})
+	brokers := newKafka(t)
+	env := baseEnv(t, h, brokers)
+	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
+		t.Fatalf("run exited %d:\n%s", code, stderr)
+	}
+	rep := auditJSON(t, env, h, exitOK)
+	if bad := expectBuckets(t, h, rep); len(bad) > 0 || !rep.Summary.Clean || rep.Summary.Buckets != 6 {
+		t.Fatalf("clean backfill audited not clean: %v %+v", bad, rep.Summary)
+	}
+	var dead int64
+	for _, b := range rep.Streams[0].Buckets {
+		dead += b.Dead
+	}
+	if want := int64(len(simulator.Poisoned(h.msgs))); dead != want || want == 0 {
+		t.Errorf("dead-lettered %d, the simulator poisoned %d", dead, want)
+	}
+	if rep.Summary.Requests != 7 { // a probe + one count per bucket
+		t.Errorf("audit made %d API requests, want 7", rep.Summary.Requests)
+	}
+	code, out, stderr := runMain(context.Background(), env, "audit", "--from", h.start.Format(time.RFC3339), "--to", h.end.Format(time.RFC3339), "--bucket", "2h")
+	if code != exitOK || !strings.Contains(out, "CLEAN: every bucket matches") || strings.Count(out, "  ok") != 3 {
+		t.Fatalf("audit (table) exited %d:\n%s\n%s", code, out, stderr)
+	}
+
+	// Bad flags: every problem at once, exit 2.
+	code, _, stderr = runMain(context.Background(), env, "audit", "--from", "yesterday", "--bucket", "90m30ms", "--stream", "nope/x")
+	if code != exitUsage {
+		t.Fatalf("audit with bad flags exited %d", code)
+	}
+	for _, want := range []string{"--from", "--to is required", "--bucket", "--stream"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("bad flags: stderr does not name %q:\n%s", want, stderr)
+		}
+	}
+}
+
+// TestAuditEntityStreams: user, group and chatroom streams audit clean
+// whichever way the server reads the bounds (the audit probes it and
+// compares over the seconds the totals really cover).
+func TestAuditEntityStreams(t *testing.T) {
+	for _, strict := range []bool{false, true} {
+		t.Run("strict="+strconv.FormatBool(strict), func(t *testing.T) {
+			end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
+			h := newHistoryWith(t, simulator.GenSpec{Seed: 43, Start: end.Add(-3 * time.Hour), End: end, Count: 4000, Users: 20}, simulator.Config{V2EntityStrict: strict})
+			brokers := newKafka(t)
+			env := baseEnv(t, h, brokers)
+			env["IMREPORT_USERS"] = strings.Join(h.srv.Users()[:3], ",")
+			env["IMREPORT_GROUPS"] = strings.Join(h.srv.Groups()[:2], ",")
+			env["IMREPORT_CHATROOMS"] = h.srv.Chatrooms()[0]
+			if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
+				t.Fatalf("run exited %d:\n%s", code, stderr)
+			}
+			rep := auditJSON(t, env, h, exitOK, "--bucket", "30m")
+			want := map[bool]string{false: "inclusive", true: "strict"}[strict]
+			if len(rep.Streams) != 6 {
+				t.Fatalf("audited %d streams, want 6", len(rep.Streams))
+			}
+			for _, s := range rep.Streams {
+				var total int64
+				for _, b := range s.Buckets {
+					total += b.API
+				}
+				if s.Read != want || s.Queried != "strict" || total == 0 {
+					t.Errorf("stream %s: bounds queried %s read %s (want strict, %s), %d messages", s.Stream, s.Queried, s.Read, want, total)
+				}
+			}
+		})
+	}
+}
+
+// TestAuditFindsDeletedMessagesAndRepairs: a copy of the topic lacks some
+// messages of two buckets (one early, one whose msgids the checkpoint's
+// dedupe set still holds). The audit names exactly those two buckets, and
+// --repair (on a checkpoint bound to the copy) makes the next audit clean,
+// every message exactly once.
+func TestAuditFindsDeletedMessagesAndRepairs(t *testing.T) {
+	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
+	h := newHistory(t, simulator.GenSpec{Seed: 47, Start: end.Add(-5 * time.Hour), End: end, Count: 5000, Poison: 0.003})
+	brokers := newKafka(t)
+	env := baseEnv(t, h, brokers)
+	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
+		t.Fatalf("run exited %d:\n%s", code, stderr)
+	}
+	// Delete 3 messages of the second bucket (one of them a dead letter)
+	// and 2 of the last 5 minutes.
+	drop := map[int64]bool{}
+	second := h.srv.Visible(h.start.Add(time.Hour), h.start.Add(2*time.Hour))
+	for _, m := range second[10:12] {
+		drop[m.MsgID] = true
+	}
+	for _, m := range second {
+		if m.Poison {
+			drop[m.MsgID] = true
+			break
+		}
+	}
+	for _, m := range h.srv.Visible(end.Add(-5*time.Minute), end)[:2] {
+		drop[m.MsgID] = true
+	}
+	if len(drop) != 5 {
+		t.Fatalf("chose %d messages to drop, want 5 (no poisoned message in the second bucket?)", len(drop))
+	}
+	copyTopic(t, brokers, "imreport.messages", "copy.messages", drop)
+	copyTopic(t, brokers, "imreport.messages.dlq", "copy.messages.dlq", drop)
+	env["IMREPORT_KAFKA_TOPIC"] = "copy.messages"
+	env["IMREPORT_CHECKPOINT_PATH"] = cloneCheckpoint(t, env, brokers, "copy.messages")
+
+	rep := auditJSON(t, env, h, exitFailed)
+	bad := expectBuckets(t, h, rep)
+	want := []time.Time{h.start.Add(time.Hour), end.Add(-time.Hour)}
+	if len(bad) != 2 || !bad[0].Equal(want[0]) || !bad[1].Equal(want[1]) || rep.Summary.Missing != 5 {
+		t.Fatalf("audit named buckets %v (missing %d), want %v (missing 5)", bad, rep.Summary.Missing, want)
+	}
+
+	code, out, stderr := runMain(context.Background(), env, "audit", "--from", h.start.Format(time.RFC3339), "--to", h.end.Format(time.RFC3339), "--repair")
+	if code != exitOK || !strings.Contains(out, "audit after the repair:") || !strings.Contains(out, "4 messages published, 1 dead-lettered") {
+		t.Fatalf("audit --repair exited %d:\n%s\n%s", code, out, stderr)
+	}
+	rep = auditJSON(t, env, h, exitOK)
+	if bad := expectBuckets(t, h, rep); len(bad) > 0 {
+		t.Fatalf("after the repair, buckets %v still differ", bad)
+	}
+	assertTopicsExactlyOnce(t, h, brokers, "copy.messages", nil)
+}
+
+// TestAuditFindsUnpublishedRangeAndRepairs: the cursor was moved forward by
+// hand past two hours that were never published; the audit names exactly
+// those buckets; --repair refuses while the checkpoint is locked, then
+// publishes them exactly once. Values are in the Confluent wire format.
+func TestAuditFindsUnpublishedRangeAndRepairs(t *testing.T) {
+	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
+	h := newHistory(t, simulator.GenSpec{Seed: 53, Start: end.Add(-6 * time.Hour), End: end, Count: 6000, Poison: 0.002})
+	brokers := newKafka(t)
+	env := baseEnv(t, h, brokers)
+	reg, client := newRegistry(t) // values in the Confluent wire format: the audit resolves their schema id
+	env["IMREPORT_SCHEMA_REGISTRY_URL"] = reg.URL()
+	gapFrom, gapTo := h.start.Add(2*time.Hour), h.start.Add(4*time.Hour)
+	env["IMREPORT_END"] = gapFrom.Format(time.RFC3339)
+	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
+		t.Fatalf("run exited %d:\n%s", code, stderr)
+	}
+	s, err := checkpoint.Open(checkpoint.Options{Path: env["IMREPORT_CHECKPOINT_PATH"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(checkpoint.Commit{Cursors: map[string]time.Time{"messages": gapTo}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	env["IMREPORT_END"] = h.end.Format(time.RFC3339)
+	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
+		t.Fatalf("second run exited %d:\n%s", code, stderr)
+	}
+
+	rep := auditJSON(t, env, h, exitFailed)
+	bad := expectBuckets(t, h, rep)
+	if len(bad) != 2 || !bad[0].Equal(gapFrom) || !bad[1].Equal(gapFrom.Add(time.Hour)) || rep.Summary.Missing != int64(len(h.srv.Visible(gapFrom, gapTo))) {
+		t.Fatalf("audit named buckets %v (missing %d), want the two hours from %s (%d messages)", bad, rep.Summary.Missing, gapFrom, len(h.srv.Visible(gapFrom, gapTo)))
+	}
+
+	// While the pipeline holds the lock, --repair refuses and changes nothing.
+	var code int
+	var out, stderr string
+	lock, err := checkpoint.Open(checkpoint.Options{Path: env["IMREPORT_CHECKPOINT_PATH"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env["IMREPORT_CHECKPOINT_LOCK_TIMEOUT"] = "100ms"
+	code, _, stderr = runMain(context.Background(), env, "audit", "--from", h.start.Format(time.RFC3339), "--to", h.end.Format(time.RFC3339), "--repair")
+	lock.Close()
+	if code != exitFailed || !strings.Contains(stderr, "checkpoint locked") || !strings.Contains(stderr, "stop it") {
+		t.Fatalf("audit --repair on a locked checkpoint exited %d:\n%s", code, stderr)
+	}
+
+	code, out, stderr = runMain(context.Background(), env, "audit", "--from", h.start.Format(time.RFC3339), "--to", h.end.Format(time.RFC3339), "--repair", "--json")
+	var repaired struct {
+		Before, After auditReport
+		Repair        struct {
+			Ranges []struct {
+				From, To time.Time
+			}
+			Published    int64
+			DeadLettered int64 `json:"dead_lettered"`
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &repaired); err != nil || code != exitOK {
+		t.Fatalf("audit --repair --json exited %d: %v\n%s\n%s", code, err, out, stderr)
+	}
+	r := repaired.Repair
+	if len(r.Ranges) != 1 || !r.Ranges[0].From.Equal(gapFrom) || !r.Ranges[0].To.Equal(gapTo) ||
+		r.Published+r.DeadLettered != int64(len(h.srv.Visible(gapFrom, gapTo))) || r.DeadLettered == 0 ||
+		repaired.Before.Summary.Clean || !repaired.After.Summary.Clean {
+		t.Fatalf("repair: %+v, before clean %v, after clean %v; want one range [%s, %s) of %d messages", r,
+			repaired.Before.Summary.Clean, repaired.After.Summary.Clean, gapFrom, gapTo, len(h.srv.Visible(gapFrom, gapTo)))
+	}
+	rep = auditJSON(t, env, h, exitOK)
+	if bad := expectBuckets(t, h, rep); len(bad) > 0 {
+		t.Fatalf("after the repair, buckets %v still differ", bad)
+	}
+	assertTopicsExactlyOnce(t, h, brokers, "imreport.messages", client)
+	// The cursor is back where it was.
+	code, out, _ = runMain(context.Background(), env, "checkpoint", "show")
+	if code != exitOK || !strings.Contains(out, h.end.Format(time.RFC3339)) {
+		t.Errorf("checkpoint after the repair:\n%s", out)
+	}
+}
+
+// assertTopicsExactlyOnce checks that the topic and its dead-letter topic
+// together hold every visible message once: the poisoned ones as dead
+// letters, the others as records.
+func assertTopicsExactlyOnce(t *testing.T, h *history, brokers []string, topic string, reg schema.Registry) {
+	t.Helper()
+	poisoned := map[int64]bool{}
+	for _, id := range simulator.Poisoned(h.msgs) {
+		poisoned[id] = true
+	}
+	var good []simulator.Message
+	for _, m := range h.srv.Visible(h.start, h.end) {
+		if !poisoned[m.MsgID] {
+			good = append(good, m)
+		}
+	}
+	recs := readTopicWith(t, brokers, topic, reg)
+	assertExactlyOnce(t, recs, good, "/v2/messages")
+	for _, r := range recs {
+		if want := map[bool]schema.Framing{false: schema.SingleObject, true: schema.Confluent}[reg != nil]; r.framing != want {
+			t.Fatalf("record at partition %d offset %d is %v, want %v (repaired in another format?)", r.msg.Partition, r.msg.Offset, r.framing, want)
+		}
+	}
+	seen := map[int64]int{}
+	for _, m := range scanTopic(t, brokers, topic+".dlq") {
+		id, _ := strconv.ParseInt(m.Headers[sink.HeaderMsgID], 10, 64)
+		seen[id]++
+	}
+	for id := range poisoned {
+		if seen[id] != 1 {
+			t.Errorf("dead letter %d is in %s %d times", id, topic+".dlq", seen[id])
+		}
+	}
+	if len(seen) != len(poisoned) {
+		t.Errorf("%s holds %d msgids, want the %d poisoned", topic+".dlq", len(seen), len(poisoned))
+	}
+}
+
+// copyTopic copies every record of from into a new topic to (same
+// partitioning, keys, headers and timestamps), except the msgids in drop.
+func copyTopic(t *testing.T, brokers []string, from, to string, drop map[int64]bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	client := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	if _, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: to, NumPartitions: 3, ReplicationFactor: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	var msgs []kafka.Message
+	for _, m := range scanTopic(t, brokers, from) {
+		id, _ := strconv.ParseInt(m.Headers[sink.HeaderMsgID], 10, 64)
+		if drop[id] {
+			continue
+		}
+		km := kafka.Message{Key: m.Key, Value: m.Value, Time: m.Time}
+		for k, v := range m.Headers {
+			km.Headers = append(km.Headers, kafka.Header{Key: k, Value: []byte(v)})
+		}
+		msgs = append(msgs, km)
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: to, Balancer: &kafka.Murmur2Balancer{}, BatchSize: 1000, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
+	defer w.Close()
+	for i := 0; ; i++ {
+		err := w.WriteMessages(ctx, msgs...)
+		if err == nil {
+			return
+		}
+		if i > 20 { // metadata of a topic just created may lag
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// cloneCheckpoint writes a checkpoint bound to topic holding the cursors
+// and dedupe set of env's checkpoint, with marks at the topics' ends: the
+// checkpoint of a deployment whose topic was restored from that copy.
+func cloneCheckpoint(t *testing.T, env map[string]string, brokers []string, topic string) string {
+	t.Helper()
+	old, err := checkpoint.Open(checkpoint.Options{Path: env["IMREPORT_CHECKPOINT_PATH"], ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := old.Load()
+	old.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := sink.New(sink.Config{Brokers: brokers, Topic: topic, AppKey: testAppKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	marks, err := w.Marks(context.Background(), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "copy.db")
+	s, err := checkpoint.Open(checkpoint.Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Bind(checkpoint.Identity{AppKey: testAppKey, Topic: topic}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(checkpoint.Commit{Cursors: st.Cursors, Seen: st.Seen, Marks: marks}); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

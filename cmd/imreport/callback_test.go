@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/imreport/imreport/pipeline"
+	"github.com/imreport/imreport/simulator"
+	"github.com/imreport/imreport/sink"
+)
+
+// callbackFaults are the acceptance test's: 10% of callbacks lost, 10%
+// duplicated, 5% answered 5xx then retried (half before the receiver saw
+// them, half after it published them), 10% reordered.
+func callbackFaults(seed uint64) simulator.PushFaults {
+	return simulator.PushFaults{Seed: seed, Lost: 0.10, Duplicate: 0.10, Reject: 0.025, AckLost: 0.025,
+		Reorder: 0.10, ReorderMax: 500 * time.Millisecond}
+}
+
+// liveOnly returns the messages sent at or after from: the ones the vendor
+// pushes while the pipeline runs.
+func liveOnly(msgs []simulator.Message, from time.Time) []simulator.Message {
+	var out []simulator.Message
+	for _, m := range msgs {
+		if m.MsgCtime >= from.UnixMilli() {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// checkBothPaths checks that the topic holds every message once, field by
+// field, each record naming the path it came by; it returns the records by
+// msgid and how many came by each path.
+func checkBothPaths(t *testing.T, recs []record, want []simulator.Message, pollEndpoint string) (map[int64]record, map[string]int) {
+	t.Helper()
+	byID := make(map[int64]simulator.Message, len(want))
+	for _, m := range want {
+		byID[m.MsgID] = m
+	}
+	got := make(map[int64]record, len(recs))
+	paths := map[string]int{}
+	dups, bad := 0, 0
+	for _, r := range recs {
+		id, _ := r.rec["msgid"].(int64)
+		if _, dup := got[id]; dup {
+			if dups++; dups <= 5 {
+				t.Errorf("msgid %d published twice", id)
+			}
+			continue
+		}
+		got[id] = r
+		m, ok := byID[id]
+		if !ok {
+			t.Errorf("unexpected msgid %d", id)
+			continue
+		}
+		src, _ := r.rec["source"].(map[string]any)
+		endpoint := pollEndpoint
+		if src["api_version"] == pipeline.APIVersionCallback {
+			endpoint = "/callback"
+		}
+		paths[endpoint]++
+		if d := compareRecord(r, m, endpoint); len(d) > 0 {
+			if bad++; bad <= 5 {
+				t.Errorf("msgid %d: %v", id, d)
+			}
+		}
+	}
+	missing := 0
+	for id := range byID {
+		if _, ok := got[id]; !ok {
+			if missing++; missing <= 5 {
+				t.Errorf("msgid %d missing", id)
+			}
+		}
+	}
+	t.Logf("topic: %d records, %d expected, %d duplicates, %d missing, %d differing; by path %v", len(recs), len(want), dups, missing, bad, paths)
+	if dups+missing+bad > 0 || len(recs) != len(want) {
+		t.FailNow()
+	}
+	return got, paths
+}
+
+// quantiles formats p50/p90/p99/max of ds.
+func quantiles(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "none"
+	}
+	slices.Sort(ds)
+	q := func(p float64) time.Duration { return ds[min(len(ds)-1, int(p*float64(len(ds))))] }
+	return fmt.Sprintf("n=%d p50=%v p90=%v p99=%v max=%v", len(ds), q(0.5).Round(time.Millisecond), q(0.9).Round(time.Millisecond),
+		q(0.99).Round(time.Millisecond), ds[len(ds)-1].Round(time.Millisecond))
+}
+
+// TestCallbackAndPollingExactlyOnce runs the pipeline with the receiver on
+// while the simulated vendor pushes live traffic with every callback fault,
+// as a bounded run to the end of the traffic: every message is in Kafka
+// once, the pushed ones by the callback path, the lost ones by polling. It
+// prints the freshness of each path (Kafka acknowledgement minus msg_ctime).
+func TestCallbackAndPollingExactlyOnce(t *testing.T) {
+	now := time.Now().UTC().Truncate(time.Second)
+	liveFrom, liveEnd := now.Add(time.Second), now.Add(8*time.Second)
+	h := newHistory(t, simulator.GenSpec{Seed: 61, Start: now.Add(-30 * time.Second), End: liveEnd, Count: 1500})
+	env := baseEnv(t, h, newKafka(t))
+	env["IMREPORT_END"] = liveEnd.Format(time.RFC3339)
+	env["IMREPORT_START"] = now.Add(-time.Minute).Format(time.RFC3339)
+	env["IMREPORT_WINDOW"] = "10s"
+	env["IMREPORT_SETTLE"] = "1s"
+	env["IMREPORT_LOOKBACK"] = "3s"
+	env["IMREPORT_POLL_INTERVAL"] = "200ms"
+	env["IMREPORT_CALLBACK_ADDR"] = "127.0.0.1:0"
+	cfg, err := loadConfig(context.Background(), mapLookup(env), now, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	ackedAt := map[int64]time.Time{}
+	addrc := make(chan string, 1)
+	done := make(chan error, 1)
+	logs := &syncBuffer{}
+	go func() {
+		done <- runPipeline(t.Context(), cfg, newLogger(logs, cfg.LogLevel), runHooks{
+			onCallback: func(a string) { addrc <- a },
+			onPublished: func(_ string, r sink.Record, at time.Time) {
+				mu.Lock()
+				ackedAt[r.MsgID] = at
+				mu.Unlock()
+			},
+		})
+	}()
+	var addr string
+	select {
+	case addr = <-addrc:
+	case err := <-done:
+		t.Fatalf("run ended before the receiver listened: %v\n%s", err, logs)
+	}
+	live := liveOnly(h.msgs, liveFrom)
+	pusher := simulator.NewPusher(simulator.PushConfig{URL: "http://" + addr + "/callback", AppKey: testAppKey, MasterSecret: testSecret,
+		RetryMax: 200 * time.Millisecond, Faults: callbackFaults(61)})
+	pctx, stopPush := context.WithCancel(t.Context())
+	pushed := make(chan error, 1)
+	go func() { pushed <- pusher.Run(pctx, live) }()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v\n%s", err, logs)
+	}
+	stopPush()
+	<-pushed
+	ps := pusher.Stats()
+	t.Logf("vendor: %v", ps)
+
+	recs, paths := checkBothPaths(t, readTopic(t, cfg.KafkaBrokers, cfg.KafkaTopic), h.msgs, "/v2/messages")
+	if paths["/callback"] == 0 || ps.Lost == 0 || ps.Duplicates == 0 || ps.Rejected+ps.AckLost == 0 {
+		t.Errorf("by path %v, vendor %v: the test needs callbacks of every kind", paths, ps)
+	}
+	for _, id := range pusher.Lost() {
+		if src := recs[id].rec["source"].(map[string]any); src["api_version"] != "v2" {
+			t.Errorf("msgid %d, whose callback was lost, came by %v: want polling", id, src["api_version"])
+		}
+	}
+	fresh := map[string][]time.Duration{}
+	mu.Lock()
+	for id, r := range recs {
+		path := "poll"
+		if r.rec["source"].(map[string]any)["api_version"] == pipeline.APIVersionCallback {
+			path = "callback"
+		}
+		if at, ok := ackedAt[id]; ok && millis(r.rec["msg_ctime"]) >= liveFrom.UnixMilli() {
+			fresh[path] = append(fresh[path], at.Sub(time.UnixMilli(millis(r.rec["msg_ctime"]))))
+		}
+	}
+	mu.Unlock()
+	t.Logf("freshness of live messages (Kafka ack - msg_ctime), callback: %s", quantiles(fresh["callback"]))
+	t.Logf("freshness of live messages (Kafka ack - msg_ctime), poll (settle 1s, poll 200ms): %s", quantiles(fresh["poll"]))
+}

@@ -1,0 +1,141 @@
+package schema
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/linkedin/goavro/v2"
+)
+
+// Registry resolves a Confluent schema id to the schema's text. The
+// registry package's client implements it.
+type Registry interface {
+	SchemaText(ctx context.Context, id int) (string, error)
+}
+
+// Errors returned (wrapped) by Decoder.Decode.
+var (
+	// ErrUnframed: the value starts with neither framing's header (see
+	// DetectFraming): not written by imreport, or not Avro.
+	ErrUnframed = errors.New("value is neither Avro single-object encoded nor in the Confluent wire format")
+	// ErrNoRegistry: a Confluent-framed value met a Decoder without a
+	// registry to resolve its schema id.
+	ErrNoRegistry = errors.New("value is in the Confluent wire format and no schema registry is configured")
+)
+
+// Decoded is one value decoded by a Decoder.
+type Decoded struct {
+	Framing  Framing
+	SchemaID int            // Confluent: the id in the header; 0 otherwise
+	Schema   string         // the writer's schema text (JSON)
+	Record   map[string]any // goavro's native form of the record
+}
+
+// Decoder decodes values by their own framing: single-object with the
+// embedded schema (the fingerprint must be this schema's), Confluent by
+// asking the registry for the schema id in the header. Schemas fetched are
+// kept for the Decoder's life; a failed lookup is not kept, so the next
+// value with that id asks again. Safe for concurrent use.
+type Decoder struct {
+	codec *Codec
+	reg   Registry // nil: Confluent values fail with ErrNoRegistry
+
+	mu   sync.Mutex
+	byID map[int]*writer
+}
+
+// writer is a writer schema fetched from the registry.
+type writer struct {
+	text  string
+	own   bool          // the embedded schema (same canonical form): decode with codec
+	codec *goavro.Codec // otherwise
+}
+
+// NewDecoder returns a Decoder for the embedded schema; reg may be nil.
+func NewDecoder(c *Codec, reg Registry) *Decoder {
+	return &Decoder{codec: c, reg: reg, byID: map[int]*writer{}}
+}
+
+// Decode decodes one value. Its errors wrap ErrUnframed, ErrNotSingleObject,
+// ErrWrongFingerprint (single-object written with a schema this build does
+// not embed), ErrNoRegistry, the registry's error, or say why the body does
+// not decode with its writer's schema.
+func (d *Decoder) Decode(ctx context.Context, b []byte) (Decoded, error) {
+	switch DetectFraming(b) {
+	case SingleObject:
+		rec, err := d.codec.Decode(b)
+		if err != nil {
+			return Decoded{Framing: SingleObject}, err
+		}
+		return Decoded{Framing: SingleObject, Schema: JSON(), Record: rec}, nil
+	case Confluent:
+		id, body, _ := SplitConfluent(b)
+		out := Decoded{Framing: Confluent, SchemaID: id}
+		w, err := d.writer(ctx, id)
+		if err != nil {
+			return out, err
+		}
+		out.Schema = w.text
+		if w.own {
+			out.Record, err = d.codec.DecodeBody(body)
+			return out, err
+		}
+		v, rest, err := w.codec.NativeFromBinary(body)
+		if err != nil {
+			return out, fmt.Errorf("schema: decode with schema id %d: %w", id, err)
+		}
+		if len(rest) != 0 {
+			return out, fmt.Errorf("schema: decode with schema id %d: %d bytes after the record", id, len(rest))
+		}
+		rec, ok := v.(map[string]any)
+		if !ok {
+			return out, fmt.Errorf("schema: decode with schema id %d: got %T, want a record", id, v)
+		}
+		out.Record = rec
+		return out, nil
+	}
+	return Decoded{}, fmt.Errorf("schema: decode: %w (first bytes %x)", ErrUnframed, b[:min(len(b), 4)])
+}
+
+// writer returns the schema of id, from the cache or the registry.
+func (d *Decoder) writer(ctx context.Context, id int) (*writer, error) {
+	if d.reg == nil {
+		return nil, fmt.Errorf("schema: schema id %d: %w", id, ErrNoRegistry)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if w, ok := d.byID[id]; ok {
+		return w, nil
+	}
+	text, err := d.reg.SchemaText(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("schema: schema id %d: %w", id, err)
+	}
+	w, err := d.parse(text)
+	if err != nil {
+		return nil, fmt.Errorf("schema: schema id %d: %w", id, err)
+	}
+	d.byID[id] = w
+	return w, nil
+}
+
+// parse prepares a writer schema: the embedded schema is recognised by its
+// canonical form and decoded with the Codec (bounded memory whatever the
+// input); any other with goavro.
+func (d *Decoder) parse(text string) (*writer, error) {
+	var parsed any
+	if err := json.Unmarshal([]byte(text), &parsed); err != nil {
+		return nil, fmt.Errorf("the registry's schema is not JSON: %w", err)
+	}
+	if canon, err := canonicalForm(parsed); err == nil && canon == d.codec.canonical {
+		return &writer{text: text, own: true}, nil
+	}
+	c, err := goavro.NewCodec(text)
+	if err != nil {
+		return nil, fmt.Errorf("the registry's schema does not parse as Avro: %w", err)
+	}
+	return &writer{text: text, codec: c}, nil
+}
