@@ -285,6 +285,7 @@ type job struct {
 type item struct {
 	job  job
 	page *source.Page
+	msgs []decoded // the page's messages, decoded (and encoded) by the fetcher
 }
 
 // Run runs until every stream reaches Config.End, ctx is cancelled (it then
@@ -430,7 +431,9 @@ func (p *Pipeline) fetch(ctx context.Context, j job, items chan<- item) error {
 		first = false
 		p.stats.pages.Add(1)
 		p.stats.fetched.Add(int64(len(pg.Messages)))
-		return send(ctx, items, item{job: j, page: &pg})
+		// Decoding (and, for a fresh window, encoding) here spreads it over
+		// the fetchers and overlaps the publisher's Kafka write.
+		return send(ctx, items, item{job: j, page: &pg, msgs: p.prepare(pg, j.advance)})
 	})
 	if errors.Is(err, errSplit) {
 		p.gate.release() // nothing of it reaches the publisher

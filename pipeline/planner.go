@@ -225,7 +225,9 @@ func (p *Pipeline) windowSize(sp *streamPlan) time.Duration {
 	for _, r := range sp.redo {
 		left += r.To.Sub(r.From)
 	}
-	limit := p.inFlightLimit()
+	// Spread the rest over the windows fetched at once, but not thinner
+	// than a quarter of the target each: partial last pages add up.
+	limit := min(p.inFlightLimit(), 4)
 	if sp.density*left.Seconds() >= float64(limit*p.sizer.Target) {
 		return size
 	}
