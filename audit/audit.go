@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -70,7 +71,7 @@ type Progress struct {
 	Phase        string // "kafka", "api", "done"
 	Done, Total  int64  // records read (kafka) or requests made (api) of the expected total
 	ETA          time.Duration
-	BucketsBad   int // buckets found not ok so far (final in "done")
+	BucketsBad   int // in "done": the buckets found not ok
 	BucketsTotal int
 }
 
@@ -152,29 +153,37 @@ func (a *auditor) run(ctx context.Context) (*Report, error) {
 	buckets := Buckets(a.cfg.From, a.cfg.To, a.cfg.Bucket)
 	a.cfg.Logger.Info("audit started", "from", a.cfg.From, "to", a.cfg.To, "bucket", a.cfg.Bucket,
 		"buckets", len(buckets), "streams", len(a.cfg.Streams))
+	rep := &Report{From: a.cfg.From, To: a.cfg.To, Bucket: Duration(a.cfg.Bucket), Topic: a.cfg.Topic, DLQTopic: a.cfg.DLQTopic}
+	// The API first, then Kafka: on a live deployment, a message the API
+	// counted has had the whole Kafka read to be published.
+	totals, err := a.countAll(ctx, buckets)
+	if err != nil {
+		return nil, err
+	}
+	whole := slices.ContainsFunc(a.cfg.Streams, func(s source.Stream) bool { return s.Kind == source.KindMessages })
+	if a.cfg.Statistics {
+		rep.Statistic = a.askStatistics(ctx, whole)
+	}
+	apiTime := time.Since(began)
+	kafkaBegan := time.Now()
 	t, err := a.readTopics(ctx)
 	if err != nil {
 		return nil, err
 	}
-	kafkaTime := time.Since(began)
-	apiBegan := time.Now()
-	rep := &Report{From: a.cfg.From, To: a.cfg.To, Bucket: Duration(a.cfg.Bucket), Topic: a.cfg.Topic, DLQTopic: a.cfg.DLQTopic}
-	prog := a.progress("api", int64(len(buckets)*len(a.cfg.Streams)))
-	whole := false
+	kafkaTime := time.Since(kafkaBegan)
 	for i, s := range a.cfg.Streams {
-		whole = whole || s.Kind == source.KindMessages
-		sr, err := a.auditStream(ctx, s, t.seriesOf(i), buckets, prog)
+		sr, err := a.compare(ctx, s, t.seriesOf(i), buckets, totals[i])
 		if err != nil {
 			return nil, err
 		}
 		rep.Streams = append(rep.Streams, sr)
 	}
-	if a.cfg.Statistics {
-		rep.Statistic = a.witness(ctx, t, whole)
+	if rep.Statistic != nil {
+		compareStatistics(rep.Statistic, t)
 	}
 	rep.Summary = summarize(rep, t)
 	rep.Summary.Requests = a.requests.Load()
-	rep.Summary.KafkaTime, rep.Summary.APITime = Duration(kafkaTime), Duration(time.Since(apiBegan))
+	rep.Summary.KafkaTime, rep.Summary.APITime = Duration(kafkaTime), Duration(apiTime)
 	rep.Summary.Elapsed = Duration(time.Since(began))
 	if a.failed {
 		rep.Summary.Clean = false
@@ -187,9 +196,27 @@ func (a *auditor) run(ctx context.Context) (*Report, error) {
 	return rep, nil
 }
 
-// auditStream probes how the stream's endpoint reads its bounds, asks for
-// every bucket's total and compares it with the topics.
-func (a *auditor) auditStream(ctx context.Context, s source.Stream, ser series, buckets []source.Window, prog *progress) (StreamReport, error) {
+// countAll asks the API for the total of every bucket of every stream.
+func (a *auditor) countAll(ctx context.Context, buckets []source.Window) ([][]int, error) {
+	prog := a.progress("api", int64(len(buckets)*len(a.cfg.Streams)))
+	totals := make([][]int, len(a.cfg.Streams))
+	for i, s := range a.cfg.Streams {
+		for _, w := range buckets {
+			n, err := a.api.Count(ctx, s, w)
+			a.requests.Add(1)
+			if err != nil {
+				return nil, fmt.Errorf("audit %s: %w", s, err)
+			}
+			totals[i] = append(totals[i], n)
+			prog.step(1)
+		}
+	}
+	return totals, nil
+}
+
+// compare probes how the stream's endpoint reads its bounds and compares
+// every bucket's total with the topics over the seconds it covers.
+func (a *auditor) compare(ctx context.Context, s source.Stream, ser series, buckets []source.Window, totals []int) (StreamReport, error) {
 	queried := s.Bounds()
 	sr := StreamReport{Stream: s.String(), Queried: boundsName(queried), Read: "unprobed"}
 	read := queried
@@ -205,16 +232,12 @@ func (a *auditor) auditStream(ctx context.Context, s source.Stream, ser series, 
 				"stream", s.String(), "queried", boundsName(queried), "read", boundsName(b))
 		}
 	}
-	for _, w := range buckets {
-		n, err := a.api.Count(ctx, s, w)
-		a.requests.Add(1)
-		if err != nil {
-			return sr, fmt.Errorf("audit %s: %w", s, err)
-		}
+	for i, w := range buckets {
+		n := int64(totals[i])
 		cf, ct := Coverage(w, a.cfg.Location, queried, read)
 		main, dead, dups := ser.sum(cf, ct)
-		b := BucketReport{From: w.From, To: w.To, CoverFrom: cf, CoverTo: ct, API: int64(n), InTopic: main,
-			DeadLettered: dead, Duplicates: dups, Difference: int64(n) - main - dead}
+		b := BucketReport{From: w.From, To: w.To, CoverFrom: cf, CoverTo: ct, API: n, InTopic: main,
+			DeadLettered: dead, Duplicates: dups, Difference: n - main - dead}
 		switch {
 		case b.Difference > 0:
 			b.Status = StatusMissing
@@ -226,12 +249,10 @@ func (a *auditor) auditStream(ctx context.Context, s source.Stream, ser series, 
 			b.Status = StatusOK
 		}
 		if b.Status != StatusOK {
-			prog.bad++
 			a.cfg.Logger.Warn("audit: bucket differs", "stream", s.String(), "from", w.From, "to", w.To,
 				"api_total", n, "in_topic", main, "dead_lettered", dead, "duplicates", dups, "status", b.Status)
 		}
 		sr.Buckets = append(sr.Buckets, b)
-		prog.step(1)
 	}
 	return sr, nil
 }
@@ -321,7 +342,6 @@ type progress struct {
 	phase       string
 	total, done int64
 	began, last time.Time
-	bad         int
 }
 
 func (a *auditor) progress(phase string, total int64) *progress {
@@ -335,12 +355,11 @@ func (p *progress) step(n int64) {
 		return
 	}
 	p.last = time.Now()
-	pr := Progress{Phase: p.phase, Done: p.done, Total: p.total, BucketsBad: p.bad}
+	pr := Progress{Phase: p.phase, Done: p.done, Total: p.total}
 	if p.done > 0 && p.total > p.done {
 		pr.ETA = time.Duration(float64(time.Since(p.began)) * float64(p.total-p.done) / float64(p.done)).Round(time.Second)
 	}
-	p.a.cfg.Logger.Info("audit progress", "phase", p.phase, "done", p.done, "total", p.total, "eta", pr.ETA,
-		"buckets_differing", p.bad)
+	p.a.cfg.Logger.Info("audit progress", "phase", p.phase, "done", p.done, "total", p.total, "eta", pr.ETA)
 	p.a.report(pr)
 }
 

@@ -1,6 +1,9 @@
 package audit
 
 import (
+	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/imreport/imreport/source"
@@ -47,4 +50,33 @@ func Coverage(w source.Window, loc *time.Location, queried, read source.Bounds) 
 		return a.Add(time.Second), b
 	}
 	return a, b.Add(time.Second)
+}
+
+// ParseTime reads a --from or --to value: an RFC 3339 time on a whole
+// second, or "now" or a negative duration from now, which is rounded down
+// to a whole bucket (UTC) so that relative ranges fall on bucket edges.
+func ParseTime(v string, bucket time.Duration, now time.Time) (time.Time, error) {
+	if v == "now" || strings.HasPrefix(v, "-") {
+		var d time.Duration
+		if v != "now" {
+			var err error
+			if d, err = time.ParseDuration(v); err != nil {
+				return time.Time{}, fmt.Errorf("%q is not a negative duration like -24h", v)
+			}
+		}
+		if bucket < time.Second {
+			bucket = time.Second
+		}
+		return now.Add(d).UTC().Truncate(bucket), nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	switch {
+	case v == "":
+		return time.Time{}, errors.New("required")
+	case err != nil:
+		return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time like 2026-01-02T15:04:05Z nor \"now\" or a negative duration like -24h", v)
+	case t.Nanosecond() != 0:
+		return time.Time{}, fmt.Errorf("%s is not a whole second", v)
+	}
+	return t.UTC(), nil
 }

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -80,5 +81,36 @@ func TestCoverage(t *testing.T) {
 	a, b := Coverage(dw, ny, source.Inclusive, source.Inclusive)
 	if a.After(dw.From) || b.Before(dw.To) {
 		t.Errorf("coverage [%v, %v) of a window across a change does not contain %v", a.UTC(), b.UTC(), dw)
+	}
+}
+
+func TestParseTime(t *testing.T) {
+	now := time.Date(2026, 12, 1, 9, 35, 12, 500, time.UTC)
+	for _, tc := range []struct {
+		v      string
+		bucket time.Duration
+		want   time.Time
+		err    string
+	}{
+		{"2026-11-30T16:00:00Z", time.Hour, time.Date(2026, 11, 30, 16, 0, 0, 0, time.UTC), ""},
+		{"2026-12-01T00:00:00+08:00", time.Hour, time.Date(2026, 11, 30, 16, 0, 0, 0, time.UTC), ""},
+		{"now", time.Hour, time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC), ""},
+		{"-24h", 24 * time.Hour, time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC), ""},
+		{"-90m", time.Minute, time.Date(2026, 12, 1, 8, 5, 0, 0, time.UTC), ""},
+		{"", time.Hour, time.Time{}, "required"},
+		{"yesterday", time.Hour, time.Time{}, "neither"},
+		{"-1d", time.Hour, time.Time{}, "negative duration"},
+		{"2026-11-30T16:00:00.5Z", time.Hour, time.Time{}, "whole second"},
+	} {
+		got, err := ParseTime(tc.v, tc.bucket, now)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("ParseTime(%q) error %v, want one saying %q", tc.v, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || !got.Equal(tc.want) {
+			t.Errorf("ParseTime(%q, %v) = %v, %v; want %v", tc.v, tc.bucket, got, err, tc.want)
+		}
 	}
 }

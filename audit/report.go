@@ -99,13 +99,6 @@ func (r *Report) Mismatched() map[string][]BucketReport {
 	return out
 }
 
-// WriteJSON writes the report as one indented JSON object.
-func (r *Report) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(r)
-}
-
 // WriteTable writes the report for people: one table per stream (all
 // buckets), the statistics table, and the summary.
 func (r *Report) WriteTable(w io.Writer) error {
@@ -163,4 +156,53 @@ func prefixed(p, s string) string {
 		return ""
 	}
 	return p + s
+}
+
+// Outcome is an audit, with the repair and the audit after it when one
+// was made.
+type Outcome struct {
+	Before *Report       `json:"before"`
+	Repair *RepairReport `json:"repair,omitempty"`
+	After  *Report       `json:"after,omitempty"`
+}
+
+// Clean reports whether the last audit is clean.
+func (o Outcome) Clean() bool {
+	if o.After != nil {
+		return o.After.Summary.Clean
+	}
+	return o.Before != nil && o.Before.Summary.Clean
+}
+
+// WriteJSON writes the report alone when no repair was made, else the
+// whole outcome.
+func (o Outcome) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if o.Repair == nil {
+		return enc.Encode(o.Before)
+	}
+	return enc.Encode(o)
+}
+
+// WriteTable writes the audit, the repair and the audit after it.
+func (o Outcome) WriteTable(w io.Writer) error {
+	if err := o.Before.WriteTable(w); err != nil {
+		return err
+	}
+	if rr := o.Repair; rr != nil {
+		fmt.Fprintf(w, "\nrepair: %d ranges, %d messages published, %d dead-lettered\n", len(rr.Ranges), rr.Published, rr.DeadLettered)
+		for _, r := range rr.Ranges {
+			fmt.Fprintf(w, "  %s [%s, %s): %d published, %d dead-lettered, %d already in Kafka\n", r.Stream,
+				r.From.UTC().Format(time.RFC3339), r.To.UTC().Format(time.RFC3339), r.Published, r.DeadLettered, r.Duplicates)
+		}
+		for _, n := range rr.Notes {
+			fmt.Fprintln(w, "  not repaired: "+n)
+		}
+	}
+	if o.After == nil {
+		return nil
+	}
+	fmt.Fprintln(w, "\naudit after the repair:")
+	return o.After.WriteTable(w)
 }

@@ -104,10 +104,11 @@ func bucketEnd(unit string, t time.Time) time.Time {
 	return t.AddDate(0, 1, 0)
 }
 
-// witness asks the statistics API and compares. whole says whether the
-// audited streams include the whole app (/messages): otherwise the topics
-// need not hold every message the statistics count.
-func (a *auditor) witness(ctx context.Context, t *tally, whole bool) *StatReport {
+// askStatistics asks the statistics API for every whole bucket of the
+// range. whole says whether the audited streams include the whole app
+// (/messages): otherwise the topics need not hold every message the
+// statistics count, and nothing is asked.
+func (a *auditor) askStatistics(ctx context.Context, whole bool) *StatReport {
 	rep := &StatReport{Zone: a.cfg.Location.String()}
 	if !whole {
 		rep.Notes = append(rep.Notes, "not compared: the statistics count the whole app, and the audited streams are single users, groups or chatrooms")
@@ -140,6 +141,12 @@ func (a *auditor) witness(ctx context.Context, t *tally, whole bool) *StatReport
 			rep.Buckets = append(rep.Buckets, StatBucket{Unit: q.Unit, Time: s.Time, From: s.Start, To: end, StatSingle: s.Single, StatGroup: s.Group})
 		}
 	}
+	return rep
+}
+
+// compareStatistics counts the topics' side of every statistics bucket and
+// compares.
+func compareStatistics(rep *StatReport, t *tally) {
 	countTopic(t, rep.Buckets)
 	for i := range rep.Buckets {
 		b := &rep.Buckets[i]
@@ -148,7 +155,6 @@ func (a *auditor) witness(ctx context.Context, t *tally, whole bool) *StatReport
 			b.Status = "differs"
 		}
 	}
-	return rep
 }
 
 // countTopic fills in the topics' single and group messages of each bucket.

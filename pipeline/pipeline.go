@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -161,6 +162,10 @@ type Pipeline struct {
 	stopOnce sync.Once
 	mu       sync.Mutex
 	cursors  map[string]time.Time // committed
+
+	// For progress reports: set by Run before its stages start.
+	began     map[string]time.Time // the cursors when Run started
+	perStream streamCounters
 }
 
 // New checks cfg and returns a Pipeline.
@@ -320,6 +325,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	p.mu.Lock()
 	p.cursors = cursors
+	p.began, p.perStream = maps.Clone(cursors), newStreamCounters(p.cfg.Streams)
 	p.mu.Unlock()
 	seen := newSeenSet(state.Seen)
 	p.stats.seen.Store(int64(seen.len()))
@@ -413,11 +419,15 @@ func (p *Pipeline) fetcher(ctx context.Context, jobs <-chan job, items chan<- it
 // fetch pages through one job. A sized window's first page decides whether
 // it is walked (its verdict goes to the planner first) or cut smaller.
 func (p *Pipeline) fetch(ctx context.Context, j job, items chan<- item) error {
+	if j.check {
+		p.perStream.requested(j.stream.String())
+	}
 	if j.check && p.unchanged(ctx, j) {
 		return send(ctx, items, item{job: j})
 	}
 	first := true
 	err := p.src.Fetch(ctx, j.stream, j.window, func(pg source.Page) error {
+		p.perStream.requested(j.stream.String())
 		if first && j.sized {
 			v := verdict{job: j, total: pg.Total, span: pg.Part.To.Sub(pg.Part.From), split: p.sizer.TooBig(pg.Total, j.window)}
 			if v.span <= 0 {

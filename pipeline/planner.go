@@ -128,15 +128,15 @@ func (p *Pipeline) planner(ctx context.Context, cursors map[string]time.Time, jo
 			}
 			continue
 		}
-		// Caught up: look again behind the cursor for late arrivals, then wait.
-		if !caughtUp { // once per run: from here on it polls
-			p.cfg.Logger.Info("caught up", "poll_interval", p.cfg.PollInterval, "settle", p.cfg.Settle, "lookback", p.cfg.Lookback)
-			caughtUp = true
-		}
-		// A rescan check compares the API's total with what was published
-		// for the window: wait until every window before is.
+		// Caught up: look again behind the cursor for late arrivals, then
+		// wait. A rescan check compares the API's total with what was
+		// published for the window: wait until every window before is.
 		if err := p.gate.idle(ctx); err != nil {
 			return err
+		}
+		if !caughtUp { // once per run, when all up to now is published: from here on it polls
+			p.cfg.Logger.Info("caught up", "poll_interval", p.cfg.PollInterval, "settle", p.cfg.Settle, "lookback", p.cfg.Lookback)
+			caughtUp = true
 		}
 		floor := p.cfg.Now().Add(-p.cfg.Retention)
 		for _, sp := range plans {

@@ -274,6 +274,7 @@ func (w *pageWriter) write(j job, pg source.Page, msgs []decoded) error {
 	if err := w.publish(recs, func(sink.Record) int64 { return horizon }, PathPoll); err != nil {
 		return fmt.Errorf("pipeline: publish %s %v: %w", j.stream, j.window, err)
 	}
+	p.perStream.published(j.stream.String(), int64(len(recs)))
 	return nil
 }
 

@@ -2,10 +2,14 @@ package registry
 
 import (
 	"context"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -147,5 +151,31 @@ func TestNewListsEveryProblem(t *testing.T) {
 	}
 	if _, err := New(Config{URLs: []string{"http://r:8081"}, Username: "u", BearerToken: "t"}); err == nil {
 		t.Error("basic auth and bearer token together accepted")
+	}
+}
+
+// TestTLSCAFile: an https registry with a private CA is trusted through
+// TLSCAFile; without it the certificate is refused, and not retried.
+func TestTLSCAFile(t *testing.T) {
+	ts := httptest.NewTLSServer(srfake.NewRegistry().Handler())
+	defer ts.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(Config{URLs: []string{ts.URL}, TLSCAFile: ca})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Register(context.Background(), "im-value", testSchema); err != nil {
+		t.Fatalf("with the CA: %v", err)
+	}
+	c, err = New(Config{URLs: []string{ts.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Register(context.Background(), "im-value", testSchema)
+	if err == nil || !strings.Contains(err.Error(), "certificate") || retry.Temporary(err) {
+		t.Fatalf("without the CA: %v (temporary %v), want a certificate error, not temporary", err, retry.Temporary(err))
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"github.com/linkedin/goavro/v2"
+
+	"github.com/imreport/imreport/retry"
 )
 
 // Registry resolves a Confluent schema id to the schema's text. The
@@ -37,14 +39,33 @@ type Decoded struct {
 // Decoder decodes values by their own framing: single-object with the
 // embedded schema (the fingerprint must be this schema's), Confluent by
 // asking the registry for the schema id in the header. Schemas fetched are
-// kept for the Decoder's life; a failed lookup is not kept, so the next
-// value with that id asks again. Safe for concurrent use.
+// kept for the Decoder's life, and so is a lookup that failed for good (an
+// unknown id, refused credentials, a schema that does not parse: what
+// retry.Temporary calls not temporary), so a topic full of such values does
+// not ask the registry once per value; after a temporary failure (the
+// registry unreachable, a 5xx) the next value with that id asks again.
+// Safe for concurrent use.
 type Decoder struct {
 	codec *Codec
 	reg   Registry // nil: Confluent values fail with ErrNoRegistry
 
-	mu   sync.Mutex
-	byID map[int]*writer
+	mu     sync.Mutex
+	byID   map[int]*writer
+	failed map[int]error // lookups that failed for good
+}
+
+// maxBlockCount bounds the items goavro allocates room for when it reads
+// one block of an array or map in a writer schema other than the embedded
+// one (goavro sizes the block from its count before reading it, and its own
+// bound is 2^31-1: a corrupt value would cost tens of gigabytes). The
+// embedded schema's only map (extras) is read by this package, bounded by
+// the input's size, and never reaches goavro.
+const maxBlockCount = 1 << 20
+
+func init() {
+	if goavro.MaxBlockCount > maxBlockCount {
+		goavro.MaxBlockCount = maxBlockCount // goavro's documented knob for exactly this
+	}
 }
 
 // writer is a writer schema fetched from the registry.
@@ -56,7 +77,7 @@ type writer struct {
 
 // NewDecoder returns a Decoder for the embedded schema; reg may be nil.
 func NewDecoder(c *Codec, reg Registry) *Decoder {
-	return &Decoder{codec: c, reg: reg, byID: map[int]*writer{}}
+	return &Decoder{codec: c, reg: reg, byID: map[int]*writer{}, failed: map[int]error{}}
 }
 
 // Decode decodes one value. Its errors wrap ErrUnframed, ErrNotSingleObject,
@@ -110,13 +131,20 @@ func (d *Decoder) writer(ctx context.Context, id int) (*writer, error) {
 	if w, ok := d.byID[id]; ok {
 		return w, nil
 	}
-	text, err := d.reg.SchemaText(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("schema: schema id %d: %w", id, err)
+	if err, ok := d.failed[id]; ok {
+		return nil, err
 	}
-	w, err := d.parse(text)
+	text, err := d.reg.SchemaText(ctx, id)
+	var w *writer
+	if err == nil {
+		w, err = d.parse(text)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("schema: schema id %d: %w", id, err)
+		err = fmt.Errorf("schema: schema id %d: %w", id, err)
+		if !retry.Temporary(err) && ctx.Err() == nil {
+			d.failed[id] = err
+		}
+		return nil, err
 	}
 	d.byID[id] = w
 	return w, nil

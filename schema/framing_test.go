@@ -89,8 +89,9 @@ func TestConfluentFraming(t *testing.T) {
 }
 
 // TestDecoder: each value is decoded by its own framing; the registry is
-// asked once per id; failures are per value and not cached; a writer
-// schema other than the embedded one is decoded with that schema.
+// asked once per id; failures are per value, cached when permanent and
+// asked again when temporary; a writer schema other than the embedded one
+// is decoded with that schema.
 func TestDecoder(t *testing.T) {
 	so := testCodec(t)
 	cf, err := so.Confluent(3)
@@ -154,12 +155,20 @@ func TestDecoder(t *testing.T) {
 	if _, err := d.Decode(ctx, []byte{0, 0, 0, 0, 9, 0}); err == nil || !strings.Contains(err.Error(), "40403") {
 		t.Errorf("unknown id: %v", err)
 	}
-	reg.fail = errors.New("registry down")
-	if _, err := d.Decode(ctx, []byte{0, 0, 0, 0, 9, 0}); err == nil || !strings.Contains(err.Error(), "registry down") {
-		t.Errorf("registry down: %v", err)
+	if _, err := d.Decode(ctx, []byte{0, 0, 0, 0, 9, 0}); err == nil || !strings.Contains(err.Error(), "40403") {
+		t.Errorf("unknown id again: %v", err)
 	}
-	if reg.calls[9] != 2 {
-		t.Errorf("failed lookups asked %d times, want 2 (failures are not cached)", reg.calls[9])
+	if reg.calls[9] != 1 || reg.calls[6] != 1 {
+		t.Errorf("permanent failures asked %d and %d times, want once (cached)", reg.calls[9], reg.calls[6])
+	}
+	reg.fail = temporaryError{}
+	for range 2 {
+		if _, err := d.Decode(ctx, []byte{0, 0, 0, 0, 10, 0}); err == nil || !strings.Contains(err.Error(), "registry down") {
+			t.Errorf("registry down: %v", err)
+		}
+	}
+	if reg.calls[10] != 2 {
+		t.Errorf("a temporary failure asked %d times for two values, want 2 (not cached)", reg.calls[10])
 	}
 	if _, err := NewDecoder(so, nil).Decode(ctx, encodeVendor(t, cf, raws["voice"])); !errors.Is(err, ErrNoRegistry) {
 		t.Errorf("no registry: %v, want ErrNoRegistry", err)
@@ -191,4 +200,48 @@ func TestPlainJSON(t *testing.T) {
 	if !bytes.HasPrefix(out, []byte(`{"msgid":1446016259000002,"msg_ctime":"2015-10-28T07:11:00.512Z",`)) || !bytes.Contains(out, []byte(`"a <b> & c"`)) {
 		t.Errorf("plain json not in schema order or escaped: %s", out)
 	}
+}
+
+type temporaryError struct{}
+
+func (temporaryError) Error() string   { return "registry down" }
+func (temporaryError) Temporary() bool { return true }
+
+// FuzzDecoder: whatever the bytes, Decoder.Decode does not panic, a value it
+// decodes renders as plain JSON, and a Confluent value with the embedded
+// schema's id survives a round trip through the Confluent codec.
+func FuzzDecoder(f *testing.F) {
+	so := testCodec(f)
+	cf, err := so.Confluent(1)
+	if err != nil {
+		f.Fatal(err)
+	}
+	older := `{"type":"record","name":"Message","namespace":"io.imreport","fields":[{"name":"msgid","type":"long"},{"name":"tags","type":{"type":"array","items":"string"}},{"name":"text","type":["null","string"],"default":null}]}`
+	reg := &fakeRegistry{schemas: map[int]string{1: JSON(), 2: older}}
+	for _, raw := range inputs(f) {
+		f.Add(encodeVendor(f, so, raw))
+		f.Add(encodeVendor(f, cf, raw))
+	}
+	f.Add([]byte{0, 0, 0, 0, 2, 84, 2, 2, 'a', 0, 2, 4, 'h', 'i'})
+	f.Add([]byte(`{"msgid":1}`))
+	d := NewDecoder(so, reg)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := d.Decode(context.Background(), b)
+		if err != nil {
+			return
+		}
+		if _, err := PlainJSON(got.Schema, got.Record); err != nil {
+			t.Fatalf("PlainJSON of a decoded %v value: %v", got.Framing, err)
+		}
+		if got.Framing == Confluent && got.SchemaID == 1 {
+			again, err := cf.Encode(got.Record)
+			if err != nil {
+				t.Fatalf("Encode of a decoded record: %v", err)
+			}
+			back, err := d.Decode(context.Background(), again)
+			if err != nil || !reflect.DeepEqual(back.Record, got.Record) {
+				t.Fatalf("round trip: %v", err)
+			}
+		}
+	})
 }

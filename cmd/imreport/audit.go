@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,8 +10,10 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sethvargo/go-envconfig"
 	"golang.org/x/time/rate"
 
@@ -25,6 +26,9 @@ import (
 )
 
 const auditUsage = `imreport audit --from TIME --to TIME [--stream S,...] [--bucket 1h] [--statistics] [--repair] [--json]
+
+TIME is RFC 3339, or "now" or a negative duration from now rounded down to
+a whole bucket: --from -24h --to now --bucket 24h is yesterday (UTC).
 
 Proves completeness: for each bucket of each stream it compares the Report
 API's own total (one count=1 request, the poller's bounds) with the distinct
@@ -51,25 +55,26 @@ arguments or configuration.
 `
 
 type auditFlags struct {
-	from, to, streams  string
-	bucket, margin     time.Duration
-	statistics, repair bool
-	json               bool
-	from0, to0         time.Time
-	streamList         []source.Stream
+	from, to, streams, http string
+	bucket, margin          time.Duration
+	statistics, repair      bool
+	json                    bool
+	from0, to0              time.Time
+	streamList              []source.Stream
 }
 
 func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, lookup envconfig.Lookuper) int {
 	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
 	var f auditFlags
-	fs.StringVar(&f.from, "from", "", "start of the audited range of send time, RFC 3339 (required)")
-	fs.StringVar(&f.to, "to", "", "end of the range (exclusive), RFC 3339 (required)")
+	fs.StringVar(&f.from, "from", "", "start of the audited range of send time: RFC 3339, or \"now\" or a negative duration (rounded down to a whole --bucket, UTC); required")
+	fs.StringVar(&f.to, "to", "", "end of the range (exclusive), as --from; required")
 	fs.StringVar(&f.streams, "stream", "", "comma-separated streams (\"messages\", \"users/<name>\", ...); empty = every configured stream")
 	fs.DurationVar(&f.bucket, "bucket", time.Hour, "bucket size, 1s to 24h")
 	fs.DurationVar(&f.margin, "margin", audit.DefaultMargin, "read Kafka from this long before --from, by record timestamp")
 	fs.BoolVar(&f.statistics, "statistics", false, "also compare with /v2/statistic/messages")
 	fs.BoolVar(&f.repair, "repair", false, "publish what the topics lack for the missing buckets (stop the pipeline first), then audit again")
 	fs.BoolVar(&f.json, "json", false, "print one JSON object instead of tables")
+	fs.StringVar(&f.http, "http", "", "serve /metrics (imreport_audit_*) on this address while auditing; empty = none")
 	if code, done := parseFlags(fs, auditUsage, args, stdout, stderr); done {
 		return code
 	}
@@ -97,17 +102,11 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, look
 func (f *auditFlags) check(cfg Config, now time.Time) []string {
 	var problems []string
 	parse := func(name, v string, dst *time.Time) {
-		t, err := time.Parse(time.RFC3339, v)
-		switch {
-		case v == "":
-			problems = append(problems, "--"+name+" is required")
-		case err != nil:
-			problems = append(problems, fmt.Sprintf("--%s: %q is not an RFC 3339 time like 2026-01-02T15:04:05Z", name, v))
-		case t.Nanosecond() != 0:
-			problems = append(problems, fmt.Sprintf("--%s: %s is not a whole second", name, v))
-		default:
-			*dst = t.UTC()
+		t, err := audit.ParseTime(v, f.bucket, now)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("--%s: %v", name, err))
 		}
+		*dst = t
 	}
 	parse("from", f.from, &f.from0)
 	parse("to", f.to, &f.to0)
@@ -170,9 +169,22 @@ func runAudit(ctx context.Context, cfg Config, f auditFlags, logger *slog.Logger
 	if err != nil {
 		return exitFailed, err
 	}
+	var onProgress func(audit.Progress)
+	if f.http != "" {
+		reg := prometheus.NewRegistry()
+		onProgress = auditMetrics(reg)
+		var ready atomic.Bool
+		ready.Store(true)
+		srv, _, err := serveHTTP(f.http, reg, &ready, logger)
+		if err != nil {
+			return exitFailed, err
+		}
+		defer srv.Close()
+	}
 	acfg := audit.Config{
-		Decode:  audit.SchemaDecoder(dec),
-		Streams: f.streamList, AppKey: cfg.AppKey, From: f.from0, To: f.to0, Bucket: f.bucket,
+		OnProgress: onProgress,
+		Decode:     audit.SchemaDecoder(dec),
+		Streams:    f.streamList, AppKey: cfg.AppKey, From: f.from0, To: f.to0, Bucket: f.bucket,
 		Location: cfg.Location, Margin: f.margin, Topic: cfg.KafkaTopic, DLQTopic: cfg.KafkaDLQTopic,
 		Statistics: f.statistics, Logger: logger,
 	}
@@ -181,18 +193,18 @@ func runAudit(ctx context.Context, cfg Config, f auditFlags, logger *slog.Logger
 		return exitFailed, err
 	}
 	if !f.repair || before.Summary.Clean {
-		return printAudit(stdout, f.json, before, nil, nil)
+		return printAudit(stdout, f.json, audit.Outcome{Before: before})
 	}
 	rr, err := repairAudit(ctx, cfg, before, client, writer, logger)
 	if err != nil {
-		code, _ := printAudit(stdout, f.json, before, rr, nil)
+		code, _ := printAudit(stdout, f.json, audit.Outcome{Before: before, Repair: rr})
 		return code, err
 	}
 	after, err := audit.Run(ctx, acfg, client, writer, client)
 	if err != nil {
 		return exitFailed, err
 	}
-	return printAudit(stdout, f.json, before, rr, after)
+	return printAudit(stdout, f.json, audit.Outcome{Before: before, Repair: rr, After: after})
 }
 
 // repairAudit takes the checkpoint's lock and repairs.
@@ -223,51 +235,15 @@ func repairAudit(ctx context.Context, cfg Config, rep *audit.Report, client *sou
 	})
 }
 
-// printAudit prints the reports and returns the exit code: 0 when the last
-// audit is clean.
-func printAudit(w io.Writer, asJSON bool, before *audit.Report, rr *audit.RepairReport, after *audit.Report) (int, error) {
-	last := before
-	if after != nil {
-		last = after
-	}
+// printAudit prints the outcome and returns the exit code: 0 when the
+// last audit is clean.
+func printAudit(w io.Writer, asJSON bool, o audit.Outcome) (int, error) {
 	code := exitOK
-	if !last.Summary.Clean {
+	if !o.Clean() {
 		code = exitFailed
 	}
 	if asJSON {
-		if rr == nil {
-			return code, before.WriteJSON(w)
-		}
-		return code, writeJSON(w, struct {
-			Before *audit.Report       `json:"before"`
-			Repair *audit.RepairReport `json:"repair"`
-			After  *audit.Report       `json:"after,omitempty"`
-		}{before, rr, after})
+		return code, o.WriteJSON(w)
 	}
-	if err := before.WriteTable(w); err != nil {
-		return exitFailed, err
-	}
-	if rr != nil {
-		fmt.Fprintf(w, "\nrepair: %d ranges, %d messages published, %d dead-lettered\n", len(rr.Ranges), rr.Published, rr.DeadLettered)
-		for _, r := range rr.Ranges {
-			fmt.Fprintf(w, "  %s [%s, %s): %d published, %d dead-lettered, %d already in Kafka\n", r.Stream,
-				r.From.UTC().Format(time.RFC3339), r.To.UTC().Format(time.RFC3339), r.Published, r.DeadLettered, r.Duplicates)
-		}
-		for _, n := range rr.Notes {
-			fmt.Fprintln(w, "  not repaired: "+n)
-		}
-	}
-	if after != nil {
-		fmt.Fprintln(w, "\naudit after the repair:")
-		if err := after.WriteTable(w); err != nil {
-			return exitFailed, err
-		}
-	}
-	return code, nil
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	return code, o.WriteTable(w)
 }

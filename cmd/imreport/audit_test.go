@@ -3,14 +3,17 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/imreport/imreport/audit"
 	"github.com/imreport/imreport/checkpoint"
 	"github.com/imreport/imreport/schema"
 	"github.com/imreport/imreport/simulator"
@@ -122,12 +125,36 @@ func TestAuditCleanBackfill(t *testing.T) {
 		t.Fatalf("audit (table) exited %d:\n%s\n%s", code, out, stderr)
 	}
 
+	// Relative times, rounded down to whole buckets: the same range (or,
+	// should an hour begin meanwhile, an hour later: clean as well).
+	t0 := time.Now().UTC()
+	code, out, stderr = runMain(context.Background(), env, "audit", "--from", "-8h", "--to", "-2h", "--json")
+	t1 := time.Now().UTC()
+	var rel auditReport
+	if err := json.Unmarshal([]byte(out), &rel); code != exitOK || err != nil || len(rel.Streams) != 1 || len(rel.Streams[0].Buckets) != 6 ||
+		!rel.Streams[0].Buckets[0].From.Equal(t0.Add(-8*time.Hour).Truncate(time.Hour)) && !rel.Streams[0].Buckets[0].From.Equal(t1.Add(-8*time.Hour).Truncate(time.Hour)) {
+		t.Fatalf("audit --from -8h --to -2h exited %d (%v):\n%s\n%s", code, err, out, stderr)
+	}
+
+	// A copy of the topic with one record twice: reported as a duplicate,
+	// in its bucket, and the audit is not clean.
+	third := h.srv.Visible(h.start.Add(2*time.Hour), h.start.Add(3*time.Hour))
+	copyTopic(t, brokers, "imreport.messages", "dup.messages", nil, map[int64]bool{third[7].MsgID: true})
+	copyTopic(t, brokers, "imreport.messages.dlq", "dup.messages.dlq", nil, nil)
+	dupEnv := maps.Clone(env)
+	dupEnv["IMREPORT_KAFKA_TOPIC"] = "dup.messages"
+	rep = auditJSON(t, dupEnv, h, exitFailed)
+	if bad := expectBuckets(t, h, rep); len(bad) != 1 || !bad[0].Equal(h.start.Add(2*time.Hour)) ||
+		rep.Streams[0].Buckets[2].Status != "duplicates" || rep.Summary.Duplicates != 1 || rep.Summary.Missing != 0 {
+		t.Errorf("a duplicated record: buckets %v differ, summary %+v, want the third bucket with 1 duplicate", bad, rep.Summary)
+	}
+
 	// Bad flags: every problem at once, exit 2.
 	code, _, stderr = runMain(context.Background(), env, "audit", "--from", "yesterday", "--bucket", "90m30ms", "--stream", "nope/x")
 	if code != exitUsage {
 		t.Fatalf("audit with bad flags exited %d", code)
 	}
-	for _, want := range []string{"--from", "--to is required", "--bucket", "--stream"} {
+	for _, want := range []string{"--from", "--to: required", "--bucket", "--stream"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("bad flags: stderr does not name %q:\n%s", want, stderr)
 		}
@@ -168,6 +195,36 @@ func TestAuditEntityStreams(t *testing.T) {
 	}
 }
 
+// TestAuditV1: on API v1 (strict /v1/users, inclusive /v1/messages) the
+// audit is exact too.
+func TestAuditV1(t *testing.T) {
+	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
+	h := newHistory(t, simulator.GenSpec{Seed: 67, Start: end.Add(-2 * time.Hour), End: end, Count: 2000, Users: 10})
+	brokers := newKafka(t)
+	env := baseEnv(t, h, brokers)
+	env["IMREPORT_API_VERSION"] = "v1"
+	env["IMREPORT_USERS"] = strings.Join(h.srv.Users()[:2], ",")
+	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
+		t.Fatalf("run exited %d:\n%s", code, stderr)
+	}
+	rep := auditJSON(t, env, h, exitFailed, "--stream", "messages,users/"+h.srv.Users()[0])
+	if len(rep.Streams) != 2 || rep.Streams[0].Read != "inclusive" || rep.Streams[1].Read != "strict" {
+		t.Fatalf("v1 streams: %+v", rep.Streams)
+	}
+	// The messages stream was not run (only users are configured): the
+	// topic lacks what the two users did not send or receive.
+	for _, b := range rep.Streams[0].Buckets {
+		if b.Status != "missing" {
+			t.Errorf("messages bucket %s: %s, want missing (only two users' messages were published)", b.From, b.Status)
+		}
+	}
+	for _, b := range rep.Streams[1].Buckets {
+		if b.Status != "ok" || b.API == 0 {
+			t.Errorf("user bucket %s: %+v", b.From, b)
+		}
+	}
+}
+
 // TestAuditFindsDeletedMessagesAndRepairs: a copy of the topic lacks some
 // messages of two buckets (one early, one whose msgids the checkpoint's
 // dedupe set still holds). The audit names exactly those two buckets, and
@@ -200,8 +257,8 @@ func TestAuditFindsDeletedMessagesAndRepairs(t *testing.T) {
 	if len(drop) != 5 {
 		t.Fatalf("chose %d messages to drop, want 5 (no poisoned message in the second bucket?)", len(drop))
 	}
-	copyTopic(t, brokers, "imreport.messages", "copy.messages", drop)
-	copyTopic(t, brokers, "imreport.messages.dlq", "copy.messages.dlq", drop)
+	copyTopic(t, brokers, "imreport.messages", "copy.messages", drop, nil)
+	copyTopic(t, brokers, "imreport.messages.dlq", "copy.messages.dlq", drop, nil)
 	env["IMREPORT_KAFKA_TOPIC"] = "copy.messages"
 	env["IMREPORT_CHECKPOINT_PATH"] = cloneCheckpoint(t, env, brokers, "copy.messages")
 
@@ -343,8 +400,9 @@ func assertTopicsExactlyOnce(t *testing.T, h *history, brokers []string, topic s
 }
 
 // copyTopic copies every record of from into a new topic to (same
-// partitioning, keys, headers and timestamps), except the msgids in drop.
-func copyTopic(t *testing.T, brokers []string, from, to string, drop map[int64]bool) {
+// partitioning, keys, headers and timestamps), except the msgids in drop,
+// and those in twice twice.
+func copyTopic(t *testing.T, brokers []string, from, to string, drop, twice map[int64]bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -363,6 +421,9 @@ func copyTopic(t *testing.T, brokers []string, from, to string, drop map[int64]b
 			km.Headers = append(km.Headers, kafka.Header{Key: k, Value: []byte(v)})
 		}
 		msgs = append(msgs, km)
+		if twice[id] {
+			msgs = append(msgs, km)
+		}
 	}
 	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: to, Balancer: &kafka.Murmur2Balancer{}, BatchSize: 1000, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
 	defer w.Close()
@@ -414,4 +475,185 @@ func cloneCheckpoint(t *testing.T, env map[string]string, brokers []string, topi
 		t.Fatal(err)
 	}
 	return path
+}
+
+// TestAuditStatistics: with --statistics the audit compares the statistics
+// API's single and group counts per day and per hour of today (in the API's
+// zone) with the topics: all equal after a backfill; a message the API
+// gained later shows in both witnesses; an app without the VIP plan (403)
+// is reported as such, not as a failure.
+func TestAuditStatistics(t *testing.T) {
+	loc, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().In(loc)
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, loc)
+	day := today // the last whole day before the history's end
+	if now.Sub(today) < time.Hour {
+		day = today.AddDate(0, 0, -1)
+	}
+	spec := simulator.GenSpec{Seed: 59, Start: day.Add(-25 * time.Hour).UTC(), End: now.Add(-time.Hour).Truncate(time.Hour).UTC(), Count: 8000}
+	h := newHistory(t, spec)
+	brokers := newKafka(t)
+	env := baseEnv(t, h, brokers)
+	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
+		t.Fatalf("run exited %d:\n%s", code, stderr)
+	}
+	rep := auditJSON(t, env, h, exitOK, "--statistics")
+	st := rep.Statistics
+	if st == nil || st.Unavailable != "" || !rep.Summary.Clean {
+		t.Fatalf("statistics: %+v, summary %+v", st, rep.Summary)
+	}
+	hours := 0
+	for h := today; !h.Add(time.Hour).After(spec.End); h = h.Add(time.Hour) {
+		hours++
+	}
+	var days int
+	for _, b := range st.Buckets {
+		if b.Status != "ok" {
+			t.Errorf("statistics bucket %s %s: %+v", b.Unit, b.Time, b)
+		}
+		if b.Unit == "DAY" {
+			days++
+			var single, group int64
+			for _, m := range h.msgs {
+				if c := time.Unix(m.CreateTime, 0).In(loc); c.Format("2006-01-02") == b.Time {
+					single += map[bool]int64{true: 1}[m.TargetType == "single"]
+					group += map[bool]int64{true: 1}[m.TargetType == "group"]
+				}
+			}
+			if b.StatSingle != single || b.StatGroup != group || single == 0 || group == 0 {
+				t.Errorf("day %s: statistics %d single %d group, the data %d and %d", b.Time, b.StatSingle, b.StatGroup, single, group)
+			}
+		}
+	}
+	if days != 1 || len(st.Buckets) != 1+hours {
+		t.Errorf("statistics compared %d buckets (%d days), want yesterday and %d hours of today: %+v", len(st.Buckets), days, hours, st.Buckets)
+	}
+
+	// A message the API serves now but the pipeline never saw: both
+	// witnesses see it.
+	late := h.msgs[len(h.msgs)/4]
+	late.MsgID, late.JSON, late.Body, late.TargetType, late.TargetID = 990_000_000_002, nil, nil, "group", "9001"
+	h.srv.Add(late)
+	rep = auditJSON(t, env, h, exitFailed, "--statistics")
+	if rep.Summary.Mismatched != 1 || rep.Summary.Missing != 1 {
+		t.Errorf("after a late message: summary %+v", rep.Summary)
+	}
+	differs := 0
+	for _, b := range rep.Statistics.Buckets {
+		if b.Status != "ok" {
+			differs++
+			if b.StatGroup != b.TopicGroup+1 || b.StatSingle != b.TopicSingle {
+				t.Errorf("statistics bucket %s %s: %+v, want one group message more than the topic", b.Unit, b.Time, b)
+			}
+		}
+	}
+	if differs != 1 {
+		t.Errorf("%d statistics buckets differ, want 1 (the late message's day)", differs)
+	}
+
+	// Without the VIP plan: 403, reported, not a failure.
+	vip := newHistoryWith(t, spec, simulator.Config{StatisticsForbidden: true})
+	env["IMREPORT_API_URL"] = vip.url
+	rep = auditJSON(t, env, h, exitOK, "--statistics")
+	if rep.Statistics == nil || !strings.Contains(rep.Statistics.Unavailable, "403") || !strings.Contains(rep.Statistics.Unavailable, "VIP") || len(rep.Statistics.Buckets) != 0 {
+		t.Errorf("statistics without VIP: %+v", rep.Statistics)
+	}
+	code, out, _ := runMain(context.Background(), env, "audit", "--from", h.start.Format(time.RFC3339), "--to", h.end.Format(time.RFC3339), "--statistics")
+	if code != exitOK || !strings.Contains(out, "not available: ") || !strings.Contains(out, "CLEAN") {
+		t.Errorf("statistics without VIP, table: exit %d\n%s", code, out)
+	}
+}
+
+// TestAuditMetrics: the progress hook sets the imreport_audit_* series.
+func TestAuditMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	hook := auditMetrics(reg)
+	hook(audit.Progress{Phase: "api", Done: 3, Total: 12, ETA: 9 * time.Second, BucketsBad: 2})
+	hook(audit.Progress{Phase: "done", BucketsBad: 2, BucketsTotal: 12})
+	for name, want := range map[string]float64{
+		`imreport_audit_done{phase="api"}`:  3,
+		`imreport_audit_total{phase="api"}`: 12,
+		`imreport_audit_done{phase="done"}`: 1,
+		`imreport_audit_buckets_differing`:  2,
+	} {
+		metric, labels, _ := strings.Cut(strings.TrimSuffix(name, "}"), "{")
+		if got := gaugeValue(t, reg, metric, labels); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+}
+
+func gaugeValue(t *testing.T, reg *prometheus.Registry, name, labels string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var ls []string
+			for _, l := range m.GetLabel() {
+				ls = append(ls, l.GetName()+`="`+l.GetValue()+`"`)
+			}
+			if strings.Join(ls, ",") == labels {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no %s{%s}", name, labels)
+	return 0
+}
+
+// TestAuditLiveDeployment: next to a tailing pipeline the audit reads
+// without disturbing it and finds it clean; a message the API indexes far
+// behind the cursor (later than the lookback) is named; --repair refuses
+// while the pipeline runs and, once it is stopped, publishes the message
+// exactly once.
+func TestAuditLiveDeployment(t *testing.T) {
+	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
+	h := newHistory(t, simulator.GenSpec{Seed: 61, Start: end.Add(-3 * time.Hour), End: end, Count: 3000})
+	brokers := newKafka(t)
+	env := baseEnv(t, h, brokers)
+	live := maps.Clone(env)
+	delete(live, "IMREPORT_END") // tail
+	live["IMREPORT_LOG_LEVEL"] = "info"
+	ctx, stop := context.WithCancel(context.Background())
+	var logs syncBuffer
+	exited := make(chan int, 1)
+	go func() { exited <- Main(ctx, []string{"run"}, &logs, &logs, mapLookup(live)) }()
+	defer func() { stop(); <-exited }()
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(logs.String(), `"caught up"`); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the pipeline did not catch up:\n%s", logs.String())
+		}
+	}
+
+	auditJSON(t, env, h, exitOK)
+	late := h.msgs[len(h.msgs)/2]
+	late.MsgID, late.JSON, late.Body = 990_000_000_003, nil, nil
+	h.srv.Add(late)
+	rep := auditJSON(t, env, h, exitFailed)
+	bucket := time.Unix(late.CreateTime, 0).UTC().Truncate(time.Hour)
+	if bad := expectBuckets(t, h, rep); len(bad) != 1 || !bad[0].Equal(bucket) || rep.Summary.Missing != 1 {
+		t.Fatalf("a late message: buckets %v differ (missing %d), want %s", bad, rep.Summary.Missing, bucket)
+	}
+	env["IMREPORT_CHECKPOINT_LOCK_TIMEOUT"] = "100ms"
+	code, _, stderr := runMain(context.Background(), env, "audit", "--from", h.start.Format(time.RFC3339), "--to", h.end.Format(time.RFC3339), "--repair")
+	if code != exitFailed || !strings.Contains(stderr, "checkpoint locked") {
+		t.Fatalf("audit --repair next to the running pipeline exited %d:\n%s", code, stderr)
+	}
+
+	stop()
+	if code := <-exited; code != exitOK {
+		t.Fatalf("the pipeline exited %d:\n%s", code, logs.String())
+	}
+	exited <- exitOK // for the deferred wait
+	auditJSON(t, env, h, exitOK, "--repair")
+	assertTopicsExactlyOnce(t, h, brokers, "imreport.messages", nil)
 }

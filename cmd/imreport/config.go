@@ -69,6 +69,7 @@ type env struct {
 	CheckpointLock  string `env:"IMREPORT_CHECKPOINT_LOCK_TIMEOUT, default=2s"`
 	HTTPAddr        string `env:"IMREPORT_HTTP_ADDR, default=:8080"`
 	LogLevel        string `env:"IMREPORT_LOG_LEVEL, default=info"`
+	ProgressEvery   string `env:"IMREPORT_PROGRESS_INTERVAL, default=15s"`
 	ShutdownTimeout string `env:"IMREPORT_SHUTDOWN_TIMEOUT, default=20s"`
 
 	CallbackAddr        string `env:"IMREPORT_CALLBACK_ADDR"`
@@ -125,6 +126,7 @@ type Config struct {
 	CheckpointLock  time.Duration
 	HTTPAddr        string
 	LogLevel        slog.Level
+	ProgressEvery   time.Duration
 	ShutdownTimeout time.Duration
 
 	CallbackAddr        string // "" = no receiver
@@ -191,6 +193,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("checkpoint_lock_timeout", c.CheckpointLock),
 		slog.String("http_addr", c.HTTPAddr),
 		slog.String("log_level", c.LogLevel.String()),
+		slog.Duration("progress_interval", c.ProgressEvery),
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
 		slog.String("callback_addr", c.CallbackAddr),
 		slog.String("callback_path", c.CallbackPath),
@@ -418,6 +421,7 @@ func loadConfig(ctx context.Context, lookup envconfig.Lookuper, now time.Time, n
 		bad("IMREPORT_LOG_LEVEL", "%q is not one of debug, info, warn, error", e.LogLevel)
 	}
 	dur("IMREPORT_SHUTDOWN_TIMEOUT", e.ShutdownTimeout, &c.ShutdownTimeout, time.Second)
+	dur("IMREPORT_PROGRESS_INTERVAL", e.ProgressEvery, &c.ProgressEvery, time.Second)
 	c.CallbackAddr = strings.TrimSpace(e.CallbackAddr)
 	if c.CallbackAddr != "" {
 		if _, _, err := net.SplitHostPort(c.CallbackAddr); err != nil {

@@ -188,9 +188,15 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 
 	var p *pipeline.Pipeline
 	runStart := time.Now()
-	if err := runPipeline(ctx, cfg, newLogger(stderr, cfg.LogLevel), runHooks{
+	logs, bars := terminalOutput(stderr)
+	err = runPipeline(ctx, cfg, newLogger(logs, cfg.LogLevel), runHooks{
 		onPipeline: func(x *pipeline.Pipeline) { p = x },
-	}); err != nil {
+		bars:       bars,
+	})
+	if bars != nil {
+		bars.Close()
+	}
+	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
 	elapsed := time.Since(runStart)

@@ -39,14 +39,14 @@ type history struct {
 	onRequest func(n int64)
 }
 
-func newHistory(t *testing.T, spec simulator.GenSpec) *history {
+func newHistory(t testing.TB, spec simulator.GenSpec) *history {
 	t.Helper()
 	return newHistoryWith(t, spec, simulator.Config{})
 }
 
 // newHistoryWith is newHistory with a simulator configuration (its app key
 // and secret are the tests').
-func newHistoryWith(t *testing.T, spec simulator.GenSpec, cfg simulator.Config) *history {
+func newHistoryWith(t testing.TB, spec simulator.GenSpec, cfg simulator.Config) *history {
 	t.Helper()
 	msgs := simulator.Generate(spec)
 	cfg.AppKey, cfg.MasterSecret = testAppKey, testSecret
@@ -74,7 +74,7 @@ func (h *history) setOnRequest(f func(int64)) {
 }
 
 // newKafka starts an in-process Kafka-protocol broker on loopback.
-func newKafka(t *testing.T) []string {
+func newKafka(t testing.TB) []string {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DefaultNumPartitions(3))
 	if err != nil {
@@ -85,7 +85,7 @@ func newKafka(t *testing.T) []string {
 }
 
 // baseEnv is a complete configuration for a bounded run over h into brokers.
-func baseEnv(t *testing.T, h *history, brokers []string) map[string]string {
+func baseEnv(t testing.TB, h *history, brokers []string) map[string]string {
 	return map[string]string{
 		"IMREPORT_APP_KEY":                  testAppKey,
 		"IMREPORT_MASTER_SECRET":            testSecret,

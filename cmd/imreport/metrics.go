@@ -7,7 +7,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/imreport/imreport/audit"
 	"github.com/imreport/imreport/pipeline"
+	"github.com/imreport/imreport/progress"
 	"github.com/imreport/imreport/sink"
 	"github.com/imreport/imreport/source/callback"
 )
@@ -21,6 +23,8 @@ type metrics struct {
 	apiRetries  prometheus.Counter
 	apiRestarts *prometheus.CounterVec
 	cursor      *prometheus.GaugeVec
+	remaining   *prometheus.GaugeVec
+	eta         *prometheus.GaugeVec
 
 	callbackRequests *prometheus.CounterVec   // by outcome
 	freshness        *prometheus.HistogramVec // by path
@@ -46,6 +50,12 @@ func newMetrics(reg *prometheus.Registry, ready *atomic.Bool, now func() time.Ti
 		cursor: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "imreport_cursor_timestamp_seconds", Help: "Committed cursor per stream: everything sent before it is in Kafka.",
 		}, []string{"stream"}),
+		remaining: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "imreport_remaining_seconds", Help: "Range of send time a stream still has to cover: its target (the end of a bounded run, else now minus the settle time) minus its cursor.",
+		}, []string{"stream"}),
+		eta: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "imreport_eta_seconds", Help: "Estimated time until a stream reaches its target at the pace of the last minute; -1 when it is not closing in.",
+		}, []string{"stream"}),
 	}
 	m.callbackRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "imreport_callback_requests_total", Help: "Message routing callback requests received, by outcome: accepted, or the reason they were refused (unauthorized, method, content_type, too_large, malformed, slow, busy, unavailable, not_found).",
@@ -59,7 +69,7 @@ func newMetrics(reg *prometheus.Registry, ready *atomic.Bool, now func() time.Ti
 		m.callbackRequests.WithLabelValues(o)
 	}
 	reg.MustRegister(m.callbackRequests, m.freshness)
-	reg.MustRegister(m.apiRequests, m.apiLatency, m.apiRetries, m.apiRestarts, m.cursor,
+	reg.MustRegister(m.apiRequests, m.apiLatency, m.apiRetries, m.apiRestarts, m.cursor, m.remaining, m.eta,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imreport_ready", Help: "1 while the pipeline runs and is not shutting down."},
 			func() float64 {
 				if ready.Load() {
@@ -91,6 +101,18 @@ func (m *metrics) observePublished(path string, r sink.Record, at time.Time) {
 func (m *metrics) observeCommit(p pipeline.Progress) {
 	for s, c := range p.Cursors {
 		m.cursor.WithLabelValues(s).Set(float64(c.Unix()))
+	}
+}
+
+// observeProgress sets the progress gauges.
+func (m *metrics) observeProgress(st []progress.Status) {
+	for _, s := range st {
+		m.remaining.WithLabelValues(s.Name).Set(s.Remaining.Seconds())
+		eta := -1.0
+		if s.ETA >= 0 {
+			eta = s.ETA.Seconds()
+		}
+		m.eta.WithLabelValues(s.Name).Set(eta)
 	}
 }
 
@@ -145,4 +167,23 @@ func oldest(cursors map[string]time.Time) time.Time {
 		}
 	}
 	return o
+}
+
+// auditMetrics registers the series of `imreport audit --http` and returns
+// the progress hook that sets them.
+func auditMetrics(reg *prometheus.Registry) func(audit.Progress) {
+	done := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "imreport_audit_done", Help: "Audit progress: records read (phase kafka) or API requests made (phase api)."}, []string{"phase"})
+	total := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "imreport_audit_total", Help: "Audit progress: records or requests expected, per phase."}, []string{"phase"})
+	eta := prometheus.NewGauge(prometheus.GaugeOpts{Name: "imreport_audit_eta_seconds", Help: "Estimated time left in the current audit phase."})
+	bad := prometheus.NewGauge(prometheus.GaugeOpts{Name: "imreport_audit_buckets_differing", Help: "Buckets found not to match, once imreport_audit_done{phase=\"done\"} is 1."})
+	reg.MustRegister(done, total, eta, bad)
+	return func(p audit.Progress) {
+		if p.Phase == "done" {
+			p.Done, p.Total = 1, 1
+		}
+		done.WithLabelValues(p.Phase).Set(float64(p.Done))
+		total.WithLabelValues(p.Phase).Set(float64(p.Total))
+		eta.Set(p.ETA.Seconds())
+		bad.Set(float64(p.BucketsBad))
+	}
 }

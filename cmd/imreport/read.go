@@ -94,11 +94,7 @@ func readConfig(ctx context.Context, lookup envconfig.Lookuper) (Config, error) 
 }
 
 func printTopic(ctx context.Context, cfg Config, opts sink.ConsumeOptions, out io.Writer, logger *slog.Logger) (reader.Stats, error) {
-	w, err := sink.New(sink.Config{
-		Brokers: cfg.KafkaBrokers, Topic: cfg.KafkaTopic, DLQTopic: cfg.KafkaDLQTopic, AppKey: cfg.AppKey,
-		SASLMechanism: cfg.KafkaSASLMechanism, SASLUsername: cfg.KafkaSASLUsername, SASLPassword: cfg.KafkaSASLPassword,
-		TLS: cfg.KafkaTLS, TLSCAFile: cfg.KafkaTLSCAFile, TLSSkipVerify: cfg.KafkaTLSSkipVerify, Logger: logger,
-	})
+	w, err := sink.New(sinkConfig(cfg, logger)) // reads only: nothing is created or written
 	if err != nil {
 		return reader.Stats{}, err
 	}

@@ -55,12 +55,7 @@ func TestRead(t *testing.T) {
 	brokers := newKafka(t)
 	reg, client := newRegistry(t)
 	env := baseEnv(t, h, brokers)
-	mid := h.start.Add(12 * time.Hour)
-	first := copyEnv(env)
-	first["IMREPORT_END"] = mid.Format(time.RFC3339)
-	if code, _, stderr := runMain(context.Background(), first, "run"); code != exitOK {
-		t.Fatalf("run: %d\n%s", code, stderr)
-	}
+	runUntil(t, env, h.start.Add(12*time.Hour)) // single-object
 	env["IMREPORT_SCHEMA_REGISTRY_URL"] = reg.URL()
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
 		t.Fatalf("run: %d\n%s", code, stderr)

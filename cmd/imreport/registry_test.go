@@ -55,11 +55,7 @@ func TestRunConfluentSwitchExactlyOnce(t *testing.T) {
 	env["IMREPORT_WINDOW"] = "20m"
 	mid := h.start.Add(12 * time.Hour)
 
-	first := copyEnv(env)
-	first["IMREPORT_END"] = mid.Format(time.RFC3339)
-	if code, _, stderr := runMain(context.Background(), first, "run"); code != exitOK {
-		t.Fatalf("single-object run exited %d:\n%s", code, stderr)
-	}
+	runUntil(t, env, mid)
 	if reg.SubjectExists(testSubject) {
 		t.Fatal("the single-object run registered a schema")
 	}
@@ -306,6 +302,79 @@ func TestDemoFormats(t *testing.T) {
 		code, out, stderr := runMain(context.Background(), nil, args...)
 		if code != exitOK || !strings.Contains(out, want) || !strings.Contains(out, "OK: every simulated message") {
 			t.Errorf("demo %v: exit %d, want %q in:\n%s\n%s", args, code, want, out, stderr)
+		}
+	}
+}
+
+// TestRunWarnsOfShortRetention: record timestamps are event times, so a
+// topic whose retention is shorter than the history's age would delete the
+// records; the run says so (and still runs).
+func TestRunWarnsOfShortRetention(t *testing.T) {
+	spec := bigSpec()
+	spec.Count = 300
+	h := newHistory(t, spec)
+	brokers := newKafka(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cl := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	resp, err := cl.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
+		{Topic: "imreport.messages", NumPartitions: 3, ReplicationFactor: 1, ConfigEntries: []kafka.ConfigEntry{{ConfigName: "retention.ms", ConfigValue: "3600000"}}},
+	}})
+	if err != nil || resp.Errors["imreport.messages"] != nil {
+		t.Fatalf("create topic: %v %v", err, resp)
+	}
+	code, _, stderr := runMain(context.Background(), baseEnv(t, h, brokers), "run")
+	if code != exitOK || !strings.Contains(stderr, "retention.ms (1h0m0s) is shorter than the age of the oldest messages") {
+		t.Fatalf("exit %d; want the retention warning:\n%s", code, stderr)
+	}
+}
+
+// runUntil runs env as a bounded backfill up to end instead of its
+// IMREPORT_END (the first part of a history) and fails the test unless it
+// exits 0.
+func runUntil(t *testing.T, env map[string]string, end time.Time) {
+	t.Helper()
+	first := copyEnv(env)
+	first["IMREPORT_END"] = end.Format(time.RFC3339)
+	if code, _, stderr := runMain(context.Background(), first, "run"); code != exitOK {
+		t.Fatalf("run up to %s exited %d:\n%s", end.Format(time.RFC3339), code, stderr)
+	}
+}
+
+// TestRunRegistryDownAfterStartup: once the schema is registered the
+// registry is not needed: it answers 503 to everything from then on and the
+// run publishes every message in the Confluent format with the id it got.
+func TestRunRegistryDownAfterStartup(t *testing.T) {
+	reg, client := newRegistry(t)
+	var registered atomic.Bool
+	reg.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if registered.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return true
+		}
+		if r.Method == http.MethodPost {
+			registered.Store(true) // this one goes through
+		}
+		return false
+	})
+	spec := bigSpec()
+	spec.Count = 2000
+	h := newHistory(t, spec)
+	brokers := newKafka(t)
+	env := baseEnv(t, h, brokers)
+	env["IMREPORT_SCHEMA_REGISTRY_URL"] = reg.URL()
+	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
+		t.Fatalf("run exited %d:\n%s", code, stderr)
+	}
+	if !registered.Load() {
+		t.Fatal("nothing was registered")
+	}
+	reg.ClearInterceptors() // for the check below
+	recs := readTopicWith(t, brokers, "imreport.messages", client)
+	assertExactlyOnce(t, recs, h.srv.Visible(h.start, h.end), "/v2/messages")
+	for _, r := range recs {
+		if r.framing != schema.Confluent || r.schemaID != 1 {
+			t.Fatalf("msgid %v: %v id %d, want confluent id 1", r.rec["msgid"], r.framing, r.schemaID)
 		}
 	}
 }

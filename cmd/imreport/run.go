@@ -21,6 +21,7 @@ import (
 
 	"github.com/imreport/imreport/checkpoint"
 	"github.com/imreport/imreport/pipeline"
+	"github.com/imreport/imreport/progress"
 	"github.com/imreport/imreport/retry"
 	"github.com/imreport/imreport/sink"
 	"github.com/imreport/imreport/source"
@@ -50,8 +51,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, lookup
 		fmt.Fprintln(stderr, "imreport run:", err)
 		return exitUsage
 	}
-	logger := newLogger(stderr, cfg.LogLevel)
-	if err := runPipeline(ctx, cfg, logger, runHooks{}); err != nil {
+	logs, bars := terminalOutput(stderr)
+	if bars != nil {
+		defer bars.Close()
+	}
+	logger := newLogger(logs, cfg.LogLevel)
+	if err := runPipeline(ctx, cfg, logger, runHooks{bars: bars}); err != nil {
 		logger.Error("imreport run failed", "error", err)
 		return exitFailed
 	}
@@ -71,6 +76,9 @@ type runHooks struct {
 	// fake clock with them); nil = the real ones.
 	now   func() time.Time
 	sleep func(ctx context.Context, d time.Duration) error
+
+	bars          *progress.Bars                                   // live progress bars instead of progress lines; nil = lines
+	progressSleep func(ctx context.Context, d time.Duration) error // the wait between progress reports; nil = a timer
 }
 
 // runPipeline wires the parts together and runs until done, cancelled or
@@ -188,8 +196,10 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		return fmt.Errorf("kafka %v: %w%s", cfg.KafkaBrokers, err, kafkaHint(cfg, err))
 	}
 	logger.Info("kafka topic ready", "topic", cfg.KafkaTopic, "partitions", partitions)
+	writer.WarnTimeConfig(pipeCtx, cfg.Start, now())
 
 	streams := configStreams(cfg)
+	var reporter *progress.Reporter
 	p, err := pipeline.New(pipeline.Config{
 		Streams:          streams,
 		AppKey:           cfg.AppKey,
@@ -218,6 +228,7 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		},
 		OnCommit: func(pr pipeline.Progress) {
 			m.observeCommit(pr)
+			announceWait(reporter, cfg, pr.Cursors, now())
 			if hooks.onCommit != nil {
 				hooks.onCommit(oldest(pr.Cursors))
 			}
@@ -227,6 +238,9 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		return err
 	}
 	m.watch(p)
+	reporter = newProgress(cfg, p, logger, hooks.bars, m, now)
+	reporter.Sleep = hooks.progressSleep
+	defer runProgress(pipeCtx, reporter)()
 	stopCallback, err := serveCallback(ctx, cfg, p, m, logger, hooks.onCallback)
 	if err != nil {
 		return err

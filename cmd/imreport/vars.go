@@ -105,6 +105,8 @@ var variables = []variable{
 		Meaning: "address of `/metrics`, `/healthz`, `/readyz`; empty = no server"},
 	{Name: "IMREPORT_LOG_LEVEL", Default: "info",
 		Meaning: "`debug`, `info`, `warn`, `error` (JSON logs on stderr)"},
+	{Name: "IMREPORT_PROGRESS_INTERVAL", Default: "15s",
+		Meaning: "how often each stream behind its target logs a `progress` line (cursor, `done_pct`, `remaining`, `published`, `msg_per_s`, `requests_per_s`, `eta`) and the progress gauges are updated (at least 1s); on a terminal a live progress bar replaces the lines"},
 	{Name: "IMREPORT_SHUTDOWN_TIMEOUT", Default: "20s",
 		Meaning: "on SIGTERM, how long a Kafka write in flight may take to be acknowledged (a write abandoned then is fenced: up to 10 s more, see \"Delivery guarantee\")"},
 	{Name: "IMREPORT_CALLBACK_ADDR",

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/imreport/imreport/pipeline"
+	"github.com/imreport/imreport/simulator"
+)
+
+// progressLines returns the "progress" lines of a JSON log.
+func progressLines(t *testing.T, logs string, msg string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, l := range strings.Split(logs, "\n") {
+		if !strings.Contains(l, `"msg":"`+msg+`"`) {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("%q: %v", l, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// A bounded backfill reports progress when its reporter wakes (a fake
+// sleep the test releases), here at the 12th and 36th commit while the
+// pipeline is held in its commit hook: the lines carry the committed cursor,
+// the share done, what was published so far, rates and an ETA.
+func TestRunLogsProgress(t *testing.T) {
+	start := time.Now().UTC().Add(-30 * time.Hour).Truncate(time.Hour)
+	end := start.Add(6 * time.Hour)
+	h := newHistory(t, simulator.GenSpec{Seed: 31, Start: start, End: end, Count: 6000})
+	brokers := newKafka(t)
+	env := baseEnv(t, h, brokers)
+	env["IMREPORT_LOG_LEVEL"] = "info"
+	env["IMREPORT_WINDOW_MESSAGES"] = "100" // windows of about 100 messages: some 60 commits
+	cfg, err := loadConfig(context.Background(), mapLookup(env), time.Now(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The reporter says when it enters its sleep, then waits to be woken.
+	wake, entered := make(chan struct{}), make(chan struct{})
+	progressSleep := func(ctx context.Context, d time.Duration) error {
+		if d != 15*time.Second {
+			t.Errorf("progress interval %v, want the default 15s", d)
+		}
+		select {
+		case entered <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		select {
+		case <-wake:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	var (
+		mu      sync.Mutex
+		pipe    *pipeline.Pipeline
+		commits int
+		want    []pipeline.StreamProgress
+	)
+	logs := &syncBuffer{}
+	primed := false
+	report := func() {
+		if !primed {
+			<-entered // the reporter is in its first sleep
+			primed = true
+		}
+		wake <- struct{}{}
+		<-entered // and back in it: the report is written
+	}
+	err = runPipeline(context.Background(), cfg, newLogger(logs, cfg.LogLevel), runHooks{
+		progressSleep: progressSleep,
+		onPipeline:    func(p *pipeline.Pipeline) { pipe = p },
+		onCommit: func(time.Time) {
+			mu.Lock()
+			defer mu.Unlock()
+			commits++
+			if commits == 12 || commits == 36 {
+				// The publisher waits here: the cursor and counts hold still.
+				report()
+				want = append(want, pipe.StreamProgress()[0])
+			}
+		},
+	})
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, logs.String())
+	}
+	lines := progressLines(t, logs.String(), "progress")
+	if len(lines) != 2 || len(want) != 2 {
+		t.Fatalf("%d progress lines, %d reports, want 2:\n%s", len(lines), len(want), logs.String())
+	}
+	for i, l := range lines {
+		w := want[i]
+		done := 100 * w.Cursor.Sub(start).Seconds() / end.Sub(start).Seconds()
+		if l["stream"] != "messages" || l["cursor"] != w.Cursor.Format(time.RFC3339) ||
+			l["published"] != float64(w.Published) || l["done_pct"] != float64(int(done*10+0.5))/10 ||
+			l["remaining"] != end.Sub(w.Cursor).String() {
+			t.Errorf("line %d %v, want cursor %v, published %d, %.1f%% done", i, l, w.Cursor, w.Published, done)
+		}
+		if w.Published == 0 || w.Cursor.Equal(end) {
+			t.Errorf("report %d at a useless moment: %+v", i, w)
+		}
+		for _, k := range []string{"msg_per_s", "requests_per_s", "eta"} {
+			if _, ok := l[k]; !ok {
+				t.Errorf("line %d lacks %s: %v", i, k, l)
+			}
+		}
+	}
+	// The second line has a pace (the first one's counts to compare with).
+	if r, _ := lines[1]["requests_per_s"].(float64); r <= 0 || lines[1]["eta"] == "unknown" {
+		t.Errorf("second line without a pace: %v", lines[1])
+	}
+}
+
+// A bounded run whose END + LOOKBACK is still ahead says so, once, when
+// every stream reached the end, and until when (fake clock: no waiting).
+func TestRunAnnouncesTheWaitForLateArrivals(t *testing.T) {
+	end := time.Now().UTC().Add(-time.Hour).Truncate(time.Minute)
+	start := end.Add(-30 * time.Minute)
+	h := newHistory(t, simulator.GenSpec{Seed: 32, Start: start, End: end, Count: 500})
+	brokers := newKafka(t)
+	env := baseEnv(t, h, brokers)
+	env["IMREPORT_LOG_LEVEL"] = "info"
+	env["IMREPORT_LOOKBACK"] = "2m"
+	clock := &fakeClock{t: end.Add(30 * time.Second)}
+	cfg, err := loadConfig(context.Background(), mapLookup(env), clock.Now(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	sleep := func(ctx context.Context, d time.Duration) error {
+		clock.advance(d)
+		return ctx.Err()
+	}
+	if err := runPipeline(context.Background(), cfg, newLogger(logs, cfg.LogLevel), runHooks{now: clock.Now, sleep: sleep}); err != nil {
+		t.Fatalf("run: %v\n%s", err, logs.String())
+	}
+	text := logs.String()
+	waits := progressLines(t, text, "every stream reached the end: waiting for late arrivals until end + lookback, then fetching the lookback once more")
+	if len(waits) != 1 {
+		t.Fatalf("%d wait announcements, want 1:\n%s", len(waits), text)
+	}
+	if w := waits[0]; w["until"] != end.Add(2*time.Minute).Format(time.RFC3339) || w["end"] != end.Format(time.RFC3339) || w["lookback"] != "2m0s" {
+		t.Errorf("announcement %v", w)
+	}
+	if i, j := strings.Index(text, "waiting for late arrivals"), strings.Index(text, "pipeline finished"); i < 0 || j < i {
+		t.Errorf("the wait is not announced before the run finishes:\n%s", text)
+	}
+}
