@@ -162,9 +162,13 @@ func (p *Pipeline) kafkaPolicy(ctx context.Context, msg string) retry.Policy {
 		sleep = retry.Sleep
 	}
 	policy.Sleep = func(_ context.Context, d time.Duration) error { return sleep(ctx, d) }
+	onRetry := policy.OnRetry // the caller's, e.g. a status board's
 	policy.OnRetry = func(attempt int, err error, wait time.Duration) {
 		p.stats.retries.Add(1)
 		p.cfg.Logger.Warn(msg, "attempt", attempt, "wait", wait, "error", err)
+		if onRetry != nil {
+			onRetry(attempt, err, wait)
+		}
 	}
 	return policy
 }

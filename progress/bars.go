@@ -77,7 +77,7 @@ func (b *Bars) Update(st []Status, bounded bool, note string) {
 	for _, s := range st {
 		br := b.bars[s.Name]
 		if br == nil {
-			br = b.add(s.Name)
+			br = b.add(s.Name, mpb.BarStyle().Lbound("[").Rbound("]"))
 		}
 		text := describe(s)
 		br.text.Store(&text)
@@ -98,10 +98,43 @@ func (b *Bars) Update(st []Status, bounded bool, note string) {
 	b.setNote(note)
 }
 
+// Count moves the bar name to done of total with text after it; the bar is
+// created on first use, as a spinner when total < 0 (unknown: following).
+// A bar with a known total completes when done reaches it.
+func (b *Bars) Count(name string, done, total int64, text string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return
+	}
+	br := b.bars[name]
+	if br == nil {
+		style := mpb.BarFillerBuilder(mpb.BarStyle().Lbound("[").Rbound("]"))
+		if total < 0 {
+			style = mpb.SpinnerStyle()
+		}
+		br = b.add(name, style)
+	}
+	br.text.Store(&text)
+	if br.end {
+		return
+	}
+	if total < 0 {
+		total = done + 1
+	}
+	if done >= total {
+		br.end = true
+		br.b.SetTotal(max(total, 1), true)
+		return
+	}
+	br.b.SetTotal(total, false)
+	br.b.SetCurrent(done)
+}
+
 // add creates a stream's bar; b.mu is held.
-func (b *Bars) add(name string) *bar {
+func (b *Bars) add(name string, style mpb.BarFillerBuilder) *bar {
 	br := &bar{}
-	br.b = b.p.New(0, mpb.BarStyle().Lbound("[").Rbound("]"),
+	br.b = b.p.New(0, style,
 		mpb.PrependDecorators(decor.Name(name, decor.WCSyncSpaceR)),
 		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return load(&br.text) })),
 	)

@@ -77,3 +77,22 @@ func TestBarsDraw(t *testing.T) {
 		t.Errorf("the finished stream's bar is not full:\n%s", text)
 	}
 }
+
+// A counting bar (imreport read): done of a known total fills and
+// completes; an unknown total (following) is a spinner with its count.
+func TestBarsCount(t *testing.T) {
+	var out lockedBuffer
+	refresh := make(chan any)
+	b := NewBars(&out, mpb.WithManualRefresh(refresh), mpb.WithWidth(120))
+	b.Count("records", 5, 20, " 5/20 records")
+	b.Count("follow", 7, -1, " 7 records")
+	refresh <- struct{}{}
+	b.Count("records", 20, 20, " 20/20 records")
+	b.Count("follow", 9, -1, " 9 records")
+	b.Close()
+	text := ansi.ReplaceAllString(out.String(), "")
+	if !regexp.MustCompile(`records\s+\[=+\]\s+20/20 records`).MatchString(text) ||
+		!regexp.MustCompile(`follow\s+\S\s+9 records`).MatchString(text) || strings.Contains(text, "follow   [") {
+		t.Errorf("bars:\n%s", text)
+	}
+}

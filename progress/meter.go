@@ -54,20 +54,40 @@ func (m *Meter) Observe(s Sample) []Status {
 	for len(m.hist) > 2 && !m.hist[1].At.After(s.At.Add(-span)) {
 		m.hist = m.hist[1:]
 	}
-	base := m.hist[0]
-	elapsed := s.At.Sub(base.At).Seconds()
 	out := make([]Status, 0, len(s.Streams))
 	for _, st := range s.Streams {
 		if st.Began.IsZero() || st.Cursor.IsZero() {
 			continue
 		}
-		out = append(out, status(st, find(base, st.Name), elapsed))
+		out = append(out, m.status(st, s.At))
 	}
 	return out
 }
 
-// status compares st with its state then, elapsed seconds before.
-func status(st Stream, then *Stream, elapsed float64) Status {
+// status compares st, at at, with the oldest kept sample (rates) and the
+// oldest kept sample in which the stream had started (the ETA).
+func (m *Meter) status(st Stream, at time.Time) Status {
+	out := m.position(st)
+	base := m.hist[0]
+	then := find(base, st.Name)
+	elapsed := at.Sub(base.At).Seconds()
+	if then == nil || elapsed <= 0 {
+		return out
+	}
+	out.MsgRate = float64(st.Published-then.Published) / elapsed
+	out.ReqRate = float64(st.Requests-then.Requests) / elapsed
+	for _, h := range m.hist[:len(m.hist)-1] {
+		if then := find(h, st.Name); then != nil && !then.Cursor.IsZero() {
+			out.ETA = eta(out, then, at.Sub(h.At).Seconds())
+			break
+		}
+	}
+	return out
+}
+
+// position is where st stands: share done and range remaining; the ETA
+// is 0 when done, else Unknown.
+func (m *Meter) position(st Stream) Status {
 	out := Status{Stream: st, Remaining: max(0, st.Target.Sub(st.Cursor)), ETA: Unknown}
 	total := st.Target.Sub(st.Began)
 	switch {
@@ -79,19 +99,20 @@ func status(st Stream, then *Stream, elapsed float64) Status {
 	if out.Remaining == 0 {
 		out.ETA = 0
 	}
-	if then == nil || elapsed <= 0 {
-		return out
-	}
-	out.MsgRate = float64(st.Published-then.Published) / elapsed
-	out.ReqRate = float64(st.Requests-then.Requests) / elapsed
-	if then.Cursor.IsZero() {
-		return out // not started then: no pace yet
+	return out
+}
+
+// eta is the time until out.Remaining is 0 at the pace at which it shrank
+// since then, elapsed seconds before; Unknown when it did not shrink.
+func eta(out Status, then *Stream, elapsed float64) time.Duration {
+	if out.Remaining == 0 {
+		return 0
 	}
 	before := max(0, then.Target.Sub(then.Cursor))
-	if closing := (before - out.Remaining).Seconds() / elapsed; out.Remaining > 0 && closing > 0 {
-		out.ETA = time.Duration(out.Remaining.Seconds() / closing * float64(time.Second))
+	if closing := (before - out.Remaining).Seconds() / elapsed; elapsed > 0 && closing > 0 {
+		return time.Duration(out.Remaining.Seconds() / closing * float64(time.Second))
 	}
-	return out
+	return Unknown
 }
 
 func find(s Sample, name string) *Stream {

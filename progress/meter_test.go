@@ -117,6 +117,12 @@ func TestMeterBaseBeforeStart(t *testing.T) {
 	if len(st) != 1 || st[0].MsgRate != 50 || st[0].ReqRate != 2 || st[0].ETA != Unknown {
 		t.Errorf("%+v", st)
 	}
+	// The next sample has a pace: since the first one with a cursor
+	// (10 minutes of range in 10 s; 49 minutes left then take 49 s).
+	st = m.Observe(Sample{At: end.Add(20 * time.Second), Streams: []Stream{stream("s", t0, t0.Add(11*time.Minute), end, 900, 40)}})
+	if st[0].MsgRate != 45 || st[0].ETA != 49*time.Second {
+		t.Errorf("%+v", st)
+	}
 }
 
 func TestETAString(t *testing.T) {

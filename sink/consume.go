@@ -33,6 +33,11 @@ type ConsumeOptions struct {
 	// reached; without it each partition is read up to its end offset as
 	// listed when Consume starts.
 	Follow bool
+	// Planned, if set, is called once before the first record with the
+	// number of records the read will pass to fn when it does not follow
+	// (up to the end offsets listed at the start, capped by Count); -1 when
+	// following. Progress bars use it.
+	Planned func(records int64)
 }
 
 // ErrOffsetOutOfRange is returned (wrapped) by Consume when a FromOffset
@@ -79,6 +84,19 @@ func (w *Writer) Consume(ctx context.Context, opts ConsumeOptions, fn func(Messa
 		}
 	}
 
+	if opts.Planned != nil {
+		planned := int64(-1)
+		if !opts.Follow {
+			planned = 0
+			for _, sp := range spans {
+				planned += sp.end - sp.start
+			}
+			if opts.Count > 0 {
+				planned = min(planned, int64(opts.Count))
+			}
+		}
+		opts.Planned(planned)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	msgs := make(chan Message)

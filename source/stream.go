@@ -97,6 +97,10 @@ func (s Stream) Supported(version string) error {
 	return nil
 }
 
+// Endpoint is the path the stream is read from with the API version ("v1"
+// or "v2"), as errors name it (APIError.Endpoint, TransportError.Endpoint).
+func (s Stream) Endpoint(version string) string { return s.path(version) }
+
 func (s Stream) path(version string) string {
 	switch s.Kind {
 	case KindUsers, KindGroups, KindChatrooms:

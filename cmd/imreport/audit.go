@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +22,7 @@ import (
 	"github.com/imreport/imreport/retry"
 	"github.com/imreport/imreport/sink"
 	"github.com/imreport/imreport/source"
+	"github.com/imreport/imreport/status"
 )
 
 const auditUsage = `imreport audit --from TIME --to TIME [--stream S,...] [--bucket 1h] [--statistics] [--repair] [--json]
@@ -173,9 +173,9 @@ func runAudit(ctx context.Context, cfg Config, f auditFlags, logger *slog.Logger
 	if f.http != "" {
 		reg := prometheus.NewRegistry()
 		onProgress = auditMetrics(reg)
-		var ready atomic.Bool
-		ready.Store(true)
-		srv, _, err := serveHTTP(f.http, reg, &ready, logger)
+		board := status.New(status.Config{Version: buildVersion()})
+		board.Running(nil) // ready while it runs
+		srv, _, err := serveHTTP(f.http, reg, board, logger)
 		if err != nil {
 			return exitFailed, err
 		}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,7 +29,7 @@ type metrics struct {
 	freshness        *prometheus.HistogramVec // by path
 }
 
-func newMetrics(reg *prometheus.Registry, ready *atomic.Bool, now func() time.Time) *metrics {
+func newMetrics(reg *prometheus.Registry, ready func() bool, now func() time.Time) *metrics {
 	m := &metrics{
 		reg: reg,
 		now: now,
@@ -70,9 +69,9 @@ func newMetrics(reg *prometheus.Registry, ready *atomic.Bool, now func() time.Ti
 	}
 	reg.MustRegister(m.callbackRequests, m.freshness)
 	reg.MustRegister(m.apiRequests, m.apiLatency, m.apiRetries, m.apiRestarts, m.cursor, m.remaining, m.eta,
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imreport_ready", Help: "1 while the pipeline runs and is not shutting down."},
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imreport_ready", Help: "1 while /readyz is 200: the pipeline runs, no shutdown began, and Kafka answered the last request."},
 			func() float64 {
-				if ready.Load() {
+				if ready() {
 					return 1
 				}
 				return 0

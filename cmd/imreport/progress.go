@@ -1,16 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/term"
 
 	"github.com/imreport/imreport/pipeline"
 	"github.com/imreport/imreport/progress"
+	"github.com/imreport/imreport/sink"
 )
 
 // terminalOutput returns live progress bars on w when w is a terminal, and
@@ -26,8 +30,8 @@ func terminalOutput(w io.Writer) (logs io.Writer, bars *progress.Bars) {
 
 // newProgress returns the reporter of p's progress: every
 // IMREPORT_PROGRESS_INTERVAL a line per stream behind its target, or, with
-// bars, the bars every second; the gauges either way.
-func newProgress(cfg Config, p *pipeline.Pipeline, logger *slog.Logger, bars *progress.Bars, m *metrics, now func() time.Time) *progress.Reporter {
+// bars, the bars every second; observe (the gauges, /status) either way.
+func newProgress(cfg Config, p *pipeline.Pipeline, logger *slog.Logger, bars *progress.Bars, now func() time.Time, observe func([]progress.Status)) *progress.Reporter {
 	every := cfg.ProgressEvery
 	if bars != nil {
 		every = time.Second
@@ -42,7 +46,7 @@ func newProgress(cfg Config, p *pipeline.Pipeline, logger *slog.Logger, bars *pr
 		// yet: caught up, no line every interval. (Windows are sized by the
 		// data up to IMREPORT_WINDOW, 7 days: that says nothing here.)
 		Quiet:   min(cfg.Window, 5*time.Minute),
-		Observe: m.observeProgress,
+		Observe: observe,
 	}
 }
 
@@ -99,6 +103,52 @@ func runProgress(ctx context.Context, r *progress.Reporter) (stop func()) {
 		}
 	}
 }
+
+// readProgress shows `imreport read`'s progress on bars: it counts the
+// lines written to out (one per record) against the records opts plans to
+// read, redrawing every refresh until stop, which draws the final count.
+func readProgress(bars *progress.Bars, opts *sink.ConsumeOptions, out io.Writer, refresh time.Duration) (counted io.Writer, stop func()) {
+	var planned, lines atomic.Int64
+	planned.Store(-1)
+	opts.Planned = planned.Store
+	draw := func() {
+		n, total := lines.Load(), planned.Load()
+		text := fmt.Sprintf(" %d records", n)
+		if total >= 0 {
+			text = fmt.Sprintf(" %d/%d records", n, total)
+		}
+		bars.Count("read", n, total, text)
+	}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(refresh)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				draw()
+			}
+		}
+	}()
+	counted = writerFunc(func(p []byte) (int, error) {
+		lines.Add(int64(bytes.Count(p, []byte("\n"))))
+		return out.Write(p)
+	})
+	return counted, func() {
+		close(done)
+		<-stopped
+		draw()
+		bars.Close()
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // ceilSecond rounds t up to a whole second, as the pipeline's plan does.
 func ceilSecond(t time.Time) time.Time {

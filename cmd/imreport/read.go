@@ -61,7 +61,13 @@ func cmdRead(ctx context.Context, args []string, stdout, stderr io.Writer, looku
 		fmt.Fprintln(stderr, "imreport read:", err)
 		return exitUsage
 	}
-	st, err := printTopic(ctx, cfg, opts, stdout, newLogger(stderr, cfg.LogLevel))
+	logs, bars := terminalOutput(stderr)
+	out, stopBars := stdout, func() {}
+	if bars != nil {
+		out, stopBars = readProgress(bars, &opts, stdout, 250*time.Millisecond)
+	}
+	st, err := printTopic(ctx, cfg, opts, out, newLogger(logs, cfg.LogLevel))
+	stopBars()
 	fmt.Fprintf(stderr, "imreport read: %d record(s), %d not decodable\n", st.Records, st.Undecoded)
 	if err != nil && ctx.Err() == nil {
 		fmt.Fprintln(stderr, "imreport read:", err)

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +24,7 @@ import (
 	"github.com/imreport/imreport/retry"
 	"github.com/imreport/imreport/sink"
 	"github.com/imreport/imreport/source"
+	"github.com/imreport/imreport/status"
 )
 
 const runUsage = `imreport run
@@ -79,6 +79,7 @@ type runHooks struct {
 
 	bars          *progress.Bars                                   // live progress bars instead of progress lines; nil = lines
 	progressSleep func(ctx context.Context, d time.Duration) error // the wait between progress reports; nil = a timer
+	probeSleep    func(ctx context.Context, d time.Duration) error // the wait between Kafka probes; nil = a timer
 }
 
 // runPipeline wires the parts together and runs until done, cancelled or
@@ -89,11 +90,11 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 	if hooks.now != nil {
 		now = hooks.now
 	}
-	var ready atomic.Bool
+	board := newBoard(cfg, now)
 	pipeCtx, cancelPipe := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelPipe()
 	stopWatch := context.AfterFunc(ctx, func() {
-		ready.Store(false)
+		board.Stopping()
 		logger.Info("shutdown requested: marked not ready, draining")
 		cancelPipe()
 	})
@@ -101,10 +102,10 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m := newMetrics(reg, &ready, now)
+	m := newMetrics(reg, func() bool { ok, _ := board.Ready(); return ok }, now)
 
 	if cfg.HTTPAddr != "" {
-		srv, addr, err := serveHTTP(cfg.HTTPAddr, reg, &ready, logger)
+		srv, addr, err := serveHTTP(cfg.HTTPAddr, reg, board, logger)
 		if err != nil {
 			return err
 		}
@@ -125,6 +126,7 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		}
 		return err
 	}
+	board.SetRegistry(registryStatus(cfg, codec))
 
 	store, err := checkpoint.Open(checkpoint.Options{Path: cfg.CheckpointPath, LockTimeout: cfg.CheckpointLock})
 	if err != nil {
@@ -143,12 +145,14 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		Initial: 500 * time.Millisecond, Max: 30 * time.Second, MaxAttempts: cfg.APIAttempts,
 		OnRetry: func(attempt int, err error, wait time.Duration) {
 			m.apiRetries.Inc()
+			board.APIError(err)
 			logger.Warn("report api request failed, retrying", "attempt", attempt, "wait", wait, "error", err)
 		},
 	}
 	// Unlimited: a Kafka outage pauses the pipeline (bounded memory: the
 	// stages block) until the broker is back. Non-retryable errors stop it.
-	kafkaRetry := retry.Policy{Initial: 500 * time.Millisecond, Max: 5 * time.Second}
+	kafkaRetry := retry.Policy{Initial: 500 * time.Millisecond, Max: 5 * time.Second,
+		OnRetry: func(_ int, err error, _ time.Duration) { board.KafkaResult(err) }}
 	client, err := source.New(source.Config{
 		BaseURL:      cfg.APIURL,
 		AppKey:       cfg.AppKey,
@@ -196,6 +200,8 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		return fmt.Errorf("kafka %v: %w%s", cfg.KafkaBrokers, err, kafkaHint(cfg, err))
 	}
 	logger.Info("kafka topic ready", "topic", cfg.KafkaTopic, "partitions", partitions)
+	board.KafkaResult(nil)
+	defer startProbe(pipeCtx, board, writer, hooks.probeSleep)()
 	writer.WarnTimeConfig(pipeCtx, cfg.Start, now())
 
 	streams := configStreams(cfg)
@@ -222,6 +228,7 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		Logger:           logger,
 		OnPublished: func(path string, r sink.Record, at time.Time) {
 			m.observePublished(path, r, at)
+			board.KafkaResult(nil)
 			if hooks.onPublished != nil {
 				hooks.onPublished(path, r, at)
 			}
@@ -238,7 +245,10 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		return err
 	}
 	m.watch(p)
-	reporter = newProgress(cfg, p, logger, hooks.bars, m, now)
+	reporter = newProgress(cfg, p, logger, hooks.bars, now, func(st []progress.Status) {
+		m.observeProgress(st)
+		board.Progress(st)
+	})
 	reporter.Sleep = hooks.progressSleep
 	defer runProgress(pipeCtx, reporter)()
 	stopCallback, err := serveCallback(ctx, cfg, p, m, logger, hooks.onCallback)
@@ -250,14 +260,14 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		hooks.onPipeline(p)
 	}
 	if ctx.Err() == nil {
-		ready.Store(true)
+		board.Running(p.StreamProgress)
 	}
 	return p.Run(pipeCtx)
 }
 
-// serveHTTP serves /metrics, /healthz (the process is alive) and /readyz
-// (the pipeline is running and not shutting down).
-func serveHTTP(addr string, reg *prometheus.Registry, ready *atomic.Bool, logger *slog.Logger) (*http.Server, string, error) {
+// serveHTTP serves /metrics, /healthz (the process is alive), /readyz (it
+// can do its work now; see package status) and /status.
+func serveHTTP(addr string, reg *prometheus.Registry, board *status.Board, logger *slog.Logger) (*http.Server, string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, "", fmt.Errorf("http listen %s: %w", addr, err)
@@ -265,13 +275,8 @@ func serveHTTP(addr string, reg *prometheus.Registry, ready *atomic.Bool, logger
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !ready.Load() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
+	mux.HandleFunc("GET /readyz", board.ServeReady)
+	mux.HandleFunc("GET /status", board.ServeStatus)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -310,11 +310,18 @@ func testV2Switch(t *testing.T, scope simulator.Scope, stopV1 bool) {
 	ctx := context.Background()
 	var hooks runHooks
 	if stopV1 {
+		// One window at a time, so that stopping it leaves history for v2.
+		env["IMREPORT_FETCH_CONCURRENCY"] = "1"
 		c, cancel := context.WithCancel(ctx)
 		defer cancel()
-		commits := 0
-		hooks.onCommit = func(time.Time) {
-			if commits++; commits == 4 {
+		moves, last := 0, time.Time{}
+		hooks.onCommit = func(oldest time.Time) {
+			// Count the commits that move the cursor (not the start-up one).
+			if !oldest.After(last) {
+				return
+			}
+			last = oldest
+			if moves++; moves == 3 {
 				cancel()
 			}
 		}

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/imreport/imreport/simulator"
+	"github.com/imreport/imreport/status"
+)
+
+// stepper runs a loop's sleeps one at a time: the loop says when it enters
+// a sleep, and leaves it when told.
+type stepper struct{ entered, wake chan struct{} }
+
+func newStepper() *stepper { return &stepper{entered: make(chan struct{}), wake: make(chan struct{})} }
+
+func (s *stepper) sleep(ctx context.Context, _ time.Duration) error {
+	select {
+	case s.entered <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-s.wake:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// step lets the loop run once and waits until it sleeps again.
+func (s *stepper) step() {
+	s.wake <- struct{}{}
+	<-s.entered
+}
+
+// TestReadyDuringKafkaOutage: a tailing run is ready; with the broker
+// stopped, the next Kafka probe makes /readyz 503 with the reason,
+// /status says Kafka is failing since when, /healthz stays 200 (no
+// restart) and imreport_ready is 0; the broker back, the next probe makes
+// it ready again, and the run ends cleanly.
+func TestReadyDuringKafkaOutage(t *testing.T) {
+	port := freeLoopbackPort(t)
+	broker := &restartableBroker{opts: []kfake.Opt{kfake.NumBrokers(1), kfake.DefaultNumPartitions(3), kfake.Ports(port),
+		kfake.DataDir(t.TempDir()), kfake.SyncWrites()}}
+	if err := broker.start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(broker.stop)
+	now := time.Now().UTC()
+	h := newHistory(t, simulator.GenSpec{Seed: 41, Start: now.Add(-2 * time.Hour), End: now.Add(-time.Minute), Count: 500})
+	env := baseEnv(t, h, []string{fmt.Sprintf("127.0.0.1:%d", port)})
+	delete(env, "IMREPORT_END")
+	env["IMREPORT_START"] = "-1h"
+	env["IMREPORT_HTTP_ADDR"] = "127.0.0.1:0"
+	cfg, err := loadConfig(context.Background(), mapLookup(env), now, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probes := newStepper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrc := make(chan string, 1)
+	caught := make(chan struct{})
+	done := make(chan error, 1)
+	logs := &syncBuffer{}
+	go func() {
+		done <- runPipeline(ctx, cfg, newLogger(logs, cfg.LogLevel), runHooks{
+			onListen:   func(a string) { addrc <- a },
+			probeSleep: probes.sleep,
+			onCommit: func(c time.Time) {
+				if !c.Before(now.Add(-time.Minute)) {
+					select {
+					case <-caught:
+					default:
+						close(caught)
+					}
+				}
+			},
+		})
+	}()
+	base := "http://" + <-addrc
+	select {
+	case <-caught:
+	case err := <-done:
+		t.Fatalf("run ended: %v\n%s", err, logs.String())
+	case <-time.After(time.Minute):
+		t.Fatalf("not caught up within a minute\n%s", logs.String())
+	}
+	<-probes.entered // the probe loop waits for its first round
+	statusOf := func() status.Status {
+		t.Helper()
+		code, body := get(t, base+"/status")
+		var st status.Status
+		if err := json.Unmarshal([]byte(body), &st); code != 200 || err != nil {
+			t.Fatalf("/status %d %v: %s", code, err, body)
+		}
+		return st
+	}
+	readyMetric := func() string {
+		_, m := get(t, base+"/metrics")
+		for _, l := range strings.Split(m, "\n") {
+			if strings.HasPrefix(l, "imreport_ready ") {
+				return l
+			}
+		}
+		return ""
+	}
+
+	if code, body := get(t, base+"/readyz"); code != 200 {
+		t.Fatalf("/readyz before the outage: %d %s", code, body)
+	}
+	st := statusOf()
+	if !st.Ready || st.Kafka.State != "ok" || len(st.Streams) != 1 || st.Streams[0].Stream != "messages" || st.Streams[0].Cursor.IsZero() {
+		t.Fatalf("/status before the outage: %+v", st)
+	}
+
+	broker.stop()
+	probes.step()
+	code, body := get(t, base+"/readyz")
+	if code != 503 || !strings.Contains(body, "kafka unreachable since") {
+		t.Errorf("/readyz during the outage: %d %q", code, body)
+	}
+	st = statusOf()
+	if st.Ready || st.Kafka.State != "failing" || st.Kafka.FailingSince.IsZero() || st.Kafka.LastError == "" {
+		t.Errorf("/status during the outage: %+v", st.Kafka)
+	}
+	if code, _ := get(t, base+"/healthz"); code != 200 {
+		t.Errorf("/healthz during the outage: %d", code)
+	}
+	if m := readyMetric(); m != "imreport_ready 0" {
+		t.Errorf("during the outage: %q", m)
+	}
+
+	if err := broker.start(); err != nil {
+		t.Fatal(err)
+	}
+	probes.step()
+	if code, body := get(t, base+"/readyz"); code != 200 {
+		t.Errorf("/readyz after the outage: %d %q", code, body)
+	}
+	if st := statusOf(); !st.Ready || st.Kafka.State != "ok" {
+		t.Errorf("/status after the outage: %+v", st.Kafka)
+	}
+	if m := readyMetric(); m != "imreport_ready 1" {
+		t.Errorf("after the outage: %q", m)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v\n%s", err, logs.String())
+	}
+}
