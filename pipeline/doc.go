@@ -56,6 +56,19 @@
 // encoded is published to the dead-letter topic with its raw JSON and the
 // reason, and counts as handled. Only a message without a msgid stops Run.
 //
+// # Pushed batches
+//
+// Push hands the publisher a batch the vendor pushed (a message routing
+// callback, see source/callback); concurrent batches are coalesced into one
+// Kafka write. A message already in the seen set is skipped, the others are
+// published like a page's and kept in the seen set with the horizon
+// create_time+1, which holds them until the cursors have passed them by
+// more than the lookback, so polling skips them; a message behind that
+// horizon already was polled and is skipped too. Push returns only after
+// Kafka acknowledged the batch; the msgids are committed within
+// pushCommitDelay, and a crash before that is a read-back at the next Run
+// (the commit's marks are behind those records), not a duplicate.
+//
 // # Shutdown
 //
 // When the context is cancelled, the planner and fetchers stop at once; a

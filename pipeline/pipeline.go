@@ -137,6 +137,9 @@ type Stats struct {
 	// polling published them already, and the dedupe set no longer holds
 	// them.
 	CallbackStale int64
+	// CallbackOutside counts messages skipped because no configured stream
+	// serves them (IMREPORT_USERS, _GROUPS, _CHATROOMS name only some).
+	CallbackOutside int64
 }
 
 // Pipeline is one run of the pipeline.
@@ -259,7 +262,7 @@ func (p *Pipeline) Stats() Stats {
 		DeadLettered: s.deadLettered.Load(), ReadBacks: s.readBacks.Load(), Recovered: s.recovered.Load(),
 		Splits:           s.splits.Load(),
 		CallbackRequests: p.push.requests.Load(), CallbackMessages: p.push.messages.Load(), CallbackPublished: p.push.published.Load(),
-		CallbackDuplicates: p.push.duplicates.Load(), CallbackStale: p.push.stale.Load(),
+		CallbackDuplicates: p.push.duplicates.Load(), CallbackStale: p.push.stale.Load(), CallbackOutside: p.push.outside.Load(),
 	}
 }
 

@@ -46,7 +46,7 @@ const (
 
 // pushCounters are the Callback* fields of Stats.
 type pushCounters struct {
-	requests, messages, published, duplicates, stale atomic.Int64
+	requests, messages, published, duplicates, stale, outside atomic.Int64
 }
 
 // pushRequest is one Push call waiting for the publisher.
@@ -192,6 +192,10 @@ func (w *pageWriter) pushRecords(reqs []*pushRequest) ([]sink.Record, map[int64]
 			if i < len(b.Errs) {
 				derr = b.Errs[i]
 			}
+			if !p.covered(m) {
+				p.push.outside.Add(1)
+				continue
+			}
 			if _, dup := horizons[m.MsgID]; dup || w.seen.has(m.MsgID) {
 				p.stats.duplicates.Add(1)
 				p.push.duplicates.Add(1)
@@ -245,6 +249,33 @@ func (w *pageWriter) pushRecord(t pushItem) sink.Record {
 	}
 	return sink.Record{Key: schema.ConversationID(m), Value: value, MsgID: m.MsgID, MsgType: m.MsgType,
 		Time: eventTime(m, t.src.FetchedAt), ContentType: p.codec.ContentType()}
+}
+
+// covered reports whether a configured stream serves m, so that polling
+// reconciles it: every message for the app's /messages; for a user, what the
+// user sent and single messages to the user; for a group or chatroom, its
+// messages. The vendor routes every message of the app; the others are not
+// published.
+func (p *Pipeline) covered(m source.Message) bool {
+	for _, s := range p.cfg.Streams {
+		switch s.Kind {
+		case source.KindMessages:
+			return true
+		case source.KindUsers:
+			if m.FromID == s.Name || (m.TargetType == "single" && m.TargetID == s.Name) {
+				return true
+			}
+		case source.KindGroups:
+			if m.TargetType == "group" && m.TargetID == s.Name {
+				return true
+			}
+		case source.KindChatrooms:
+			if m.TargetType == "chatroom" && m.TargetID == s.Name {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // pruneHorizon is the horizon below which the dedupe set drops msgids at the

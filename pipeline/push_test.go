@@ -13,6 +13,7 @@ import (
 	"github.com/imreport/imreport/checkpoint"
 	"github.com/imreport/imreport/retry"
 	"github.com/imreport/imreport/sink"
+	"github.com/imreport/imreport/source"
 	"github.com/imreport/imreport/source/callback"
 )
 
@@ -57,6 +58,11 @@ func newPushTail(t *testing.T, msgs []fakeMsg) *pushTail {
 
 func (pt *pushTail) run(t *testing.T, atFirstPoll func(ctx context.Context, p *Pipeline) error, until time.Time) (*Pipeline, error) {
 	t.Helper()
+	return pt.runWith(t, nil, atFirstPoll, until)
+}
+
+func (pt *pushTail) runWith(t *testing.T, adjust func(*Config), atFirstPoll func(ctx context.Context, p *Pipeline) error, until time.Time) (*Pipeline, error) {
+	t.Helper()
 	const poll = 30 * time.Second
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -68,7 +74,7 @@ func (pt *pushTail) run(t *testing.T, atFirstPoll func(ctx context.Context, p *P
 		polls++
 		now := pt.clock.Now().Truncate(time.Second)
 		if err := pt.cp.waitFor(sctx, func(s checkpoint.State, _ map[int64]int64) bool {
-			return s.Cursors["messages"].Equal(now)
+			return s.Cursors[cfg.Streams[0].String()].Equal(now)
 		}); err != nil {
 			return err
 		}
@@ -83,6 +89,9 @@ func (pt *pushTail) run(t *testing.T, atFirstPoll func(ctx context.Context, p *P
 		}
 		pt.clock.Advance(d)
 		return nil
+	}
+	if adjust != nil {
+		adjust(&cfg)
 	}
 	p = mustNew(t, cfg, pt.f, pt.pub, pt.cp)
 	return p, run(t, ctx, p)
@@ -327,5 +336,31 @@ func TestPushWhenStopped(t *testing.T) {
 	}
 	if err := p.Push(t.Context(), batchOf(t, end, textMsg(1, start))); !errors.Is(err, ErrNotRunning) {
 		t.Errorf("Push after Run = %v, want ErrNotRunning", err)
+	}
+}
+
+// TestPushOutsideTheConfiguredStreamsIsSkipped: with only some users
+// polled, a routed message no configured stream serves is not published
+// (polling could not reconcile it); the user's own messages are.
+func TestPushOutsideTheConfiguredStreamsIsSkipped(t *testing.T) {
+	pt := newPushTail(t, nil)
+	at := pt.T0.Add(5 * time.Second)
+	mine := textMsg(901, at)  // user0002 -> user0001
+	other := textMsg(902, at) // rewritten below: user0003 -> user0004
+	other.JSON = withField(t, withField(t, other.JSON, "from_id", `"user0003"`), "target_id", `"user0004"`)
+	var pushErr error
+	var p *Pipeline
+	_, err := pt.runWith(t, func(cfg *Config) { cfg.Streams = []source.Stream{source.User("user0001")} },
+		func(ctx context.Context, pl *Pipeline) error {
+			p = pl
+			pushErr = pl.Push(ctx, batchOf(t, pt.clock.Now(), mine, other))
+			return nil
+		}, pt.T0)
+	if err != nil || pushErr != nil {
+		t.Fatalf("Run = %v, Push = %v", err, pushErr)
+	}
+	exactlyOnce(t, pt.pub.Acked(), []int64{901})
+	if s := p.Stats(); s.CallbackOutside != 1 {
+		t.Errorf("Stats.CallbackOutside = %d, want 1", s.CallbackOutside)
 	}
 }

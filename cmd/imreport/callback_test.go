@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -19,18 +17,6 @@ import (
 func callbackFaults(seed uint64) simulator.PushFaults {
 	return simulator.PushFaults{Seed: seed, Lost: 0.10, Duplicate: 0.10, Reject: 0.025, AckLost: 0.025,
 		Reorder: 0.10, ReorderMax: 500 * time.Millisecond}
-}
-
-// liveOnly returns the messages sent at or after from: the ones the vendor
-// pushes while the pipeline runs.
-func liveOnly(msgs []simulator.Message, from time.Time) []simulator.Message {
-	var out []simulator.Message
-	for _, m := range msgs {
-		if m.MsgCtime >= from.UnixMilli() {
-			out = append(out, m)
-		}
-	}
-	return out
 }
 
 // checkBothPaths checks that the topic holds every message once, field by
@@ -84,17 +70,6 @@ func checkBothPaths(t *testing.T, recs []record, want []simulator.Message, pollE
 		t.FailNow()
 	}
 	return got, paths
-}
-
-// quantiles formats p50/p90/p99/max of ds.
-func quantiles(ds []time.Duration) string {
-	if len(ds) == 0 {
-		return "none"
-	}
-	slices.Sort(ds)
-	q := func(p float64) time.Duration { return ds[min(len(ds)-1, int(p*float64(len(ds))))] }
-	return fmt.Sprintf("n=%d p50=%v p90=%v p99=%v max=%v", len(ds), q(0.5).Round(time.Millisecond), q(0.9).Round(time.Millisecond),
-		q(0.99).Round(time.Millisecond), ds[len(ds)-1].Round(time.Millisecond))
 }
 
 // TestCallbackAndPollingExactlyOnce runs the pipeline with the receiver on

@@ -9,11 +9,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/imreport/imreport/sink"
 )
@@ -209,4 +212,17 @@ func countIDs(found []int64, expected map[int64]bool) (records, distinct, dups, 
 		}
 	}
 	return len(found), len(seen), dups, missing, unexpected
+}
+
+// persistentKafka starts a broker in this process whose data survives the
+// lives of the binary: on disk, every write synced.
+func persistentKafka(t *testing.T) []string {
+	t.Helper()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DefaultNumPartitions(3),
+		kfake.DataDir(filepath.Join(t.TempDir(), "kafka")), kfake.SyncWrites())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	return cluster.ListenAddrs()
 }

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
-
 	"github.com/imreport/imreport/simulator"
 	"github.com/imreport/imreport/sink"
 )
@@ -97,14 +95,7 @@ func chaosSeed(t *testing.T, bin string, seed uint64, apiVersion string) {
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 
-	// Kafka in this process, persisted on disk, every write synced.
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DefaultNumPartitions(3),
-		kfake.DataDir(filepath.Join(t.TempDir(), "kafka")), kfake.SyncWrites())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close)
-	brokers := cluster.ListenAddrs()
+	brokers := persistentKafka(t)
 
 	dir := t.TempDir()
 	logDir := dir

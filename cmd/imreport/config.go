@@ -424,9 +424,9 @@ func loadConfig(ctx context.Context, lookup envconfig.Lookuper, now time.Time, n
 	dur("IMREPORT_PROGRESS_INTERVAL", e.ProgressEvery, &c.ProgressEvery, time.Second)
 	c.CallbackAddr = strings.TrimSpace(e.CallbackAddr)
 	if c.CallbackAddr != "" {
-		if _, _, err := net.SplitHostPort(c.CallbackAddr); err != nil {
+		if _, port, err := net.SplitHostPort(c.CallbackAddr); err != nil {
 			bad("IMREPORT_CALLBACK_ADDR", "%q is not [host]:port (empty disables the receiver)", e.CallbackAddr)
-		} else if c.CallbackAddr == c.HTTPAddr {
+		} else if c.CallbackAddr == c.HTTPAddr && port != "0" {
 			bad("IMREPORT_CALLBACK_ADDR", "must differ from IMREPORT_HTTP_ADDR (the receiver has its own listener)")
 		}
 	}

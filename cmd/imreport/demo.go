@@ -70,8 +70,13 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, _ env
 	faults := fs.Float64("faults", 0, "probability of each simulated API fault per request (0..0.1)")
 	poison := fs.Float64("poison", 0, "fraction of messages the transform must reject (0..0.1)")
 	format := fs.String("format", "confluent", "IMREPORT_VALUE_FORMAT for the run: confluent (with an embedded registry) or single-object")
+	live := demoLiveFlags(fs)
 	if code, done := parseFlags(fs, demoUsage, args, stdout, stderr); done {
 		return code
+	}
+	if err := live.check(); err != nil {
+		fmt.Fprintln(stderr, "imreport demo:", err)
+		return exitUsage
 	}
 	if *count < 0 || *bursts < 0 || *burstSize < 0 || *hours < 1 || *faults < 0 || *faults > 0.1 || *poison < 0 || *poison > 0.1 {
 		fmt.Fprintln(stderr, "imreport demo: --messages, --bursts and --burst-size must be >= 0, --hours >= 1, --faults and --poison within 0..0.1")
@@ -83,7 +88,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, _ env
 	}
 	if err := demo(ctx, demoOptions{
 		count: *count, bursts: *bursts, burstSize: *burstSize, hours: *hours, seed: *seed,
-		window: *window, logLevel: *logLevel, apiVersion: *apiVersion, faults: *faults, poison: *poison, format: *format,
+		window: *window, logLevel: *logLevel, apiVersion: *apiVersion, faults: *faults, poison: *poison, format: *format, live: live,
 	}, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "imreport demo:", err)
 		return exitFailed
@@ -97,6 +102,7 @@ type demoOptions struct {
 	window                          time.Duration
 	logLevel, apiVersion, format    string
 	faults, poison                  float64
+	live                            *demoLive // --callback
 }
 
 func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
@@ -107,6 +113,11 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 		Seed: o.seed, Start: start, End: end, Count: o.count, Bursts: o.bursts, BurstSize: o.burstSize,
 		Poison: o.poison,
 	})
+	var live []simulator.Message
+	if o.live.on {
+		live = o.live.generate(o.seed, began)
+		msgs = append(msgs, live...)
+	}
 	f := o.faults
 	sim := simulator.New(simulator.Config{AppKey: demoAppKey, MasterSecret: demoSecret, V2EndMixed: f > 0,
 		Faults: simulator.Faults{Seed: o.seed, ServerError: f, RateLimited: f, Slow: f / 4, SlowDelay: 2 * time.Second,
@@ -121,6 +132,7 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 			expected = append(expected, m)
 		}
 	}
+	expected = append(expected, live...)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -161,6 +173,9 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 		"IMREPORT_API_TIMEOUT":              "1s",
 		"IMREPORT_VALUE_FORMAT":             o.format,
 	}
+	if o.live.on {
+		o.live.configure(env)
+	}
 	var reg *srfake.Registry
 	if o.format == "confluent" {
 		reg = srfake.New() // an in-memory Confluent Schema Registry on loopback
@@ -189,10 +204,15 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 	var p *pipeline.Pipeline
 	runStart := time.Now()
 	logs, bars := terminalOutput(stderr)
-	err = runPipeline(ctx, cfg, newLogger(logs, cfg.LogLevel), runHooks{
-		onPipeline: func(x *pipeline.Pipeline) { p = x },
-		bars:       bars,
-	})
+	hooks := runHooks{onPipeline: func(x *pipeline.Pipeline) { p = x }, bars: bars}
+	if o.live.on {
+		fmt.Fprintf(stdout, "  callbacks             the simulated vendor pushes %s of live traffic to the receiver while the run polls\n", o.live.dur)
+		o.live.hook(ctx, &hooks, demoAppKey, demoSecret, o.seed)
+	}
+	err = runPipeline(ctx, cfg, newLogger(logs, cfg.LogLevel), hooks)
+	if o.live.on {
+		o.live.finish()
+	}
 	if bars != nil {
 		bars.Close()
 	}
@@ -263,6 +283,9 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 	fmt.Fprintf(w, "  dead-letter topic     %d records, %d distinct, %d untransformable generated\n", stats.DeadLettered, len(dead), len(poisoned))
 	if f > 0 {
 		fmt.Fprintf(w, "  API faults injected   %s; %d Kafka read-backs\n", faultSummary(sim.FaultCounts()), stats.ReadBacks)
+	}
+	if o.live.on {
+		o.live.summary(w, stats)
 	}
 	fmt.Fprintf(w, "  elapsed               %s (%.0f messages/second)\n", elapsed.Round(time.Millisecond), float64(stats.Published)/elapsed.Seconds())
 	for s, c := range state.Cursors {

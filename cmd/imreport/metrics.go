@@ -140,6 +140,7 @@ func (m *metrics) watch(p *pipeline.Pipeline) {
 		counter("imreport_kafka_read_backs_total", "Read-backs of Kafka: at start and after a failed write.", func(s pipeline.Stats) int64 { return s.ReadBacks }),
 		counter("imreport_callback_messages_total", "Messages received in accepted callback requests.", func(s pipeline.Stats) int64 { return s.CallbackMessages }),
 		counter("imreport_callback_duplicates_total", "Messages of callbacks skipped as already published (by either path, or twice in one write).", func(s pipeline.Stats) int64 { return s.CallbackDuplicates }),
+		counter("imreport_callback_outside_streams_total", "Messages of callbacks skipped because no configured stream (IMREPORT_USERS, IMREPORT_GROUPS, IMREPORT_CHATROOMS) serves them.", func(s pipeline.Stats) int64 { return s.CallbackOutside }),
 		counter("imreport_callback_stale_total", "Messages of callbacks skipped because the poller's cursor had passed them by more than the lookback (polling published them).", func(s pipeline.Stats) int64 { return s.CallbackStale }),
 		byPath(pipeline.PathCallback, func(s pipeline.Stats) int64 { return s.CallbackPublished }),
 		byPath(pipeline.PathPoll, func(s pipeline.Stats) int64 { return s.Published - s.CallbackPublished }),

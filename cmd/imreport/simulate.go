@@ -31,6 +31,13 @@ visible 1 s to 5 min after their send time; --poison F makes that fraction
 untransformable (for the dead-letter topic); --rate-limit N answers 429 past N
 requests per second, as the vendor does per app key.
 
+--callback URL also plays the vendor's real-time message routing: each live
+message is POSTed to URL (an "imreport run" receiver, e.g.
+http://127.0.0.1:8090/callback) as it is sent, retried until answered 200;
+--callback-lost, --callback-duplicate, --callback-5xx and --callback-reorder
+make that fraction of the callbacks never arrive (polling fills the gap),
+arrive twice, be answered 503 once then retried, or arrive up to 2 s late.
+
 Credentials are IMREPORT_APP_KEY and IMREPORT_MASTER_SECRET when set, else the
 demo's (app key ` + demoAppKey + `, master secret demo-master-secret).
 Point "imreport run" at it with IMREPORT_API_URL=http://<addr>.
@@ -49,11 +56,16 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer, l
 	late := fs.Float64("late", 0, "fraction of messages that become visible late (0..1)")
 	poison := fs.Float64("poison", 0, "fraction of untransformable messages (0..0.1)")
 	rateLimit := fs.Float64("rate-limit", 0, "requests per second before 429 (0 = no limit)")
+	cb := callbackFlags(fs)
 	if code, done := parseFlags(fs, simulateUsage, args, stdout, stderr); done {
 		return code
 	}
 	if *faults < 0 || *faults > 0.1 || *late < 0 || *late > 1 || *poison < 0 || *poison > 0.1 || *rateLimit < 0 {
 		fmt.Fprintln(stderr, "imreport simulate: --faults and --poison must be within 0..0.1, --late within 0..1, --rate-limit >= 0")
+		return exitUsage
+	}
+	if err := cb.check(); err != nil {
+		fmt.Fprintln(stderr, "imreport simulate:", err)
 		return exitUsage
 	}
 	appKey, secret := demoAppKey, demoSecret
@@ -79,6 +91,13 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer, l
 	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(stdout, "simulated Report API on http://%s: %d messages from %s to %s (app key %s)\n",
 		ln.Addr(), len(msgs), start.Format(time.RFC3339), end.Format(time.RFC3339), appKey)
+	if cb.url != "" {
+		p := cb.pusher(appKey, secret, *seed)
+		live := liveOnly(msgs, now)
+		fmt.Fprintf(stdout, "pushing %d live messages to %s as they are sent (%s)\n", len(live), cb.url, cb)
+		go func() { _ = p.Run(ctx, live) }()
+		defer func() { fmt.Fprintf(stdout, "callbacks: %v\n", p.Stats()) }()
+	}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
