@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -70,6 +71,7 @@ func BenchmarkCallbackThroughput(b *testing.B) {
 					b.Error(err)
 					return
 				}
+				_, _ = io.Copy(io.Discard, resp.Body) // so the connection is reused
 				resp.Body.Close()
 				if resp.StatusCode != http.StatusOK {
 					b.Errorf("status %d", resp.StatusCode)
