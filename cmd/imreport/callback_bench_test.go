@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imreport/imreport/pipeline"
 	"github.com/imreport/imreport/simulator"
 )
 
@@ -41,9 +42,13 @@ func BenchmarkCallbackThroughput(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	addrc := make(chan string, 1)
+	var pipe *pipeline.Pipeline
 	done := make(chan error, 1)
 	go func() {
-		done <- runPipeline(ctx, cfg, newLogger(&syncBuffer{}, cfg.LogLevel), runHooks{onCallback: func(a string) { addrc <- a }})
+		done <- runPipeline(ctx, cfg, newLogger(&syncBuffer{}, cfg.LogLevel), runHooks{
+			onCallback: func(a string) { addrc <- a },
+			onPipeline: func(x *pipeline.Pipeline) { pipe = x },
+		})
 	}()
 	url := "http://" + <-addrc + "/callback"
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns}}
@@ -83,6 +88,8 @@ func BenchmarkCallbackThroughput(b *testing.B) {
 	wg.Wait()
 	b.StopTimer()
 	b.ReportMetric(float64(len(bodies))/b.Elapsed().Seconds(), "callbacks/s")
+	s := pipe.Stats()
+	b.ReportMetric(float64(s.CallbackRequests)/float64(max(1, s.CallbackWrites)), "callbacks/write")
 	cancel()
 	if err := <-done; err != nil {
 		b.Fatal(err)
