@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -185,4 +186,42 @@ func mustInt(s string) int64 {
 
 func contains(s, sub string) bool {
 	return len(sub) == 0 || len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub))
+}
+
+// seqAPI answers the totals of seq in turn (the last one forever).
+type seqAPI struct {
+	seq []int
+	n   int
+}
+
+func (f *seqAPI) Count(context.Context, source.Stream, source.Window) (int, error) {
+	v := f.seq[min(f.n, len(f.seq)-1)]
+	f.n++
+	return v, nil
+}
+
+func (f *seqAPI) ProbeBounds(context.Context, source.Stream, time.Time) (source.Bounds, error) {
+	return source.Inclusive, nil
+}
+
+// TestConfirm: a total that differs is asked again until a value comes
+// back three times (seven answers at most, then the median).
+func TestConfirm(t *testing.T) {
+	for _, tc := range []struct {
+		seq   []int
+		want  int64
+		asked int
+	}{
+		{[]int{12, 10, 10, 10}, 10, 4},        // drifted once: the topics' 10
+		{[]int{11, 11, 11}, 11, 3},            // a real difference, confirmed
+		{[]int{12, 9, 12, 10, 12}, 12, 5},     // 12 three times
+		{[]int{1, 2, 3, 4, 5, 6, 7, 8}, 4, 7}, // never settles: the median of seven
+		{[]int{13, 10, 13, 10, 10}, 10, 5},    // the first to reach three wins
+	} {
+		a := &auditor{cfg: Config{Logger: slog.New(slog.DiscardHandler)}, api: &seqAPI{seq: tc.seq[1:]}}
+		got, asked, err := a.confirm(context.Background(), source.Messages, source.Window{}, int64(tc.seq[0]))
+		if err != nil || got != tc.want || len(asked) != tc.asked {
+			t.Errorf("answers %v: confirm = %d after %v (%v), want %d after %d answers", tc.seq, got, asked, err, tc.want, tc.asked)
+		}
+	}
 }

@@ -13,7 +13,11 @@
 // (InTopic) or only in the dead-letter topic (DeadLettered). The difference
 // is API - InTopic - DeadLettered: above 0 the topics lack messages
 // (StatusMissing), below 0 they hold messages the API no longer serves
-// (StatusExtra). A bucket whose counts match but which holds a msgid more
+// (StatusExtra). The vendor does not promise a stable total, so a total
+// that differs is asked for again until one value has come back three
+// times (at most seven answers, else their median; BucketReport.Asked
+// lists them): one drifting answer makes no finding, and a real gap costs
+// two more requests. A bucket whose counts match but which holds a msgid more
 // than once, in either topic or across both, is StatusDuplicates. The audit
 // is clean when every bucket is StatusOK.
 //

@@ -49,14 +49,18 @@ type BucketReport struct {
 	// CoverFrom and CoverTo are the send seconds [CoverFrom, CoverTo) the
 	// API's total covers (see Coverage); the topic side is counted over the
 	// same seconds.
-	CoverFrom    time.Time `json:"cover_from"`
-	CoverTo      time.Time `json:"cover_to"`
-	API          int64     `json:"api_total"`
-	InTopic      int64     `json:"in_topic"`
-	DeadLettered int64     `json:"dead_lettered"`
-	Duplicates   int64     `json:"duplicates"`
-	Difference   int64     `json:"difference"` // API - InTopic - DeadLettered: > 0 missing, < 0 extra
-	Status       string    `json:"status"`
+	CoverFrom time.Time `json:"cover_from"`
+	CoverTo   time.Time `json:"cover_to"`
+	API       int64     `json:"api_total"`
+	// Asked lists every total the API gave when the first one differed
+	// from the topics (asked again until one comes back three times, at
+	// most seven answers; the median when none does).
+	Asked        []int64 `json:"api_totals_asked,omitempty"`
+	InTopic      int64   `json:"in_topic"`
+	DeadLettered int64   `json:"dead_lettered"`
+	Duplicates   int64   `json:"duplicates"`
+	Difference   int64   `json:"difference"` // API - InTopic - DeadLettered: > 0 missing, < 0 extra
+	Status       string  `json:"status"`
 }
 
 // Summary totals an audit.

@@ -1,6 +1,8 @@
 package checkpoint
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -53,5 +55,30 @@ func BenchmarkCommit(b *testing.B) {
 	}
 	if st.Seen != perWindow*keepWindows {
 		b.Fatalf("steady state has %d seen entries, want %d", st.Seen, perWindow*keepWindows)
+	}
+}
+
+// BenchmarkCommitWindow commits one window's worth of random msgids (as the
+// pipeline does when windows hold 20,000 messages) while the previous
+// window's are pruned.
+func BenchmarkCommitWindow(b *testing.B) {
+	for _, n := range []int{2000, 20000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			s := openBound(b)
+			rng := rand.New(rand.NewPCG(1, 2))
+			h := int64(1_700_000_000)
+			b.ReportAllocs()
+			for b.Loop() {
+				seen := make(map[int64]int64, n)
+				for range n {
+					seen[rng.Int64N(1<<53)+1] = h
+				}
+				if err := s.Commit(Commit{Cursors: map[string]time.Time{"messages": time.Unix(h, 0)}, Seen: seen, PruneBefore: h - 1}); err != nil {
+					b.Fatal(err)
+				}
+				h += 600
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/msgid")
+		})
 	}
 }

@@ -272,11 +272,16 @@ func putSeen(b buckets, sc *scratch, msgid, horizon int64) (added bool, err erro
 // prune deletes the entries whose horizon is below before from both seen
 // buckets. It walks seen_by_horizon from its first key and stops at the
 // first key at or above before, so it touches only what it deletes.
+//
+// The keys are collected first and deleted after: deleting under the
+// cursor would need a restart at First after each delete (bbolt's
+// Cursor.Next after Cursor.Delete can skip the following key), and First
+// walks past every leaf emptied so far in the transaction, which made a
+// prune of n entries cost n^2.
 func prune(b buckets, sc *scratch, before int64) (pruned uint64, err error) {
+	var doomed [][16]byte
 	cur := b.index.Cursor()
-	// Always restart at First: bbolt's Cursor.Next after Cursor.Delete can
-	// skip the following key.
-	for k, _ := cur.First(); k != nil; k, _ = cur.First() {
+	for k, _ := cur.First(); k != nil; k, _ = cur.Next() {
 		h, msgid, ok := decIndexKey(k)
 		if !ok {
 			return pruned, corruptf("seen_by_horizon key of %d bytes, want 16", len(k))
@@ -292,10 +297,14 @@ func prune(b buckets, sc *scratch, before int64) (pruned uint64, err error) {
 		if v, ok := dec8(raw); !ok || int64(v) != h {
 			return pruned, corruptf("seen_by_horizon has msgid %d at horizon %d, seen does not", msgid, h)
 		}
-		if err := b.seen.Delete(sk); err != nil {
+		doomed = append(doomed, [16]byte(k))
+	}
+	for i := range doomed {
+		_, msgid, _ := decIndexKey(doomed[i][:])
+		if err := b.seen.Delete(sc.seenKey(msgid)); err != nil {
 			return pruned, err
 		}
-		if err := cur.Delete(); err != nil {
+		if err := b.index.Delete(doomed[i][:]); err != nil {
 			return pruned, err
 		}
 		pruned++

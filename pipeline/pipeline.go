@@ -61,16 +61,29 @@ type Config struct {
 	// End: zero = run until cancelled; else stop once every stream reaches
 	// End and, with a Lookback, once End+Lookback has passed and the
 	// lookback before End was fetched one last time in full.
-	End          time.Time
-	Window       time.Duration // largest window; 0 = 5m
-	Settle       time.Duration // never query closer to now; 0 = none
-	Lookback     time.Duration // rescan this far behind the cursor when caught up; 0 = no rescans
-	PollInterval time.Duration // wait between polls once caught up; 0 = 10s
-	Retention    time.Duration // the API's; 0 = 60 days
+	End    time.Time
+	Window time.Duration // largest window; 0 = 5m
+	// WindowMessages sizes windows by the data (see Sizer): each window aims
+	// at this many messages, by the API's totals, up to Window (on v2 at
+	// most MaxV2Window), and a window whose first page reports more than
+	// twice this is cut smaller before it is published. 0 = every window
+	// is Window long (as far as now and End allow).
+	WindowMessages int
+	Settle         time.Duration // never query closer to now; 0 = none
+	Lookback       time.Duration // rescan this far behind the cursor when caught up; 0 = no rescans
+	PollInterval   time.Duration // wait between polls once caught up; 0 = 10s
+	Retention      time.Duration // the API's; 0 = 60 days
 
-	FetchConcurrency int           // windows fetched at once; 0 = 1
-	ShutdownTimeout  time.Duration // how long an in-flight Kafka write may finish after cancel; 0 = 15s
-	PublishRetry     retry.Policy  // for temporary Kafka failures
+	FetchConcurrency int // windows fetched at once; 0 = 1 (with AutoConcurrency: the most)
+	// AutoConcurrency fetches as many windows at once as RequestRate and the
+	// API's measured latency need to keep the rate limit busy (see
+	// AutoConcurrency), at most FetchConcurrency. The latency comes from a
+	// Fetcher with a Latency() time.Duration method; without one, or before
+	// the first answer, 4 windows.
+	AutoConcurrency bool
+	RequestRate     float64       // the API client's rate limit, requests per second; for AutoConcurrency
+	ShutdownTimeout time.Duration // how long an in-flight Kafka write may finish after cancel; 0 = 15s
+	PublishRetry    retry.Policy  // for temporary Kafka failures
 
 	// Codec encodes the records: single-object, or Confluent once it has
 	// the registry's schema id (schema.Codec.Confluent); nil = single-object.
@@ -111,6 +124,7 @@ type Stats struct {
 	DeadLettered int64 // messages sent to the dead-letter topic
 	ReadBacks    int64 // read-backs of Kafka (at start and after a failed write)
 	Recovered    int64 // msgids found in Kafka by a read-back that the checkpoint did not know
+	Splits       int64 // windows cut smaller after their first page (windows sized by the data)
 
 	// What came by Push (counted in Published, Duplicates and DeadLettered
 	// too).
@@ -131,16 +145,19 @@ type Stats struct {
 
 // Pipeline is one run of the pipeline.
 type Pipeline struct {
-	cfg   Config
-	src   Fetcher
-	pub   Publisher
-	cp    Checkpointer
-	codec *schema.Codec
-	plan  Plan
+	cfg      Config
+	src      Fetcher
+	pub      Publisher
+	cp       Checkpointer
+	codec    *schema.Codec
+	plan     Plan
+	sizer    Sizer
+	gate     *gate     // windows in flight
+	verdicts *verdicts // first pages of sized windows, for the planner
 
 	stats struct {
 		pages, fetched, published, duplicates, windows, rescans, commits, retries, seen atomic.Int64
-		rescanChecks, rescanSkips, deadLettered, readBacks, recovered                   atomic.Int64
+		rescanChecks, rescanSkips, deadLettered, readBacks, recovered, splits           atomic.Int64
 	}
 	index    *rescanIndex // what each stream served, by second, for rescan checks
 	push     pushCounters
@@ -173,6 +190,9 @@ func New(cfg Config, src Fetcher, pub Publisher, cp Checkpointer) (*Pipeline, er
 	}
 	if cfg.Window < 0 || cfg.Settle < 0 || cfg.Lookback < 0 || cfg.PollInterval < 0 {
 		problems = append(problems, errors.New("durations must not be negative"))
+	}
+	if cfg.WindowMessages < 0 || cfg.FetchConcurrency < 0 || cfg.RequestRate < 0 {
+		problems = append(problems, errors.New("window messages, fetch concurrency and request rate must not be negative"))
 	}
 	if cfg.Window > 0 && cfg.Window < time.Second {
 		problems = append(problems, errors.New("window must be at least 1s"))
@@ -217,12 +237,19 @@ func New(cfg Config, src Fetcher, pub Publisher, cp Checkpointer) (*Pipeline, er
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Pipeline{
+	sizer := Sizer{Max: cfg.Window, Target: cfg.WindowMessages}
+	if cfg.APIVersion == "v2" && cfg.WindowMessages > 0 {
+		sizer.Max = min(sizer.Max, MaxV2Window)
+	}
+	p := &Pipeline{
 		cfg: cfg, src: src, pub: pub, cp: cp, codec: codec,
 		plan:   Plan{Window: cfg.Window, Settle: cfg.Settle, End: cfg.End},
+		sizer:  sizer,
 		index:  newRescanIndex(),
 		pushes: make(chan *pushRequest), stopped: make(chan struct{}),
-	}, nil
+	}
+	p.gate, p.verdicts = newGate(p.inFlightLimit), newVerdicts()
+	return p, nil
 }
 
 // Stats returns the counters so far. Safe to call while Run runs.
@@ -234,6 +261,7 @@ func (p *Pipeline) Stats() Stats {
 		Commits: s.commits.Load(), Retries: s.retries.Load(), Seen: s.seen.Load(),
 		RescanChecks: s.rescanChecks.Load(), RescanSkips: s.rescanSkips.Load(),
 		DeadLettered: s.deadLettered.Load(), ReadBacks: s.readBacks.Load(), Recovered: s.recovered.Load(),
+		Splits:           s.splits.Load(),
 		CallbackRequests: p.push.requests.Load(), CallbackWrites: p.push.writes.Load(), CallbackMessages: p.push.messages.Load(), CallbackPublished: p.push.published.Load(),
 		CallbackDuplicates: p.push.duplicates.Load(), CallbackStale: p.push.stale.Load(), CallbackOutside: p.push.outside.Load(),
 	}
@@ -257,12 +285,16 @@ type job struct {
 	window  source.Window
 	advance bool // false for a lookback rescan: the cursor does not move
 	check   bool // a rescan that is skipped when the API's total matches the index
+	// sized: a window sized by the data, whose first page's verdict goes
+	// to the planner before any page of it is published.
+	sized bool
 }
 
 // item is what fetchers hand the publisher: a page, or the end of a job.
 type item struct {
 	job  job
 	page *source.Page
+	msgs []decoded // the page's messages, decoded (and encoded) by the fetcher
 }
 
 // Run runs until every stream reaches Config.End, ctx is cancelled (it then
@@ -312,7 +344,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	jobs := make(chan job)
-	items := make(chan item, 2*p.cfg.FetchConcurrency)
+	// Pages waiting for the publisher: bounded whatever the concurrency
+	// (each fetcher holds one more while it waits to hand it over).
+	items := make(chan item, 2*min(p.cfg.FetchConcurrency, 4))
 	planned := make(map[string]time.Time, len(cursors))
 	for k, v := range cursors {
 		planned[k] = v
@@ -363,75 +397,8 @@ func send[T any](ctx context.Context, ch chan<- T, v T) error {
 	}
 }
 
-// planner emits windows for every stream, round-robin, and lookback rescans
-// whenever all streams are caught up.
-func (p *Pipeline) planner(ctx context.Context, cursors map[string]time.Time, jobs chan<- job) error {
-	seq := map[string]uint64{}
-	caughtUp := false
-	next := func(j job) error {
-		key := j.stream.String()
-		j.seq = seq[key]
-		seq[key]++
-		return send(ctx, jobs, j)
-	}
-	for {
-		progressed, done := false, true
-		for _, s := range p.cfg.Streams {
-			key := s.String()
-			if Done(cursors[key], p.plan) {
-				continue
-			}
-			done = false
-			w, ok := NextWindow(cursors[key], p.cfg.Now(), p.plan)
-			if !ok {
-				continue
-			}
-			if err := next(job{stream: s, window: w, advance: true}); err != nil {
-				return err
-			}
-			cursors[key] = w.To
-			progressed = true
-		}
-		if done {
-			if p.cfg.Lookback <= 0 {
-				return nil
-			}
-			// Messages before End may still become visible until
-			// End+Lookback: poll until then, then fetch the lookback of
-			// every stream in full one last time.
-			if final := ceilSecond(p.cfg.End.UTC()).Add(p.cfg.Lookback); !p.cfg.Now().Before(final) {
-				floor := p.cfg.Now().Add(-p.cfg.Retention)
-				for _, s := range p.cfg.Streams {
-					for _, w := range Rescans(cursors[s.String()], p.cfg.Lookback, p.cfg.Window, floor) {
-						if err := next(job{stream: s, window: w}); err != nil {
-							return err
-						}
-					}
-				}
-				return nil
-			}
-		}
-		if progressed {
-			continue
-		}
-		// Caught up: look again behind the cursor for late arrivals, then wait.
-		if !caughtUp { // once per run: from here on it polls
-			p.cfg.Logger.Info("caught up", "poll_interval", p.cfg.PollInterval, "settle", p.cfg.Settle, "lookback", p.cfg.Lookback)
-			caughtUp = true
-		}
-		floor := p.cfg.Now().Add(-p.cfg.Retention)
-		for _, s := range p.cfg.Streams {
-			for _, w := range Rescans(cursors[s.String()], p.cfg.Lookback, p.cfg.Window, floor) {
-				if err := next(job{stream: s, window: w, check: true}); err != nil {
-					return err
-				}
-			}
-		}
-		if err := p.cfg.Sleep(ctx, p.cfg.PollInterval); err != nil {
-			return err
-		}
-	}
-}
+// errSplit stops the fetch of a window too big for one walk.
+var errSplit = errors.New("window too big: cut smaller")
 
 // fetcher pages through jobs and hands every page, then the job's end, to
 // the publisher.
@@ -447,28 +414,52 @@ func (p *Pipeline) fetcher(ctx context.Context, jobs <-chan job, items chan<- it
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		if j.check {
-			p.perStream.requested(j.stream.String())
-		}
-		if j.check && p.unchanged(ctx, j) {
-			if err := send(ctx, items, item{job: j}); err != nil {
-				return err
-			}
-			continue
-		}
-		err := p.src.Fetch(ctx, j.stream, j.window, func(pg source.Page) error {
-			p.stats.pages.Add(1)
-			p.perStream.requested(j.stream.String())
-			p.stats.fetched.Add(int64(len(pg.Messages)))
-			return send(ctx, items, item{job: j, page: &pg})
-		})
-		if err != nil {
-			return err
-		}
-		if err := send(ctx, items, item{job: j}); err != nil {
+		if err := p.fetch(ctx, j, items); err != nil {
 			return err
 		}
 	}
+}
+
+// fetch pages through one job. A sized window's first page decides whether
+// it is walked (its verdict goes to the planner first) or cut smaller.
+func (p *Pipeline) fetch(ctx context.Context, j job, items chan<- item) error {
+	if j.check {
+		p.perStream.requested(j.stream.String())
+	}
+	if j.check && p.unchanged(ctx, j) {
+		return send(ctx, items, item{job: j})
+	}
+	first := true
+	err := p.src.Fetch(ctx, j.stream, j.window, func(pg source.Page) error {
+		p.perStream.requested(j.stream.String())
+		if first && j.sized {
+			v := verdict{job: j, total: pg.Total, span: pg.Part.To.Sub(pg.Part.From), split: p.sizer.TooBig(pg.Total, j.window)}
+			if v.span <= 0 {
+				v.span = j.window.To.Sub(j.window.From)
+			}
+			p.verdicts.push(v)
+			if v.split {
+				return errSplit
+			}
+		}
+		first = false
+		p.stats.pages.Add(1)
+		p.stats.fetched.Add(int64(len(pg.Messages)))
+		// Decoding (and, for a fresh window, encoding) here spreads it over
+		// the fetchers and overlaps the publisher's Kafka write.
+		return send(ctx, items, item{job: j, page: &pg, msgs: p.prepare(pg, j.advance)})
+	})
+	if errors.Is(err, errSplit) {
+		p.gate.release() // nothing of it reaches the publisher
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if first && j.sized { // no page: nothing in the window
+		p.verdicts.push(verdict{job: j, total: 0, span: j.window.To.Sub(j.window.From)})
+	}
+	return send(ctx, items, item{job: j})
 }
 
 // unchanged reports whether the API's total for a rescan window equals the

@@ -17,7 +17,6 @@ import (
 	"github.com/imreport/imreport/checkpoint"
 	"github.com/imreport/imreport/retry"
 	"github.com/imreport/imreport/schema"
-	"github.com/imreport/imreport/simulator"
 	"github.com/imreport/imreport/sink"
 	"github.com/imreport/imreport/source"
 )
@@ -1059,51 +1058,6 @@ func TestNewValidation(t *testing.T) {
 	if p.plan != (Plan{Window: 5 * time.Minute}) {
 		t.Errorf("plan = %+v", p.plan)
 	}
-}
-
-type nopPublisher struct{}
-
-func (nopPublisher) Publish(context.Context, []sink.Record) error { return nil }
-func (nopPublisher) Marks(context.Context, time.Time) (map[string]map[int]int64, error) {
-	return nil, nil
-}
-func (nopPublisher) ReadBack(context.Context, map[string]map[int]int64, func(sink.Found) error) (map[string]map[int]int64, error) {
-	return nil, nil
-}
-
-// BenchmarkPublishPage pushes one page of 1000 generated messages through the
-// publisher's path (decode, dedupe, transform, encode, publish) with a
-// Publisher that does nothing.
-func BenchmarkPublishPage(b *testing.B) {
-	ms := simulator.Generate(simulator.GenSpec{Seed: 12, Start: t0, End: t0.Add(time.Hour), Count: 1000})
-	if len(ms) != 1000 {
-		b.Fatalf("generated %d messages", len(ms))
-	}
-	raws := make([]json.RawMessage, len(ms))
-	for i, m := range ms {
-		raws[i] = m.JSON
-	}
-	p, err := New(Config{Streams: []source.Stream{source.Messages}, AppKey: simulator.DefaultAppKey, Logger: discard}, nil, nopPublisher{}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	w := win(t0, t0.Add(time.Hour))
-	j := job{stream: source.Messages, window: w, advance: true}
-	pg := source.Page{Stream: source.Messages, Window: w, Endpoint: "/v1/messages", Total: len(raws), Messages: raws, FetchedAt: t0}
-	pw := &pageWriter{p: p, ctx: b.Context(), writeCtx: b.Context()}
-	b.ReportAllocs()
-	n := 0
-	for b.Loop() {
-		pw.seen, pw.pending = newSeenSet(nil), make(map[int64]int64, len(raws))
-		if err := pw.write(j, pg); err != nil {
-			b.Fatal(err)
-		}
-		n++
-	}
-	if got := p.Stats().Published; got != int64(n*len(raws)) {
-		b.Fatalf("published %d, want %d", got, n*len(raws))
-	}
-	b.ReportMetric(float64(n*len(raws))/b.Elapsed().Seconds(), "msgs/s")
 }
 
 // TestShutdownTimeoutCutsAHungWrite: a write that Kafka never acknowledges

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"math"
 	"time"
 
 	"github.com/imreport/imreport/source"
@@ -103,3 +104,65 @@ func ceilSecond(t time.Time) time.Time {
 	}
 	return t
 }
+
+// Sizer sizes a stream's windows by the data: it aims every window at
+// Target messages, from the density (messages per second of send time) the
+// API's total showed for the window before, between one second and Max.
+// A window whose first page reports more than twice Target is too big: it
+// is cut smaller (by the density its total shows) before anything of it is
+// published, so that a crash re-fetches a bounded amount.
+type Sizer struct {
+	Max    time.Duration // largest window
+	Target int           // messages a window aims to hold; 0 = fixed windows of Max
+}
+
+// Next returns the length of the next window, given the density of the
+// history before it (known false: nothing seen yet, or nothing in it).
+func (s Sizer) Next(density float64, known bool) time.Duration {
+	largest := max(s.Max.Truncate(time.Second), time.Second)
+	if s.Target <= 0 || !known || density <= 0 {
+		return largest
+	}
+	secs := float64(s.Target) / density
+	if secs >= largest.Seconds() {
+		return largest
+	}
+	return max(time.Duration(secs)*time.Second, time.Second)
+}
+
+// TooBig reports whether a window whose first page says it holds total
+// messages must be cut smaller. A window of one second cannot be.
+func (s Sizer) TooBig(total int, w source.Window) bool {
+	return s.Target > 0 && total != math.MaxInt && total > 2*s.Target && w.To.Sub(w.From) > time.Second
+}
+
+// Density is the messages per second of send time that a query over span
+// reported. ok is false when the total is unknown (math.MaxInt) or the span
+// empty.
+func Density(total int, span time.Duration) (density float64, ok bool) {
+	if total == math.MaxInt || total < 0 || span <= 0 {
+		return 0, false
+	}
+	return float64(total) / span.Seconds(), true
+}
+
+// AutoConcurrency is how many windows must be fetched at once to keep a rate
+// limit of rate requests per second busy when one request takes latency:
+// each window is walked one page after another, so it issues at most one
+// request per latency. It adds half again and one for slack, and stays
+// within [2, most]. An unknown latency or rate gives 4 (or most, if less).
+func AutoConcurrency(rate float64, latency time.Duration, most int) int {
+	if most < 1 {
+		most = 1
+	}
+	if rate <= 0 || latency <= 0 {
+		return min(4, most)
+	}
+	n := int(math.Ceil(rate*latency.Seconds()*1.5)) + 1
+	return min(max(n, 2), most)
+}
+
+// MaxV2Window is the largest window sized by the data on v2: the API
+// accepts at most 7 days per query, and a query's bounds reach up to a
+// second (strict endpoints), or an offset change, beyond its window.
+const MaxV2Window = source.MaxQuerySpan - time.Hour

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/imreport/imreport/checkpoint"
@@ -29,7 +31,10 @@ func (p *Pipeline) publisher(ctx context.Context, seen *seenSet, safe marks, ite
 	defer stop()
 
 	pub := &pageWriter{p: p, ctx: ctx, writeCtx: writeCtx, seen: seen, pending: map[int64]int64{}, marks: safe}
-	trackers := map[string]*tracker[job]{}
+	trackers := map[string]*tracker[job]{} // per stream: its windows, by start
+	for _, s := range p.cfg.Streams {
+		trackers[s.String()] = newTracker(p.firstWindowStart(s.String()), func(_ int64, j job) int64 { return j.window.To.Unix() })
+	}
 	defer func() {
 		// Whatever happened, persist what Kafka acknowledged: the cursor
 		// stays where it was, the msgids are skipped after a restart.
@@ -37,6 +42,9 @@ func (p *Pipeline) publisher(ctx context.Context, seen *seenSet, safe marks, ite
 			if cerr := p.commit(nil, pub); cerr != nil {
 				err = errors.Join(err, cerr)
 			}
+		}
+		if cerr := p.waitCommit(pub); cerr != nil {
+			err = errors.Join(err, cerr)
 		}
 	}()
 	for {
@@ -59,6 +67,11 @@ func (p *Pipeline) publisher(ctx context.Context, seen *seenSet, safe marks, ite
 				return err
 			}
 			continue
+		case cerr := <-pub.commitDone():
+			if err := p.applyCommit(pub, cerr); err != nil {
+				return err
+			}
+			continue
 		}
 		// Both cases may be ready at once and select picks at random: once
 		// stopped, start no new Kafka write (only one in flight may finish).
@@ -66,27 +79,23 @@ func (p *Pipeline) publisher(ctx context.Context, seen *seenSet, safe marks, ite
 			return err
 		}
 		if it.page != nil {
-			if err := pub.write(it.job, *it.page); err != nil {
+			if err := pub.write(it.job, *it.page, it.msgs); err != nil {
 				return err
 			}
 			continue
 		}
-		key := it.job.stream.String()
-		t := trackers[key]
-		if t == nil {
-			t = newTracker[job]()
-			trackers[key] = t
-		}
+		p.gate.release() // the job's end: its window is published
 		var moved map[string]time.Time
-		for _, j := range t.Ack(it.job.seq, it.job) {
-			if j.advance {
+		if !it.job.advance {
+			p.stats.rescans.Add(1)
+		} else {
+			key := it.job.stream.String()
+			for _, j := range trackers[key].Ack(it.job.window.From.Unix(), it.job) {
 				p.stats.windows.Add(1)
 				if moved == nil {
 					moved = map[string]time.Time{}
 				}
 				moved[key] = j.window.To
-			} else {
-				p.stats.rescans.Add(1)
 			}
 		}
 		if moved != nil || len(pub.pending) > 0 {
@@ -97,9 +106,29 @@ func (p *Pipeline) publisher(ctx context.Context, seen *seenSet, safe marks, ite
 	}
 }
 
+// firstWindowStart is where the first window of stream key starts: its
+// committed cursor at the start of Run, on a whole second (NextWindow).
+func (p *Pipeline) firstWindowStart(key string) int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cursors[key].UTC().Truncate(time.Second).Unix()
+}
+
 // commit persists moved cursors and the pending msgids in one transaction
 // and prunes the seen set behind the slowest stream.
+//
+// What the commit holds is fixed here, in the publisher's goroutine, before
+// any further write: the msgids published so far and the Kafka end offsets
+// now (so every record below the marks is in this commit or an earlier
+// one). The bbolt transaction and its fsync then run in the background
+// while the publisher goes on (a crash before it is durable is a crash
+// before the commit: the read-back covers it). One runs at a time: the
+// next commit waits for it. Its result is applied (cursors, OnCommit) by
+// applyCommit in the publisher's goroutine; waitCommit waits for it.
 func (p *Pipeline) commit(moved map[string]time.Time, pub *pageWriter) error {
+	if err := p.waitCommit(pub); err != nil {
+		return err
+	}
 	p.mu.Lock()
 	all := make([]time.Time, 0, len(p.cursors))
 	for k, v := range p.cursors {
@@ -114,9 +143,6 @@ func (p *Pipeline) commit(moved map[string]time.Time, pub *pageWriter) error {
 	if !horizon.IsZero() {
 		c.PruneBefore = horizon.Unix()
 	}
-	if err := p.cp.Commit(c); err != nil {
-		return &commitError{err: err}
-	}
 	pub.pending = map[int64]int64{}
 	if c.Marks != nil {
 		pub.marks, pub.marksMoved = c.Marks, false
@@ -126,9 +152,47 @@ func (p *Pipeline) commit(moved map[string]time.Time, pub *pageWriter) error {
 		p.index.prune(c.PruneBefore)
 	}
 	p.stats.seen.Store(int64(pub.seen.len()))
+	done := make(chan error, 1)
+	pub.committing = &inflightCommit{moved: moved, done: done}
+	go func() { done <- p.cp.Commit(c) }()
+	return nil
+}
+
+// inflightCommit is a commit whose transaction runs in the background.
+type inflightCommit struct {
+	moved map[string]time.Time
+	done  chan error
+}
+
+// commitDone is ready when the commit in flight is durable (or failed);
+// nil (never ready) when none is.
+func (w *pageWriter) commitDone() <-chan error {
+	if w.committing == nil {
+		return nil
+	}
+	return w.committing.done
+}
+
+// waitCommit waits until the commit in flight, if any, is durable, and
+// applies it.
+func (p *Pipeline) waitCommit(pub *pageWriter) error {
+	if pub.committing == nil {
+		return nil
+	}
+	return p.applyCommit(pub, <-pub.committing.done)
+}
+
+// applyCommit records the end of the commit in flight: its cursors become
+// the committed ones and OnCommit is told; a failure is a *commitError.
+func (p *Pipeline) applyCommit(pub *pageWriter, err error) error {
+	c := pub.committing
+	pub.committing = nil
+	if err != nil {
+		return &commitError{err: err}
+	}
 	p.stats.commits.Add(1)
 	p.mu.Lock()
-	for k, v := range moved {
+	for k, v := range c.moved {
 		p.cursors[k] = v
 	}
 	p.mu.Unlock()
@@ -146,6 +210,7 @@ type pageWriter struct {
 	seen     *seenSet
 	pending  map[int64]int64 // published since the last commit: msgid -> horizon
 	recs     []sink.Record
+	todo     []int // indexes into the page: the messages to publish
 
 	// marks are Kafka offsets below which every record of this app is in
 	// seen. After a failed write whose records may have landed, ambiguous
@@ -155,6 +220,8 @@ type pageWriter struct {
 	ambiguous  bool
 
 	pushed pushState // see push.go
+
+	committing *inflightCommit // the commit whose transaction runs, if any
 }
 
 // commitMarks returns the marks to store with the next commit: the current
@@ -183,19 +250,101 @@ func (w *pageWriter) commitMarks() marks {
 // write publishes the unseen messages of pg and records them as seen. A
 // message that cannot be decoded, transformed or encoded goes to the
 // dead-letter topic instead, with its raw JSON; only a message without a
-// readable msgid stops the run.
-func (w *pageWriter) write(j job, pg source.Page) error {
+// readable msgid stops the run. msgs is pg decoded by prepare (nil: not yet).
+//
+// Decoding and encoding are spread over the cores (see prepare); what
+// depends on order (identification errors, the dedupe set, the records'
+// order) is done here in page order, so the records and their order are
+// exactly those of a one-message-at-a-time loop.
+func (w *pageWriter) write(j job, pg source.Page, msgs []decoded) error {
 	p := w.p
+	if msgs == nil {
+		msgs = p.prepare(pg, false)
+	}
+	todo, err := w.dedupe(j, pg, msgs)
+	if err != nil {
+		return err
+	}
+	p.encode(pg, msgs, todo) // those prepare did not encode
+	recs := w.records(j, pg, msgs, todo)
+	if len(recs) == 0 {
+		return nil
+	}
+	horizon := j.window.To.Unix()
+	if err := w.publish(recs, func(sink.Record) int64 { return horizon }, PathPoll); err != nil {
+		return fmt.Errorf("pipeline: publish %s %v: %w", j.stream, j.window, err)
+	}
+	p.perStream.published(j.stream.String(), int64(len(recs)))
+	return nil
+}
+
+// decoded is one message of a page on its way to a record.
+type decoded struct {
+	m       source.Message
+	err     error  // from DecodeMessage
+	encoded bool   // value and encErr are set
+	value   []byte // the encoded record
+	encErr  error  // from AppendMessage
+}
+
+// prepare decodes every message of pg across the cores and, with encode,
+// encodes them too (a fresh window's messages are nearly all new; a
+// rescan's are nearly all duplicates, encoded only once found new).
+func (p *Pipeline) prepare(pg source.Page, encode bool) []decoded {
+	msgs := make([]decoded, len(pg.Messages))
+	parallel(len(msgs), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			msgs[i].m, msgs[i].err = source.DecodeMessage(pg.Messages[i])
+		}
+	})
+	if encode {
+		all := make([]int, len(msgs))
+		for i := range all {
+			all[i] = i
+		}
+		p.encode(pg, msgs, all)
+	}
+	return msgs
+}
+
+// encode encodes the decoded messages of pg that idx names and that are not
+// encoded yet, across the cores.
+func (p *Pipeline) encode(pg source.Page, msgs []decoded, idx []int) {
 	src := schema.Source{AppKey: p.cfg.AppKey, Endpoint: pg.Endpoint, APIVersion: p.cfg.APIVersion, FetchedAt: pg.FetchedAt}
-	recs := w.recs[:0]
-	inPage := make(map[int64]struct{}, len(pg.Messages))
+	parallel(len(idx), func(lo, hi int) {
+		var arena []byte // one allocation for the values of a chunk
+		for _, i := range idx[lo:hi] {
+			d := &msgs[i]
+			if d.err != nil || d.encoded {
+				continue
+			}
+			if arena == nil {
+				arena = make([]byte, 0, (hi-lo)*(len(pg.Messages[i])+64))
+			}
+			start := len(arena)
+			arena, d.encErr = p.codec.AppendMessage(arena, d.m, src)
+			if d.encErr == nil {
+				d.value = arena[start:len(arena):len(arena)]
+			}
+			d.encoded = true
+		}
+	})
+}
+
+// dedupe goes through the decoded messages in page order: it stops at one
+// that cannot be identified, records the rest in the rescan index, and
+// returns the indexes of those neither in the seen set nor earlier in the
+// page.
+func (w *pageWriter) dedupe(j job, pg source.Page, msgs []decoded) ([]int, error) {
+	p := w.p
 	stream := j.stream.String()
-	now := pg.FetchedAt // the clock's reading for the future check of event times
-	for i, raw := range pg.Messages {
-		m, err := source.DecodeMessage(raw)
+	inPage := make(map[int64]struct{}, len(msgs))
+	todo := w.todo[:0]
+	for i := range msgs {
+		m, err := msgs[i].m, msgs[i].err
 		if err != nil && errors.Is(err, source.ErrNoMsgID) {
-			return fmt.Errorf("pipeline: %s %v: message %d of the page at offset %d cannot be identified: %w (raw: %.200s)",
-				j.stream, j.window, i, pg.Start, err, raw)
+			return nil, fmt.Errorf("pipeline: %s %v: message %d of the page at offset %d cannot be identified: %w (raw: %.200s)",
+				j.stream, j.window, i, pg.Start, err, pg.Messages[i])
 		}
 		if sec, ok := createSecond(m, err); ok && p.cfg.Lookback > 0 {
 			p.index.add(stream, m.MsgID, sec)
@@ -205,39 +354,61 @@ func (w *pageWriter) write(j job, pg source.Page) error {
 			continue
 		}
 		inPage[m.MsgID] = struct{}{}
-		dead := func(stage string, err error) {
-			recs = append(recs, sink.Record{Value: raw, MsgID: m.MsgID, MsgType: m.MsgType, Time: eventTime(m, now),
+		todo = append(todo, i)
+	}
+	w.todo = todo
+	return todo, nil
+}
+
+// records builds the records of the messages todo names, in page order: the
+// encoded ones for the topic, the others for the dead-letter topic.
+func (w *pageWriter) records(j job, pg source.Page, msgs []decoded, todo []int) []sink.Record {
+	p := w.p
+	stream := j.stream.String()
+	now := pg.FetchedAt // the clock's reading for the future check of event times
+	contentType := p.codec.ContentType()
+	recs := w.recs[:0]
+	for _, i := range todo {
+		d := &msgs[i]
+		stage, err := "decode", d.err
+		if err == nil && d.encErr != nil {
+			stage, err = failedStage(d.encErr), d.encErr
+		}
+		if err != nil {
+			recs = append(recs, sink.Record{Value: pg.Messages[i], MsgID: d.m.MsgID, MsgType: d.m.MsgType, Time: eventTime(d.m, now),
 				DeadLetter: &sink.DeadLetter{Stage: stage, Reason: err.Error(), Stream: stream, Endpoint: pg.Endpoint}})
-			p.cfg.Logger.Warn("message sent to the dead-letter topic", "msgid", m.MsgID, "stage", stage, "stream", stream, "error", err)
-		}
-		if err != nil {
-			dead("decode", err)
+			p.cfg.Logger.Warn("message sent to the dead-letter topic", "msgid", d.m.MsgID, "stage", stage, "stream", stream, "error", err)
 			continue
 		}
-		native, err := schema.Native(m, src)
-		if err != nil {
-			dead("transform", err)
-			continue
-		}
-		value, err := p.codec.Encode(native)
-		if err != nil {
-			dead("encode", err)
-			continue
-		}
-		recs = append(recs, sink.Record{Key: schema.ConversationID(m), Value: value, MsgID: m.MsgID, MsgType: m.MsgType,
-			Time: eventTime(m, now), ContentType: p.codec.ContentType()})
+		recs = append(recs, sink.Record{Key: schema.ConversationID(d.m), Value: d.value, MsgID: d.m.MsgID, MsgType: d.m.MsgType,
+			Time: eventTime(d.m, now), ContentType: contentType})
 	}
 	w.recs = recs
-	if len(recs) == 0 {
-		return nil
-	}
-	horizon := j.window.To.Unix()
-	if err := w.publish(recs, func(sink.Record) int64 { return horizon }, PathPoll); err != nil {
-		return fmt.Errorf("pipeline: publish %s %v: %w", j.stream, j.window, err)
-	}
-	p.perStream.published(stream, int64(len(recs)))
-	return nil
+	return recs
 }
+
+// parallel calls fn over [0, n) cut into one chunk per core (inline when n
+// is small: a page of a few messages is not worth the goroutines).
+func parallel(n int, fn func(lo, hi int)) {
+	workers := min(runtime.GOMAXPROCS(0), n/minChunk)
+	if workers <= 1 {
+		fn(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	for k := range workers {
+		lo, hi := k*n/workers, (k+1)*n/workers
+		if k == workers-1 {
+			fn(lo, hi) // this goroutine takes the last chunk
+			break
+		}
+		wg.Go(func() { fn(lo, hi) })
+	}
+	wg.Wait()
+}
+
+// minChunk is the fewest messages worth a goroutine of their own.
+const minChunk = 64
 
 // publish writes recs to Kafka, retrying temporary failures, and records each
 // acknowledged one as seen with its horizon; path says which path the records
@@ -354,6 +525,16 @@ func createSecond(m source.Message, err error) (int64, bool) {
 		return 0, false
 	}
 	return m.CreateTime, m.CreateTime != 0
+}
+
+// failedStage names the stage of an EncodeMessage error for the dead-letter
+// header: "transform" (a *schema.TransformError) or "encode".
+func failedStage(err error) string {
+	var te *schema.TransformError
+	if errors.As(err, &te) {
+		return "transform"
+	}
+	return "encode"
 }
 
 // commitError is a failed checkpoint commit. Run reports it even during a

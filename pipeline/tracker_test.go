@@ -6,10 +6,15 @@ import (
 	"testing"
 )
 
+// seqTracker releases keys 0, 1, 2, ... in order.
+func seqTracker[T any]() *tracker[T] {
+	return newTracker(0, func(key int64, _ T) int64 { return key + 1 })
+}
+
 func TestTrackerInOrder(t *testing.T) {
-	tr := newTracker[string]()
+	tr := seqTracker[string]()
 	for i, name := range []string{"a", "b", "c", "d"} {
-		got := tr.Ack(uint64(i), name)
+		got := tr.Ack(int64(i), name)
 		if !slices.Equal(got, []string{name}) {
 			t.Fatalf("Ack(%d) = %v, want [%s]", i, got, name)
 		}
@@ -20,20 +25,20 @@ func TestTrackerInOrder(t *testing.T) {
 }
 
 func TestTrackerOutOfOrder(t *testing.T) {
-	tr := newTracker[uint64]()
+	tr := seqTracker[int64]()
 	steps := []struct {
-		seq     uint64
-		want    []uint64
+		seq     int64
+		want    []int64
 		pending int
 	}{
 		{2, nil, 1},
 		{3, nil, 2},
 		{5, nil, 3},
 		{1, nil, 4},
-		{0, []uint64{0, 1, 2, 3}, 1}, // releases the contiguous run, 5 waits for 4
+		{0, []int64{0, 1, 2, 3}, 1}, // releases the contiguous run, 5 waits for 4
 		{6, nil, 2},
-		{4, []uint64{4, 5, 6}, 0},
-		{7, []uint64{7}, 0},
+		{4, []int64{4, 5, 6}, 0},
+		{7, []int64{7}, 0},
 	}
 	for _, s := range steps {
 		got := tr.Ack(s.seq, s.seq)
@@ -48,9 +53,9 @@ func TestTrackerOutOfOrder(t *testing.T) {
 
 func TestTrackerReverse(t *testing.T) {
 	const n = 100
-	tr := newTracker[int]()
+	tr := seqTracker[int]()
 	for i := n - 1; i > 0; i-- {
-		if got := tr.Ack(uint64(i), i); got != nil {
+		if got := tr.Ack(int64(i), i); got != nil {
 			t.Fatalf("Ack(%d) released %v before 0", i, got)
 		}
 	}
@@ -74,16 +79,16 @@ func TestTrackerReverse(t *testing.T) {
 func TestTrackerDoubleAckPanics(t *testing.T) {
 	cases := []struct {
 		name  string
-		setup []uint64
-		again uint64
+		setup []int64
+		again int64
 	}{
-		{"pending twice", []uint64{1}, 1},
-		{"released twice", []uint64{0}, 0},
-		{"released long ago", []uint64{0, 1, 2, 3}, 1},
+		{"pending twice", []int64{1}, 1},
+		{"released twice", []int64{0}, 0},
+		{"released long ago", []int64{0, 1, 2, 3}, 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			tr := newTracker[int]()
+			tr := seqTracker[int]()
 			for _, s := range c.setup {
 				tr.Ack(s, int(s))
 			}
@@ -112,12 +117,12 @@ func TestTrackerRandom(t *testing.T) {
 	for round := 0; round < 200; round++ {
 		n := 1 + rng.IntN(60)
 		order := rng.Perm(n)
-		tr := newTracker[int]()
+		tr := seqTracker[int]()
 		acked := make([]bool, n)
 		released := 0 // the model: seqs [0, released) are out
 		var all []int
 		for _, seq := range order {
-			got := tr.Ack(uint64(seq), seq*10)
+			got := tr.Ack(int64(seq), seq*10)
 			acked[seq] = true
 			var want []int
 			for released < n && acked[released] {
@@ -145,6 +150,28 @@ func TestTrackerRandom(t *testing.T) {
 			if v != i*10 {
 				t.Fatalf("round %d: release order %v is not sequential", round, all)
 			}
+		}
+	}
+}
+
+// TestTrackerByEnd: items that say where the next one starts (windows of
+// any length tiling a time line) are released in the order of the line.
+func TestTrackerByEnd(t *testing.T) {
+	type span struct{ from, to int64 }
+	tr := newTracker(100, func(_ int64, s span) int64 { return s.to })
+	steps := []struct {
+		s    span
+		want []span
+	}{
+		{span{130, 200}, nil},
+		{span{105, 130}, nil},
+		{span{100, 105}, []span{{100, 105}, {105, 130}, {130, 200}}},
+		{span{260, 300}, nil},
+		{span{200, 260}, []span{{200, 260}, {260, 300}}},
+	}
+	for _, st := range steps {
+		if got := tr.Ack(st.s.from, st.s); !slices.Equal(got, st.want) {
+			t.Fatalf("Ack(%v) = %v, want %v", st.s, got, st.want)
 		}
 	}
 }

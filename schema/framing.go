@@ -98,6 +98,7 @@ func (c *Codec) Confluent(id int) (*Codec, error) {
 	cc := *c
 	cc.header = AppendConfluentHeader(nil, id)
 	cc.id = id
+	cc.contentType = ContentTypeConfluent + "; schema-id=" + strconv.Itoa(id)
 	return &cc, nil
 }
 
@@ -123,7 +124,7 @@ const (
 // ContentTypeSingleObject, or ContentTypeConfluent with the schema id.
 func (c *Codec) ContentType() string {
 	if c.id != 0 {
-		return ContentTypeConfluent + "; schema-id=" + strconv.Itoa(c.id)
+		return c.contentType // built once: the pipeline asks for every record
 	}
 	return ContentTypeSingleObject
 }

@@ -245,3 +245,41 @@ func FuzzDecoder(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkFramings: encoding and decoding cost the same in both framings
+// (only the header differs); the Decoder adds its framing check and, for
+// Confluent, a cached id lookup.
+func BenchmarkFramings(b *testing.B) {
+	so := testCodec(b)
+	cf, err := so.Confluent(1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	native, err := Native(sampleMessage(b), testSource)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := NewDecoder(so, &fakeRegistry{schemas: map[int]string{1: JSON()}})
+	for _, c := range []*Codec{so, cf} {
+		enc, err := c.Encode(native)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run("encode/"+c.Framing().String(), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.Encode(native); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("decoder/"+c.Framing().String(), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := d.Decode(context.Background(), enc); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -53,6 +53,8 @@ type Codec struct {
 	fp        [8]byte
 	header    []byte // written before every encoded body: single-object's or Confluent's
 	id        int    // the registry's schema id when header is Confluent's; 0 = single-object
+
+	contentType string // Confluent's, with the id (ContentType)
 }
 
 // NewCodec parses the embedded schema. Create it once and share it.

@@ -110,6 +110,10 @@ type Config struct {
 	// say. /v2/messages is always inclusive.
 	V2EntityStrict bool
 
+	// Latency delays every answer by this long (a request whose context
+	// ends first gets none), as a distant API would; 0 = none.
+	Latency time.Duration
+
 	// StatisticsForbidden makes /v2/statistic/* answer 403 (an app without
 	// the vendor's VIP plan).
 	StatisticsForbidden bool
@@ -139,6 +143,7 @@ type Server struct {
 	v2End          V2End
 	v2Mixed        bool
 	v2Strict       bool
+	latency        time.Duration
 	statForbidden  bool
 
 	mu       sync.Mutex // serialises Add
@@ -187,6 +192,7 @@ func New(cfg Config, msgs []Message) *Server {
 		v2Mixed:       cfg.V2EndMixed,
 		v2Strict:      cfg.V2EntityStrict,
 		statForbidden: cfg.StatisticsForbidden,
+		latency:       cfg.Latency,
 		cursors:       make(map[string]*cursor),
 		pruneAt:       cursorPruneMinCount,
 	}
@@ -678,6 +684,15 @@ func route(p string) (version int, scope Scope, id string, ok bool, perr *apiErr
 // fault), parameters (400 899003), entity (400 899002, 899006, 899081).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n := s.requests.Add(1)
+	if s.latency > 0 {
+		t := time.NewTimer(s.latency)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
 	if s.fault != nil {
 		if f := s.fault(n, r); f != nil {
 			s.faults.count(kindHook)

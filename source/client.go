@@ -8,11 +8,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -99,9 +99,10 @@ const (
 
 // Client calls the Report API. It is safe for concurrent use.
 type Client struct {
-	cfg  Config
-	base *url.URL
-	auth string
+	cfg     Config
+	base    *url.URL
+	auth    string
+	latency atomic.Int64 // moving average of answered requests, nanoseconds
 }
 
 // New checks cfg and returns a Client.
@@ -361,47 +362,14 @@ type envelope struct {
 	Messages []json.RawMessage
 }
 
-func (e *envelope) UnmarshalJSON(b []byte) error {
-	var raw struct {
-		Total    json.RawMessage   `json:"total"`
-		Cursor   json.RawMessage   `json:"cursor"`
-		Count    json.RawMessage   `json:"count"`
-		Messages []json.RawMessage `json:"messages"`
-	}
-	if err := json.Unmarshal(b, &raw); err != nil {
-		return err
-	}
-	t, err := parseInt(raw.Total) // nil for a missing, null or "" total
-	if err != nil {
-		return fmt.Errorf("total: %w", err)
-	}
-	n, err := parseInt(raw.Count)
-	if err != nil {
-		return fmt.Errorf("count: %w", err)
-	}
-	cursor, err := stringField(map[string]json.RawMessage{"cursor": raw.Cursor}, "cursor")
-	if err != nil {
-		return fmt.Errorf("cursor: %w", err)
-	}
-	*e = envelope{Messages: raw.Messages, Total: math.MaxInt} // without a total, page until the end
-	if t != nil {
-		e.Total, e.HasTotal = int(*t), true
-	}
-	if n != nil {
-		e.Count, e.HasCount = int(*n), true
-	}
-	if cursor != nil {
-		e.Cursor = *cursor
-	}
-	return nil
-}
-
 // vendorError is the vendor's error body.
 type vendorError struct {
-	Error *struct {
-		Code    json.RawMessage `json:"code"`
-		Message string          `json:"message"`
-	} `json:"error"`
+	Error *vendorErrorBody `json:"error"`
+}
+
+type vendorErrorBody struct {
+	Code    json.RawMessage `json:"code"`
+	Message string          `json:"message"`
 }
 
 func (c *Client) get(ctx context.Context, kind Kind, path, query string, into json.Unmarshaler) error {
@@ -426,6 +394,7 @@ func (c *Client) get(ctx context.Context, kind Kind, path, query string, into js
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	c.observe(kind, resp.StatusCode, began)
+	c.measure(time.Since(began))
 	c.cfg.Logger.Debug("report api request", "endpoint", path, "query", query,
 		"status", resp.StatusCode, "bytes", len(body), "elapsed", time.Since(began))
 	if err != nil {
@@ -434,8 +403,16 @@ func (c *Client) get(ctx context.Context, kind Kind, path, query string, into js
 	if len(body) > maxBody {
 		return &TransportError{Endpoint: path, Err: fmt.Errorf("response body larger than %d bytes", maxBody)}
 	}
-	var ve vendorError
-	_ = json.Unmarshal(body, &ve) // an error body is optional
+	var (
+		ve     vendorError
+		envErr error
+	)
+	page, isPage := into.(*envelope)
+	if resp.StatusCode == http.StatusOK && isPage {
+		*page, ve.Error, envErr = decodePage(body) // one pass: the envelope, or the vendor's error
+	} else {
+		_ = json.Unmarshal(body, &ve) // an error body is optional
+	}
 	if resp.StatusCode != http.StatusOK || ve.Error != nil {
 		h := resp.Header
 		if resp.StatusCode != http.StatusTooManyRequests && h.Get("X-Rate-Limit-Reset") != "" {
@@ -454,10 +431,32 @@ func (c *Client) get(ctx context.Context, kind Kind, path, query string, into js
 		}
 		return e
 	}
-	if err := json.Unmarshal(body, into); err != nil {
-		return &TransportError{Endpoint: path, Err: fmt.Errorf("malformed response body (%d bytes): %w", len(body), err)}
+	if !isPage {
+		envErr = json.Unmarshal(body, into)
+	}
+	if envErr != nil {
+		return &TransportError{Endpoint: path, Err: fmt.Errorf("malformed response body (%d bytes): %w", len(body), envErr)}
 	}
 	return nil
+}
+
+// Latency returns a moving average of how long answered requests took (the
+// last ones weigh most), or 0 before the first answer. The wait on the rate
+// limiter is not included.
+func (c *Client) Latency() time.Duration { return time.Duration(c.latency.Load()) }
+
+// measure adds one answered request's duration to the moving average.
+func (c *Client) measure(d time.Duration) {
+	for {
+		old := c.latency.Load()
+		next := int64(d)
+		if old > 0 {
+			next = old + (int64(d)-old)/5
+		}
+		if c.latency.CompareAndSwap(old, next) {
+			return
+		}
+	}
 }
 
 func (c *Client) observe(kind Kind, status int, began time.Time) {

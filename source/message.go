@@ -8,6 +8,9 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Message is one vendor message, decoded tolerantly from the Report API's JSON.
@@ -61,24 +64,30 @@ func (e *FieldError) Error() string {
 // It returns an error wrapping ErrNoMsgID when no msgid can be read, and a
 // *FieldError (with the partial Message) when the msgid is readable but a required
 // field (msg_type, create_time, msg_ctime, target_type, target_id, from_id) is
-// missing or malformed. It never panics, whatever the input.
+// missing or malformed. It never panics, whatever the input. Message.Raw and
+// Message.Body alias raw.
+//
+// The object is read member by member (github.com/go-json-experiment/json's
+// jsontext, which validates it), without a map: a member that appears twice
+// counts with its last value, as with encoding/json.
 func DecodeMessage(raw []byte) (Message, error) {
 	m := Message{Raw: json.RawMessage(raw)}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil {
+	var f messageFields
+	null, err := EachMember(raw, f.set)
+	if err != nil {
 		return m, fmt.Errorf("decode message: %v: %w", err, ErrNoMsgID)
 	}
-	if fields == nil {
+	if null {
 		return m, fmt.Errorf("decode message: null: %w", ErrNoMsgID)
 	}
-	id, err := intField(fields, "msgid")
+	id, ok, err := intValue(f[fMsgID])
 	if err != nil {
 		return m, fmt.Errorf("decode message: msgid: %v: %w", err, ErrNoMsgID)
 	}
-	if id == nil || *id <= 0 {
+	if !ok || id <= 0 {
 		return m, fmt.Errorf("decode message: msgid missing or not positive: %w", ErrNoMsgID)
 	}
-	m.MsgID = *id
+	m.MsgID = id
 
 	var firstErr error
 	fail := func(field, reason string) {
@@ -86,64 +95,64 @@ func DecodeMessage(raw []byte) (Message, error) {
 			firstErr = &FieldError{MsgID: m.MsgID, Field: field, Reason: reason}
 		}
 	}
-	str := func(name string, dst *string, required bool) {
-		v, err := stringField(fields, name)
+	str := func(i int, dst *string, required bool) {
+		v, ok, err := textValue(f[i])
 		switch {
 		case err != nil:
-			fail(name, err.Error())
-		case v == nil && required:
-			fail(name, "missing")
-		case v != nil:
-			*dst = *v
-			if required && *v == "" {
-				fail(name, "empty")
+			fail(fieldNames[i], err.Error())
+		case !ok && required:
+			fail(fieldNames[i], "missing")
+		case ok:
+			*dst = v
+			if required && v == "" {
+				fail(fieldNames[i], "empty")
 			}
 		}
 	}
-	optStr := func(name string, dst **string) {
-		v, err := stringField(fields, name)
+	optStr := func(i int, dst **string) {
+		v, err := stringValue(f[i])
 		if err != nil {
-			fail(name, err.Error())
+			fail(fieldNames[i], err.Error())
 			return
 		}
 		*dst = v
 	}
-	integer := func(name string, required bool, set func(int64)) {
-		v, err := intField(fields, name)
+	integer := func(i int, required bool, set func(int64)) {
+		v, ok, err := intValue(f[i])
 		switch {
 		case err != nil:
-			fail(name, err.Error())
-		case v == nil && required:
-			fail(name, "missing")
-		case v != nil:
-			set(*v)
+			fail(fieldNames[i], err.Error())
+		case !ok && required:
+			fail(fieldNames[i], "missing")
+		case ok:
+			set(v)
 		}
 	}
-	small := func(name string, dst *int32) {
-		integer(name, false, func(v int64) {
+	small := func(i int, dst *int32) {
+		integer(i, false, func(v int64) {
 			if v < math.MinInt32 || v > math.MaxInt32 {
-				fail(name, "out of range")
+				fail(fieldNames[i], "out of range")
 				return
 			}
 			*dst = int32(v)
 		})
 	}
 
-	str("msg_type", &m.MsgType, true)
-	small("msg_level", &m.MsgLevel)
-	small("version", &m.Version)
-	str("target_type", &m.TargetType, true)
-	str("target_id", &m.TargetID, true)
-	str("target_name", &m.TargetName, false)
-	optStr("target_appkey", &m.TargetAppKey)
-	str("from_type", &m.FromType, false)
-	str("from_id", &m.FromID, true)
-	str("from_name", &m.FromName, false)
-	str("from_platform", &m.FromPlatform, false)
-	optStr("from_appkey", &m.FromAppKey)
-	integer("create_time", true, func(v int64) { m.CreateTime = v })
-	integer("msg_ctime", true, func(v int64) { m.MsgCtime = v })
-	if b, ok := fields["msg_body"]; ok {
+	str(fMsgType, &m.MsgType, true)
+	small(fMsgLevel, &m.MsgLevel)
+	small(fVersion, &m.Version)
+	str(fTargetType, &m.TargetType, true)
+	str(fTargetID, &m.TargetID, true)
+	str(fTargetName, &m.TargetName, false)
+	optStr(fTargetAppKey, &m.TargetAppKey)
+	str(fFromType, &m.FromType, false)
+	str(fFromID, &m.FromID, true)
+	str(fFromName, &m.FromName, false)
+	str(fFromPlatform, &m.FromPlatform, false)
+	optStr(fFromAppKey, &m.FromAppKey)
+	integer(fCreateTime, true, func(v int64) { m.CreateTime = v })
+	integer(fMsgCtime, true, func(v int64) { m.MsgCtime = v })
+	if b := f[fMsgBody]; b != nil {
 		m.Body = b
 	}
 	if m.CreateTime < 0 {
@@ -155,80 +164,221 @@ func DecodeMessage(raw []byte) (Message, error) {
 	return m, firstErr
 }
 
+// The members DecodeMessage reads, by index into messageFields.
+const (
+	fMsgID = iota
+	fMsgType
+	fMsgLevel
+	fVersion
+	fTargetType
+	fTargetID
+	fTargetName
+	fTargetAppKey
+	fFromType
+	fFromID
+	fFromName
+	fFromPlatform
+	fFromAppKey
+	fCreateTime
+	fMsgCtime
+	fMsgBody
+	numFields
+)
+
+var fieldNames = [numFields]string{
+	"msgid", "msg_type", "msg_level", "version", "target_type", "target_id", "target_name", "target_appkey",
+	"from_type", "from_id", "from_name", "from_platform", "from_appkey", "create_time", "msg_ctime", "msg_body",
+}
+
+// messageFields holds the raw value of each member DecodeMessage reads (nil
+// when absent).
+type messageFields [numFields]json.RawMessage
+
+func (f *messageFields) set(name []byte, value []byte) {
+	var i int
+	switch string(name) {
+	case "msgid":
+		i = fMsgID
+	case "msg_type":
+		i = fMsgType
+	case "msg_level":
+		i = fMsgLevel
+	case "version":
+		i = fVersion
+	case "target_type":
+		i = fTargetType
+	case "target_id":
+		i = fTargetID
+	case "target_name":
+		i = fTargetName
+	case "target_appkey":
+		i = fTargetAppKey
+	case "from_type":
+		i = fFromType
+	case "from_id":
+		i = fFromID
+	case "from_name":
+		i = fFromName
+	case "from_platform":
+		i = fFromPlatform
+	case "from_appkey":
+		i = fFromAppKey
+	case "create_time":
+		i = fCreateTime
+	case "msg_ctime":
+		i = fMsgCtime
+	case "msg_body":
+		i = fMsgBody
+	default:
+		return // unknown members are ignored (they stay in Raw)
+	}
+	f[i] = value
+}
+
 func isNull(b json.RawMessage) bool {
 	return len(b) == 0 || bytes.Equal(bytes.TrimSpace(b), []byte("null"))
 }
 
-// intField reads an integer that may be a JSON number or a numeric string.
-// It returns nil for a missing or null field.
-func intField(fields map[string]json.RawMessage, name string) (*int64, error) {
-	b, ok := fields[name]
-	if !ok {
-		return nil, nil
+// parseInt reads an integer that may be a JSON number or a numeric string.
+// It returns nil for a missing (nil), null or empty-string value.
+func parseInt(b json.RawMessage) (*int64, error) {
+	v, ok, err := intValue(b)
+	if !ok || err != nil {
+		return nil, err
 	}
-	return parseInt(b)
+	return &v, nil
 }
 
-func parseInt(b json.RawMessage) (*int64, error) {
+// intValue is parseInt without the pointer: ok is false for a missing (nil),
+// null or empty-string value.
+func intValue(b json.RawMessage) (int64, bool, error) {
+	if v, ok := plainInt(b); ok {
+		return v, true, nil
+	}
 	if isNull(b) {
-		return nil, nil
+		return 0, false, nil
 	}
 	var text string
 	switch b[0] {
 	case '"':
 		if err := json.Unmarshal(b, &text); err != nil {
-			return nil, err
+			return 0, false, err
 		}
 		text = strings.TrimSpace(text)
 		if text == "" {
-			return nil, nil
+			return 0, false, nil
 		}
 	default:
 		text = string(b)
 	}
 	v, err := strconv.ParseInt(text, 10, 64)
 	if err == nil {
-		return &v, nil
+		return v, true, nil
 	}
 	if errors.Is(err, strconv.ErrRange) {
-		return nil, fmt.Errorf("out of range: %.40s", text)
+		return 0, false, fmt.Errorf("out of range: %.40s", text)
 	}
 	// Accept integral floats such as 1.446016259e9 that some encoders produce.
 	// float64(math.MaxInt64) is 2^63, itself out of range.
 	// Only decimal text, and only up to 2^53, where a float is still exact:
 	// a rounded msgid would be another message's id.
 	if strings.ContainsAny(text, "xXpP_") {
-		return nil, fmt.Errorf("not an integer: %.40s", text)
+		return 0, false, fmt.Errorf("not an integer: %.40s", text)
 	}
 	f, err := strconv.ParseFloat(text, 64)
 	if err != nil || f != math.Trunc(f) {
-		return nil, fmt.Errorf("not an integer: %.40s", text)
+		return 0, false, fmt.Errorf("not an integer: %.40s", text)
 	}
 	if f > 1<<53 || f < -(1<<53) {
-		return nil, fmt.Errorf("not an exact integer: %.40s", text)
+		return 0, false, fmt.Errorf("not an exact integer: %.40s", text)
 	}
-	v = int64(f)
+	return int64(f), true, nil
+}
+
+// plainInt parses the common case fast: a JSON number or a quoted one made
+// of at most 18 decimal digits (no sign, no spaces, no escapes).
+func plainInt(b []byte) (int64, bool) {
+	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
+		b = b[1 : len(b)-1]
+	}
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var v int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	return v, true
+}
+
+// stringValue reads a string that may also arrive as a JSON number or
+// boolean. It returns nil for a missing (nil) or null value and an error for
+// objects and arrays.
+func stringValue(b json.RawMessage) (*string, error) {
+	v, ok, err := textValue(b)
+	if !ok || err != nil {
+		return nil, err
+	}
 	return &v, nil
 }
 
-// stringField reads a string that may also arrive as a JSON number or boolean.
-// It returns nil for a missing or null field and an error for objects and arrays.
+// intField is parseInt of a member of fields (nil when absent).
+func intField(fields map[string]json.RawMessage, name string) (*int64, error) {
+	return parseInt(fields[name])
+}
+
+// stringField is stringValue of a member of fields (nil when absent).
 func stringField(fields map[string]json.RawMessage, name string) (*string, error) {
-	b, ok := fields[name]
-	if !ok || isNull(b) {
-		return nil, nil
+	return stringValue(fields[name])
+}
+
+// errNotString: an object or an array where a string belongs.
+var errNotString = errors.New("not a string")
+
+// textValue is stringValue without the pointer: ok is false for a missing
+// (nil) or null value.
+func textValue(b json.RawMessage) (string, bool, error) {
+	if isNull(b) {
+		return "", false, nil
 	}
 	switch b[0] {
 	case '"':
+		if s, ok := plainString(b); ok {
+			return s, true, nil
+		}
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
-			return nil, err
+			return "", false, err
 		}
-		return &s, nil
+		return s, true, nil
 	case '{', '[':
-		return nil, errors.New("not a string")
+		return "", false, errNotString
 	default:
-		s := string(bytes.TrimSpace(b))
-		return &s, nil
+		return string(bytes.TrimSpace(b)), true, nil
 	}
+}
+
+// plainString unquotes a JSON string whose bytes are valid UTF-8, as
+// encoding/json would. ok is false for anything else (invalid UTF-8, lone
+// surrogates, bad escapes: left to encoding/json, which replaces some of it
+// with U+FFFD).
+func plainString(b []byte) (string, bool) {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return "", false
+	}
+	in := b[1 : len(b)-1]
+	if !utf8.Valid(in) {
+		return "", false
+	}
+	if bytes.IndexByte(in, '\\') < 0 {
+		return string(in), true
+	}
+	out, err := jsontext.AppendUnquote(nil, b)
+	if err != nil {
+		return "", false
+	}
+	return string(out), true
 }

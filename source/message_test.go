@@ -8,6 +8,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/imreport/imreport/simulator"
 )
 
 // vendorExample is the vendor's documented /v1/users example message, with
@@ -469,7 +472,54 @@ func FuzzDecodeMessage(f *testing.F) {
 		default:
 			t.Fatalf("error %v is neither a *FieldError nor ErrNoMsgID", err)
 		}
+		sameAsMaps(t, raw, m, err)
 	})
+}
+
+// sameAsMaps checks that DecodeMessage decoded raw as the map-based decoder
+// it replaced does: the same message, the same kind of error (the text of a
+// syntax error may differ), the same field error.
+func sameAsMaps(t *testing.T, raw []byte, m Message, err error) {
+	t.Helper()
+	want, werr := decodeMessageMaps(raw)
+	if errors.Is(err, ErrNoMsgID) != errors.Is(werr, ErrNoMsgID) {
+		t.Fatalf("input %q: error %v, the map decoder's %v", raw, err, werr)
+	}
+	var fe, wfe *FieldError
+	if errors.As(err, &fe) != errors.As(werr, &wfe) || (fe != nil && *fe != *wfe) {
+		t.Fatalf("input %q: error %v, the map decoder's %v", raw, err, werr)
+	}
+	if (err == nil) != (werr == nil) {
+		t.Fatalf("input %q: error %v, the map decoder's %v", raw, err, werr)
+	}
+	if errors.Is(err, ErrNoMsgID) {
+		return
+	}
+	if !reflect.DeepEqual(m, want) {
+		t.Fatalf("input %q:\n got %+v\nwant %+v", raw, m, want)
+	}
+}
+
+// TestDecodeMessageSameAsMaps runs the comparison over every seed of the
+// fuzz target and a generated day of simulator messages.
+func TestDecodeMessageSameAsMaps(t *testing.T) {
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for _, sm := range simulator.Generate(simulator.GenSpec{Seed: 3, Start: t0, End: t0.Add(24 * time.Hour), Count: 3000, Poison: 0.05}) {
+		m, err := DecodeMessage(sm.JSON)
+		sameAsMaps(t, sm.JSON, m, err)
+	}
+	for _, s := range []string{
+		`{"msgid":1,"msgid":2,"msg_type":"text","msg_type":7,"target_type":"single","target_id":"b","from_id":"a","create_time":1,"msg_ctime":2}`,
+		`{"msg\u0069d":5,"msg_type":"t\u00e9xt","target_type":"single","target_id":"b","from_id":"a\ud800","create_time":"  12 ","msg_ctime":"3"}`,
+		"{\"msgid\":6,\"from_name\":\"\xff\xfe\",\"msg_body\":{\"text\":\"\xff\"}}",
+		`{"msgid":7} {}`, `{"msgid":8}x`, `[{"msgid":9}]`, `"msgid"`, ` {"msgid":10} `, `{"msgid":11,}`, `{"msgid":12`,
+		`{"msgid":-3}`, `{"msgid":"1e3"}`, `{"msgid":1.5}`, `{"msgid":9007199254740993.0}`, `{"msgid":"0x10"}`, `{"msgid":true}`,
+		`{"msgid":13,"msg_level":"2147483648","version":"-2147483648","target_appkey":null,"from_appkey":12}`,
+		`{"msgid":14,"target_id":{"a":1},"from_id":[1],"msg_body":null}`,
+	} {
+		m, err := DecodeMessage([]byte(s))
+		sameAsMaps(t, []byte(s), m, err)
+	}
 }
 
 func BenchmarkDecodeMessage(b *testing.B) {

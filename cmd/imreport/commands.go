@@ -36,6 +36,7 @@ func commands() []command {
 		{"run", "run the pipeline (configured by IMREPORT_* variables)", runUsage, cmdRun},
 		{"demo", "run the whole pipeline against the built-in simulator and an embedded Kafka broker", demoUsage, cmdDemo},
 		{"simulate", "serve the Report API simulator on an address", simulateUsage, cmdSimulate},
+		{"bench", "measure the run path against the simulator (throughput, requests, rate-limit use)", benchUsage, cmdBench},
 		{"checkpoint", "inspect a checkpoint file", checkpointUsage, cmdCheckpoint},
 		{"audit", "prove completeness: the API's counts against the topic, per bucket; --repair fills gaps", auditUsage, cmdAudit},
 		{"read", "print the topic's records as JSON lines, decoding either value format", readUsage, cmdRead},

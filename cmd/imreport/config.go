@@ -33,13 +33,14 @@ type env struct {
 	Chatrooms    string `env:"IMREPORT_CHATROOMS"`
 	Start        string `env:"IMREPORT_START, default=-24h"`
 	End          string `env:"IMREPORT_END"`
-	Window       string `env:"IMREPORT_WINDOW, default=5m"`
+	Window       string `env:"IMREPORT_WINDOW, default=168h"`
+	WindowMsgs   string `env:"IMREPORT_WINDOW_MESSAGES, default=20000"`
 	Settle       string `env:"IMREPORT_SETTLE, default=30s"`
 	Lookback     string `env:"IMREPORT_LOOKBACK, default=10m"`
 	PollInterval string `env:"IMREPORT_POLL_INTERVAL, default=10s"`
 	PageSize     string `env:"IMREPORT_PAGE_SIZE, default=1000"`
 	RateLimit    string `env:"IMREPORT_RATE_LIMIT, default=8"`
-	Concurrency  string `env:"IMREPORT_FETCH_CONCURRENCY, default=1"`
+	Concurrency  string `env:"IMREPORT_FETCH_CONCURRENCY, default=auto"`
 	AuditRate    string `env:"IMREPORT_AUDIT_RATE_LIMIT, default=2"`
 
 	KafkaBrokers       string `env:"IMREPORT_KAFKA_BROKERS"`
@@ -93,12 +94,14 @@ type Config struct {
 	Start        time.Time
 	End          time.Time // zero = tail
 	Window       time.Duration
+	WindowMsgs   int // 0 = fixed windows of Window
 	Settle       time.Duration
 	Lookback     time.Duration
 	PollInterval time.Duration
 	PageSize     int
 	RateLimit    float64
-	Concurrency  int
+	Concurrency  int     // windows fetched at once; with AutoFetch the most
+	AutoFetch    bool    // IMREPORT_FETCH_CONCURRENCY=auto
 	AuditRate    float64 // requests per second of `imreport audit`
 
 	KafkaBrokers       []string
@@ -159,12 +162,13 @@ func (c Config) LogValue() slog.Value {
 		slog.String("start", c.Start.Format(time.RFC3339)),
 		slog.String("end", end),
 		slog.Duration("window", c.Window),
+		slog.Int("window_messages", c.WindowMsgs),
 		slog.Duration("settle", c.Settle),
 		slog.Duration("lookback", c.Lookback),
 		slog.Duration("poll_interval", c.PollInterval),
 		slog.Int("page_size", c.PageSize),
 		slog.Float64("rate_limit", c.RateLimit),
-		slog.Int("fetch_concurrency", c.Concurrency),
+		slog.String("fetch_concurrency", concurrencyText(c)),
 		slog.Any("kafka_brokers", c.KafkaBrokers),
 		slog.String("kafka_topic", c.KafkaTopic),
 		slog.String("kafka_dlq_topic", c.KafkaDLQTopic),
@@ -329,7 +333,12 @@ func loadConfig(ctx context.Context, lookup envconfig.Lookuper, now time.Time, n
 	} else {
 		c.RateLimit = r
 	}
-	integer("IMREPORT_FETCH_CONCURRENCY", e.Concurrency, &c.Concurrency, 1, 64)
+	integer("IMREPORT_WINDOW_MESSAGES", e.WindowMsgs, &c.WindowMsgs, 0, 10_000_000)
+	if v := strings.TrimSpace(e.Concurrency); strings.EqualFold(v, "auto") {
+		c.Concurrency, c.AutoFetch = autoFetchMost, true
+	} else {
+		integer("IMREPORT_FETCH_CONCURRENCY", e.Concurrency, &c.Concurrency, 1, 64)
+	}
 	if r, err := strconv.ParseFloat(strings.TrimSpace(e.AuditRate), 64); err != nil || r <= 0 {
 		bad("IMREPORT_AUDIT_RATE_LIMIT", "%q is not a positive number of requests per second", e.AuditRate)
 	} else {
@@ -505,4 +514,15 @@ func validTopic(t string) bool {
 		}
 	}
 	return true
+}
+
+// autoFetchMost is the most windows IMREPORT_FETCH_CONCURRENCY=auto fetches
+// at once.
+const autoFetchMost = 16
+
+func concurrencyText(c Config) string {
+	if c.AutoFetch {
+		return fmt.Sprintf("auto (at most %d)", c.Concurrency)
+	}
+	return strconv.Itoa(c.Concurrency)
 }

@@ -35,7 +35,9 @@ func TestConfigDefaults(t *testing.T) {
 		{"zone", c.Location.String(), "Asia/Shanghai"},
 		{"start", c.Start, fixedNow.Add(-24 * time.Hour)},
 		{"end", c.End.IsZero(), true},
-		{"window", c.Window, 5 * time.Minute},
+		{"window", c.Window, 7 * 24 * time.Hour},
+		{"window messages", c.WindowMsgs, 20000},
+		{"fetch concurrency", concurrencyText(c), "auto (at most 16)"},
 		{"settle", c.Settle, 30 * time.Second},
 		{"lookback", c.Lookback, 10 * time.Minute},
 		{"poll", c.PollInterval, 10 * time.Second},
@@ -282,7 +284,7 @@ func TestConfigLogReadable(t *testing.T) {
 		t.Fatal(err)
 	}
 	for key, want := range map[string]any{
-		"window": "5m0s", "settle": "30s", "lookback": "10m0s", "poll_interval": "10s", "api_timeout": "30s",
+		"window": "168h0m0s", "settle": "30s", "lookback": "10m0s", "poll_interval": "10s", "api_timeout": "30s",
 		"shutdown_timeout": "20s", "checkpoint_lock_timeout": "2s", "kafka_replication_factor": "auto",
 		"master_secret": "(set)", "kafka_sasl_password": "(unset)",
 	} {

@@ -57,6 +57,7 @@ func TestBrokerOutage(t *testing.T) {
 	env["IMREPORT_PAGE_SIZE"] = "200"
 	env["IMREPORT_RATE_LIMIT"] = "20"
 	env["IMREPORT_FETCH_CONCURRENCY"] = "1"
+	env["IMREPORT_WINDOW_MESSAGES"] = "2000" // 20 windows: the cursor moves often
 	env["IMREPORT_LOG_LEVEL"] = "info"
 	cfg, err := loadConfig(context.Background(), mapLookup(env), time.Now(), true)
 	if err != nil {

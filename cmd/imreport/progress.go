@@ -42,9 +42,10 @@ func newProgress(cfg Config, p *pipeline.Pipeline, logger *slog.Logger, bars *pr
 		Logger:   logger,
 		Bars:     bars,
 		Bounded:  !cfg.End.IsZero(),
-		// A stream less than a window behind has nothing to fetch yet:
-		// caught up, no line every interval.
-		Quiet:   cfg.Window,
+		// A stream less than a short window behind has nothing to fetch
+		// yet: caught up, no line every interval. (Windows are sized by the
+		// data up to IMREPORT_WINDOW, 7 days: that says nothing here.)
+		Quiet:   min(cfg.Window, 5*time.Minute),
 		Observe: observe,
 	}
 }

@@ -47,6 +47,7 @@ func TestRunLogsProgress(t *testing.T) {
 	brokers := newKafka(t)
 	env := baseEnv(t, h, brokers)
 	env["IMREPORT_LOG_LEVEL"] = "info"
+	env["IMREPORT_WINDOW_MESSAGES"] = "100" // windows of about 100 messages: some 60 commits
 	cfg, err := loadConfig(context.Background(), mapLookup(env), time.Now(), true)
 	if err != nil {
 		t.Fatal(err)

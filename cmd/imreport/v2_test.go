@@ -94,6 +94,10 @@ func testV2Endpoint(t *testing.T, scope simulator.Scope, strict bool) {
 	brokers := newKafka(t)
 	env := v2Env(t, api, brokers, start, end)
 	env["IMREPORT_WINDOW"] = "240h"
+	// Fixed windows walked one at a time: the test follows each walk's
+	// requests in order.
+	env["IMREPORT_WINDOW_MESSAGES"] = "0"
+	env["IMREPORT_FETCH_CONCURRENCY"] = "1"
 	env["IMREPORT_PAGE_SIZE"] = strconv.Itoa(pageSize)
 	switch scope {
 	case simulator.ScopeUsers:
@@ -306,11 +310,18 @@ func testV2Switch(t *testing.T, scope simulator.Scope, stopV1 bool) {
 	ctx := context.Background()
 	var hooks runHooks
 	if stopV1 {
+		// One window at a time, so that stopping it leaves history for v2.
+		env["IMREPORT_FETCH_CONCURRENCY"] = "1"
 		c, cancel := context.WithCancel(ctx)
 		defer cancel()
-		commits := 0
-		hooks.onCommit = func(time.Time) {
-			if commits++; commits == 4 {
+		moves, last := 0, time.Time{}
+		hooks.onCommit = func(oldest time.Time) {
+			// Count the commits that move the cursor (not the start-up one).
+			if !oldest.After(last) {
+				return
+			}
+			last = oldest
+			if moves++; moves == 3 {
 				cancel()
 			}
 		}

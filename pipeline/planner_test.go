@@ -1,0 +1,168 @@
+package pipeline
+
+import (
+	"fmt"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/imreport/imreport/checkpoint"
+)
+
+func TestSizerNext(t *testing.T) {
+	s := Sizer{Max: 7 * 24 * time.Hour, Target: 20000}
+	for _, tc := range []struct {
+		name    string
+		sizer   Sizer
+		density float64
+		known   bool
+		want    time.Duration
+	}{
+		{"nothing known: the largest", s, 0, false, 7 * 24 * time.Hour},
+		{"an empty window before: the largest", s, 0, true, 7 * 24 * time.Hour},
+		{"sparse: capped at the largest", s, 0.01, true, 7 * 24 * time.Hour},
+		{"10 msg/s: 2000 s", s, 10, true, 2000 * time.Second},
+		{"fractional seconds are cut", s, 3, true, 6666 * time.Second},
+		{"dense: at least a second", s, 1e9, true, time.Second},
+		{"fixed windows", Sizer{Max: 5 * time.Minute}, 10, true, 5 * time.Minute},
+		{"a largest window below a second counts as one", Sizer{Max: time.Millisecond, Target: 10}, 1, true, time.Second},
+	} {
+		if got := tc.sizer.Next(tc.density, tc.known); got != tc.want {
+			t.Errorf("%s: Next(%g, %v) = %v, want %v", tc.name, tc.density, tc.known, got, tc.want)
+		}
+	}
+}
+
+func TestSizerTooBig(t *testing.T) {
+	s := Sizer{Max: time.Hour, Target: 100}
+	long, second := win(t0, t0.Add(time.Minute)), win(t0, t0.Add(time.Second))
+	for _, tc := range []struct {
+		total int
+		w     bool
+		want  bool
+	}{
+		{200, true, false}, {201, true, true}, {math.MaxInt, true, false}, {5000, false, false},
+	} {
+		w := long
+		if !tc.w {
+			w = second
+		}
+		if got := s.TooBig(tc.total, w); got != tc.want {
+			t.Errorf("TooBig(%d, %v) = %v, want %v", tc.total, w, got, tc.want)
+		}
+	}
+	if (Sizer{Max: time.Hour}).TooBig(1e9, long) {
+		t.Error("fixed windows are never too big")
+	}
+}
+
+func TestDensity(t *testing.T) {
+	if d, ok := Density(600, time.Minute); !ok || d != 10 {
+		t.Errorf("Density(600, 1m) = %v, %v", d, ok)
+	}
+	for _, tc := range []struct {
+		total int
+		span  time.Duration
+	}{{math.MaxInt, time.Minute}, {-1, time.Minute}, {5, 0}} {
+		if _, ok := Density(tc.total, tc.span); ok {
+			t.Errorf("Density(%d, %v) is known", tc.total, tc.span)
+		}
+	}
+}
+
+func TestAutoConcurrency(t *testing.T) {
+	for _, tc := range []struct {
+		rate    float64
+		latency time.Duration
+		most    int
+		want    int
+	}{
+		{10, 200 * time.Millisecond, 16, 4},    // 10 x 0.2 x 1.5 = 3, + 1
+		{8, 200 * time.Millisecond, 16, 4},     // 2.4 -> 3, + 1
+		{10, 20 * time.Millisecond, 16, 2},     // at least 2
+		{3333, 200 * time.Millisecond, 16, 16}, // the paid plan: at most the most
+		{10, 0, 16, 4},                         // before the first answer
+		{0, time.Second, 16, 4},                // no rate known
+		{10, 0, 2, 2},
+		{10, time.Second, 1, 1},
+	} {
+		if got := AutoConcurrency(tc.rate, tc.latency, tc.most); got != tc.want {
+			t.Errorf("AutoConcurrency(%g, %v, %d) = %d, want %d", tc.rate, tc.latency, tc.most, got, tc.want)
+		}
+	}
+}
+
+// TestSizedWindows runs a bounded backfill over a history with quiet hours,
+// a busy hour and bursts, with windows sized by the data and several
+// fetched at once: every message exactly once, cursors strictly in order,
+// every window walked to its end holding at most twice the target (or one
+// second), and far fewer requests than fixed windows would take.
+func TestSizedWindows(t *testing.T) {
+	start, end := t0, t0.Add(48*time.Hour)
+	msgs := generate(t, 31, start, end.Sub(start), 300, 0, 0) // quiet
+	busy := generate(t, 32, start.Add(20*time.Hour), time.Hour, 2000, 3, 150)
+	msgs = append(msgs, busy...)
+	const pageSize, target = 20, 200
+	f := &fakeFetcher{msgs: msgs, pageSize: pageSize}
+	pub := newFakePublisher()
+	cp := newFakeCheckpoint()
+	cfg := boundedConfig(start, end, 24*time.Hour)
+	cfg.WindowMessages = target
+	cfg.FetchConcurrency = 4
+	var last time.Time
+	cp.check = func(c checkpoint.Commit, _ checkpoint.State) error {
+		if cur, ok := c.Cursors["messages"]; ok {
+			if !cur.After(last) {
+				return fmt.Errorf("cursor %v does not move past %v", cur, last)
+			}
+			last = cur
+		}
+		return nil
+	}
+	p := mustNew(t, cfg, f, pub, cp)
+	if err := run(t, t.Context(), p); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	exactlyOnce(t, pub.Acked(), ids(msgs))
+	if got := cp.State().Cursors["messages"]; !got.Equal(end) {
+		t.Errorf("final cursor = %v, want %v", got, end)
+	}
+	st := p.Stats()
+	if st.Splits == 0 {
+		t.Errorf("no window was cut smaller: %+v", st)
+	}
+	// A window that holds more than twice the target (and is longer than a
+	// second) is cut: the same start is fetched again with a smaller window.
+	calls := f.Calls()
+	cut := 0
+	for i, c := range calls {
+		n := 0
+		for _, m := range msgs {
+			if !m.Time.Before(c.Window.From) && !m.Time.After(c.Window.To) {
+				n++
+			}
+		}
+		if n <= 2*target || c.Window.To.Sub(c.Window.From) <= time.Second {
+			continue
+		}
+		cut++
+		again := false
+		for _, d := range calls[i+1:] {
+			again = again || (d.Window.From.Equal(c.Window.From) && d.Window.To.Before(c.Window.To))
+		}
+		if !again {
+			t.Errorf("window %v holds %d messages (target %d) and was not cut", c.Window, n, target)
+		}
+	}
+	if int64(cut) != st.Splits {
+		t.Errorf("%d windows too big, %d splits", cut, st.Splits)
+	}
+	if st.Windows == 0 || st.Pages > int64(len(msgs)/pageSize)*3/2+st.Windows+st.Splits {
+		t.Errorf("%d pages for %d messages in pages of %d over %d windows (%d splits): most pages are not full", st.Pages, len(msgs), pageSize, st.Windows, st.Splits)
+	}
+	fixed := int64(end.Sub(start) / (5 * time.Minute))
+	if n := int64(len(calls)); n*4 > fixed {
+		t.Errorf("%d fetches; fixed 5-minute windows would take %d", n, fixed)
+	}
+	t.Logf("%d messages, %d fetches, %d pages, %d windows, %d splits, %d commits", len(msgs), len(f.Calls()), st.Pages, st.Windows, st.Splits, st.Commits)
+}
