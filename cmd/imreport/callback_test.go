@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -89,6 +93,7 @@ func TestCallbackAndPollingExactlyOnce(t *testing.T) {
 	env["IMREPORT_LOOKBACK"] = "3s"
 	env["IMREPORT_POLL_INTERVAL"] = "200ms"
 	env["IMREPORT_CALLBACK_ADDR"] = "127.0.0.1:0"
+	env["IMREPORT_HTTP_ADDR"] = "127.0.0.1:0"
 	cfg, err := loadConfig(context.Background(), mapLookup(env), now, true)
 	if err != nil {
 		t.Fatal(err)
@@ -98,9 +103,24 @@ func TestCallbackAndPollingExactlyOnce(t *testing.T) {
 	addrc := make(chan string, 1)
 	done := make(chan error, 1)
 	logs := &syncBuffer{}
+	var metricsURL, lastMetrics string // /metrics as of the last commit
 	go func() {
 		done <- runPipeline(t.Context(), cfg, newLogger(logs, cfg.LogLevel), runHooks{
+			onListen:   func(a string) { metricsURL = "http://" + a + "/metrics" },
 			onCallback: func(a string) { addrc <- a },
+			onCommit: func(time.Time) {
+				// Not get: this is the publisher's goroutine, not the test's.
+				resp, err := http.Get(metricsURL)
+				if err != nil {
+					return
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				body := string(b)
+				mu.Lock()
+				lastMetrics = body
+				mu.Unlock()
+			},
 			onPublished: func(_ string, r sink.Record, at time.Time) {
 				mu.Lock()
 				ackedAt[r.MsgID] = at
@@ -149,6 +169,38 @@ func TestCallbackAndPollingExactlyOnce(t *testing.T) {
 		}
 	}
 	mu.Unlock()
+	// The metrics as of the last commit (after the last publish) agree with
+	// the topic.
+	mu.Lock()
+	body := lastMetrics
+	mu.Unlock()
+	for series, want := range map[string]float64{
+		`imreport_messages_published_by_path_total{path="callback"}`: float64(paths["/callback"]),
+		`imreport_messages_published_by_path_total{path="poll"}`:     float64(paths["/v2/messages"]),
+		`imreport_freshness_seconds_count{path="callback"}`:          float64(paths["/callback"]),
+		`imreport_freshness_seconds_count{path="poll"}`:              float64(paths["/v2/messages"]),
+	} {
+		if got, ok := seriesValue(body, series); !ok || got != want {
+			t.Errorf("%s = %v (present %v), want %v", series, got, ok, want)
+		}
+	}
+	if got, _ := seriesValue(body, `imreport_callback_requests_total{outcome="accepted"}`); got < float64(ps.Acked) {
+		t.Errorf("callback requests accepted = %v, want at least the %d the vendor saw answered 200", got, ps.Acked)
+	}
+	if got, _ := seriesValue(body, `imreport_callback_duplicates_total`); got == 0 {
+		t.Error("imreport_callback_duplicates_total = 0, want the duplicated callbacks counted")
+	}
 	t.Logf("freshness of live messages (Kafka ack - msg_ctime), callback: %s", quantiles(fresh["callback"]))
 	t.Logf("freshness of live messages (Kafka ack - msg_ctime), poll (settle 1s, poll 200ms): %s", quantiles(fresh["poll"]))
+}
+
+// seriesValue finds one series' value in a /metrics text.
+func seriesValue(body, series string) (float64, bool) {
+	for _, line := range strings.Split(body, "\n") {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
 }
