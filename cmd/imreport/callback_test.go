@@ -282,3 +282,19 @@ func TestCallbackShutdown(t *testing.T) {
 		}
 	}
 }
+
+// TestCallbackFlagsRejectBadValues: simulate and demo refuse a bad receiver
+// URL or fault fraction with exit 2, before doing anything.
+func TestCallbackFlagsRejectBadValues(t *testing.T) {
+	for _, args := range [][]string{
+		{"simulate", "--callback", "ftp://127.0.0.1/callback"},
+		{"simulate", "--callback", "http://"},
+		{"simulate", "--callback", "http://127.0.0.1:1/callback", "--callback-lost", "1.5"},
+		{"demo", "--callback", "--callback-duplicate", "-0.1"},
+		{"demo", "--callback", "--callback-live", "0s"},
+	} {
+		if code, _, stderr := runMain(t.Context(), map[string]string{}, args...); code != exitUsage || !strings.Contains(stderr, "--callback") {
+			t.Errorf("%v: exit %d, stderr %q; want 2 naming the flag", args, code, stderr)
+		}
+	}
+}
