@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imreport/imreport/simulator"
+)
+
+// TestMonitoringNamesServedMetrics: every imreport_* metric the alert
+// rules (the chart's and the kustomize component's) and the Grafana
+// dashboard name is served by /metrics of a running imreport (tailing,
+// caught up, one progress report done).
+func TestMonitoringNamesServedMetrics(t *testing.T) {
+	refs := map[string][]string{} // metric -> files naming it
+	name := regexp.MustCompile(`imreport_[a-z0-9_]*[a-z0-9]`)
+	for _, f := range []string{
+		"../../deploy/helm/imreport/files/rules.yaml",
+		"../../deploy/components/monitoring/prometheusrule.yaml",
+		"../../deploy/monitoring/dashboard.json",
+	} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range name.FindAllString(string(b), -1) {
+			refs[m] = append(refs[m], filepath.Base(f))
+		}
+	}
+	if len(refs) < 10 {
+		t.Fatalf("only %d metric names found in the rules and the dashboard", len(refs))
+	}
+
+	now := time.Now().UTC()
+	h := newHistory(t, simulator.GenSpec{Seed: 61, Start: now.Add(-2 * time.Hour), End: now.Add(-time.Minute), Count: 800})
+	env := baseEnv(t, h, newKafka(t))
+	delete(env, "IMREPORT_END")
+	env["IMREPORT_START"] = "-1h"
+	env["IMREPORT_HTTP_ADDR"] = "127.0.0.1:0"
+	cfg, err := loadConfig(context.Background(), mapLookup(env), now, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reports := newStepper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrc := make(chan string, 1)
+	caught := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- runPipeline(ctx, cfg, newLogger(&syncBuffer{}, cfg.LogLevel), runHooks{
+			onListen:      func(a string) { addrc <- a },
+			progressSleep: reports.sleep,
+			onCommit: func(c time.Time) {
+				if !c.Before(now.Add(-time.Minute)) {
+					select {
+					case <-caught:
+					default:
+						close(caught)
+					}
+				}
+			},
+		})
+	}()
+	addr := <-addrc
+	select {
+	case <-caught:
+	case err := <-done:
+		t.Fatalf("run ended: %v", err)
+	case <-time.After(time.Minute):
+		t.Fatal("not caught up within a minute")
+	}
+	<-reports.entered
+	reports.step() // one progress report: the remaining and ETA gauges
+	_, body := get(t, "http://"+addr+"/metrics")
+	served := map[string]bool{}
+	for _, l := range strings.Split(body, "\n") {
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		served[strings.FieldsFunc(l, func(r rune) bool { return r == '{' || r == ' ' })[0]] = true
+	}
+	var missing []string
+	for m, files := range refs {
+		if !served[m] {
+			missing = append(missing, m+" (named in "+strings.Join(files, ", ")+")")
+		}
+	}
+	sort.Strings(missing)
+	for _, m := range missing {
+		t.Errorf("not served by /metrics: %s", m)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
