@@ -52,23 +52,11 @@ func TestRunLogsProgress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The reporter says when it enters its sleep, then waits to be woken.
-	wake, entered := make(chan struct{}), make(chan struct{})
+	reports := newStepper()
+	var intervals []time.Duration
 	progressSleep := func(ctx context.Context, d time.Duration) error {
-		if d != 15*time.Second {
-			t.Errorf("progress interval %v, want the default 15s", d)
-		}
-		select {
-		case entered <- struct{}{}:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		select {
-		case <-wake:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		intervals = append(intervals, d) // the reporter's goroutine only
+		return reports.sleep(ctx, d)
 	}
 	var (
 		mu      sync.Mutex
@@ -80,11 +68,10 @@ func TestRunLogsProgress(t *testing.T) {
 	primed := false
 	report := func() {
 		if !primed {
-			<-entered // the reporter is in its first sleep
+			<-reports.entered // the reporter is in its first sleep
 			primed = true
 		}
-		wake <- struct{}{}
-		<-entered // and back in it: the report is written
+		reports.step()
 	}
 	err = runPipeline(context.Background(), cfg, newLogger(logs, cfg.LogLevel), runHooks{
 		progressSleep: progressSleep,
@@ -102,6 +89,11 @@ func TestRunLogsProgress(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, logs.String())
+	}
+	for _, d := range intervals {
+		if d != 15*time.Second {
+			t.Errorf("progress interval %v, want the default 15s", d)
+		}
 	}
 	lines := progressLines(t, logs.String(), "progress")
 	if len(lines) != 2 || len(want) != 2 {
