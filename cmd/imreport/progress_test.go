@@ -1,22 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/vbauerster/mpb/v8"
-
 	"github.com/imreport/imreport/pipeline"
-	"github.com/imreport/imreport/progress"
 	"github.com/imreport/imreport/simulator"
-	"github.com/imreport/imreport/sink"
 )
 
 // progressLines returns the "progress" lines of a JSON log.
@@ -155,30 +148,5 @@ func TestRunAnnouncesTheWaitForLateArrivals(t *testing.T) {
 	}
 	if i, j := strings.Index(text, "waiting for late arrivals"), strings.Index(text, "pipeline finished"); i < 0 || j < i {
 		t.Errorf("the wait is not announced before the run finishes:\n%s", text)
-	}
-}
-
-// `imreport read` on a terminal: the bar counts the lines written against
-// the records the read planned, and ends full.
-func TestReadProgressBar(t *testing.T) {
-	var drawn syncBuffer
-	bars := progress.NewBars(&drawn, mpb.WithWidth(120), mpb.WithManualRefresh(make(chan any)))
-	var opts sink.ConsumeOptions
-	var printed bytes.Buffer
-	out, stop := readProgress(bars, &opts, &printed, time.Hour)
-	if opts.Planned == nil {
-		t.Fatal("readProgress did not ask for the planned count")
-	}
-	opts.Planned(3)
-	for i := range 3 {
-		fmt.Fprintf(out, "{\"offset\":%d}\n", i)
-	}
-	stop()
-	if printed.String() != "{\"offset\":0}\n{\"offset\":1}\n{\"offset\":2}\n" {
-		t.Errorf("lines changed on their way: %q", printed.String())
-	}
-	screen := regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`).ReplaceAllString(drawn.String(), "")
-	if !regexp.MustCompile(`read\s+\[=+\]\s+3/3 records`).MatchString(screen) {
-		t.Errorf("bar:\n%s", screen)
 	}
 }

@@ -129,6 +129,7 @@ func TestReadyDuringKafkaOutage(t *testing.T) {
 		t.Fatalf("run: %v\n%s", err, logs.String())
 	}
 }
+
 // tailCaughtUp runs cfg (a tailing run with an HTTP address) until its
 // oldest cursor reaches caught, and returns the HTTP address and a stop
 // that cancels the run and returns its error.
@@ -163,4 +164,3 @@ func tailCaughtUp(t *testing.T, cfg Config, hooks runHooks, caughtAt time.Time, 
 		return <-done
 	}
 }
-
