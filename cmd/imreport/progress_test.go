@@ -131,11 +131,26 @@ func TestRunAnnouncesTheWaitForLateArrivals(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
+	// The planner starts polling as soon as it has planned the last window;
+	// the fake clock moves on only once that window is committed (in real
+	// time the wait begins then, and so does the announcement).
+	reached := make(chan struct{})
+	var once sync.Once
 	sleep := func(ctx context.Context, d time.Duration) error {
+		select {
+		case <-reached:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 		clock.advance(d)
 		return ctx.Err()
 	}
-	if err := runPipeline(context.Background(), cfg, newLogger(logs, cfg.LogLevel), runHooks{now: clock.Now, sleep: sleep}); err != nil {
+	onCommit := func(oldest time.Time) {
+		if !oldest.Before(end) {
+			once.Do(func() { close(reached) })
+		}
+	}
+	if err := runPipeline(context.Background(), cfg, newLogger(logs, cfg.LogLevel), runHooks{now: clock.Now, sleep: sleep, onCommit: onCommit}); err != nil {
 		t.Fatalf("run: %v\n%s", err, logs.String())
 	}
 	text := logs.String()
