@@ -35,6 +35,7 @@ var kinds = map[string]func() any{
 	"v1/PersistentVolumeClaim":                func() any { return &corev1.PersistentVolumeClaim{} },
 	"apps/v1/Deployment":                      func() any { return &appsv1.Deployment{} },
 	"batch/v1/Job":                            func() any { return &batchv1.Job{} },
+	"batch/v1/CronJob":                        func() any { return &batchv1.CronJob{} },
 	"networking.k8s.io/v1/NetworkPolicy":      func() any { return &networkingv1.NetworkPolicy{} },
 	"networking.k8s.io/v1/Ingress":            func() any { return &networkingv1.Ingress{} },
 	"monitoring.coreos.com/v1/ServiceMonitor": func() any { return &monitoringv1.ServiceMonitor{} },

@@ -76,7 +76,7 @@ imreport.io/app: {{ .app.name }}
 {{- end -}}
 {{- end -}}
 
-{{/* The pod spec shared by the Deployment and the backfill Job: (dict "root" $ "app" $app "claim" name "configMap" name) */}}
+{{/* The pod spec shared by the Deployment, the backfill Job and the audit CronJob: (dict "root" $ "app" $app "claim" name "configMap" name ["args" list] ["resources" map]) */}}
 {{- define "imreport.podSpec" -}}
 {{- $v := .root.Values -}}
 serviceAccountName: {{ include "imreport.serviceAccountName" .root }}
@@ -107,7 +107,7 @@ containers:
   - name: imreport
     image: {{ include "imreport.image" .root }}
     imagePullPolicy: {{ $v.image.pullPolicy }}
-    args: ["run"]
+    args: {{ .args | default (list "run") | toJson }}
     envFrom:
       - configMapRef:
           name: {{ .configMap }}
@@ -130,7 +130,7 @@ containers:
       failureThreshold: 3
     {{- end }}
     resources:
-      {{- toYaml $v.resources | nindent 6 }}
+      {{- toYaml (.resources | default $v.resources) | nindent 6 }}
     securityContext:
       {{- toYaml $v.securityContext | nindent 6 }}
     volumeMounts:
