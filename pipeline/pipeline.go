@@ -300,6 +300,7 @@ type item struct {
 // Run runs until every stream reaches Config.End, ctx is cancelled (it then
 // returns nil after committing what Kafka acknowledged), or a fatal error.
 func (p *Pipeline) Run(ctx context.Context) error {
+	defer p.stopPushes() // also when Run fails before the publisher starts
 	state, err := p.cp.Load()
 	if err != nil {
 		return fmt.Errorf("pipeline: load checkpoint: %w", err)

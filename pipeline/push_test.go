@@ -411,3 +411,21 @@ func BenchmarkPushConcurrent(b *testing.B) {
 		b.Fatal(err)
 	}
 }
+
+// TestPushWhenRunFailsBeforePublishing: a Run that fails before its
+// publisher starts (an unreadable checkpoint) makes a waiting Push return
+// ErrNotRunning at once, not after its deadline.
+func TestPushWhenRunFailsBeforePublishing(t *testing.T) {
+	cp := newFakeCheckpoint()
+	cp.loadErr = errors.New("disk gone")
+	start, end := t0, t0.Add(time.Minute)
+	p := mustNew(t, boundedConfig(start, end, time.Minute), &fakeFetcher{pageSize: 10}, newFakePublisher(), cp)
+	pushed := make(chan error, 1)
+	go func() { pushed <- p.Push(t.Context(), batchOf(t, end, textMsg(1, start))) }()
+	if err := run(t, t.Context(), p); err == nil {
+		t.Fatal("Run succeeded on an unreadable checkpoint")
+	}
+	if err := <-pushed; !errors.Is(err, ErrNotRunning) {
+		t.Errorf("Push = %v, want ErrNotRunning", err)
+	}
+}
