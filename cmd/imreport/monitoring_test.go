@@ -48,34 +48,7 @@ func TestMonitoringNamesServedMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	reports := newStepper()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	addrc := make(chan string, 1)
-	caught := make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		done <- runPipeline(ctx, cfg, newLogger(&syncBuffer{}, cfg.LogLevel), runHooks{
-			onListen:      func(a string) { addrc <- a },
-			progressSleep: reports.sleep,
-			onCommit: func(c time.Time) {
-				if !c.Before(now.Add(-time.Minute)) {
-					select {
-					case <-caught:
-					default:
-						close(caught)
-					}
-				}
-			},
-		})
-	}()
-	addr := <-addrc
-	select {
-	case <-caught:
-	case err := <-done:
-		t.Fatalf("run ended: %v", err)
-	case <-time.After(time.Minute):
-		t.Fatal("not caught up within a minute")
-	}
+	addr, stop := tailCaughtUp(t, cfg, runHooks{progressSleep: reports.sleep}, now.Add(-time.Minute), &syncBuffer{})
 	<-reports.entered
 	reports.step() // one progress report: the remaining and ETA gauges
 	_, body := get(t, "http://"+addr+"/metrics")
@@ -96,8 +69,7 @@ func TestMonitoringNamesServedMetrics(t *testing.T) {
 	for _, m := range missing {
 		t.Errorf("not served by /metrics: %s", m)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 }

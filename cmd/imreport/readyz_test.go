@@ -64,35 +64,9 @@ func TestReadyDuringKafkaOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	probes := newStepper()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	addrc := make(chan string, 1)
-	caught := make(chan struct{})
-	done := make(chan error, 1)
 	logs := &syncBuffer{}
-	go func() {
-		done <- runPipeline(ctx, cfg, newLogger(logs, cfg.LogLevel), runHooks{
-			onListen:   func(a string) { addrc <- a },
-			probeSleep: probes.sleep,
-			onCommit: func(c time.Time) {
-				if !c.Before(now.Add(-time.Minute)) {
-					select {
-					case <-caught:
-					default:
-						close(caught)
-					}
-				}
-			},
-		})
-	}()
-	base := "http://" + <-addrc
-	select {
-	case <-caught:
-	case err := <-done:
-		t.Fatalf("run ended: %v\n%s", err, logs.String())
-	case <-time.After(time.Minute):
-		t.Fatalf("not caught up within a minute\n%s", logs.String())
-	}
+	addr, stop := tailCaughtUp(t, cfg, runHooks{probeSleep: probes.sleep}, now.Add(-time.Minute), logs)
+	base := "http://" + addr
 	<-probes.entered // the probe loop waits for its first round
 	statusOf := func() status.Status {
 		t.Helper()
@@ -151,8 +125,42 @@ func TestReadyDuringKafkaOutage(t *testing.T) {
 	if m := readyMetric(); m != "imreport_ready 1" {
 		t.Errorf("after the outage: %q", m)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("run: %v\n%s", err, logs.String())
+	}
+}
+
+// tailCaughtUp runs cfg (a tailing run with an HTTP address) until its
+// oldest cursor reaches caught, and returns the HTTP address and a stop
+// that cancels the run and returns its error.
+func tailCaughtUp(t *testing.T, cfg Config, hooks runHooks, caughtAt time.Time, logs *syncBuffer) (addr string, stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	addrc := make(chan string, 1)
+	caught := make(chan struct{})
+	done := make(chan error, 1)
+	hooks.onListen = func(a string) { addrc <- a }
+	hooks.onCommit = func(c time.Time) {
+		if !c.Before(caughtAt) {
+			select {
+			case <-caught:
+			default:
+				close(caught)
+			}
+		}
+	}
+	go func() { done <- runPipeline(ctx, cfg, newLogger(logs, cfg.LogLevel), hooks) }()
+	addr = <-addrc
+	select {
+	case <-caught:
+	case err := <-done:
+		t.Fatalf("run ended: %v\n%s", err, logs.String())
+	case <-time.After(time.Minute):
+		t.Fatalf("not caught up within a minute\n%s", logs.String())
+	}
+	return addr, func() error {
+		cancel()
+		return <-done
 	}
 }
