@@ -15,6 +15,7 @@ import (
 
 	"github.com/imreport/imreport/audit"
 	"github.com/imreport/imreport/checkpoint"
+	"github.com/imreport/imreport/metrics"
 	"github.com/imreport/imreport/pipeline"
 	"github.com/imreport/imreport/retry"
 	"github.com/imreport/imreport/sink"
@@ -169,10 +170,10 @@ func runAudit(ctx context.Context, cfg Config, f auditFlags, logger *slog.Logger
 	var onProgress func(audit.Progress)
 	if f.http != "" {
 		reg := prometheus.NewRegistry()
-		onProgress = auditMetrics(reg)
+		onProgress = metrics.Audit(reg)
 		board := status.New(status.Config{Version: buildVersion()})
 		board.Running(nil) // ready while it runs
-		srv, _, err := serveHTTP(f.http, reg, board, logger)
+		srv, _, err := metrics.Serve(f.http, reg, board, logger)
 		if err != nil {
 			return exitFailed, err
 		}

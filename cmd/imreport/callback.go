@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/imreport/imreport/demo"
+	"github.com/imreport/imreport/metrics"
 	"github.com/imreport/imreport/pipeline"
 	"github.com/imreport/imreport/simulator"
 	"github.com/imreport/imreport/source/callback"
@@ -18,7 +19,7 @@ import (
 // when IMREPORT_CALLBACK_ADDR is set. It stops accepting when ctx ends (a
 // shutdown: requests in flight get their answer or a 503) or when stop is
 // called, which also waits for it.
-func serveCallback(ctx context.Context, cfg Config, p *pipeline.Pipeline, m *metrics, logger *slog.Logger, onListen func(string)) (stop func(), err error) {
+func serveCallback(ctx context.Context, cfg Config, p *pipeline.Pipeline, m *metrics.Metrics, logger *slog.Logger, onListen func(string)) (stop func(), err error) {
 	if cfg.CallbackAddr == "" {
 		return func() {}, nil
 	}
@@ -30,7 +31,7 @@ func serveCallback(ctx context.Context, cfg Config, p *pipeline.Pipeline, m *met
 		ReadTimeout:  cfg.CallbackReadTimeout,
 		AckTimeout:   cfg.CallbackAckTimeout,
 		Logger:       logger,
-		OnRequest:    m.observeCallback,
+		OnRequest:    m.ObserveCallback,
 	}, p)
 	if err != nil {
 		return nil, err
