@@ -7,7 +7,7 @@
 // # Checks
 //
 // In order: the Report API credentials (one count=1 request on the app's
-// /messages), each configured stream (one count=1 request on its
+// /messages), the API version (that request's endpoint), each configured stream (one count=1 request on its
 // endpoint), Kafka (reachable with the configured TLS and SASL), the topic
 // and the dead-letter topic (exists, or the broker would create it as
 // configured; cleanup.policy not compact, whose compaction would drop
@@ -151,7 +151,7 @@ func (d *run) api() []Row {
 		creds.Status = OK
 		creds.Detail = fmt.Sprintf("app key %s accepted; /%s/messages answered (%d messages in the last full minute)", d.cfg.AppKey, d.cfg.APIVersion, n)
 	}
-	rows := []Row{creds}
+	rows := []Row{creds, d.version(creds, err)}
 	for _, s := range d.cfg.Streams {
 		if s.Kind == source.KindMessages {
 			continue // the credentials check asked it
@@ -177,6 +177,25 @@ func (d *run) api() []Row {
 		rows = append(rows, r)
 	}
 	return rows
+}
+
+// version judges the API version from the credentials request, which went
+// to /{version}/messages: a 404 there means the version is not served.
+func (d *run) version(creds Row, err error) Row {
+	r := Row{Check: "report api version " + d.cfg.APIVersion}
+	var ae *source.APIError
+	switch {
+	case errors.As(err, &ae) && ae.Status == 404:
+		r.Status, r.Detail = Fail, err.Error()
+		r.Fix = "set IMREPORT_API_VERSION to the other version (v2 is the vendor's recommended one), or check IMREPORT_API_URL has no path"
+	case creds.Status != OK:
+		r.Status, r.Detail = Skip, "skipped: the credentials check failed"
+	case d.cfg.APIVersion == "v1":
+		r.Status, r.Detail = OK, "v1 answers (deprecated by the vendor, no group or chatroom endpoints: prefer v2)"
+	default:
+		r.Status, r.Detail = OK, d.cfg.APIVersion+" answers (cursor paging; users, groups and chatrooms)"
+	}
+	return r
 }
 
 // kafka checks the brokers, the topic and the dead-letter topic.

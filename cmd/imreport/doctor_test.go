@@ -82,7 +82,7 @@ func TestDoctor(t *testing.T) {
 	}
 	cp := "checkpoint " + base["IMREPORT_CHECKPOINT_PATH"]
 	allOK := map[string]string{
-		"report api credentials": "ok", "stream users/" + user: "ok", "kafka brokers": "ok",
+		"report api credentials": "ok", "report api version v2": "ok", "stream users/" + user: "ok", "kafka brokers": "ok",
 		"topic imreport.messages": "ok", "dead-letter topic imreport.messages.dlq": "ok", cp: "ok",
 	}
 
@@ -107,10 +107,16 @@ func TestDoctor(t *testing.T) {
 		env := copyEnv(base)
 		env["IMREPORT_MASTER_SECRET"] = "not-the-secret"
 		code, out := doctor(env)
-		want("secret", out, code, 1, map[string]string{"report api credentials": "fail", "stream users/" + user: "skip", "kafka brokers": "ok"})
+		want("secret", out, code, 1, map[string]string{"report api credentials": "fail", "report api version v2": "skip", "stream users/" + user: "skip", "kafka brokers": "ok"})
 		if !strings.Contains(out, "IMREPORT_MASTER_SECRET") {
 			t.Errorf("the fix does not name the variable:\n%s", out)
 		}
+	})
+	t.Run("api version not served", func(t *testing.T) {
+		env := copyEnv(base)
+		env["IMREPORT_API_URL"] = h.url + "/no-such-prefix"
+		code, out := doctor(env)
+		want("version", out, code, 1, map[string]string{"report api credentials": "fail", "report api version v2": "fail", "kafka brokers": "ok"})
 	})
 	t.Run("no broker", func(t *testing.T) {
 		env := copyEnv(base)
