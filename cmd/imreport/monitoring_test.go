@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -9,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/imreport/imreport/simulator"
 )
 
 // TestMonitoringNamesServedMetrics: every imreport_* metric the alert
@@ -38,15 +35,7 @@ func TestMonitoringNamesServedMetrics(t *testing.T) {
 	}
 
 	now := time.Now().UTC()
-	h := newHistory(t, simulator.GenSpec{Seed: 61, Start: now.Add(-2 * time.Hour), End: now.Add(-time.Minute), Count: 800})
-	env := baseEnv(t, h, newKafka(t))
-	delete(env, "IMREPORT_END")
-	env["IMREPORT_START"] = "-1h"
-	env["IMREPORT_HTTP_ADDR"] = "127.0.0.1:0"
-	cfg, err := loadConfig(context.Background(), mapLookup(env), now, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := tailConfig(t, 61, newKafka(t), now)
 	reports := newStepper()
 	addr, stop := tailCaughtUp(t, cfg, runHooks{progressSleep: reports.sleep}, now.Add(-time.Minute), &syncBuffer{})
 	<-reports.entered

@@ -54,15 +54,7 @@ func TestReadyDuringKafkaOutage(t *testing.T) {
 	}
 	t.Cleanup(broker.stop)
 	now := time.Now().UTC()
-	h := newHistory(t, simulator.GenSpec{Seed: 41, Start: now.Add(-2 * time.Hour), End: now.Add(-time.Minute), Count: 500})
-	env := baseEnv(t, h, []string{fmt.Sprintf("127.0.0.1:%d", port)})
-	delete(env, "IMREPORT_END")
-	env["IMREPORT_START"] = "-1h"
-	env["IMREPORT_HTTP_ADDR"] = "127.0.0.1:0"
-	cfg, err := loadConfig(context.Background(), mapLookup(env), now, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := tailConfig(t, 41, []string{fmt.Sprintf("127.0.0.1:%d", port)}, now)
 	probes := newStepper()
 	logs := &syncBuffer{}
 	addr, stop := tailCaughtUp(t, cfg, runHooks{probeSleep: probes.sleep}, now.Add(-time.Minute), logs)
@@ -128,6 +120,22 @@ func TestReadyDuringKafkaOutage(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("run: %v\n%s", err, logs.String())
 	}
+}
+
+// tailConfig is a tailing run from an hour ago over two hours of history
+// ending a minute ago, serving HTTP on a free port.
+func tailConfig(t *testing.T, seed uint64, brokers []string, now time.Time) Config {
+	t.Helper()
+	h := newHistory(t, simulator.GenSpec{Seed: seed, Start: now.Add(-2 * time.Hour), End: now.Add(-time.Minute), Count: 500})
+	env := baseEnv(t, h, brokers)
+	delete(env, "IMREPORT_END")
+	env["IMREPORT_START"] = "-1h"
+	env["IMREPORT_HTTP_ADDR"] = "127.0.0.1:0"
+	cfg, err := loadConfig(context.Background(), mapLookup(env), now, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 // tailCaughtUp runs cfg (a tailing run with an HTTP address) until its
