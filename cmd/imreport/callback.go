@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"log/slog"
-	"net"
 	"time"
 
 	"github.com/imreport/imreport/demo"
@@ -16,9 +14,7 @@ import (
 )
 
 // serveCallback starts the message routing receiver on its own listener
-// when IMREPORT_CALLBACK_ADDR is set. It stops accepting when ctx ends (a
-// shutdown: requests in flight get their answer or a 503) or when stop is
-// called, which also waits for it.
+// when IMREPORT_CALLBACK_ADDR is set (callback.Receiver.Start).
 func serveCallback(ctx context.Context, cfg Config, p *pipeline.Pipeline, m *metrics.Metrics, logger *slog.Logger, onListen func(string)) (stop func(), err error) {
 	if cfg.CallbackAddr == "" {
 		return func() {}, nil
@@ -36,23 +32,7 @@ func serveCallback(ctx context.Context, cfg Config, p *pipeline.Pipeline, m *met
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", cfg.CallbackAddr)
-	if err != nil {
-		return nil, fmt.Errorf("callback listen %s: %w", cfg.CallbackAddr, err)
-	}
-	logger.Info("serving message routing callbacks", "addr", ln.Addr().String(), "path", rc.Path())
-	if onListen != nil {
-		onListen(ln.Addr().String())
-	}
-	sctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := rc.Serve(sctx, ln); err != nil {
-			logger.Error("callback receiver stopped", "error", err)
-		}
-	}()
-	return func() { cancel(); <-done }, nil
+	return rc.Start(ctx, cfg.CallbackAddr, onListen)
 }
 
 // callbackFlags are the simulated vendor's message routing switches of
