@@ -206,11 +206,11 @@ func New(cfg Config) (*Writer, error) {
 // transport. It does not connect.
 func (w *Writer) newKafkaWriter(topic string) *kafka.Writer {
 	return &kafka.Writer{
-		Addr:            w.addr,
-		Topic:           topic,
-		Balancer:        &kafka.Murmur2Balancer{},
-		RequiredAcks:    kafka.RequireAll,
-		Async:           false,
+		Addr:         w.addr,
+		Topic:        topic,
+		Balancer:     &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll,
+		Async:        false,
 		// kafka-go allocates a batch's message slice at BatchSize up
 		// front, per partition and write: 10,000 cost 1.7 MB each (8 KB
 		// per record published, most of the process's allocations). A
