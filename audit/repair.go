@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
+	"os"
 	"time"
 
 	"github.com/imreport/imreport/checkpoint"
@@ -92,6 +94,27 @@ func Repair(ctx context.Context, rep *Report, rc RepairConfig) (*RepairReport, e
 		}
 	}
 	return out, nil
+}
+
+// OpenCheckpoint opens the pipeline's checkpoint for a repair: it must
+// exist, its lock must be free (ErrLocked while the pipeline runs: the error
+// says to stop it) and it must be bound to id.
+func OpenCheckpoint(path string, lockTimeout time.Duration, id checkpoint.Identity) (*checkpoint.Store, error) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("repair: no checkpoint at %s (IMREPORT_CHECKPOINT_PATH): repair runs on the pipeline's checkpoint", path)
+	}
+	store, err := checkpoint.Open(checkpoint.Options{Path: path, LockTimeout: lockTimeout})
+	if errors.Is(err, checkpoint.ErrLocked) {
+		return nil, fmt.Errorf("repair: %w: the pipeline is running; stop it (kubectl scale --replicas=0), run audit --repair, start it again", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("repair: %w", err)
+	}
+	if err := store.Bind(id); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("repair: %w", err)
+	}
+	return store, nil
 }
 
 // repairRanges merges the stream's missing buckets into ranges, clipped to

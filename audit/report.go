@@ -195,7 +195,7 @@ func (o Outcome) WriteTable(w io.Writer) error {
 		return err
 	}
 	if rr := o.Repair; rr != nil {
-		fmt.Fprintf(w, "\nrepair: %d ranges, %d messages published, %d dead-lettered\n", len(rr.Ranges), rr.Published, rr.DeadLettered)
+		fmt.Fprintf(w, "\nrepair: %d messages published, %d dead-lettered, in %d range(s)\n", rr.Published, rr.DeadLettered, len(rr.Ranges))
 		for _, r := range rr.Ranges {
 			fmt.Fprintf(w, "  %s [%s, %s): %d published, %d dead-lettered, %d already in Kafka\n", r.Stream,
 				r.From.UTC().Format(time.RFC3339), r.To.UTC().Format(time.RFC3339), r.Published, r.DeadLettered, r.Duplicates)

@@ -129,6 +129,7 @@ type Stats struct {
 	// What came by Push (counted in Published, Duplicates and DeadLettered
 	// too).
 	CallbackRequests   int64 // batches handed to the publisher
+	CallbackWrites     int64 // Kafka writes they were coalesced into (retries not counted)
 	CallbackMessages   int64 // messages in them
 	CallbackPublished  int64 // messages acknowledged by Kafka (main topic) from callbacks
 	CallbackDuplicates int64 // messages skipped: already published (by either path) or twice in one write
@@ -262,7 +263,7 @@ func (p *Pipeline) Stats() Stats {
 		RescanChecks: s.rescanChecks.Load(), RescanSkips: s.rescanSkips.Load(),
 		DeadLettered: s.deadLettered.Load(), ReadBacks: s.readBacks.Load(), Recovered: s.recovered.Load(),
 		Splits:           s.splits.Load(),
-		CallbackRequests: p.push.requests.Load(), CallbackMessages: p.push.messages.Load(), CallbackPublished: p.push.published.Load(),
+		CallbackRequests: p.push.requests.Load(), CallbackWrites: p.push.writes.Load(), CallbackMessages: p.push.messages.Load(), CallbackPublished: p.push.published.Load(),
 		CallbackDuplicates: p.push.duplicates.Load(), CallbackStale: p.push.stale.Load(), CallbackOutside: p.push.outside.Load(),
 	}
 }
@@ -300,6 +301,7 @@ type item struct {
 // Run runs until every stream reaches Config.End, ctx is cancelled (it then
 // returns nil after committing what Kafka acknowledged), or a fatal error.
 func (p *Pipeline) Run(ctx context.Context) error {
+	defer p.stopPushes() // also when Run fails before the publisher starts
 	state, err := p.cp.Load()
 	if err != nil {
 		return fmt.Errorf("pipeline: load checkpoint: %w", err)

@@ -46,7 +46,7 @@ const (
 
 // pushCounters are the Callback* fields of Stats.
 type pushCounters struct {
-	requests, messages, published, duplicates, stale, outside atomic.Int64
+	requests, writes, messages, published, duplicates, stale, outside atomic.Int64
 }
 
 // pushRequest is one Push call waiting for the publisher.
@@ -132,6 +132,8 @@ func (w *pageWriter) push(ctx context.Context, first *pushRequest) error {
 	}
 	recs, horizons := w.pushRecords(reqs)
 	if len(recs) > 0 {
+		p := w.p
+		p.push.writes.Add(1)
 		err := w.publish(recs, func(r sink.Record) int64 { return horizons[r.MsgID] }, PathCallback)
 		if err != nil {
 			err = fmt.Errorf("pipeline: publish %d pushed messages: %w", len(recs), err)

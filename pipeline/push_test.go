@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -362,5 +363,69 @@ func TestPushOutsideTheConfiguredStreamsIsSkipped(t *testing.T) {
 	exactlyOnce(t, pt.pub.Acked(), []int64{901})
 	if s := p.Stats(); s.CallbackOutside != 1 {
 		t.Errorf("Stats.CallbackOutside = %d, want 1", s.CallbackOutside)
+	}
+}
+
+// BenchmarkPushConcurrent: 64 callers push one message each, as the vendor
+// does, against an idle tailing pipeline and a publisher that acknowledges at
+// once: the rate Push sustains and how many messages each Kafka write
+// carries (the coalescing).
+func BenchmarkPushConcurrent(b *testing.B) {
+	const callers = 64
+	base := textMsg(1, t0.Add(6*time.Hour))
+	m, err := source.DecodeMessage(base.JSON)
+	if err != nil {
+		b.Fatal(err)
+	}
+	clock := newClock(t0.Add(6 * time.Hour))
+	pub := newFakePublisher()
+	cfg := tailConfig(t0.Add(6*time.Hour), clock, time.Minute, time.Minute, time.Second)
+	ctx, cancel := context.WithCancel(b.Context())
+	defer cancel()
+	cfg.Sleep = func(ctx context.Context, _ time.Duration) error { <-ctx.Done(); return ctx.Err() }
+	p, err := New(cfg, &fakeFetcher{pageSize: 10, now: clock.Now}, pub, newFakeCheckpoint())
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	var next atomic.Int64
+	b.ResetTimer()
+	b.SetParallelism(callers / max(1, runtime.GOMAXPROCS(0)))
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			mm := m
+			mm.MsgID = next.Add(1)
+			if err := p.Push(ctx, callback.Batch{Endpoint: "/callback", ReceivedAt: clock.Now(), Messages: []source.Message{mm}, Errs: []error{nil}}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	writes := len(pub.Calls())
+	b.ReportMetric(float64(next.Load())/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(float64(next.Load())/float64(max(1, writes)), "msgs/write")
+	cancel()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+}
+
+// TestPushWhenRunFailsBeforePublishing: a Run that fails before its
+// publisher starts (an unreadable checkpoint) makes a waiting Push return
+// ErrNotRunning at once, not after its deadline.
+func TestPushWhenRunFailsBeforePublishing(t *testing.T) {
+	cp := newFakeCheckpoint()
+	cp.loadErr = errors.New("disk gone")
+	start, end := t0, t0.Add(time.Minute)
+	p := mustNew(t, boundedConfig(start, end, time.Minute), &fakeFetcher{pageSize: 10}, newFakePublisher(), cp)
+	pushed := make(chan error, 1)
+	go func() { pushed <- p.Push(t.Context(), batchOf(t, end, textMsg(1, start))) }()
+	if err := run(t, t.Context(), p); err == nil {
+		t.Fatal("Run succeeded on an unreadable checkpoint")
+	}
+	if err := <-pushed; !errors.Is(err, ErrNotRunning) {
+		t.Errorf("Push = %v, want ErrNotRunning", err)
 	}
 }

@@ -69,6 +69,7 @@ func (b *Bars) forward() {
 // a bar then completes when its stream reaches the target; a tailing
 // stream's bar never completes. note, if not empty, is shown below the bars.
 func (b *Bars) Update(st []Status, bounded bool, note string) {
+	st = Summarize(st, MaxBars)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -197,4 +198,43 @@ func (b *Bars) Close() {
 		br.Abort(false) // keep it drawn where it stopped
 	}
 	b.p.Wait()
+}
+
+// MaxBars is how many streams get a bar each; more are drawn as one.
+const MaxBars = 8
+
+// Summarize returns st, or, with more than limit streams, one status for
+// all of them: named "N streams", at the slowest stream's cursor and the
+// longest range remaining and ETA (unknown if any is), with the counts and
+// rates summed and the share done averaged.
+func Summarize(st []Status, limit int) []Status {
+	if len(st) <= limit {
+		return st
+	}
+	all := Status{Stream: Stream{Name: fmt.Sprintf("%d streams", len(st))}}
+	for i, s := range st {
+		if i == 0 || s.Began.Before(all.Began) {
+			all.Began = s.Began
+		}
+		if i == 0 || s.Cursor.Before(all.Cursor) {
+			all.Cursor = s.Cursor
+		}
+		if s.Target.After(all.Target) {
+			all.Target = s.Target
+		}
+		all.Published += s.Published
+		all.Requests += s.Requests
+		all.MsgRate += s.MsgRate
+		all.ReqRate += s.ReqRate
+		all.Done += s.Done / float64(len(st))
+		all.Remaining = max(all.Remaining, s.Remaining)
+		if all.ETA != Unknown {
+			if s.ETA == Unknown {
+				all.ETA = Unknown
+			} else {
+				all.ETA = max(all.ETA, s.ETA)
+			}
+		}
+	}
+	return []Status{all}
 }

@@ -2,6 +2,7 @@ package progress
 
 import (
 	"bytes"
+	"fmt"
 	"regexp"
 	"strings"
 	"sync"
@@ -94,5 +95,26 @@ func TestBarsCount(t *testing.T) {
 	if !regexp.MustCompile(`records\s+\[=+\]\s+20/20 records`).MatchString(text) ||
 		!regexp.MustCompile(`follow\s+\S\s+9 records`).MatchString(text) || strings.Contains(text, "follow   [") {
 		t.Errorf("bars:\n%s", text)
+	}
+}
+
+// CountLines (imreport read on a terminal): the bar counts the lines
+// written against the planned records, and ends full; the lines pass
+// through unchanged.
+func TestCountLines(t *testing.T) {
+	var drawn lockedBuffer
+	bars := NewBars(&drawn, mpb.WithWidth(120), mpb.WithManualRefresh(make(chan any)))
+	var printed bytes.Buffer
+	out, planned, stop := CountLines(bars, &printed, time.Hour)
+	planned(3)
+	for i := range 3 {
+		fmt.Fprintf(out, "{\"offset\":%d}\n", i)
+	}
+	stop()
+	if printed.String() != "{\"offset\":0}\n{\"offset\":1}\n{\"offset\":2}\n" {
+		t.Errorf("lines changed on their way: %q", printed.String())
+	}
+	if screen := ansi.ReplaceAllString(drawn.String(), ""); !regexp.MustCompile(`read\s+\[=+\]\s+3/3 records`).MatchString(screen) {
+		t.Errorf("bar:\n%s", screen)
 	}
 }

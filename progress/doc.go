@@ -16,7 +16,8 @@
 //
 // Log writes one "progress" line per stream still behind its target (a
 // stream within Reporter's Quiet of its target is caught up and logs
-// nothing). Bars draws one live bar per stream on a terminal, with
+// nothing). Bars draws one live bar per stream on a terminal (more than
+// MaxBars streams share one), with
 // github.com/vbauerster/mpb, and prints log lines above them. A Reporter
 // samples at an interval and feeds either, and any further observer (the
 // Prometheus gauges).

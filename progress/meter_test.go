@@ -132,3 +132,26 @@ func TestETAString(t *testing.T) {
 		}
 	}
 }
+
+// More streams than bars: one status for all, at the slowest cursor, the
+// counts summed, the ETA the longest (unknown if any is).
+func TestSummarize(t *testing.T) {
+	end := t0.Add(10 * time.Hour)
+	st := []Status{
+		{Stream: stream("a", t0, t0.Add(2*time.Hour), end, 10, 1), Done: 0.2, Remaining: 8 * time.Hour, MsgRate: 1, ETA: time.Hour},
+		{Stream: stream("b", t0, t0.Add(6*time.Hour), end, 30, 3), Done: 0.6, Remaining: 4 * time.Hour, MsgRate: 3, ETA: 2 * time.Hour},
+	}
+	if got := Summarize(st, 2); len(got) != 2 {
+		t.Fatalf("within the limit: %+v", got)
+	}
+	got := Summarize(st, 1)
+	want := Status{Stream: Stream{Name: "2 streams", Began: t0, Cursor: t0.Add(2 * time.Hour), Target: end, Published: 40, Requests: 4},
+		Done: 0.4, Remaining: 8 * time.Hour, MsgRate: 4, ETA: 2 * time.Hour}
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	st[0].ETA = Unknown
+	if got := Summarize(st, 1); got[0].ETA != Unknown {
+		t.Errorf("ETA %v, want unknown", got[0].ETA)
+	}
+}

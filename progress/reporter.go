@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/imreport/imreport/retry"
 )
 
 // Reporter samples a run every Interval and reports it: as progress log
@@ -31,7 +33,7 @@ type Reporter struct {
 func (r *Reporter) Run(ctx context.Context) error {
 	sleep := r.Sleep
 	if sleep == nil {
-		sleep = timerSleep
+		sleep = retry.Sleep
 	}
 	// The first report's rates are then since the start.
 	r.mu.Lock()
@@ -77,16 +79,5 @@ func (r *Reporter) Waiting(end, until time.Time, lookback time.Duration) {
 	r.note = "waiting until " + until.UTC().Format("2006-01-02 15:04:05Z") + " (end + lookback) for late arrivals"
 	if r.Bars != nil {
 		r.Bars.Update(nil, r.Bounded, r.note)
-	}
-}
-
-func timerSleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }

@@ -37,7 +37,8 @@ type Decoded struct {
 }
 
 // Decoder decodes values by their own framing: single-object with the
-// embedded schema (the fingerprint must be this schema's), Confluent by
+// embedded schema or, for values written by an earlier release, the released
+// schema its fingerprint names (testdata/released, embedded too), Confluent by
 // asking the registry for the schema id in the header. Schemas fetched are
 // kept for the Decoder's life, and so is a lookup that failed for good (an
 // unknown id, refused credentials, a schema that does not parse: what
@@ -48,6 +49,8 @@ type Decoded struct {
 type Decoder struct {
 	codec *Codec
 	reg   Registry // nil: Confluent values fail with ErrNoRegistry
+
+	older map[[8]byte]*writer // released schemas other than the embedded one, by fingerprint
 
 	mu     sync.Mutex
 	byID   map[int]*writer
@@ -77,7 +80,11 @@ type writer struct {
 
 // NewDecoder returns a Decoder for the embedded schema; reg may be nil.
 func NewDecoder(c *Codec, reg Registry) *Decoder {
-	return &Decoder{codec: c, reg: reg, byID: map[int]*writer{}, failed: map[int]error{}}
+	older, err := releasedWriters(c.fp)
+	if err != nil {
+		panic(err) // embedded files, checked by TestReleasedSchemasLoad
+	}
+	return &Decoder{codec: c, reg: reg, older: older, byID: map[int]*writer{}, failed: map[int]error{}}
 }
 
 // Decode decodes one value. Its errors wrap ErrUnframed, ErrNotSingleObject,
@@ -87,6 +94,10 @@ func NewDecoder(c *Codec, reg Registry) *Decoder {
 func (d *Decoder) Decode(ctx context.Context, b []byte) (Decoded, error) {
 	switch DetectFraming(b) {
 	case SingleObject:
+		if w, ok := d.older[[8]byte(b[2:headerLen])]; ok {
+			rec, err := w.decode(b[headerLen:], "single-object")
+			return Decoded{Framing: SingleObject, Schema: w.text, Record: rec}, err
+		}
 		rec, err := d.codec.Decode(b)
 		if err != nil {
 			return Decoded{Framing: SingleObject}, err
@@ -104,21 +115,27 @@ func (d *Decoder) Decode(ctx context.Context, b []byte) (Decoded, error) {
 			out.Record, err = d.codec.DecodeBody(body)
 			return out, err
 		}
-		v, rest, err := w.codec.NativeFromBinary(body)
-		if err != nil {
-			return out, fmt.Errorf("schema: decode with schema id %d: %w", id, err)
-		}
-		if len(rest) != 0 {
-			return out, fmt.Errorf("schema: decode with schema id %d: %d bytes after the record", id, len(rest))
-		}
-		rec, ok := v.(map[string]any)
-		if !ok {
-			return out, fmt.Errorf("schema: decode with schema id %d: got %T, want a record", id, v)
-		}
-		out.Record = rec
-		return out, nil
+		out.Record, err = w.decode(body, fmt.Sprintf("schema id %d", id))
+		return out, err
 	}
 	return Decoded{}, fmt.Errorf("schema: decode: %w (first bytes %x)", ErrUnframed, b[:min(len(b), 4)])
+}
+
+// decode decodes a body with a writer schema other than the embedded one;
+// which names the schema in errors.
+func (w *writer) decode(body []byte, which string) (map[string]any, error) {
+	v, rest, err := w.codec.NativeFromBinary(body)
+	if err != nil {
+		return nil, fmt.Errorf("schema: decode with %s: %w", which, err)
+	}
+	if len(rest) != 0 {
+		return nil, fmt.Errorf("schema: decode with %s: %d bytes after the record", which, len(rest))
+	}
+	rec, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("schema: decode with %s: got %T, want a record", which, v)
+	}
+	return rec, nil
 }
 
 // writer returns the schema of id, from the cache or the registry.

@@ -1,7 +1,9 @@
 package schema
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -140,5 +142,53 @@ func TestSchemaEvolutionGuardCatches(t *testing.T) {
 		if (err == nil) != c.ok {
 			t.Errorf("%s: compatible both ways = %v (%v), want %v", c.name, err == nil, err, c.ok)
 		}
+	}
+}
+
+// TestReleasedSchemasLoad: the embedded list of released schemas parses, and
+// today's schema, being the newest release, is not among the older ones.
+func TestReleasedSchemasLoad(t *testing.T) {
+	c := testCodec(t)
+	fp, err := fingerprintOf(JSON())
+	if err != nil || fp != c.Fingerprint() {
+		t.Fatalf("fingerprintOf(message.avsc) = %x, %v; want %x", fp, err, c.Fingerprint())
+	}
+	older, err := releasedWriters(c.Fingerprint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := len(releasedSchemas(t)) - 1; len(older) != want {
+		t.Errorf("%d older released schemas, want %d", len(older), want)
+	}
+}
+
+// TestDecoderReadsOlderSingleObject: a single-object value written by an
+// earlier release (another fingerprint) decodes with that release's schema.
+func TestDecoderReadsOlderSingleObject(t *testing.T) {
+	c := testCodec(t)
+	d := NewDecoder(c, nil)
+	text := `{"type":"record","name":"Message","namespace":"io.imreport","fields":[{"name":"msgid","type":"long"},{"name":"text","type":["null","string"],"default":null}]}`
+	fp, err := fingerprintOf(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := (&Decoder{codec: c}).parse(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.older[fp] = w // as if testdata/released held it
+	body, err := w.codec.BinaryFromNative(nil, map[string]any{"msgid": int64(42), "text": map[string]any{"string": "hi"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.Decode(context.Background(), append(append([]byte{0xC3, 0x01}, fp[:]...), body...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Framing != SingleObject || got.Schema != text || got.Record["msgid"] != int64(42) {
+		t.Errorf("decoded %+v", got)
+	}
+	if _, err := d.Decode(context.Background(), append([]byte{0xC3, 0x01, 9, 9, 9, 9, 9, 9, 9, 9}, body...)); !errors.Is(err, ErrWrongFingerprint) {
+		t.Errorf("an unknown fingerprint: %v, want ErrWrongFingerprint", err)
 	}
 }

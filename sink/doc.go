@@ -77,6 +77,15 @@
 // partitions already read to the end are not read at all. ReadBack reads up
 // to 4 partitions at once, each with its own connection.
 //
+// # Consuming
+//
+// Consume reads the main topic (or another, ConsumeOptions.Topic) for
+// readers such as `imreport read`: every partition or one, from the first
+// offset, the end or a given offset, up to the end offsets listed at the
+// start or, following, until cancelled, with an optional record count.
+// TimeConfig reads the topic's retention.ms and message.timestamp.type, and
+// WarnTimeConfig logs when they work against event-time timestamps.
+//
 // # Keys and partitions
 //
 // Records are keyed by conversation and partitioned with kafka-go's

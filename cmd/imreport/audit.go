@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
@@ -209,20 +206,11 @@ func runAudit(ctx context.Context, cfg Config, f auditFlags, logger *slog.Logger
 
 // repairAudit takes the checkpoint's lock and repairs.
 func repairAudit(ctx context.Context, cfg Config, rep *audit.Report, client *source.Client, writer *sink.Writer, logger *slog.Logger) (*audit.RepairReport, error) {
-	if _, err := os.Stat(cfg.CheckpointPath); errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("repair: no checkpoint at %s (IMREPORT_CHECKPOINT_PATH): repair runs on the pipeline's checkpoint", cfg.CheckpointPath)
-	}
-	store, err := checkpoint.Open(checkpoint.Options{Path: cfg.CheckpointPath, LockTimeout: cfg.CheckpointLock})
-	if errors.Is(err, checkpoint.ErrLocked) {
-		return nil, fmt.Errorf("repair: %w: the pipeline is running; stop it (kubectl scale --replicas=0), run audit --repair, start it again", err)
-	}
+	store, err := audit.OpenCheckpoint(cfg.CheckpointPath, cfg.CheckpointLock, checkpoint.Identity{AppKey: cfg.AppKey, Topic: cfg.KafkaTopic})
 	if err != nil {
-		return nil, fmt.Errorf("repair: %w", err)
+		return nil, err
 	}
 	defer store.Close()
-	if err := store.Bind(checkpoint.Identity{AppKey: cfg.AppKey, Topic: cfg.KafkaTopic}); err != nil {
-		return nil, fmt.Errorf("repair: %w", err)
-	}
 	codec, err := valueCodec(ctx, cfg, logger) // the value format run writes
 	if err != nil {
 		return nil, fmt.Errorf("repair: %w", err)

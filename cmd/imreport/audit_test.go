@@ -150,6 +150,13 @@ func TestAuditCleanBackfill(t *testing.T) {
 		t.Errorf("a duplicated record: buckets %v differ, summary %+v, want the third bucket with 1 duplicate", bad, rep.Summary)
 	}
 
+	// --repair needs the pipeline's checkpoint.
+	dupEnv["IMREPORT_CHECKPOINT_PATH"] = filepath.Join(t.TempDir(), "none.db")
+	code, _, stderr = runMain(context.Background(), dupEnv, "audit", "--from", h.start.Format(time.RFC3339), "--to", h.end.Format(time.RFC3339), "--repair")
+	if code != exitFailed || !strings.Contains(stderr, "no checkpoint at") {
+		t.Errorf("audit --repair without a checkpoint exited %d:\n%s", code, stderr)
+	}
+
 	// Bad flags: every problem at once, exit 2.
 	code, _, stderr = runMain(context.Background(), env, "audit", "--from", "yesterday", "--bucket", "90m30ms", "--stream", "nope/x")
 	if code != exitUsage {

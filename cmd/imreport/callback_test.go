@@ -1,7 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -89,6 +95,7 @@ func TestCallbackAndPollingExactlyOnce(t *testing.T) {
 	env["IMREPORT_LOOKBACK"] = "3s"
 	env["IMREPORT_POLL_INTERVAL"] = "200ms"
 	env["IMREPORT_CALLBACK_ADDR"] = "127.0.0.1:0"
+	env["IMREPORT_HTTP_ADDR"] = "127.0.0.1:0"
 	cfg, err := loadConfig(context.Background(), mapLookup(env), now, true)
 	if err != nil {
 		t.Fatal(err)
@@ -98,9 +105,24 @@ func TestCallbackAndPollingExactlyOnce(t *testing.T) {
 	addrc := make(chan string, 1)
 	done := make(chan error, 1)
 	logs := &syncBuffer{}
+	var metricsURL, lastMetrics string // /metrics as of the last commit
 	go func() {
 		done <- runPipeline(t.Context(), cfg, newLogger(logs, cfg.LogLevel), runHooks{
+			onListen:   func(a string) { metricsURL = "http://" + a + "/metrics" },
 			onCallback: func(a string) { addrc <- a },
+			onCommit: func(time.Time) {
+				// Not get: this is the publisher's goroutine, not the test's.
+				resp, err := http.Get(metricsURL)
+				if err != nil {
+					return
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				body := string(b)
+				mu.Lock()
+				lastMetrics = body
+				mu.Unlock()
+			},
 			onPublished: func(_ string, r sink.Record, at time.Time) {
 				mu.Lock()
 				ackedAt[r.MsgID] = at
@@ -149,6 +171,130 @@ func TestCallbackAndPollingExactlyOnce(t *testing.T) {
 		}
 	}
 	mu.Unlock()
+	// The metrics as of the last commit (after the last publish) agree with
+	// the topic.
+	mu.Lock()
+	body := lastMetrics
+	mu.Unlock()
+	for series, want := range map[string]float64{
+		`imreport_messages_published_by_path_total{path="callback"}`: float64(paths["/callback"]),
+		`imreport_messages_published_by_path_total{path="poll"}`:     float64(paths["/v2/messages"]),
+		`imreport_freshness_seconds_count{path="callback"}`:          float64(paths["/callback"]),
+		`imreport_freshness_seconds_count{path="poll"}`:              float64(paths["/v2/messages"]),
+	} {
+		if got, ok := seriesValue(body, series); !ok || got != want {
+			t.Errorf("%s = %v (present %v), want %v", series, got, ok, want)
+		}
+	}
+	if got, _ := seriesValue(body, `imreport_callback_requests_total{outcome="accepted"}`); got < float64(ps.Acked) {
+		t.Errorf("callback requests accepted = %v, want at least the %d the vendor saw answered 200", got, ps.Acked)
+	}
+	if got, _ := seriesValue(body, `imreport_callback_duplicates_total`); got == 0 {
+		t.Error("imreport_callback_duplicates_total = 0, want the duplicated callbacks counted")
+	}
 	t.Logf("freshness of live messages (Kafka ack - msg_ctime), callback: %s", quantiles(fresh["callback"]))
 	t.Logf("freshness of live messages (Kafka ack - msg_ctime), poll (settle 1s, poll 200ms): %s", quantiles(fresh["poll"]))
+}
+
+// seriesValue finds one series' value in a /metrics text.
+func seriesValue(body, series string) (float64, bool) {
+	for _, line := range strings.Split(body, "\n") {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
+}
+
+// TestCallbackShutdown: callbacks answered 200 before and while a shutdown
+// begins are in Kafka once; those refused while it drains (503, or the
+// connection refused) are not published; once it is over, nothing listens.
+func TestCallbackShutdown(t *testing.T) {
+	now := time.Now().UTC()
+	h := newHistory(t, simulator.GenSpec{Seed: 62, Start: now.Add(-time.Minute), End: now, Count: 1})
+	env := baseEnv(t, h, newKafka(t))
+	delete(env, "IMREPORT_END")
+	env["IMREPORT_START"] = "-1m"
+	env["IMREPORT_SETTLE"] = "1s"
+	env["IMREPORT_POLL_INTERVAL"] = "200ms"
+	env["IMREPORT_CALLBACK_ADDR"] = "127.0.0.1:0"
+	cfg, err := loadConfig(context.Background(), mapLookup(env), now, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Messages the API never serves: only callbacks can publish them.
+	pushed := simulator.Generate(simulator.GenSpec{Seed: 63, Start: now.Add(-10 * time.Second), End: now, Count: 40})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrc := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- runPipeline(ctx, cfg, newLogger(&syncBuffer{}, cfg.LogLevel), runHooks{onCallback: func(a string) { addrc <- a }})
+	}()
+	url := "http://" + <-addrc + "/callback"
+	post := func(m simulator.Message) (int, error) {
+		body := append(append([]byte(`{"total":1,"messages":[`), m.JSON...), "]}"...)
+		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json; charset=utf-8")
+		req.SetBasicAuth(testAppKey, testSecret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	var accepted []simulator.Message
+	for _, m := range pushed[:20] {
+		if code, err := post(m); err != nil || code != http.StatusOK {
+			t.Fatalf("callback before the shutdown: %d %v", code, err)
+		}
+		accepted = append(accepted, m)
+	}
+	cancel()
+	for _, m := range pushed[20:39] {
+		if code, err := post(m); err == nil && code == http.StatusOK {
+			accepted = append(accepted, m) // before the cancellation reached the receiver
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if code, err := post(pushed[39]); err == nil {
+		t.Errorf("a callback after the run returned: answered %d, want the connection refused", code)
+	}
+	recs := readTopic(t, cfg.KafkaBrokers, cfg.KafkaTopic)
+	got := map[int64]int{}
+	for _, r := range recs {
+		id, _ := r.rec["msgid"].(int64)
+		got[id]++
+	}
+	for _, m := range accepted {
+		if got[m.MsgID] != 1 {
+			t.Errorf("msgid %d answered 200: %d times in Kafka, want 1", m.MsgID, got[m.MsgID])
+		}
+	}
+	for _, m := range pushed[20:] {
+		if got[m.MsgID] != 0 && !slices.ContainsFunc(accepted, func(a simulator.Message) bool { return a.MsgID == m.MsgID }) {
+			t.Errorf("msgid %d refused during the shutdown but published", m.MsgID)
+		}
+	}
+}
+
+// TestCallbackFlagsRejectBadValues: simulate and demo refuse a bad receiver
+// URL or fault fraction with exit 2, before doing anything.
+func TestCallbackFlagsRejectBadValues(t *testing.T) {
+	for _, args := range [][]string{
+		{"simulate", "--callback", "ftp://127.0.0.1/callback"},
+		{"simulate", "--callback", "http://"},
+		{"simulate", "--callback", "http://127.0.0.1:1/callback", "--callback-lost", "1.5"},
+		{"demo", "--callback", "--callback-duplicate", "-0.1"},
+		{"demo", "--callback", "--callback-live", "0s"},
+	} {
+		if code, _, stderr := runMain(t.Context(), map[string]string{}, args...); code != exitUsage || !strings.Contains(stderr, "--callback") {
+			t.Errorf("%v: exit %d, stderr %q; want 2 naming the flag", args, code, stderr)
+		}
+	}
 }

@@ -34,6 +34,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"run", "run the pipeline (configured by IMREPORT_* variables)", runUsage, cmdRun},
+		{"doctor", "check the configuration against the API, Kafka, the registry and the checkpoint", doctorUsage, cmdDoctor},
 		{"demo", "run the whole pipeline against the built-in simulator and an embedded Kafka broker", demoUsage, cmdDemo},
 		{"simulate", "serve the Report API simulator on an address", simulateUsage, cmdSimulate},
 		{"bench", "measure the run path against the simulator (throughput, requests, rate-limit use)", benchUsage, cmdBench},

@@ -91,6 +91,10 @@ func TestInteropReaders(t *testing.T) {
 		{"node", []string{"node", filepath.Join(here, "reader.js"), strings.Join(brokers, ","), reg.URL(), topic, truth}, []string{"NODE_PATH=" + nodeModules}},
 		{"python", []string{"/usr/bin/python3", filepath.Join(here, "reader.py"), strings.Join(brokers, ","), reg.URL(), topic, truth}, nil},
 		{"java", []string{"java", "-cp", strings.Join(jars, ":"), filepath.Join(here, "Reader.java"), values, reg.URL(), truth}, nil},
+		// Single-object values (the golden files) with Java's
+		// BinaryMessageDecoder, as README's "A single-object topic" says.
+		{"java single-object", append([]string{"java", "-cp", strings.Join(jars, ":"), filepath.Join(here, "SingleObject.java"),
+			filepath.Join("..", "..", "schema", "message.avsc")}, goldenValues(t)...), nil},
 		// Not a reader: the schema evolution guard again, with the Java
 		// reference implementation's SchemaCompatibility.
 		{"java schema compatibility", append([]string{"java", "-cp", strings.Join(jars, ":"), filepath.Join(here, "Compat.java"),
@@ -116,6 +120,16 @@ func released(t *testing.T) []string {
 	paths, err := filepath.Glob(filepath.Join("..", "..", "schema", "testdata", "released", "v*.avsc"))
 	if err != nil || len(paths) == 0 {
 		t.Fatalf("no released schemas: %v", err)
+	}
+	return paths
+}
+
+// goldenValues lists the single-object golden values.
+func goldenValues(t *testing.T) []string {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join("..", "..", "schema", "testdata", "*.avro"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no golden values: %v", err)
 	}
 	return paths
 }

@@ -138,6 +138,7 @@ func (m *metrics) watch(p *pipeline.Pipeline) {
 		counter("imreport_rescan_skips_total", "Lookback windows not fetched because the API's total matched what was already fetched.", func(s pipeline.Stats) int64 { return s.RescanSkips }),
 		counter("imreport_messages_dead_lettered_total", "Messages sent to the dead-letter topic because they could not be decoded, transformed or encoded.", func(s pipeline.Stats) int64 { return s.DeadLettered }),
 		counter("imreport_kafka_read_backs_total", "Read-backs of Kafka: at start and after a failed write.", func(s pipeline.Stats) int64 { return s.ReadBacks }),
+		counter("imreport_callback_writes_total", "Kafka writes that carried callbacks (concurrent callbacks are coalesced into one write).", func(s pipeline.Stats) int64 { return s.CallbackWrites }),
 		counter("imreport_callback_messages_total", "Messages received in accepted callback requests.", func(s pipeline.Stats) int64 { return s.CallbackMessages }),
 		counter("imreport_callback_duplicates_total", "Messages of callbacks skipped as already published (by either path, or twice in one write).", func(s pipeline.Stats) int64 { return s.CallbackDuplicates }),
 		counter("imreport_callback_outside_streams_total", "Messages of callbacks skipped because no configured stream (IMREPORT_USERS, IMREPORT_GROUPS, IMREPORT_CHATROOMS) serves them.", func(s pipeline.Stats) int64 { return s.CallbackOutside }),

@@ -1,20 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/term"
 
 	"github.com/imreport/imreport/pipeline"
 	"github.com/imreport/imreport/progress"
-	"github.com/imreport/imreport/sink"
 )
 
 // terminalOutput returns live progress bars on w when w is a terminal, and
@@ -103,52 +99,6 @@ func runProgress(ctx context.Context, r *progress.Reporter) (stop func()) {
 		}
 	}
 }
-
-// readProgress shows `imreport read`'s progress on bars: it counts the
-// lines written to out (one per record) against the records opts plans to
-// read, redrawing every refresh until stop, which draws the final count.
-func readProgress(bars *progress.Bars, opts *sink.ConsumeOptions, out io.Writer, refresh time.Duration) (counted io.Writer, stop func()) {
-	var planned, lines atomic.Int64
-	planned.Store(-1)
-	opts.Planned = planned.Store
-	draw := func() {
-		n, total := lines.Load(), planned.Load()
-		text := fmt.Sprintf(" %d records", n)
-		if total >= 0 {
-			text = fmt.Sprintf(" %d/%d records", n, total)
-		}
-		bars.Count("read", n, total, text)
-	}
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		t := time.NewTicker(refresh)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				draw()
-			}
-		}
-	}()
-	counted = writerFunc(func(p []byte) (int, error) {
-		lines.Add(int64(bytes.Count(p, []byte("\n"))))
-		return out.Write(p)
-	})
-	return counted, func() {
-		close(done)
-		<-stopped
-		draw()
-		bars.Close()
-	}
-}
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // ceilSecond rounds t up to a whole second, as the pipeline's plan does.
 func ceilSecond(t time.Time) time.Time {

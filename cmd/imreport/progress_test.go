@@ -1,22 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/vbauerster/mpb/v8"
-
 	"github.com/imreport/imreport/pipeline"
-	"github.com/imreport/imreport/progress"
 	"github.com/imreport/imreport/simulator"
-	"github.com/imreport/imreport/sink"
 )
 
 // progressLines returns the "progress" lines of a JSON log.
@@ -52,23 +45,11 @@ func TestRunLogsProgress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The reporter says when it enters its sleep, then waits to be woken.
-	wake, entered := make(chan struct{}), make(chan struct{})
+	reports := newStepper()
+	var intervals []time.Duration
 	progressSleep := func(ctx context.Context, d time.Duration) error {
-		if d != 15*time.Second {
-			t.Errorf("progress interval %v, want the default 15s", d)
-		}
-		select {
-		case entered <- struct{}{}:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		select {
-		case <-wake:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		intervals = append(intervals, d) // the reporter's goroutine only
+		return reports.sleep(ctx, d)
 	}
 	var (
 		mu      sync.Mutex
@@ -80,11 +61,10 @@ func TestRunLogsProgress(t *testing.T) {
 	primed := false
 	report := func() {
 		if !primed {
-			<-entered // the reporter is in its first sleep
+			<-reports.entered // the reporter is in its first sleep
 			primed = true
 		}
-		wake <- struct{}{}
-		<-entered // and back in it: the report is written
+		reports.step()
 	}
 	err = runPipeline(context.Background(), cfg, newLogger(logs, cfg.LogLevel), runHooks{
 		progressSleep: progressSleep,
@@ -102,6 +82,11 @@ func TestRunLogsProgress(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, logs.String())
+	}
+	for _, d := range intervals {
+		if d != 15*time.Second {
+			t.Errorf("progress interval %v, want the default 15s", d)
+		}
 	}
 	lines := progressLines(t, logs.String(), "progress")
 	if len(lines) != 2 || len(want) != 2 {
@@ -146,11 +131,26 @@ func TestRunAnnouncesTheWaitForLateArrivals(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
+	// The planner starts polling as soon as it has planned the last window;
+	// the fake clock moves on only once that window is committed (in real
+	// time the wait begins then, and so does the announcement).
+	reached := make(chan struct{})
+	var once sync.Once
 	sleep := func(ctx context.Context, d time.Duration) error {
+		select {
+		case <-reached:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 		clock.advance(d)
 		return ctx.Err()
 	}
-	if err := runPipeline(context.Background(), cfg, newLogger(logs, cfg.LogLevel), runHooks{now: clock.Now, sleep: sleep}); err != nil {
+	onCommit := func(oldest time.Time) {
+		if !oldest.Before(end) {
+			once.Do(func() { close(reached) })
+		}
+	}
+	if err := runPipeline(context.Background(), cfg, newLogger(logs, cfg.LogLevel), runHooks{now: clock.Now, sleep: sleep, onCommit: onCommit}); err != nil {
 		t.Fatalf("run: %v\n%s", err, logs.String())
 	}
 	text := logs.String()
@@ -163,30 +163,5 @@ func TestRunAnnouncesTheWaitForLateArrivals(t *testing.T) {
 	}
 	if i, j := strings.Index(text, "waiting for late arrivals"), strings.Index(text, "pipeline finished"); i < 0 || j < i {
 		t.Errorf("the wait is not announced before the run finishes:\n%s", text)
-	}
-}
-
-// `imreport read` on a terminal: the bar counts the lines written against
-// the records the read planned, and ends full.
-func TestReadProgressBar(t *testing.T) {
-	var drawn syncBuffer
-	bars := progress.NewBars(&drawn, mpb.WithWidth(120), mpb.WithManualRefresh(make(chan any)))
-	var opts sink.ConsumeOptions
-	var printed bytes.Buffer
-	out, stop := readProgress(bars, &opts, &printed, time.Hour)
-	if opts.Planned == nil {
-		t.Fatal("readProgress did not ask for the planned count")
-	}
-	opts.Planned(3)
-	for i := range 3 {
-		fmt.Fprintf(out, "{\"offset\":%d}\n", i)
-	}
-	stop()
-	if printed.String() != "{\"offset\":0}\n{\"offset\":1}\n{\"offset\":2}\n" {
-		t.Errorf("lines changed on their way: %q", printed.String())
-	}
-	screen := regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`).ReplaceAllString(drawn.String(), "")
-	if !regexp.MustCompile(`read\s+\[=+\]\s+3/3 records`).MatchString(screen) {
-		t.Errorf("bar:\n%s", screen)
 	}
 }

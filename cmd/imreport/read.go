@@ -12,6 +12,7 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/imreport/imreport/progress"
 	"github.com/imreport/imreport/reader"
 	"github.com/imreport/imreport/sink"
 )
@@ -64,7 +65,7 @@ func cmdRead(ctx context.Context, args []string, stdout, stderr io.Writer, looku
 	logs, bars := terminalOutput(stderr)
 	out, stopBars := stdout, func() {}
 	if bars != nil {
-		out, stopBars = readProgress(bars, &opts, stdout, 250*time.Millisecond)
+		out, opts.Planned, stopBars = progress.CountLines(bars, stdout, 250*time.Millisecond)
 	}
 	st, err := printTopic(ctx, cfg, opts, out, newLogger(logs, cfg.LogLevel))
 	stopBars()

@@ -54,45 +54,11 @@ func TestReadyDuringKafkaOutage(t *testing.T) {
 	}
 	t.Cleanup(broker.stop)
 	now := time.Now().UTC()
-	h := newHistory(t, simulator.GenSpec{Seed: 41, Start: now.Add(-2 * time.Hour), End: now.Add(-time.Minute), Count: 500})
-	env := baseEnv(t, h, []string{fmt.Sprintf("127.0.0.1:%d", port)})
-	delete(env, "IMREPORT_END")
-	env["IMREPORT_START"] = "-1h"
-	env["IMREPORT_HTTP_ADDR"] = "127.0.0.1:0"
-	cfg, err := loadConfig(context.Background(), mapLookup(env), now, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := tailConfig(t, 41, []string{fmt.Sprintf("127.0.0.1:%d", port)}, now)
 	probes := newStepper()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	addrc := make(chan string, 1)
-	caught := make(chan struct{})
-	done := make(chan error, 1)
 	logs := &syncBuffer{}
-	go func() {
-		done <- runPipeline(ctx, cfg, newLogger(logs, cfg.LogLevel), runHooks{
-			onListen:   func(a string) { addrc <- a },
-			probeSleep: probes.sleep,
-			onCommit: func(c time.Time) {
-				if !c.Before(now.Add(-time.Minute)) {
-					select {
-					case <-caught:
-					default:
-						close(caught)
-					}
-				}
-			},
-		})
-	}()
-	base := "http://" + <-addrc
-	select {
-	case <-caught:
-	case err := <-done:
-		t.Fatalf("run ended: %v\n%s", err, logs.String())
-	case <-time.After(time.Minute):
-		t.Fatalf("not caught up within a minute\n%s", logs.String())
-	}
+	addr, stop := tailCaughtUp(t, cfg, runHooks{probeSleep: probes.sleep}, now.Add(-time.Minute), logs)
+	base := "http://" + addr
 	<-probes.entered // the probe loop waits for its first round
 	statusOf := func() status.Status {
 		t.Helper()
@@ -151,8 +117,58 @@ func TestReadyDuringKafkaOutage(t *testing.T) {
 	if m := readyMetric(); m != "imreport_ready 1" {
 		t.Errorf("after the outage: %q", m)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("run: %v\n%s", err, logs.String())
+	}
+}
+
+// tailConfig is a tailing run from an hour ago over two hours of history
+// ending a minute ago, serving HTTP on a free port.
+func tailConfig(t *testing.T, seed uint64, brokers []string, now time.Time) Config {
+	t.Helper()
+	h := newHistory(t, simulator.GenSpec{Seed: seed, Start: now.Add(-2 * time.Hour), End: now.Add(-time.Minute), Count: 500})
+	env := baseEnv(t, h, brokers)
+	delete(env, "IMREPORT_END")
+	env["IMREPORT_START"] = "-1h"
+	env["IMREPORT_HTTP_ADDR"] = "127.0.0.1:0"
+	cfg, err := loadConfig(context.Background(), mapLookup(env), now, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// tailCaughtUp runs cfg (a tailing run with an HTTP address) until its
+// oldest cursor reaches caught, and returns the HTTP address and a stop
+// that cancels the run and returns its error.
+func tailCaughtUp(t *testing.T, cfg Config, hooks runHooks, caughtAt time.Time, logs *syncBuffer) (addr string, stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	addrc := make(chan string, 1)
+	caught := make(chan struct{})
+	done := make(chan error, 1)
+	hooks.onListen = func(a string) { addrc <- a }
+	hooks.onCommit = func(c time.Time) {
+		if !c.Before(caughtAt) {
+			select {
+			case <-caught:
+			default:
+				close(caught)
+			}
+		}
+	}
+	go func() { done <- runPipeline(ctx, cfg, newLogger(logs, cfg.LogLevel), hooks) }()
+	addr = <-addrc
+	select {
+	case <-caught:
+	case err := <-done:
+		t.Fatalf("run ended: %v\n%s", err, logs.String())
+	case <-time.After(time.Minute):
+		t.Fatalf("not caught up within a minute\n%s", logs.String())
+	}
+	return addr, func() error {
+		cancel()
+		return <-done
 	}
 }

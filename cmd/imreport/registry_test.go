@@ -63,9 +63,18 @@ func TestRunConfluentSwitchExactlyOnce(t *testing.T) {
 	last := topicSize(t, brokers, "imreport.messages")
 	for i, stopAt := range []int64{5, 14} {
 		ctx, cancel := context.WithCancel(context.Background())
+		// Cancel at this run's stopAt-th request or the first after it at
+		// which the topic has grown: how many requests come before the
+		// first write depends on the window sizing and the machine's speed
+		// (under -race pages are fetched well ahead of their write).
 		var served atomic.Int64 // this run's requests (the history counts them all)
+		var stopped atomic.Bool
 		h.setOnRequest(func(int64) {
-			if served.Add(1) == stopAt {
+			if served.Add(1) < stopAt || stopped.Load() {
+				return
+			}
+			if n, err := countRecords(brokers, "imreport.messages"); err == nil && n > last {
+				stopped.Store(true)
 				cancel()
 			}
 		})
@@ -254,15 +263,25 @@ func runAgainstRegistry(t *testing.T, url string, extra map[string]string) (code
 // topicSize is the number of records in topic, 0 if it does not exist.
 func topicSize(t *testing.T, brokers []string, topic string) int64 {
 	t.Helper()
+	n, err := countRecords(brokers, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// countRecords returns how many records topic holds (0 when it does not
+// exist). Safe to call from any goroutine.
+func countRecords(brokers []string, topic string) (int64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cl := &kafka.Client{Addr: kafka.TCP(brokers...)}
 	meta, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	if len(meta.Topics) == 0 || meta.Topics[0].Error != nil {
-		return 0
+		return 0, nil
 	}
 	reqs := map[string][]kafka.OffsetRequest{}
 	for _, p := range meta.Topics[0].Partitions {
@@ -270,13 +289,13 @@ func topicSize(t *testing.T, brokers []string, topic string) int64 {
 	}
 	resp, err := cl.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: reqs})
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	var n int64
 	for _, po := range resp.Topics[topic] {
 		n += po.LastOffset - po.FirstOffset
 	}
-	return n
+	return n, nil
 }
 
 func copyEnv(env map[string]string) map[string]string {

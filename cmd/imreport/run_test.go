@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -83,11 +84,20 @@ func TestRunRestartAfterCancelExactlyOnce(t *testing.T) {
 	env := baseEnv(t, h, brokers)
 	env["IMREPORT_WINDOW"] = "20m"
 
-	// Two runs stopped at different moments, then one that finishes.
+	// Two runs stopped at different moments, then one that finishes. Each
+	// stops at request stopAt or the first after it at which the topic has
+	// grown: how many requests come before the first write depends on the
+	// window sizing and the machine's speed.
+	last := int64(0)
 	for i, stopAt := range []int64{9, 23} {
 		ctx, cancel := context.WithCancel(context.Background())
+		var stopped atomic.Bool
 		h.setOnRequest(func(n int64) {
-			if n == stopAt {
+			if n < stopAt || stopped.Load() {
+				return
+			}
+			if size, err := countRecords(brokers, "imreport.messages"); err == nil && size > last {
+				stopped.Store(true)
 				cancel()
 			}
 		})
@@ -102,6 +112,7 @@ func TestRunRestartAfterCancelExactlyOnce(t *testing.T) {
 			t.Fatalf("run %d was meant to stop midway but published %d of %d", i+1, len(got), len(h.msgs))
 		}
 		t.Logf("run %d stopped after %d records", i+1, len(got))
+		last = int64(len(got))
 	}
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
 		t.Fatalf("final run exited %d:\n%s", code, stderr)

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/imreport/imreport/source"
 )
 
@@ -56,6 +58,10 @@ type Receiver struct {
 	push      Pusher
 	user, pwd [sha256.Size]byte // hashes of the expected credentials
 	slots     chan struct{}
+
+	// Warnings at most this often: a probe or an outage must not flood
+	// the log (the metrics count every request).
+	warnAuth, warnUnpublished rate.Sometimes
 }
 
 // New checks cfg and returns a Receiver that hands accepted batches to p.
@@ -99,9 +105,11 @@ func New(cfg Config, p Pusher) (*Receiver, error) {
 	}
 	return &Receiver{
 		cfg: cfg, push: p,
-		user:  sha256.Sum256([]byte(cfg.AppKey)),
-		pwd:   sha256.Sum256([]byte(cfg.MasterSecret)),
-		slots: make(chan struct{}, cfg.MaxInFlight),
+		user:            sha256.Sum256([]byte(cfg.AppKey)),
+		pwd:             sha256.Sum256([]byte(cfg.MasterSecret)),
+		slots:           make(chan struct{}, cfg.MaxInFlight),
+		warnAuth:        rate.Sometimes{Interval: time.Minute},
+		warnUnpublished: rate.Sometimes{Interval: 10 * time.Second},
 	}, nil
 }
 
@@ -115,6 +123,10 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !rc.authorized(r) {
+		rc.warnAuth.Do(func() {
+			rc.cfg.Logger.Warn("callback refused: missing or wrong credentials (logged at most once a minute; imreport_callback_requests_total counts every one)",
+				"remote", r.RemoteAddr, "path", r.URL.Path)
+		})
 		w.Header().Set("WWW-Authenticate", `Basic realm="imreport callback", charset="UTF-8"`)
 		rc.refuse(w, r, http.StatusUnauthorized, OutcomeUnauthorized, "unauthorized")
 		return
@@ -163,8 +175,10 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	if err := rc.push.Push(ctx, b); err != nil {
 		w.Header().Set("Retry-After", "1")
-		rc.cfg.Logger.Warn("callback not published; answered 503 so that the vendor sends it again (polling also fills the gap)",
-			"messages", len(b.Messages), "error", err)
+		rc.warnUnpublished.Do(func() {
+			rc.cfg.Logger.Warn("callback not published; answered 503 so that the vendor sends it again, polling also fills the gap (logged at most every 10s)",
+				"messages", len(b.Messages), "error", err)
+		})
 		rc.count(OutcomeUnavailable)
 		http.Error(w, "not published, send again", http.StatusServiceUnavailable)
 		return
