@@ -16,7 +16,8 @@ type State struct {
 	Cursors map[string]time.Time
 
 	// Seen maps each msgid published and not yet pruned to its horizon
-	// value (Unix seconds; the end of the window it was published under).
+	// value (Unix seconds; the pipeline uses a second past the message's
+	// create_time, or the end of the window it was published under).
 	// Never nil.
 	Seen map[int64]int64
 

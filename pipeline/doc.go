@@ -2,19 +2,23 @@
 //
 // # Stages
 //
-// A planner cuts each stream into windows (NextWindow), fetchers page through
-// them (a Fetcher), and one publisher decodes, deduplicates, transforms,
-// encodes and publishes each page (a Publisher), then records progress in the
-// checkpoint (a Checkpointer). Stages run in one errgroup and talk over
+// A planner cuts each stream into windows (NextWindow; with
+// Config.WindowMessages sized by the API's totals, see Sizer), fetchers page
+// through them (a Fetcher) and decode and encode each page across the cores,
+// and one publisher deduplicates each page in order and publishes it (a
+// Publisher), then records progress in the checkpoint (a Checkpointer), whose
+// transactions run in the background, in order. Stages run in one errgroup and talk over
 // bounded channels, so a slow Kafka slows the fetchers instead of filling
 // memory; every send also watches the context.
 //
 // # Ordering and checkpoints
 //
-// Windows carry a sequence number per stream. Several may be fetched at once
-// (Config.FetchConcurrency), but a stream's cursor moves to the end of a
-// window only when that window and every window before it were fully
-// acknowledged by Kafka (an ordered tracker). Each release is one checkpoint
+// Windows tile each stream's time line. Several may be fetched at once
+// (Config.FetchConcurrency, or automatically: Config.AutoConcurrency), but a
+// stream's cursor moves to the end of a window only when that window and
+// every window before it were fully acknowledged by Kafka (an ordered tracker,
+// keyed by each window's start: a window cut smaller after its first page is
+// replaced by windows over the same range). Each release is one checkpoint
 // commit holding the new cursors and the msgids published since the last one.
 //
 // # Deduplication

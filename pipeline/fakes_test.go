@@ -604,3 +604,30 @@ func (f *fakeCheckpoint) WindowCommits() []checkpoint.Commit {
 	}
 	return cs
 }
+
+// notCommitted returns the acknowledged msgids that no commit recorded
+// although a query could still return them: those whose dedupe horizon (a
+// second past create_time) is not below the last commit's PruneBefore. (A
+// msgid a commit would prune at once is not written.)
+func notCommitted(cp *fakeCheckpoint, acked map[int64]int, msgs []fakeMsg) []int64 {
+	var prune int64
+	for _, c := range cp.Commits() {
+		prune = max(prune, c.PruneBefore)
+	}
+	created := make(map[int64]int64, len(msgs))
+	for _, m := range msgs {
+		created[m.ID] = m.Time.Unix()
+	}
+	ever := cp.EverSeen()
+	var out []int64
+	for id := range acked {
+		if _, ok := ever[id]; ok {
+			continue
+		}
+		if ct, ok := created[id]; ok && ct+1 < prune {
+			continue
+		}
+		out = append(out, id)
+	}
+	return out
+}

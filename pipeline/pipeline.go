@@ -152,8 +152,9 @@ type Pipeline struct {
 	codec    *schema.Codec
 	plan     Plan
 	sizer    Sizer
-	gate     *gate     // windows in flight
-	verdicts *verdicts // first pages of sized windows, for the planner
+	gate     *gate        // windows in flight
+	pageCost atomic.Int64 // the publisher's time per page, a moving average (ns)
+	verdicts *verdicts    // first pages of sized windows, for the planner
 
 	stats struct {
 		pages, fetched, published, duplicates, windows, rescans, commits, retries, seen atomic.Int64
@@ -345,9 +346,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	jobs := make(chan job)
-	// Pages waiting for the publisher: bounded whatever the concurrency
-	// (each fetcher holds one more while it waits to hand it over).
-	items := make(chan item, 2*min(p.cfg.FetchConcurrency, 4))
+	// Pages waiting for the publisher (decoded and encoded: about 1.3 MB
+	// each for 1000 messages): two, whatever the concurrency; each fetcher
+	// holds one more while it waits to hand it over.
+	items := make(chan item, 2)
 	planned := make(map[string]time.Time, len(cursors))
 	for k, v := range cursors {
 		planned[k] = v

@@ -91,8 +91,24 @@ func TestBackfillPublishesEveryMessageOnce(t *testing.T) {
 
 	// One commit per window, never one per message; each moves the cursor
 	// to the window's end and carries exactly the msgids first published
-	// under it, with the window's end as horizon.
+	// under it that a query can still return: without a lookback, those a
+	// second before the window's end at most (the bounds' overlap), each
+	// with a second past its create_time as horizon.
 	first, served := firstServed(msgs, start, window, nWindows)
+	created := map[int64]int64{}
+	for _, m := range msgs {
+		created[m.ID] = m.Time.Unix()
+	}
+	kept := func(k int) map[int64]int64 {
+		to := start.Add(time.Duration(k+1) * window).Unix()
+		out := map[int64]int64{}
+		for _, id := range first[k] {
+			if h := min(created[id]+1, to); h >= to-2 {
+				out[id] = h
+			}
+		}
+		return out
+	}
 	commits := cp.WindowCommits()
 	if len(commits) != nWindows {
 		t.Fatalf("%d commits for %d windows and %d messages, want one per window", len(commits), nWindows, len(msgs))
@@ -102,14 +118,8 @@ func TestBackfillPublishesEveryMessageOnce(t *testing.T) {
 		if len(c.Cursors) != 1 || !c.Cursors["messages"].Equal(to) {
 			t.Errorf("commit %d cursors = %v, want messages=%v", k, c.Cursors, to)
 		}
-		if len(c.Seen) != len(first[k]) {
-			t.Errorf("commit %d carries %d msgids, want %d", k, len(c.Seen), len(first[k]))
-		}
-		for _, id := range first[k] {
-			if h, ok := c.Seen[id]; !ok || h != to.Unix() {
-				t.Errorf("commit %d: msgid %d horizon %d (present %v), want %d", k, id, h, ok, to.Unix())
-				break
-			}
+		if want := kept(k); !maps.Equal(c.Seen, want) {
+			t.Errorf("commit %d carries %v, want %v", k, c.Seen, want)
 		}
 		if want := to.Add(-2 * time.Second).Unix(); c.PruneBefore != want {
 			t.Errorf("commit %d PruneBefore = %d, want %d", k, c.PruneBefore, want)
@@ -118,9 +128,9 @@ func TestBackfillPublishesEveryMessageOnce(t *testing.T) {
 			t.Errorf("commit %d has no time", k)
 		}
 	}
-	// Only the last window's msgids survive pruning (no lookback).
-	if len(st.Seen) != len(first[nWindows-1]) {
-		t.Errorf("checkpoint holds %d msgids, want the %d of the last window", len(st.Seen), len(first[nWindows-1]))
+	// Only the last window's last seconds survive pruning (no lookback).
+	if want := kept(nWindows - 1); !maps.Equal(st.Seen, want) {
+		t.Errorf("checkpoint holds %v, want the last seconds' %v", st.Seen, want)
 	}
 
 	// Stats agree with what happened.
@@ -133,7 +143,7 @@ func TestBackfillPublishesEveryMessageOnce(t *testing.T) {
 	want := Stats{
 		Pages: int64(pages), Fetched: int64(fetched), Published: int64(len(msgs)),
 		Duplicates: int64(fetched - len(msgs)), Windows: nWindows, Commits: 1 + nWindows, // + the start-up reconciliation
-		Seen: int64(len(first[nWindows-1])),
+		Seen: int64(len(kept(nWindows - 1))),
 	}
 	if s != want {
 		t.Errorf("Stats = %+v\nwant    %+v", s, want)
@@ -256,8 +266,11 @@ func TestDuplicatesArePublishedOnce(t *testing.T) {
 	if s.Duplicates != 3+8 || s.Fetched != 16 || s.Published != 5 || s.Pages != 8 {
 		t.Errorf("Stats = %+v, want 11 duplicates of 16 fetched, 5 published, 8 pages", s)
 	}
-	h0, h1 := start.Add(window).Unix(), end.Unix()
-	want := map[int64]int64{101: h0, 102: h0, 103: h0, 104: h1, 105: h1}
+	// Each kept a second past its create_time.
+	want := map[int64]int64{}
+	for _, m := range []fakeMsg{m1, m2, m3, m4, m5} {
+		want[m.ID] = m.Time.Unix() + 1
+	}
 	if got := cp.State().Seen; !maps.Equal(got, want) {
 		t.Errorf("checkpoint Seen = %v, want %v", got, want)
 	}
@@ -539,11 +552,8 @@ func TestTemporaryPublishErrorGivesUpAfterMaxAttempts(t *testing.T) {
 			t.Errorf("a retry sent %d records, want only the failed one", len(c.Recs))
 		}
 	}
-	ever := cp.EverSeen()
-	for id := range acked {
-		if _, ok := ever[id]; !ok {
-			t.Errorf("acknowledged msgid %d was not committed", id)
-		}
+	for _, id := range notCommitted(cp, acked, msgs) {
+		t.Errorf("acknowledged msgid %d was not committed", id)
 	}
 	if _, moved := cp.State().Cursors["messages"]; moved {
 		t.Error("the cursor moved although the first window failed")
@@ -605,13 +615,13 @@ func TestFatalPublishErrorStopsRun(t *testing.T) {
 	// What Kafka acknowledged is committed, the failed records are not.
 	acked := pub.Acked()
 	ever, st := cp.EverSeen(), cp.State()
+	for _, id := range notCommitted(cp, acked, msgs) {
+		t.Errorf("acknowledged msgid %d was never committed", id)
+	}
 	for id := range acked {
-		if _, ok := ever[id]; !ok {
-			t.Errorf("acknowledged msgid %d was never committed", id)
-		}
 		if windowOf(timeOf[id], start, window) == 2 {
-			if h, ok := st.Seen[id]; !ok || h != start.Add(3*window).Unix() {
-				t.Errorf("msgid %d of the failed window: checkpoint horizon %d (present %v), want %d", id, h, ok, start.Add(3*window).Unix())
+			if want := timeOf[id].Unix() + 1; st.Seen[id] != want {
+				t.Errorf("msgid %d of the failed window: checkpoint horizon %d, want %d", id, st.Seen[id], want)
 			}
 		}
 	}
@@ -690,12 +700,9 @@ func TestCancelWhilePublishing(t *testing.T) {
 	if got := st.Cursors["messages"]; !got.Equal(start.Add(window)) {
 		t.Errorf("cursor after cancel = %v, want %v (window 1 unfinished)", got, start.Add(window))
 	}
-	ever := cp.EverSeen()
 	acked := pub.Acked()
-	for id := range acked {
-		if _, ok := ever[id]; !ok {
-			t.Errorf("acknowledged msgid %d was not committed before Run returned", id)
-		}
+	for _, id := range notCommitted(cp, acked, msgs) {
+		t.Errorf("acknowledged msgid %d was not committed before Run returned", id)
 	}
 	for _, r := range calls[blockedCall].Recs {
 		if _, ok := st.Seen[r.MsgID]; !ok {
@@ -840,15 +847,16 @@ func TestTailFindsLateArrivalByRescan(t *testing.T) {
 			t.Errorf("late message served by %v, not a rescan behind the cursor %v", w, addedAt)
 		}
 	}
-	// It was committed with the horizon of the first rescan that served it:
-	// the one planned just before the poll that added it (if it was fetched
-	// after the add) or the one after, [cursor-lookback, cursor) either way.
+	// It was first served by a rescan: the one planned just before the
+	// poll that added it (if it was fetched after the add) or the one
+	// after, [cursor-lookback, cursor) either way.
 	wantHorizon := served[0].To
 	if !wantHorizon.Equal(addedAt) && !wantHorizon.Equal(addedAt.Add(poll)) {
 		t.Errorf("late message first served by %v, want the rescan ending at %v or %v", served[0], addedAt, addedAt.Add(poll))
 	}
-	if h, ok := cp.EverSeen()[late.ID]; !ok || h != wantHorizon.Unix() {
-		t.Errorf("late message committed with horizon %d (present %v), want %d", h, ok, wantHorizon.Unix())
+	// Its horizon is a second past its create_time (inside that rescan).
+	if h, ok := cp.EverSeen()[late.ID]; !ok || h != min(late.Time.Unix()+1, wantHorizon.Unix()) {
+		t.Errorf("late message committed with horizon %d (present %v), want %d", h, ok, min(late.Time.Unix()+1, wantHorizon.Unix()))
 	}
 	if s.Rescans == 0 || s.RescanChecks == 0 {
 		t.Errorf("Stats = %+v: want rescans, each checked by its total first", s)
@@ -1111,10 +1119,8 @@ func TestShutdownTimeoutCutsAHungWrite(t *testing.T) {
 			t.Errorf("msgid %d of the abandoned write was committed", r.MsgID)
 		}
 	}
-	for id := range pub.Acked() {
-		if _, ok := ever[id]; !ok {
-			t.Errorf("acknowledged msgid %d was not committed", id)
-		}
+	for _, id := range notCommitted(cp, pub.Acked(), msgs) {
+		t.Errorf("acknowledged msgid %d was not committed", id)
 	}
 }
 
@@ -1139,11 +1145,8 @@ func TestFetchErrorStopsRun(t *testing.T) {
 	if cur := cp.State().Cursors["messages"]; cur.After(start.Add(2 * window)) {
 		t.Errorf("cursor %v passed the window that failed", cur)
 	}
-	ever := cp.EverSeen()
-	for id := range pub.Acked() {
-		if _, ok := ever[id]; !ok {
-			t.Errorf("acknowledged msgid %d was not committed", id)
-		}
+	for _, id := range notCommitted(cp, pub.Acked(), msgs) {
+		t.Errorf("acknowledged msgid %d was not committed", id)
 	}
 }
 

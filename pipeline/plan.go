@@ -149,8 +149,9 @@ func Density(total int, span time.Duration) (density float64, ok bool) {
 // AutoConcurrency is how many windows must be fetched at once to keep a rate
 // limit of rate requests per second busy when one request takes latency:
 // each window is walked one page after another, so it issues at most one
-// request per latency. It adds half again and one for slack, and stays
-// within [2, most]. An unknown latency or rate gives 4 (or most, if less).
+// request per latency, and rate x latency windows are needed. It takes half
+// again and half a window more for slack, and stays within [1, most]. An
+// unknown latency or rate gives 4 (or most, if less).
 func AutoConcurrency(rate float64, latency time.Duration, most int) int {
 	if most < 1 {
 		most = 1
@@ -158,8 +159,8 @@ func AutoConcurrency(rate float64, latency time.Duration, most int) int {
 	if rate <= 0 || latency <= 0 {
 		return min(4, most)
 	}
-	n := int(math.Ceil(rate*latency.Seconds()*1.5)) + 1
-	return min(max(n, 2), most)
+	n := int(math.Ceil(rate*latency.Seconds()*1.5 + 0.5))
+	return min(max(n, 1), most)
 }
 
 // MaxV2Window is the largest window sized by the data on v2: the API

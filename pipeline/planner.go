@@ -268,5 +268,22 @@ func (p *Pipeline) inFlightLimit() int {
 	if l, ok := p.src.(interface{ Latency() time.Duration }); ok {
 		latency = l.Latency()
 	}
-	return AutoConcurrency(p.cfg.RequestRate, latency, p.cfg.FetchConcurrency)
+	// Pages cannot be taken faster than the publisher writes them: more
+	// windows than that needs only hold more pages in memory.
+	rate := p.cfg.RequestRate
+	if c := p.pageCost.Load(); c > 0 && rate > 0 {
+		rate = min(rate, float64(time.Second)/float64(c))
+	}
+	return AutoConcurrency(rate, latency, p.cfg.FetchConcurrency)
+}
+
+// notePageCost adds how long the publisher took for one page to the moving
+// average inFlightLimit reads.
+func (p *Pipeline) notePageCost(d time.Duration) {
+	old := p.pageCost.Load()
+	next := int64(d)
+	if old > 0 {
+		next = old + (int64(d)-old)/8
+	}
+	p.pageCost.Store(next) // the publisher alone writes it
 }

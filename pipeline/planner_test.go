@@ -77,9 +77,10 @@ func TestAutoConcurrency(t *testing.T) {
 		most    int
 		want    int
 	}{
-		{10, 200 * time.Millisecond, 16, 4},    // 10 x 0.2 x 1.5 = 3, + 1
-		{8, 200 * time.Millisecond, 16, 4},     // 2.4 -> 3, + 1
-		{10, 20 * time.Millisecond, 16, 2},     // at least 2
+		{10, 200 * time.Millisecond, 16, 4},    // 10 x 0.2 x 1.5 = 3, + 0.5
+		{8, 200 * time.Millisecond, 16, 3},     // 2.4 + 0.5 -> 3
+		{10, 20 * time.Millisecond, 16, 1},     // one walk is fast enough
+		{8, 2 * time.Millisecond, 16, 1},       // a nearby API
 		{3333, 200 * time.Millisecond, 16, 16}, // the paid plan: at most the most
 		{10, 0, 16, 4},                         // before the first answer
 		{0, time.Second, 16, 4},                // no rate known

@@ -79,9 +79,11 @@ func (p *Pipeline) publisher(ctx context.Context, seen *seenSet, safe marks, ite
 			return err
 		}
 		if it.page != nil {
+			began := time.Now()
 			if err := pub.write(it.job, *it.page, it.msgs); err != nil {
 				return err
 			}
+			p.notePageCost(time.Since(began))
 			continue
 		}
 		p.gate.release() // the job's end: its window is published
@@ -122,12 +124,16 @@ func (p *Pipeline) firstWindowStart(key string) int64 {
 // now (so every record below the marks is in this commit or an earlier
 // one). The bbolt transaction and its fsync then run in the background
 // while the publisher goes on (a crash before it is durable is a crash
-// before the commit: the read-back covers it). One runs at a time: the
-// next commit waits for it. Its result is applied (cursors, OnCommit) by
-// applyCommit in the publisher's goroutine; waitCommit waits for it.
+// before the commit: the read-back covers it). Transactions run one after
+// another, in order, a commit starting only once the one before succeeded;
+// up to maxQueuedCommits wait, then the publisher waits too. Results are
+// applied (cursors, OnCommit) in order by applyCommit in the publisher's
+// goroutine; waitCommit waits for all.
 func (p *Pipeline) commit(moved map[string]time.Time, pub *pageWriter) error {
-	if err := p.waitCommit(pub); err != nil {
-		return err
+	if len(pub.committing) >= maxQueuedCommits {
+		if err := p.applyCommit(pub, <-pub.committing[0].done); err != nil {
+			return err
+		}
 	}
 	p.mu.Lock()
 	all := make([]time.Time, 0, len(p.cursors))
@@ -142,6 +148,13 @@ func (p *Pipeline) commit(moved map[string]time.Time, pub *pageWriter) error {
 	c := checkpoint.Commit{Cursors: moved, Seen: pub.pending, Now: p.cfg.Now(), Marks: pub.commitMarks()}
 	if !horizon.IsZero() {
 		c.PruneBefore = horizon.Unix()
+		// What this commit would prune at once is not written: no query
+		// can return it any more.
+		for id, h := range c.Seen {
+			if h < c.PruneBefore {
+				delete(c.Seen, id)
+			}
+		}
 	}
 	pub.pending = map[int64]int64{}
 	if c.Marks != nil {
@@ -152,41 +165,67 @@ func (p *Pipeline) commit(moved map[string]time.Time, pub *pageWriter) error {
 		p.index.prune(c.PruneBefore)
 	}
 	p.stats.seen.Store(int64(pub.seen.len()))
-	done := make(chan error, 1)
-	pub.committing = &inflightCommit{moved: moved, done: done}
-	go func() { done <- p.cp.Commit(c) }()
+	ic := &inflightCommit{moved: moved, done: make(chan error, 1), finished: make(chan struct{})}
+	var prev *inflightCommit
+	if n := len(pub.committing); n > 0 {
+		prev = pub.committing[n-1]
+	}
+	pub.committing = append(pub.committing, ic)
+	go func() {
+		defer close(ic.finished)
+		if prev != nil {
+			if <-prev.finished; prev.failed {
+				ic.failed = true
+				ic.done <- errors.New("an earlier commit failed")
+				return
+			}
+		}
+		err := p.cp.Commit(c)
+		ic.failed = err != nil
+		ic.done <- err
+	}()
 	return nil
 }
 
-// inflightCommit is a commit whose transaction runs in the background.
+// maxQueuedCommits is how many commits may wait for their transaction
+// before the publisher waits for the first.
+const maxQueuedCommits = 4
+
+// inflightCommit is a commit whose transaction runs (or waits to run) in
+// the background.
 type inflightCommit struct {
-	moved map[string]time.Time
-	done  chan error
+	moved    map[string]time.Time
+	done     chan error    // its result, for the publisher
+	finished chan struct{} // closed after the transaction; failed is set then
+	failed   bool
 }
 
-// commitDone is ready when the commit in flight is durable (or failed);
-// nil (never ready) when none is.
+// commitDone is ready when the oldest commit in flight is durable (or
+// failed); nil (never ready) when none is.
 func (w *pageWriter) commitDone() <-chan error {
-	if w.committing == nil {
+	if len(w.committing) == 0 {
 		return nil
 	}
-	return w.committing.done
+	return w.committing[0].done
 }
 
-// waitCommit waits until the commit in flight, if any, is durable, and
-// applies it.
+// waitCommit waits until every commit in flight is durable, and applies
+// them.
 func (p *Pipeline) waitCommit(pub *pageWriter) error {
-	if pub.committing == nil {
-		return nil
+	for len(pub.committing) > 0 {
+		if err := p.applyCommit(pub, <-pub.committing[0].done); err != nil {
+			return err
+		}
 	}
-	return p.applyCommit(pub, <-pub.committing.done)
+	return nil
 }
 
-// applyCommit records the end of the commit in flight: its cursors become
-// the committed ones and OnCommit is told; a failure is a *commitError.
+// applyCommit records the end of the oldest commit in flight: its cursors
+// become the committed ones and OnCommit is told; a failure is a
+// *commitError.
 func (p *Pipeline) applyCommit(pub *pageWriter, err error) error {
-	c := pub.committing
-	pub.committing = nil
+	c := pub.committing[0]
+	pub.committing = pub.committing[1:]
 	if err != nil {
 		return &commitError{err: err}
 	}
@@ -210,7 +249,8 @@ type pageWriter struct {
 	seen     *seenSet
 	pending  map[int64]int64 // published since the last commit: msgid -> horizon
 	recs     []sink.Record
-	todo     []int // indexes into the page: the messages to publish
+	todo     []int           // indexes into the page: the messages to publish
+	horizons map[int64]int64 // of the page's records: msgid -> dedupe horizon
 
 	// marks are Kafka offsets below which every record of this app is in
 	// seen. After a failed write whose records may have landed, ambiguous
@@ -221,7 +261,7 @@ type pageWriter struct {
 
 	pushed pushState // see push.go
 
-	committing *inflightCommit // the commit whose transaction runs, if any
+	committing []*inflightCommit // commits whose transaction runs or waits, oldest first
 }
 
 // commitMarks returns the marks to store with the next commit: the current
@@ -270,8 +310,7 @@ func (w *pageWriter) write(j job, pg source.Page, msgs []decoded) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	horizon := j.window.To.Unix()
-	if err := w.publish(recs, func(sink.Record) int64 { return horizon }, PathPoll); err != nil {
+	if err := w.publish(recs, func(r sink.Record) int64 { return w.horizons[r.MsgID] }, PathPoll); err != nil {
 		return fmt.Errorf("pipeline: publish %s %v: %w", j.stream, j.window, err)
 	}
 	p.perStream.published(j.stream.String(), int64(len(recs)))
@@ -368,8 +407,13 @@ func (w *pageWriter) records(j job, pg source.Page, msgs []decoded, todo []int) 
 	now := pg.FetchedAt // the clock's reading for the future check of event times
 	contentType := p.codec.ContentType()
 	recs := w.recs[:0]
+	if w.horizons == nil {
+		w.horizons = make(map[int64]int64, len(todo))
+	}
+	clear(w.horizons)
 	for _, i := range todo {
 		d := &msgs[i]
+		w.horizons[d.m.MsgID] = seenHorizon(d.m, d.err, j.window.To.Unix())
 		stage, err := "decode", d.err
 		if err == nil && d.encErr != nil {
 			stage, err = failedStage(d.encErr), d.encErr
@@ -516,6 +560,20 @@ func (w *pageWriter) readBack(ctx context.Context) error {
 	w.marks, w.marksMoved, w.ambiguous = ends, true, false
 	p.cfg.Logger.Info("read back kafka after a failed write", "records", len(found), "landed_despite_the_error", recovered)
 	return nil
+}
+
+// seenHorizon is how long a published message stays in the dedupe set: a
+// second past its create_time (the send time queries select by; the
+// bounds' overlap and the lookback are added by PruneBefore), as for a
+// record found by a read-back, but never past the end of its window, which
+// it is when create_time could not be read. A window's msgids are kept only
+// while a query can return them again: the set, and each commit, hold the
+// lookback's messages, not the whole window's.
+func seenHorizon(m source.Message, decodeErr error, windowEnd int64) int64 {
+	if sec, ok := createSecond(m, decodeErr); ok {
+		return min(sec+1, windowEnd)
+	}
+	return windowEnd
 }
 
 // createSecond returns the create_time of m, when the decoder could read it.

@@ -49,11 +49,23 @@ func TestPublishFencesOnCancel(t *testing.T) {
 			if now := clusterMarks(t, c, "fence", "fence.dlq"); !maps.EqualFunc(now, after, maps.Equal) {
 				t.Fatalf("end offsets moved after Publish returned: %v -> %v", after, now)
 			}
-			// Everything landed (the held request too, before Publish
-			// returned), exactly once.
+			// What landed did so before Publish returned (the marks above
+			// stand still), the held request included, each record at most
+			// once. Requests that kafka-go had not sent when the context
+			// ended (the other group's, in "mixed") may never land: Publish
+			// promises only that nothing lands after it returns.
 			found, ends := readBack(t, w, before)
-			if got, want := foundIDs(found), recordIDs(recs); !slices.Equal(got, want) {
-				t.Errorf("read-back found %v, want %v", got, want)
+			got, want := foundIDs(found), recordIDs(recs)
+			if len(got) == 0 {
+				t.Errorf("read-back found nothing; the held request should have landed")
+			}
+			if len(slices.Compact(slices.Clone(got))) != len(got) {
+				t.Errorf("read-back found a record twice: %v", got)
+			}
+			for _, id := range got {
+				if _, ok := slices.BinarySearch(want, id); !ok {
+					t.Errorf("read-back found msgid %d, which was not published", id)
+				}
 			}
 			equalMarks(t, ends, after)
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -61,6 +62,8 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, _ en
 		return nil
 	})
 	serveKafka := fs.String("serve-kafka", "", "serve an embedded Kafka broker on this address until interrupted")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measurement (simulator and broker included) to this file")
+	memProfile := fs.String("memprofile", "", "write an allocation profile of the measurement (simulator and broker included) to this file")
 	if code, done := parseFlags(fs, benchUsage, args, stdout, stderr); done {
 		return code
 	}
@@ -75,12 +78,31 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, _ en
 		return exitOK
 	}
 	spec.Env = env
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "imreport bench:", err)
+			return exitFailed
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "imreport bench:", err)
+			return exitFailed
+		}
+		defer pprof.StopCPUProfile()
+	}
 	fmt.Fprintf(stdout, "imreport bench: %d messages over %v (%d bursts of %d), latency %v, rate limit %g/s, %s, page size %d\n",
 		spec.Messages, spec.Span, spec.Bursts, spec.BurstSize, spec.Latency, spec.RateLimit, spec.APIVersion, spec.PageSize)
 	res, err := bench.Run(ctx, spec, func(ctx context.Context, env map[string]string) (int64, error) {
 		return benchRun(ctx, env, stderr)
 	})
 	fmt.Fprint(stdout, res.String())
+	if *memProfile != "" {
+		if f, err := os.Create(*memProfile); err == nil {
+			_ = pprof.Lookup("allocs").WriteTo(f, 0)
+			_ = f.Close()
+		}
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "imreport bench:", err)
 		return exitFailed

@@ -518,7 +518,7 @@ func validTopic(t string) bool {
 
 // autoFetchMost is the most windows IMREPORT_FETCH_CONCURRENCY=auto fetches
 // at once.
-const autoFetchMost = 16
+const autoFetchMost = 8
 
 func concurrencyText(c Config) string {
 	if c.AutoFetch {

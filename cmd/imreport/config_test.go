@@ -37,7 +37,7 @@ func TestConfigDefaults(t *testing.T) {
 		{"end", c.End.IsZero(), true},
 		{"window", c.Window, 7 * 24 * time.Hour},
 		{"window messages", c.WindowMsgs, 20000},
-		{"fetch concurrency", concurrencyText(c), "auto (at most 16)"},
+		{"fetch concurrency", concurrencyText(c), "auto (at most 8)"},
 		{"settle", c.Settle, 30 * time.Second},
 		{"lookback", c.Lookback, 10 * time.Minute},
 		{"poll", c.PollInterval, 10 * time.Second},

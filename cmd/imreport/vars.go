@@ -54,7 +54,7 @@ var variables = []variable{
 	{Name: "IMREPORT_RATE_LIMIT", Default: "8",
 		Meaning: "API requests per second, at most, retries included (the free plan allows 600/minute per app key, shared by all its callers)"},
 	{Name: "IMREPORT_FETCH_CONCURRENCY", Default: "auto",
-		Meaning: "windows fetched at once (1..64), or `auto`: as many as `IMREPORT_RATE_LIMIT` x the API's measured latency need to keep the rate limit busy (x 1.5, + 1), between 2 and 16; checkpoints still advance strictly in order"},
+		Meaning: "windows fetched at once (1..64), or `auto`: as many as `IMREPORT_RATE_LIMIT` x the API's measured latency need to keep the rate limit busy (x 1.5, + 0.5), between 1 and 8; checkpoints still advance strictly in order"},
 	{Name: "IMREPORT_AUDIT_RATE_LIMIT", Default: "2",
 		Meaning: "API requests per second of `imreport audit` (and its `--repair`), its own share next to `IMREPORT_RATE_LIMIT`: keep their sum within the app key's limit"},
 	{Name: "IMREPORT_KAFKA_BROKERS", Shown: "required for `run`",
