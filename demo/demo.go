@@ -170,13 +170,11 @@ func Run(ctx context.Context, o Options, r Runner, stdout io.Writer) error {
 		return err
 	}
 	defer reader.Close()
-	var lookup schema.Registry
-	if reg != nil {
-		if lookup, err = registry.New(cfg.Registry); err != nil {
-			return err
-		}
+	dec, err := registry.Decoder(cfg.Registry)
+	if err != nil {
+		return err
 	}
-	sum, err := readBack(ctx, reader, lookup, expected)
+	sum, err := readBack(ctx, reader, dec, expected)
 	if err != nil {
 		return err
 	}
@@ -341,21 +339,16 @@ func (s readBackSummary) framings(subject string) string {
 	return strings.Join(parts, ", ")
 }
 
-// readBack decodes every record of the topic by its framing (Confluent ids
-// resolved at reg) and compares msgids with what the simulator generated.
-func readBack(ctx context.Context, r *sink.Writer, reg schema.Registry, expected []simulator.Message) (readBackSummary, error) {
-	codec, err := schema.NewCodec()
-	if err != nil {
-		return readBackSummary{}, err
-	}
-	dec := schema.NewDecoder(codec, reg)
+// readBack decodes every record of the topic by its framing with dec and
+// compares msgids with what the simulator generated.
+func readBack(ctx context.Context, r *sink.Writer, dec *schema.Decoder, expected []simulator.Message) (readBackSummary, error) {
 	want := make(map[int64]bool, len(expected))
 	for _, m := range expected {
 		want[m.MsgID] = true
 	}
 	s := readBackSummary{partitions: map[int]int{}, byType: map[string]int{}, byFraming: map[schema.Framing]int{}, schemaIDs: map[int]int{}}
 	got := make(map[int64]int, len(expected))
-	err = r.Scan(ctx, func(m sink.Message) error {
+	err := r.Scan(ctx, func(m sink.Message) error {
 		d, err := dec.Decode(ctx, m.Value)
 		if err != nil {
 			return fmt.Errorf("partition %d offset %d: %w", m.Partition, m.Offset, err)
