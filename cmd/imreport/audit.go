@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/imreport/imreport/audit"
 	"github.com/imreport/imreport/checkpoint"
+	"github.com/imreport/imreport/metrics"
 	"github.com/imreport/imreport/pipeline"
 	"github.com/imreport/imreport/retry"
 	"github.com/imreport/imreport/sink"
@@ -96,32 +98,8 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, look
 }
 
 // check validates the flags against the configuration.
-func (f *auditFlags) check(cfg Config, now time.Time) []string {
-	var problems []string
-	parse := func(name, v string, dst *time.Time) {
-		t, err := audit.ParseTime(v, f.bucket, now)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("--%s: %v", name, err))
-		}
-		*dst = t
-	}
-	parse("from", f.from, &f.from0)
-	parse("to", f.to, &f.to0)
-	switch {
-	case f.from0.IsZero() || f.to0.IsZero():
-	case !f.to0.After(f.from0):
-		problems = append(problems, "--to is not after --from")
-	case f.to0.After(now):
-		problems = append(problems, "--to is in the future")
-	case f.from0.Before(now.Add(-pipeline.Retention)):
-		problems = append(problems, fmt.Sprintf("--from is more than %s ago: the API no longer serves (nor counts) those messages", pipeline.Retention))
-	}
-	if f.bucket < time.Second || f.bucket > 24*time.Hour || f.bucket%time.Second != 0 {
-		problems = append(problems, fmt.Sprintf("--bucket %s is not whole seconds from 1s to 24h", f.bucket))
-	}
-	if f.margin < 0 {
-		problems = append(problems, "--margin is negative")
-	}
+func (f *auditFlags) check(cfg Config, now time.Time) (problems []string) {
+	f.from0, f.to0, problems = audit.CheckRange(f.from, f.to, f.bucket, f.margin, now)
 	f.streamList = configStreams(cfg)
 	if f.streams != "" {
 		f.streamList = nil
@@ -169,10 +147,10 @@ func runAudit(ctx context.Context, cfg Config, f auditFlags, logger *slog.Logger
 	var onProgress func(audit.Progress)
 	if f.http != "" {
 		reg := prometheus.NewRegistry()
-		onProgress = auditMetrics(reg)
+		onProgress = metrics.Audit(reg)
 		board := status.New(status.Config{Version: buildVersion()})
 		board.Running(nil) // ready while it runs
-		srv, _, err := serveHTTP(f.http, reg, board, logger)
+		srv, _, err := metrics.Serve(f.http, reg, board, logger)
 		if err != nil {
 			return exitFailed, err
 		}
@@ -185,23 +163,21 @@ func runAudit(ctx context.Context, cfg Config, f auditFlags, logger *slog.Logger
 		Location: cfg.Location, Margin: f.margin, Topic: cfg.KafkaTopic, DLQTopic: cfg.KafkaDLQTopic,
 		Statistics: f.statistics, Logger: logger,
 	}
-	before, err := audit.Run(ctx, acfg, client, writer, client)
+	var repair audit.RepairFunc
+	if f.repair {
+		repair = func(ctx context.Context, rep *audit.Report) (*audit.RepairReport, error) {
+			return repairAudit(ctx, cfg, rep, client, writer, logger)
+		}
+	}
+	o, err := audit.RunAndRepair(ctx, acfg, client, writer, client, repair)
+	if rerr := (*audit.RepairError)(nil); errors.As(err, &rerr) {
+		code, _ := printAudit(stdout, f.json, o)
+		return code, rerr.Err
+	}
 	if err != nil {
 		return exitFailed, err
 	}
-	if !f.repair || before.Summary.Clean {
-		return printAudit(stdout, f.json, audit.Outcome{Before: before})
-	}
-	rr, err := repairAudit(ctx, cfg, before, client, writer, logger)
-	if err != nil {
-		code, _ := printAudit(stdout, f.json, audit.Outcome{Before: before, Repair: rr})
-		return code, err
-	}
-	after, err := audit.Run(ctx, acfg, client, writer, client)
-	if err != nil {
-		return exitFailed, err
-	}
-	return printAudit(stdout, f.json, audit.Outcome{Before: before, Repair: rr, After: after})
+	return printAudit(stdout, f.json, o)
 }
 
 // repairAudit takes the checkpoint's lock and repairs.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imreport/imreport/demo"
 	"github.com/imreport/imreport/pipeline"
 	"github.com/imreport/imreport/simulator"
 )
@@ -199,10 +200,10 @@ func TestCallbackChaos(t *testing.T) {
 			calm = append(calm, at.Sub(ctime))
 		}
 	}
-	t.Logf("freshness by callback, first %v (no kills): %s", cbCalm, quantiles(calm))
-	t.Logf("freshness by callback, whole run with %d kills: %s", kills, quantiles(overall))
-	t.Logf("freshness by polling (fetched_at - msg_ctime, a lower bound; settle 2s, poll 500ms): %s", quantiles(polled))
-	if p99 := percentile(overall, 0.99); len(overall) < len(live)/2 || p99 >= time.Second {
+	t.Logf("freshness by callback, first %v (no kills): %s", cbCalm, demo.Quantiles(calm))
+	t.Logf("freshness by callback, whole run with %d kills: %s", kills, demo.Quantiles(overall))
+	t.Logf("freshness by polling (fetched_at - msg_ctime, a lower bound; settle 2s, poll 500ms): %s", demo.Quantiles(polled))
+	if p99 := demo.Percentile(overall, 0.99); len(overall) < len(live)/2 || p99 >= time.Second {
 		t.Errorf("freshness p99 of callback-delivered messages: %v over %d messages, want under 1s over at least %d", p99, len(overall), len(live)/2)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imreport/imreport/demo"
 	"github.com/imreport/imreport/pipeline"
 	"github.com/imreport/imreport/simulator"
 	"github.com/imreport/imreport/sink"
@@ -192,8 +193,8 @@ func TestCallbackAndPollingExactlyOnce(t *testing.T) {
 	if got, _ := seriesValue(body, `imreport_callback_duplicates_total`); got == 0 {
 		t.Error("imreport_callback_duplicates_total = 0, want the duplicated callbacks counted")
 	}
-	t.Logf("freshness of live messages (Kafka ack - msg_ctime), callback: %s", quantiles(fresh["callback"]))
-	t.Logf("freshness of live messages (Kafka ack - msg_ctime), poll (settle 1s, poll 200ms): %s", quantiles(fresh["poll"]))
+	t.Logf("freshness of live messages (Kafka ack - msg_ctime), callback: %s", demo.Quantiles(fresh["callback"]))
+	t.Logf("freshness of live messages (Kafka ack - msg_ctime), poll (settle 1s, poll 200ms): %s", demo.Quantiles(fresh["poll"]))
 }
 
 // seriesValue finds one series' value in a /metrics text.

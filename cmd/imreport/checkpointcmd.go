@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"time"
 
@@ -61,48 +60,11 @@ func cmdCheckpoint(ctx context.Context, args []string, stdout, stderr io.Writer,
 	if args[0] == "rewind" {
 		return rewindCheckpoint(*path, *streamFlag, *to, stdout, stderr)
 	}
-	s, err := checkpoint.Open(checkpoint.Options{Path: *path, ReadOnly: true})
+	out, err := checkpoint.Describe(*path)
 	if err != nil {
 		fmt.Fprintln(stderr, "imreport checkpoint:", err)
 		return exitFailed
 	}
-	defer s.Close()
-	st, err := s.Load()
-	if err != nil {
-		fmt.Fprintln(stderr, "imreport checkpoint:", err)
-		return exitFailed
-	}
-	stats, err := s.Stats()
-	if err != nil {
-		fmt.Fprintln(stderr, "imreport checkpoint:", err)
-		return exitFailed
-	}
-	type stream struct {
-		Stream string `json:"stream"`
-		Cursor string `json:"cursor"`
-	}
-	out := struct {
-		Path      string                   `json:"path"`
-		AppKey    string                   `json:"app_key"`
-		Topic     string                   `json:"topic"`
-		Streams   []stream                 `json:"streams"`
-		Commits   uint64                   `json:"commits"`
-		Updated   string                   `json:"updated,omitempty"`
-		Seen      int                      `json:"dedupe_entries"`
-		Pruned    string                   `json:"dedupe_pruned_before,omitempty"`
-		Marks     map[string]map[int]int64 `json:"kafka_marks"`
-		FileBytes int64                    `json:"file_bytes"`
-	}{Path: *path, AppKey: st.Identity.AppKey, Topic: st.Identity.Topic, Commits: st.Commits, Seen: stats.Seen, Marks: st.Marks, FileBytes: stats.FileSize}
-	if st.PrunedBefore > 0 {
-		out.Pruned = time.Unix(st.PrunedBefore, 0).UTC().Format(time.RFC3339)
-	}
-	if !st.Updated.IsZero() {
-		out.Updated = st.Updated.UTC().Format(time.RFC3339)
-	}
-	for k, c := range st.Cursors {
-		out.Streams = append(out.Streams, stream{Stream: k, Cursor: c.UTC().Format(time.RFC3339)})
-	}
-	sort.Slice(out.Streams, func(i, j int) bool { return out.Streams[i].Stream < out.Streams[j].Stream })
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(out); err != nil {
@@ -111,9 +73,8 @@ func cmdCheckpoint(ctx context.Context, args []string, stdout, stderr io.Writer,
 	return exitOK
 }
 
-// rewindCheckpoint moves one stream's cursor back (checkpoint.Commit with
-// Force). Everything else stays: the next run deduplicates against the
-// checkpoint and, below its horizon, against Kafka.
+// rewindCheckpoint checks the flags and moves one stream's cursor back
+// (checkpoint.Rewind).
 func rewindCheckpoint(path, stream, to string, stdout, stderr io.Writer) int {
 	var problems []string
 	if stream == "" {
@@ -129,40 +90,12 @@ func rewindCheckpoint(path, stream, to string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "imreport checkpoint rewind:", strings.Join(problems, "; "))
 		return exitUsage
 	}
-	s, err := checkpoint.Open(checkpoint.Options{Path: path})
+	cur, err := checkpoint.Rewind(path, stream, at)
 	if err != nil {
-		fmt.Fprintln(stderr, "imreport checkpoint rewind:", err)
-		return exitFailed
-	}
-	defer s.Close()
-	st, err := s.Load()
-	if err != nil {
-		fmt.Fprintln(stderr, "imreport checkpoint rewind:", err)
-		return exitFailed
-	}
-	cur, ok := st.Cursors[stream]
-	switch {
-	case !ok:
-		fmt.Fprintf(stderr, "imreport checkpoint rewind: the checkpoint has no stream %q (it has %v)\n", stream, streamNames(st.Cursors))
-		return exitFailed
-	case !at.Before(cur):
-		fmt.Fprintf(stderr, "imreport checkpoint rewind: %s is not before the cursor of %s (%s)\n", at.UTC().Format(time.RFC3339), stream, cur.UTC().Format(time.RFC3339))
-		return exitFailed
-	}
-	if err := s.Commit(checkpoint.Commit{Cursors: map[string]time.Time{stream: at}, Force: true}); err != nil {
 		fmt.Fprintln(stderr, "imreport checkpoint rewind:", err)
 		return exitFailed
 	}
 	fmt.Fprintf(stdout, "%s: cursor moved back from %s to %s; the next run fetches that range again and publishes only what Kafka does not hold yet\n",
 		stream, cur.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339))
 	return exitOK
-}
-
-func streamNames(cursors map[string]time.Time) []string {
-	names := make([]string, 0, len(cursors))
-	for k := range cursors {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return names
 }

@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/imreport/imreport/registry"
-	"github.com/imreport/imreport/retry"
 	"github.com/imreport/imreport/schema"
 )
 
@@ -85,32 +82,11 @@ func (c *Config) loadRegistry(e env, bad func(name, format string, args ...any))
 	}
 }
 
-// valueCodec returns the codec of the configured value format. For
-// Confluent it first registers the schema (the full .avsc text) under the
-// subject, retrying what retry.Temporary calls temporary (5xx, timeouts,
-// refused connections) a few times; a refusal (409, 422, 401, 403) fails at
-// once. The id is kept for the life of the process.
+// valueCodec returns the codec of the configured value format; for
+// Confluent it registers the schema first (registry.ValueCodec).
 func valueCodec(ctx context.Context, cfg Config, logger *slog.Logger) (*schema.Codec, error) {
-	codec, err := schema.NewCodec()
-	if err != nil || cfg.ValueFormat != schema.Confluent {
-		return codec, err
+	if cfg.ValueFormat != schema.Confluent {
+		return schema.NewCodec()
 	}
-	client, err := registry.New(cfg.Registry)
-	if err != nil {
-		return nil, err
-	}
-	policy := retry.Policy{Initial: time.Second, Max: 5 * time.Second, MaxAttempts: 6,
-		OnRetry: func(attempt int, err error, wait time.Duration) {
-			logger.Warn("schema registry not reachable yet, retrying", "attempt", attempt, "wait", wait, "error", err)
-		}}
-	var id int
-	err = policy.Do(ctx, func(ctx context.Context) error {
-		id, err = client.Register(ctx, cfg.Subject, schema.JSON())
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%w (registry %v; nothing was fetched or published)", err, cfg.Registry.URLs)
-	}
-	logger.Info("value schema registered", "subject", cfg.Subject, "schema_id", id, "registry", cfg.Registry.URLs, "value_format", "confluent")
-	return codec.Confluent(id)
+	return registry.ValueCodec(ctx, cfg.Registry, cfg.Subject, logger)
 }

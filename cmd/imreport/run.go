@@ -7,24 +7,21 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/segmentio/kafka-go"
 	"github.com/sethvargo/go-envconfig"
 	"golang.org/x/time/rate"
 
 	"github.com/imreport/imreport/checkpoint"
+	"github.com/imreport/imreport/metrics"
 	"github.com/imreport/imreport/pipeline"
 	"github.com/imreport/imreport/progress"
 	"github.com/imreport/imreport/retry"
 	"github.com/imreport/imreport/sink"
 	"github.com/imreport/imreport/source"
-	"github.com/imreport/imreport/status"
 )
 
 const runUsage = `imreport run
@@ -102,10 +99,10 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m := newMetrics(reg, func() bool { ok, _ := board.Ready(); return ok }, now)
+	m := metrics.New(reg, func() bool { ok, _ := board.Ready(); return ok }, now)
 
 	if cfg.HTTPAddr != "" {
-		srv, addr, err := serveHTTP(cfg.HTTPAddr, reg, board, logger)
+		srv, addr, err := metrics.Serve(cfg.HTTPAddr, reg, board, logger)
 		if err != nil {
 			return err
 		}
@@ -144,7 +141,7 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 	apiRetry := retry.Policy{
 		Initial: 500 * time.Millisecond, Max: 30 * time.Second, MaxAttempts: cfg.APIAttempts,
 		OnRetry: func(attempt int, err error, wait time.Duration) {
-			m.apiRetries.Inc()
+			m.APIRetry()
 			board.APIError(err)
 			logger.Warn("report api request failed, retrying", "attempt", attempt, "wait", wait, "error", err)
 		},
@@ -165,9 +162,9 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		Retry:        apiRetry,
 		Logger:       logger,
 		Now:          now,
-		OnResponse:   m.observeAPI,
+		OnResponse:   m.ObserveAPI,
 		OnRestart: func(kind, reason string) {
-			m.apiRestarts.WithLabelValues(kind, reason).Inc()
+			m.APIRestart(kind, reason)
 			logger.Info("walking a window again from its first page", "endpoint", kind, "reason", reason)
 		},
 	})
@@ -227,26 +224,26 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		Sleep:            hooks.sleep,
 		Logger:           logger,
 		OnPublished: func(path string, r sink.Record, at time.Time) {
-			m.observePublished(path, r, at)
+			m.ObservePublished(path, r, at)
 			board.KafkaResult(nil)
 			if hooks.onPublished != nil {
 				hooks.onPublished(path, r, at)
 			}
 		},
 		OnCommit: func(pr pipeline.Progress) {
-			m.observeCommit(pr)
+			m.ObserveCommit(pr)
 			announceWait(reporter, cfg, pr.Cursors, now())
 			if hooks.onCommit != nil {
-				hooks.onCommit(oldest(pr.Cursors))
+				hooks.onCommit(pipeline.Oldest(pr.Cursors))
 			}
 		},
 	}, client, writer, store)
 	if err != nil {
 		return err
 	}
-	m.watch(p)
+	m.Watch(p)
 	reporter = newProgress(cfg, p, logger, hooks.bars, now, func(st []progress.Status) {
-		m.observeProgress(st)
+		m.ObserveProgress(st)
 		board.Progress(st)
 	})
 	reporter.Sleep = hooks.progressSleep
@@ -263,28 +260,6 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		board.Running(p.StreamProgress)
 	}
 	return p.Run(pipeCtx)
-}
-
-// serveHTTP serves /metrics, /healthz (the process is alive), /readyz (it
-// can do its work now; see package status) and /status.
-func serveHTTP(addr string, reg *prometheus.Registry, board *status.Board, logger *slog.Logger) (*http.Server, string, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, "", fmt.Errorf("http listen %s: %w", addr, err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("GET /readyz", board.ServeReady)
-	mux.HandleFunc("GET /status", board.ServeStatus)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("http server stopped", "error", err)
-		}
-	}()
-	logger.Info("serving metrics and health", "addr", ln.Addr().String())
-	return srv, ln.Addr().String(), nil
 }
 
 // configStreams lists the streams the configuration asks for: every user,

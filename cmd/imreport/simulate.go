@@ -12,6 +12,7 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/imreport/imreport/demo"
 	"github.com/imreport/imreport/simulator"
 )
 
@@ -39,7 +40,7 @@ make that fraction of the callbacks never arrive (polling fills the gap),
 arrive twice, be answered 503 once then retried, or arrive up to 2 s late.
 
 Credentials are IMREPORT_APP_KEY and IMREPORT_MASTER_SECRET when set, else the
-demo's (app key ` + demoAppKey + `, master secret demo-master-secret).
+demo's (app key ` + demo.AppKey + `, master secret demo-master-secret).
 Point "imreport run" at it with IMREPORT_API_URL=http://<addr>.
 `
 
@@ -64,11 +65,11 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer, l
 		fmt.Fprintln(stderr, "imreport simulate: --faults and --poison must be within 0..0.1, --late within 0..1, --rate-limit >= 0")
 		return exitUsage
 	}
-	if err := cb.check(); err != nil {
+	if err := cb.Check(); err != nil {
 		fmt.Fprintln(stderr, "imreport simulate:", err)
 		return exitUsage
 	}
-	appKey, secret := demoAppKey, demoSecret
+	appKey, secret := demo.AppKey, demo.MasterSecret
 	if v, ok := lookup.Lookup("IMREPORT_APP_KEY"); ok && v != "" {
 		appKey = v
 	}
@@ -91,10 +92,10 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer, l
 	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(stdout, "simulated Report API on http://%s: %d messages from %s to %s (app key %s)\n",
 		ln.Addr(), len(msgs), start.Format(time.RFC3339), end.Format(time.RFC3339), appKey)
-	if cb.url != "" {
-		p := cb.pusher(appKey, secret, *seed)
+	if cb.URL != "" {
+		p := cb.Pusher(appKey, secret, *seed)
 		live := liveOnly(msgs, now)
-		fmt.Fprintf(stdout, "pushing %d live messages to %s as they are sent (%s)\n", len(live), cb.url, cb)
+		fmt.Fprintf(stdout, "pushing %d live messages to %s as they are sent (%s)\n", len(live), cb.URL, cb)
 		go func() { _ = p.Run(ctx, live) }()
 		defer func() { fmt.Fprintf(stdout, "callbacks: %v\n", p.Stats()) }()
 	}

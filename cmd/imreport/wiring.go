@@ -32,15 +32,5 @@ func sinkConfig(cfg Config, logger *slog.Logger) sink.Config {
 // valueDecoder decodes record values by their framing, resolving Confluent
 // schema ids through the configured registry (none: single-object only).
 func valueDecoder(cfg Config) (*schema.Decoder, error) {
-	codec, err := schema.NewCodec()
-	if err != nil {
-		return nil, err
-	}
-	var reg schema.Registry
-	if len(cfg.Registry.URLs) > 0 {
-		if reg, err = registry.New(cfg.Registry); err != nil {
-			return nil, err
-		}
-	}
-	return schema.NewDecoder(codec, reg), nil
+	return registry.Decoder(cfg.Registry)
 }

@@ -1,4 +1,4 @@
-package main
+package metrics
 
 import (
 	"strconv"
@@ -6,15 +6,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/imreport/imreport/audit"
 	"github.com/imreport/imreport/pipeline"
 	"github.com/imreport/imreport/progress"
 	"github.com/imreport/imreport/sink"
 	"github.com/imreport/imreport/source/callback"
 )
 
-// metrics are the Prometheus series of one run.
-type metrics struct {
+// Metrics are the Prometheus series of one run.
+type Metrics struct {
 	reg         *prometheus.Registry
 	now         func() time.Time
 	apiRequests *prometheus.CounterVec
@@ -29,8 +28,10 @@ type metrics struct {
 	freshness        *prometheus.HistogramVec // by path
 }
 
-func newMetrics(reg *prometheus.Registry, ready func() bool, now func() time.Time) *metrics {
-	m := &metrics{
+// New registers the series of one run at reg: ready says whether /readyz
+// answers 200 (imreport_ready), now is the clock of imreport_lag_seconds.
+func New(reg *prometheus.Registry, ready func() bool, now func() time.Time) *Metrics {
+	m := &Metrics{
 		reg: reg,
 		now: now,
 		apiRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -79,32 +80,36 @@ func newMetrics(reg *prometheus.Registry, ready func() bool, now func() time.Tim
 	return m
 }
 
-func (m *metrics) observeAPI(kind string, status int, elapsed time.Duration) {
+// ObserveAPI counts a Report API request and its latency (status 0: no
+// response).
+func (m *Metrics) ObserveAPI(kind string, status int, elapsed time.Duration) {
 	m.apiRequests.WithLabelValues(kind, strconv.Itoa(status)).Inc()
 	m.apiLatency.WithLabelValues(kind).Observe(elapsed.Seconds())
 }
 
-func (m *metrics) observeCallback(outcome string) {
+// ObserveCallback counts a callback request by its outcome.
+func (m *Metrics) ObserveCallback(outcome string) {
 	m.callbackRequests.WithLabelValues(outcome).Inc()
 }
 
-// observePublished records a message's freshness: acknowledged minus
+// ObservePublished records a message's freshness: acknowledged minus
 // msg_ctime.
-func (m *metrics) observePublished(path string, r sink.Record, at time.Time) {
+func (m *Metrics) ObservePublished(path string, r sink.Record, at time.Time) {
 	if r.DeadLetter != nil || r.Time.IsZero() {
 		return
 	}
 	m.freshness.WithLabelValues(path).Observe(at.Sub(r.Time).Seconds())
 }
 
-func (m *metrics) observeCommit(p pipeline.Progress) {
+// ObserveCommit sets the committed cursor of each stream.
+func (m *Metrics) ObserveCommit(p pipeline.Progress) {
 	for s, c := range p.Cursors {
 		m.cursor.WithLabelValues(s).Set(float64(c.Unix()))
 	}
 }
 
-// observeProgress sets the progress gauges.
-func (m *metrics) observeProgress(st []progress.Status) {
+// ObserveProgress sets the progress gauges.
+func (m *Metrics) ObserveProgress(st []progress.Status) {
 	for _, s := range st {
 		m.remaining.WithLabelValues(s.Name).Set(s.Remaining.Seconds())
 		eta := -1.0
@@ -115,8 +120,8 @@ func (m *metrics) observeProgress(st []progress.Status) {
 	}
 }
 
-// watch exposes the pipeline's own counters.
-func (m *metrics) watch(p *pipeline.Pipeline) {
+// Watch exposes the pipeline's own counters.
+func (m *Metrics) Watch(p *pipeline.Pipeline) {
 	counter := func(name, help string, f func(pipeline.Stats) int64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f(p.Stats())) })
 	}
@@ -150,7 +155,7 @@ func (m *metrics) watch(p *pipeline.Pipeline) {
 			func() float64 { return float64(p.Stats().Seen) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imreport_lag_seconds", Help: "Now minus the oldest committed cursor."},
 			func() float64 {
-				o := oldest(p.Cursors())
+				o := pipeline.Oldest(p.Cursors())
 				if o.IsZero() {
 					return 0
 				}
@@ -159,32 +164,8 @@ func (m *metrics) watch(p *pipeline.Pipeline) {
 	)
 }
 
-// oldest returns the earliest cursor, or the zero time when there is none.
-func oldest(cursors map[string]time.Time) time.Time {
-	var o time.Time
-	for _, c := range cursors {
-		if o.IsZero() || c.Before(o) {
-			o = c
-		}
-	}
-	return o
-}
+// APIRetry counts a Report API request retried after a temporary failure.
+func (m *Metrics) APIRetry() { m.apiRetries.Inc() }
 
-// auditMetrics registers the series of `imreport audit --http` and returns
-// the progress hook that sets them.
-func auditMetrics(reg *prometheus.Registry) func(audit.Progress) {
-	done := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "imreport_audit_done", Help: "Audit progress: records read (phase kafka) or API requests made (phase api)."}, []string{"phase"})
-	total := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "imreport_audit_total", Help: "Audit progress: records or requests expected, per phase."}, []string{"phase"})
-	eta := prometheus.NewGauge(prometheus.GaugeOpts{Name: "imreport_audit_eta_seconds", Help: "Estimated time left in the current audit phase."})
-	bad := prometheus.NewGauge(prometheus.GaugeOpts{Name: "imreport_audit_buckets_differing", Help: "Buckets found not to match, once imreport_audit_done{phase=\"done\"} is 1."})
-	reg.MustRegister(done, total, eta, bad)
-	return func(p audit.Progress) {
-		if p.Phase == "done" {
-			p.Done, p.Total = 1, 1
-		}
-		done.WithLabelValues(p.Phase).Set(float64(p.Done))
-		total.WithLabelValues(p.Phase).Set(float64(p.Total))
-		eta.Set(p.ETA.Seconds())
-		bad.Set(float64(p.BucketsBad))
-	}
-}
+// APIRestart counts a window walked again from its first page.
+func (m *Metrics) APIRestart(kind, reason string) { m.apiRestarts.WithLabelValues(kind, reason).Inc() }
