@@ -252,8 +252,7 @@ func newHistory(o Options, began time.Time) history {
 	}
 	f := o.Faults
 	sim := simulator.New(simulator.Config{AppKey: AppKey, MasterSecret: MasterSecret, V2EndMixed: f > 0,
-		Faults: simulator.Faults{Seed: o.Seed, ServerError: f, RateLimited: f, Slow: f / 4, SlowDelay: 2 * time.Second,
-			Drop: f, Truncate: f, TotalDrift: f, CursorExpire: f}}, msgs)
+		Faults: simulator.BadDay(o.Seed, f, 2*time.Second)}, msgs)
 	poisoned := map[int64]bool{}
 	for _, id := range simulator.Poisoned(msgs) {
 		poisoned[id] = true

@@ -81,9 +81,9 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer, l
 	msgs := simulator.Generate(simulator.GenSpec{Seed: *seed, AppKey: appKey, Start: start, End: end, Count: *count, Bursts: *bursts, BurstSize: *burstSize,
 		Late: *late, LateMin: time.Second, LateMax: 5 * time.Minute, Poison: *poison})
 	f := *faults
-	sim := simulator.New(simulator.Config{AppKey: appKey, MasterSecret: secret, V2EndMixed: f > 0,
-		Faults: simulator.Faults{Seed: *seed, ServerError: f, RateLimited: f, Slow: f / 4, SlowDelay: time.Minute,
-			Drop: f, Truncate: f, TotalDrift: f, CursorExpire: f, RateLimit: *rateLimit, RateBurst: max(1, int(*rateLimit))}}, msgs)
+	bad := simulator.BadDay(*seed, f, time.Minute)
+	bad.RateLimit, bad.RateBurst = *rateLimit, max(1, int(*rateLimit))
+	sim := simulator.New(simulator.Config{AppKey: appKey, MasterSecret: secret, V2EndMixed: f > 0, Faults: bad}, msgs)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		fmt.Fprintln(stderr, "imreport simulate:", err)
