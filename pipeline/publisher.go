@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -135,15 +137,16 @@ func (p *Pipeline) commit(moved map[string]time.Time, pub *pageWriter) error {
 			return err
 		}
 	}
+	// The cursors as they are once this commit and those before it are
+	// durable (the ones still in flight are not applied yet).
 	p.mu.Lock()
-	all := make([]time.Time, 0, len(p.cursors))
-	for k, v := range p.cursors {
-		if c, ok := moved[k]; ok {
-			v = c
-		}
-		all = append(all, v)
-	}
+	after := maps.Clone(p.cursors)
 	p.mu.Unlock()
+	for _, ic := range pub.committing {
+		maps.Copy(after, ic.moved)
+	}
+	maps.Copy(after, moved)
+	all := slices.Collect(maps.Values(after))
 	horizon := PruneBefore(all, p.cfg.Lookback)
 	c := checkpoint.Commit{Cursors: moved, Seen: pub.pending, Now: p.cfg.Now(), Marks: pub.commitMarks()}
 	if !horizon.IsZero() {
