@@ -13,10 +13,7 @@ import (
 func rewindFixture(t *testing.T, cursor time.Time) string {
 	t.Helper()
 	path := tempPath(t)
-	s, err := Open(Options{Path: path})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openT(t, Options{Path: path})
 	if err := s.Bind(testID); err != nil {
 		t.Fatal(err)
 	}
