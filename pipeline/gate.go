@@ -28,15 +28,9 @@ func (g *gate) acquire(ctx context.Context) error {
 			return nil
 		}
 		g.mu.Unlock()
-		t := time.NewTimer(100 * time.Millisecond)
-		select {
-		case <-g.wake:
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
+		if err := g.wait(ctx); err != nil {
+			return err
 		}
-		t.Stop()
 	}
 }
 
@@ -49,16 +43,24 @@ func (g *gate) idle(ctx context.Context) error {
 		if n == 0 {
 			return nil
 		}
-		t := time.NewTimer(100 * time.Millisecond)
-		select {
-		case <-g.wake:
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
+		if err := g.wait(ctx); err != nil {
+			return err
 		}
-		t.Stop()
 	}
+}
+
+// wait returns when a slot is released, after 100 ms (the limit may have
+// changed), or with ctx's error.
+func (g *gate) wait(ctx context.Context) error {
+	t := time.NewTimer(100 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-g.wake:
+	case <-t.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
 }
 
 // release gives a slot back.

@@ -110,16 +110,7 @@ func TestSizedWindows(t *testing.T) {
 	cfg := boundedConfig(start, end, 24*time.Hour)
 	cfg.WindowMessages = target
 	cfg.FetchConcurrency = 4
-	var last time.Time
-	cp.check = func(c checkpoint.Commit, _ checkpoint.State) error {
-		if cur, ok := c.Cursors["messages"]; ok {
-			if !cur.After(last) {
-				return fmt.Errorf("cursor %v does not move past %v", cur, last)
-			}
-			last = cur
-		}
-		return nil
-	}
+	cp.check = cursorOnlyForward()
 	p := mustNew(t, cfg, f, pub, cp)
 	if err := run(t, t.Context(), p); err != nil {
 		t.Fatalf("Run: %v", err)
@@ -166,4 +157,19 @@ func TestSizedWindows(t *testing.T) {
 		t.Errorf("%d fetches; fixed 5-minute windows would take %d", n, fixed)
 	}
 	t.Logf("%d messages, %d fetches, %d pages, %d windows, %d splits, %d commits", len(msgs), len(f.Calls()), st.Pages, st.Windows, st.Splits, st.Commits)
+}
+
+// cursorOnlyForward returns a checkpoint check that fails a commit moving
+// the messages stream's cursor to or behind where the last one left it.
+func cursorOnlyForward() func(checkpoint.Commit, checkpoint.State) error {
+	var last time.Time
+	return func(c checkpoint.Commit, _ checkpoint.State) error {
+		if cur, ok := c.Cursors["messages"]; ok {
+			if !cur.After(last) {
+				return fmt.Errorf("cursor %v does not move past %v", cur, last)
+			}
+			last = cur
+		}
+		return nil
+	}
 }
