@@ -163,6 +163,44 @@ func AutoConcurrency(rate float64, latency time.Duration, most int) int {
 	return min(max(n, 1), most)
 }
 
+// WalksNeeded is how many windows must be walked side by side for their
+// requests to keep a rate limit of rate requests per second busy when one
+// request takes latency (each walk issues one request after another):
+// rate x latency and a fifth, rounded up, within [1, limit]. An unknown rate or latency
+// gives limit.
+func WalksNeeded(rate float64, latency time.Duration, limit int) int {
+	limit = max(limit, 1)
+	if rate <= 0 || latency <= 0 {
+		return limit
+	}
+	// A walk also waits for its page to be decoded and handed on, so
+	// rate x latency walks fall just short: a fifth more.
+	return min(max(int(math.Ceil(rate*latency.Seconds()*1.2)), 1), limit)
+}
+
+// WindowCount is how many windows of equal count the rest of a bounded
+// stream, about rest messages, is planned as. Every window ends on a part
+// page, so the fewer the better: as few as hold at most target each, but at
+// least need (the walks that keep the rate limit busy, see WalksNeeded).
+// Windows are fetched limit at a time, in rounds that start and, holding
+// as much, end together; a last round of fewer than need windows would walk
+// alone at one request per latency, so it is filled up to need.
+func WindowCount(rest float64, target, limit, need int) int {
+	limit = max(limit, 1)
+	need = min(max(need, 1), limit)
+	n := 1
+	if target > 0 && rest > 0 {
+		// rest is an estimate: 2% over a multiple of target takes no
+		// window more.
+		n = int(math.Ceil(rest / float64(target) / 1.02))
+	}
+	n = max(n, need)
+	if last := n % limit; last != 0 && last < need {
+		n += need - last
+	}
+	return n
+}
+
 // MaxV2Window is the largest window sized by the data on v2: the API
 // accepts at most 7 days per query, and a query's bounds reach up to a
 // second (strict endpoints), or an offset change, beyond its window.

@@ -19,7 +19,11 @@ type streamPlan struct {
 	redo    []source.Window
 	density float64 // messages per second, from the last verdict
 	known   bool    // density is known
-	waiting int     // sized windows out whose verdict has not come back
+	// share is, in a bounded run, what each window left aims to hold:
+	// the rest of the stream over WindowCount, fixed when the density is
+	// first known (0: not yet).
+	share   float64
+	waiting int // sized windows out whose verdict has not come back
 }
 
 // finished reports whether a bounded stream has nothing left to plan.
@@ -195,7 +199,7 @@ func (p *Pipeline) nextWindow(sp *streamPlan) (source.Window, bool) {
 	size := p.windowSize(sp)
 	if len(sp.redo) > 0 {
 		r := sp.redo[0]
-		w := source.Window{From: r.From, To: r.From.Add(size)}
+		w := source.Window{From: r.From, To: withRest(r.From, r.To, size)}
 		if !w.To.Before(r.To) {
 			w.To = r.To
 			sp.redo = sp.redo[1:]
@@ -206,6 +210,9 @@ func (p *Pipeline) nextWindow(sp *streamPlan) (source.Window, bool) {
 	}
 	plan := p.plan
 	plan.Window = size
+	if !plan.End.IsZero() {
+		plan.Window = withRest(sp.cursor, ceilSecond(plan.End.UTC()), size).Sub(sp.cursor)
+	}
 	w, ok := NextWindow(sp.cursor, p.cfg.Now(), plan)
 	if ok {
 		sp.cursor = w.To
@@ -213,26 +220,45 @@ func (p *Pipeline) nextWindow(sp *streamPlan) (source.Window, bool) {
 	return w, ok
 }
 
-// windowSize is the length of sp's next window. Near the end of a bounded
-// run the windows shrink, so that the last ones are fetched side by side
-// instead of one walk finishing alone.
+// windowSize is the length of sp's next window. A bounded run plans the
+// rest of a stream, once its density is known, as windows of equal count
+// (see WindowCount), so that the last ones are fetched side by side instead
+// of one walk finishing alone, with as few part pages as that allows.
 func (p *Pipeline) windowSize(sp *streamPlan) time.Duration {
 	size := p.sizer.Next(sp.density, sp.known)
 	if p.cfg.End.IsZero() || !sp.known || sp.density <= 0 {
 		return size
 	}
+	if sp.share == 0 {
+		limit := p.inFlightLimit()
+		rest := sp.density * p.left(sp).Seconds()
+		need := p.walksNeeded(limit)
+		n := WindowCount(rest, p.sizer.Target, limit, need)
+		sp.share = rest / float64(n)
+		p.cfg.Logger.Debug("planning the rest of the stream", "stream", sp.stream.String(), "messages", int64(rest),
+			"windows", n, "at_once", limit, "walks_needed", need)
+	}
+	return min(size, max(time.Duration(sp.share/sp.density)*time.Second, time.Second))
+}
+
+// left is how much of sp's time line is still to be planned.
+func (p *Pipeline) left(sp *streamPlan) time.Duration {
 	left := max(ceilSecond(p.cfg.End.UTC()).Sub(sp.cursor), 0)
 	for _, r := range sp.redo {
 		left += r.To.Sub(r.From)
 	}
-	// Spread the rest over the windows fetched at once, but not thinner
-	// than a quarter of the target each: partial last pages add up.
-	limit := min(p.inFlightLimit(), 4)
-	if sp.density*left.Seconds() >= float64(limit*p.sizer.Target) {
-		return size
+	return left
+}
+
+// withRest returns the window [from, from+size) up to limit, or up to limit
+// itself when what would be left before it is less than half a window: a
+// sliver costs a request of its own for a few messages.
+func withRest(from, limit time.Time, size time.Duration) time.Time {
+	to := from.Add(size)
+	if rest := limit.Sub(to); rest < size/2 {
+		return limit
 	}
-	least := time.Duration(float64(p.sizer.Target) / float64(limit) / sp.density * float64(time.Second))
-	return min(size, max(left/time.Duration(limit), least, time.Second)).Truncate(time.Second)
+	return to
 }
 
 // dispatch hands j to a fetcher once fewer windows than the limit are in
@@ -264,17 +290,30 @@ func (p *Pipeline) inFlightLimit() int {
 	if !p.cfg.AutoConcurrency {
 		return p.cfg.FetchConcurrency
 	}
-	var latency time.Duration
+	rate, latency := p.pace()
+	return AutoConcurrency(rate, latency, p.cfg.FetchConcurrency)
+}
+
+// walksNeeded is how many of limit windows fetched at once keep the
+// requests at the rate (see WalksNeeded).
+func (p *Pipeline) walksNeeded(limit int) int {
+	rate, latency := p.pace()
+	return WalksNeeded(rate, latency, limit)
+}
+
+// pace is the rate pages can be taken at, in requests per second (0:
+// unlimited), and the API's latency as measured (0: not yet).
+func (p *Pipeline) pace() (rate float64, latency time.Duration) {
 	if l, ok := p.src.(interface{ Latency() time.Duration }); ok {
 		latency = l.Latency()
 	}
 	// Pages cannot be taken faster than the publisher writes them: more
 	// windows than that needs only hold more pages in memory.
-	rate := p.cfg.RequestRate
+	rate = p.cfg.RequestRate
 	if c := p.pageCost.Load(); c > 0 && rate > 0 {
 		rate = min(rate, float64(time.Second)/float64(c))
 	}
-	return AutoConcurrency(rate, latency, p.cfg.FetchConcurrency)
+	return rate, latency
 }
 
 // notePageCost adds how long the publisher took for one page to the moving

@@ -173,3 +173,53 @@ func cursorOnlyForward() func(checkpoint.Commit, checkpoint.State) error {
 		return nil
 	}
 }
+
+func TestWalksNeeded(t *testing.T) {
+	for _, tc := range []struct {
+		rate    float64
+		latency time.Duration
+		limit   int
+		want    int
+	}{
+		{10, 200 * time.Millisecond, 4, 3},  // 2, and a fifth: 2.4
+		{10, 160 * time.Millisecond, 4, 2},  // 1.6 x 1.2 = 1.92
+		{10, 170 * time.Millisecond, 4, 3},  // 2.04
+		{10, 20 * time.Millisecond, 4, 1},   // one walk is fast enough
+		{3333, time.Second, 16, 16},         // within the limit
+		{10, 0, 4, 4},                       // latency unknown
+		{0, time.Second, 3, 3},              // no rate limit
+		{10, 200 * time.Millisecond, 0, 1},  // a limit below one is one
+		{100, 200 * time.Millisecond, 8, 8}, // 20 walks wanted, 8 allowed
+	} {
+		if got := WalksNeeded(tc.rate, tc.latency, tc.limit); got != tc.want {
+			t.Errorf("WalksNeeded(%g, %v, %d) = %d, want %d", tc.rate, tc.latency, tc.limit, got, tc.want)
+		}
+	}
+}
+
+func TestWindowCount(t *testing.T) {
+	for _, tc := range []struct {
+		rest                float64
+		target, limit, need int
+		want                int
+	}{
+		{200_000, 20_000, 4, 2, 10}, // rounds of 4, 4 and 2: the last is busy enough
+		{180_000, 20_000, 4, 2, 10}, // 9 would end with one window walking alone
+		{170_000, 20_000, 4, 3, 11}, // 9 -> a last round of 3
+		{160_000, 20_000, 4, 2, 8},  // two full rounds
+		{203_000, 20_000, 4, 2, 10}, // an estimate 1.5% over: no window more
+		{205_000, 20_000, 4, 2, 11}, // 2.5% over: one more (11: last round of 3)
+		{200_000, 50_000, 4, 2, 4},  // one round
+		{30_000, 20_000, 4, 2, 2},   // 2 is both the cap's and the rate's
+		{5_000, 20_000, 4, 2, 2},    // small: still two walks side by side
+		{5_000, 20_000, 1, 1, 1},    // one at a time: one window
+		{90_000, 20_000, 4, 1, 5},   // one walk keeps the rate busy: no filling
+		{0, 20_000, 4, 2, 2},        // nothing known to be left
+		{1e6, 0, 4, 2, 2},           // no target: the walks the rate needs
+		{100_000, 20_000, 0, 5, 5},  // limit below one: one at a time
+	} {
+		if got := WindowCount(tc.rest, tc.target, tc.limit, tc.need); got != tc.want {
+			t.Errorf("WindowCount(%g, %d, %d, %d) = %d, want %d", tc.rest, tc.target, tc.limit, tc.need, got, tc.want)
+		}
+	}
+}

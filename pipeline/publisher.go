@@ -40,8 +40,14 @@ func (p *Pipeline) publisher(ctx context.Context, seen *seenSet, safe marks, ite
 	defer func() {
 		// Whatever happened, persist what Kafka acknowledged: the cursor
 		// stays where it was, the msgids are skipped after a restart.
-		if len(pub.pending) > 0 || pub.marksMoved {
-			if cerr := p.commit(nil, pub); cerr != nil {
+		// Windows published in full are committed too: all they hold is in
+		// Kafka.
+		if cerr := p.waitCommit(pub); cerr != nil {
+			err = errors.Join(err, cerr)
+			return
+		}
+		if pub.moved != nil || len(pub.pending) > 0 || pub.marksMoved {
+			if cerr := p.commit(pub.takeMoved(), pub); cerr != nil {
 				err = errors.Join(err, cerr)
 			}
 		}
@@ -73,6 +79,9 @@ func (p *Pipeline) publisher(ctx context.Context, seen *seenSet, safe marks, ite
 			if err := p.applyCommit(pub, cerr); err != nil {
 				return err
 			}
+			if err := p.commitDue(pub); err != nil {
+				return err
+			}
 			continue
 		}
 		// Both cases may be ready at once and select picks at random: once
@@ -86,28 +95,55 @@ func (p *Pipeline) publisher(ctx context.Context, seen *seenSet, safe marks, ite
 				return err
 			}
 			p.notePageCost(time.Since(began))
+			if err := p.commitDue(pub); err != nil {
+				return err
+			}
 			continue
 		}
 		p.gate.release() // the job's end: its window is published
-		var moved map[string]time.Time
 		if !it.job.advance {
 			p.stats.rescans.Add(1)
 		} else {
 			key := it.job.stream.String()
 			for _, j := range trackers[key].Ack(it.job.window.From.Unix(), it.job) {
 				p.stats.windows.Add(1)
-				if moved == nil {
-					moved = map[string]time.Time{}
+				if pub.moved == nil {
+					pub.moved = map[string]time.Time{}
 				}
-				moved[key] = j.window.To
+				pub.moved[key] = j.window.To
 			}
 		}
-		if moved != nil || len(pub.pending) > 0 {
-			if err := p.commit(moved, pub); err != nil {
-				return err
-			}
+		if err := p.commitDue(pub); err != nil {
+			return err
 		}
 	}
+}
+
+// commitDue starts a commit of what is due, unless one is in flight: then
+// what comes due meanwhile waits for it and goes in the next, all in one
+// transaction (group commit: while one fsync runs, the next gathers). Due
+// are cursors that published windows moved and, once there are
+// maxPendingSeen of them, the msgids published since the last commit.
+// Msgids alone wait longer because a crash loses none of them (the
+// read-back finds them in Kafka) and, committed with the cursor that
+// passes their dedupe horizon, they are never written at all.
+func (p *Pipeline) commitDue(pub *pageWriter) error {
+	if len(pub.committing) > 0 || (pub.moved == nil && len(pub.pending) < maxPendingSeen) {
+		return nil
+	}
+	return p.commit(pub.takeMoved(), pub)
+}
+
+// maxPendingSeen is how many msgids published since the last commit make a
+// commit due on their own: they are held in memory (about 40 bytes each)
+// and read back from Kafka after a crash.
+const maxPendingSeen = 50_000
+
+// takeMoved returns the cursors due for a commit and forgets them.
+func (w *pageWriter) takeMoved() map[string]time.Time {
+	m := w.moved
+	w.moved = nil
+	return m
 }
 
 // firstWindowStart is where the first window of stream key starts: its
@@ -250,7 +286,8 @@ type pageWriter struct {
 	ctx      context.Context // stage context: ends retries on shutdown
 	writeCtx context.Context // outlives ctx by the shutdown timeout
 	seen     *seenSet
-	pending  map[int64]int64 // published since the last commit: msgid -> horizon
+	pending  map[int64]int64      // published since the last commit: msgid -> horizon
+	moved    map[string]time.Time // cursors of published windows, due for the next commit
 	recs     []sink.Record
 	todo     []int           // indexes into the page: the messages to publish
 	horizons map[int64]int64 // of the page's records: msgid -> dedupe horizon
