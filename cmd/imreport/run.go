@@ -202,6 +202,7 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 	writer.WarnTimeConfig(pipeCtx, cfg.Start, now())
 
 	streams := configStreams(cfg)
+	plan := progressPlan(cfg)
 	var reporter *progress.Reporter
 	p, err := pipeline.New(pipeline.Config{
 		Streams:          streams,
@@ -232,7 +233,7 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		},
 		OnCommit: func(pr pipeline.Progress) {
 			m.ObserveCommit(pr)
-			announceWait(reporter, cfg, pr.Cursors, now())
+			plan.AnnounceWait(reporter, pr.Cursors, now())
 			if hooks.onCommit != nil {
 				hooks.onCommit(pipeline.Oldest(pr.Cursors))
 			}
@@ -242,12 +243,12 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 		return err
 	}
 	m.Watch(p)
-	reporter = newProgress(cfg, p, logger, hooks.bars, now, func(st []progress.Status) {
+	reporter = progress.ForPipeline(plan, p.StreamProgress, logger, hooks.bars, now, func(st []progress.Status) {
 		m.ObserveProgress(st)
 		board.Progress(st)
 	})
 	reporter.Sleep = hooks.progressSleep
-	defer runProgress(pipeCtx, reporter)()
+	defer reporter.Start(pipeCtx)()
 	stopCallback, err := serveCallback(ctx, cfg, p, m, logger, hooks.onCallback)
 	if err != nil {
 		return err
