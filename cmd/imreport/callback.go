@@ -59,15 +59,3 @@ func demoLiveFlags(fs *flag.FlagSet) *demo.Live {
 	pushFaultFlags(fs, &d.Push, 0.10, 0.10, 0.05, 0.10)
 	return d
 }
-
-// liveOnly returns the messages sent at or after from: the ones the vendor
-// pushes while the pipeline runs.
-func liveOnly(msgs []simulator.Message, from time.Time) []simulator.Message {
-	var out []simulator.Message
-	for _, m := range msgs {
-		if m.MsgCtime >= from.UnixMilli() {
-			out = append(out, m)
-		}
-	}
-	return out
-}

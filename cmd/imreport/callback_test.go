@@ -137,7 +137,7 @@ func TestCallbackAndPollingExactlyOnce(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("run ended before the receiver listened: %v\n%s", err, logs)
 	}
-	live := liveOnly(h.msgs, liveFrom)
+	live := simulator.LiveOnly(h.msgs, liveFrom)
 	pusher := simulator.NewPusher(simulator.PushConfig{URL: "http://" + addr + "/callback", AppKey: testAppKey, MasterSecret: testSecret,
 		RetryMax: 200 * time.Millisecond, Faults: callbackFaults(61)})
 	pctx, stopPush := context.WithCancel(t.Context())
