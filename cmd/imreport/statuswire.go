@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"net/url"
 	"time"
 
-	"github.com/imreport/imreport/retry"
 	"github.com/imreport/imreport/schema"
 	"github.com/imreport/imreport/sink"
 	"github.com/imreport/imreport/status"
@@ -31,44 +29,17 @@ func newBoard(cfg Config, now func() time.Time) *status.Board {
 }
 
 // registryStatus describes the configured registry and, once registered,
-// the value schema's id; URLs without any user info.
+// the value schema's id (status.RegistryOf).
 func registryStatus(cfg Config, codec *schema.Codec) status.Registry {
-	r := status.Registry{State: "not configured", ValueFormat: cfg.ValueFormat.String()}
-	if len(cfg.Registry.URLs) == 0 {
-		return r
-	}
-	r.State, r.Subject = "configured", cfg.Subject
-	for _, u := range cfg.Registry.URLs {
-		if p, err := url.Parse(u); err == nil {
-			p.User = nil
-			u = p.String()
-		}
-		r.URLs = append(r.URLs, u)
-	}
-	if codec != nil && codec.Framing() == schema.Confluent {
-		r.State, r.SchemaID = "registered", codec.SchemaID()
-	}
-	return r
+	return status.RegistryOf(cfg.Registry.URLs, cfg.Subject, cfg.ValueFormat, codec)
 }
 
 // startProbe asks Kafka for the topics' end offsets (one cheap request)
 // every kafkaProbeInterval, for the board; stop ends it and waits. sleep
 // nil = a timer.
 func startProbe(ctx context.Context, board *status.Board, w *sink.Writer, sleep func(context.Context, time.Duration) error) (stop func()) {
-	if sleep == nil {
-		sleep = retry.Sleep
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		board.Probe(ctx, kafkaProbeInterval, 5*time.Second, func(ctx context.Context) error {
-			_, err := w.Marks(ctx, time.Time{})
-			return err
-		}, sleep)
-	}()
-	return func() {
-		cancel()
-		<-done
-	}
+	return board.StartProbe(ctx, kafkaProbeInterval, 5*time.Second, func(ctx context.Context) error {
+		_, err := w.Marks(ctx, time.Time{})
+		return err
+	}, sleep)
 }
