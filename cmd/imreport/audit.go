@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sethvargo/go-envconfig"
 	"golang.org/x/time/rate"
 
@@ -21,7 +21,6 @@ import (
 	"github.com/imreport/imreport/retry"
 	"github.com/imreport/imreport/sink"
 	"github.com/imreport/imreport/source"
-	"github.com/imreport/imreport/status"
 )
 
 const auditUsage = `imreport audit --from TIME --to TIME [--stream S,...] [--bucket 1h] [--statistics] [--repair] [--json]
@@ -100,21 +99,9 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, look
 // check validates the flags against the configuration.
 func (f *auditFlags) check(cfg Config, now time.Time) (problems []string) {
 	f.from0, f.to0, problems = audit.CheckRange(f.from, f.to, f.bucket, f.margin, now)
-	f.streamList = configStreams(cfg)
-	if f.streams != "" {
-		f.streamList = nil
-		for _, name := range splitList(f.streams) {
-			s, err := source.ParseStream(name)
-			if err == nil {
-				err = s.Supported(cfg.APIVersion)
-			}
-			if err != nil {
-				problems = append(problems, fmt.Sprintf("--stream: %v", err))
-				continue
-			}
-			f.streamList = append(f.streamList, s)
-		}
-	}
+	var bad []string
+	f.streamList, bad = audit.Streams(f.streams, configStreams(cfg), cfg.APIVersion)
+	problems = append(problems, bad...)
 	return problems
 }
 
@@ -146,11 +133,8 @@ func runAudit(ctx context.Context, cfg Config, f auditFlags, logger *slog.Logger
 	}
 	var onProgress func(audit.Progress)
 	if f.http != "" {
-		reg := prometheus.NewRegistry()
-		onProgress = metrics.Audit(reg)
-		board := status.New(status.Config{Version: buildVersion()})
-		board.Running(nil) // ready while it runs
-		srv, _, err := metrics.Serve(f.http, reg, board, logger)
+		var srv *http.Server
+		onProgress, srv, err = metrics.ServeAudit(f.http, buildVersion(), logger)
 		if err != nil {
 			return exitFailed, err
 		}
