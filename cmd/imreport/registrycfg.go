@@ -83,10 +83,7 @@ func (c *Config) loadRegistry(e env, bad func(name, format string, args ...any))
 }
 
 // valueCodec returns the codec of the configured value format; for
-// Confluent it registers the schema first (registry.ValueCodec).
+// Confluent it registers the schema first (registry.FramingCodec).
 func valueCodec(ctx context.Context, cfg Config, logger *slog.Logger) (*schema.Codec, error) {
-	if cfg.ValueFormat != schema.Confluent {
-		return schema.NewCodec()
-	}
-	return registry.ValueCodec(ctx, cfg.Registry, cfg.Subject, logger)
+	return registry.FramingCodec(ctx, cfg.ValueFormat, cfg.Registry, cfg.Subject, logger)
 }

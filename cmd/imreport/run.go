@@ -9,19 +9,18 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/segmentio/kafka-go"
 	"github.com/sethvargo/go-envconfig"
 	"golang.org/x/time/rate"
 
 	"github.com/imreport/imreport/checkpoint"
-	"github.com/imreport/imreport/metrics"
 	"github.com/imreport/imreport/pipeline"
 	"github.com/imreport/imreport/progress"
 	"github.com/imreport/imreport/retry"
+	"github.com/imreport/imreport/service"
 	"github.com/imreport/imreport/sink"
 	"github.com/imreport/imreport/source"
+	"github.com/imreport/imreport/source/callback"
 )
 
 const runUsage = `imreport run
@@ -79,188 +78,70 @@ type runHooks struct {
 	probeSleep    func(ctx context.Context, d time.Duration) error // the wait between Kafka probes; nil = a timer
 }
 
-// runPipeline wires the parts together and runs until done, cancelled or
-// failed. Cancelling ctx first marks the service not ready, then drains.
-func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks runHooks) (err error) {
+// runPipeline runs the pipeline of cfg as a service (service.Run) until
+// done, cancelled or failed. Cancelling ctx first marks the service not
+// ready, then drains.
+func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks runHooks) error {
 	logger.Info("starting imreport", "version", buildVersion(), "config", cfg)
-	now := time.Now
-	if hooks.now != nil {
-		now = hooks.now
-	}
-	board := newBoard(cfg, now)
-	pipeCtx, cancelPipe := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelPipe()
-	stopWatch := context.AfterFunc(ctx, func() {
-		board.Stopping()
-		logger.Info("shutdown requested: marked not ready, draining")
-		cancelPipe()
+	return service.Run(ctx, serviceConfig(cfg, logger), service.Hooks{
+		OnListen: hooks.onListen, OnPipeline: hooks.onPipeline, OnCommit: hooks.onCommit, OnCallback: hooks.onCallback,
+		OnPublished: hooks.onPublished, Now: hooks.now, Sleep: hooks.sleep,
+		Bars: hooks.bars, ProgressSleep: hooks.progressSleep, ProbeSleep: hooks.probeSleep,
 	})
-	defer stopWatch()
+}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m := metrics.New(reg, func() bool { ok, _ := board.Ready(); return ok }, now)
-
-	if cfg.HTTPAddr != "" {
-		srv, addr, err := metrics.Serve(cfg.HTTPAddr, reg, board, logger)
-		if err != nil {
-			return err
-		}
-		if hooks.onListen != nil {
-			hooks.onListen(addr)
-		}
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = srv.Shutdown(sctx)
-		}()
-	}
-
-	codec, err := valueCodec(pipeCtx, cfg, logger)
-	if err != nil {
-		if pipeCtx.Err() != nil {
-			return nil
-		}
-		return err
-	}
-	board.SetRegistry(registryStatus(cfg, codec))
-
-	store, err := checkpoint.Open(checkpoint.Options{Path: cfg.CheckpointPath, LockTimeout: cfg.CheckpointLock})
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := store.Close(); cerr != nil {
-			err = errors.Join(err, cerr)
-		}
-	}()
-	if err := store.Bind(checkpoint.Identity{AppKey: cfg.AppKey, Topic: cfg.KafkaTopic}); err != nil {
-		return err
-	}
-
-	apiRetry := retry.Policy{
-		Initial: 500 * time.Millisecond, Max: 30 * time.Second, MaxAttempts: cfg.APIAttempts,
-		OnRetry: func(attempt int, err error, wait time.Duration) {
-			m.APIRetry()
-			board.APIError(err)
-			logger.Warn("report api request failed, retrying", "attempt", attempt, "wait", wait, "error", err)
+// serviceConfig is the configuration of each part of a run of cfg.
+func serviceConfig(cfg Config, logger *slog.Logger) service.Config {
+	return service.Config{
+		Source: source.Config{
+			BaseURL:      cfg.APIURL,
+			AppKey:       cfg.AppKey,
+			MasterSecret: cfg.MasterSecret,
+			APIVersion:   cfg.APIVersion,
+			Location:     cfg.Location,
+			PageSize:     cfg.PageSize,
+			Timeout:      cfg.APITimeout,
+			Limiter:      rate.NewLimiter(rate.Limit(cfg.RateLimit), 1),
+			Retry:        retry.Policy{Initial: 500 * time.Millisecond, Max: 30 * time.Second, MaxAttempts: cfg.APIAttempts},
+			Logger:       logger,
 		},
-	}
-	// Unlimited: a Kafka outage pauses the pipeline (bounded memory: the
-	// stages block) until the broker is back. Non-retryable errors stop it.
-	kafkaRetry := retry.Policy{Initial: 500 * time.Millisecond, Max: 5 * time.Second,
-		OnRetry: func(_ int, err error, _ time.Duration) { board.KafkaResult(err) }}
-	client, err := source.New(source.Config{
-		BaseURL:      cfg.APIURL,
-		AppKey:       cfg.AppKey,
-		MasterSecret: cfg.MasterSecret,
-		APIVersion:   cfg.APIVersion,
-		Location:     cfg.Location,
-		PageSize:     cfg.PageSize,
-		Timeout:      cfg.APITimeout,
-		Limiter:      rate.NewLimiter(rate.Limit(cfg.RateLimit), 1),
-		Retry:        apiRetry,
-		Logger:       logger,
-		Now:          now,
-		OnResponse:   m.ObserveAPI,
-		OnRestart: func(kind, reason string) {
-			m.APIRestart(kind, reason)
-			logger.Info("walking a window again from its first page", "endpoint", kind, "reason", reason)
+		Sink:       sinkConfig(cfg, logger),
+		Checkpoint: checkpoint.Options{Path: cfg.CheckpointPath, LockTimeout: cfg.CheckpointLock},
+		Pipeline: pipeline.Config{
+			Streams:          configStreams(cfg),
+			AppKey:           cfg.AppKey,
+			Start:            cfg.Start,
+			End:              cfg.End,
+			Window:           cfg.Window,
+			WindowMessages:   cfg.WindowMsgs,
+			Settle:           cfg.Settle,
+			Lookback:         cfg.Lookback,
+			PollInterval:     cfg.PollInterval,
+			FetchConcurrency: cfg.Concurrency,
+			AutoConcurrency:  cfg.AutoFetch,
+			RequestRate:      cfg.RateLimit,
+			ShutdownTimeout:  cfg.ShutdownTimeout,
+			Logger:           logger,
 		},
-	})
-	if err != nil {
-		return err
-	}
-
-	writer, err := sink.New(sinkConfig(cfg, logger))
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := writer.Close(); cerr != nil {
-			err = errors.Join(err, cerr)
-		}
-	}()
-	startup := retry.Policy{Initial: time.Second, Max: 5 * time.Second, MaxAttempts: 5,
-		OnRetry: func(attempt int, err error, wait time.Duration) {
-			logger.Warn("kafka not reachable yet, retrying", "attempt", attempt, "wait", wait, "error", err)
-		}}
-	var partitions int
-	if err := startup.Do(pipeCtx, func(ctx context.Context) error {
-		var err error
-		partitions, err = writer.EnsureTopic(ctx)
-		return err
-	}); err != nil {
-		if pipeCtx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("kafka %v: %w%s", cfg.KafkaBrokers, err, kafkaHint(cfg, err))
-	}
-	logger.Info("kafka topic ready", "topic", cfg.KafkaTopic, "partitions", partitions)
-	board.KafkaResult(nil)
-	defer startProbe(pipeCtx, board, writer, hooks.probeSleep)()
-	writer.WarnTimeConfig(pipeCtx, cfg.Start, now())
-
-	streams := configStreams(cfg)
-	plan := progressPlan(cfg)
-	var reporter *progress.Reporter
-	p, err := pipeline.New(pipeline.Config{
-		Streams:          streams,
-		AppKey:           cfg.AppKey,
-		APIVersion:       client.APIVersion(),
-		Start:            cfg.Start,
-		End:              cfg.End,
-		Window:           cfg.Window,
-		WindowMessages:   cfg.WindowMsgs,
-		Settle:           cfg.Settle,
-		Lookback:         cfg.Lookback,
-		PollInterval:     cfg.PollInterval,
-		FetchConcurrency: cfg.Concurrency,
-		AutoConcurrency:  cfg.AutoFetch,
-		RequestRate:      cfg.RateLimit,
-		ShutdownTimeout:  cfg.ShutdownTimeout,
-		PublishRetry:     kafkaRetry,
-		Codec:            codec,
-		Now:              now,
-		Sleep:            hooks.sleep,
-		Logger:           logger,
-		OnPublished: func(path string, r sink.Record, at time.Time) {
-			m.ObservePublished(path, r, at)
-			board.KafkaResult(nil)
-			if hooks.onPublished != nil {
-				hooks.onPublished(path, r, at)
-			}
+		Status:       statusConfig(cfg),
+		Registry:     cfg.Registry,
+		Subject:      cfg.Subject,
+		ValueFormat:  cfg.ValueFormat,
+		HTTPAddr:     cfg.HTTPAddr,
+		Progress:     progressPlan(cfg),
+		CallbackAddr: cfg.CallbackAddr,
+		Callback: callback.Config{
+			AppKey:       cfg.AppKey,
+			MasterSecret: cfg.MasterSecret,
+			Path:         cfg.CallbackPath,
+			MaxBody:      int64(cfg.CallbackMaxBody),
+			ReadTimeout:  cfg.CallbackReadTimeout,
+			AckTimeout:   cfg.CallbackAckTimeout,
+			Logger:       logger,
 		},
-		OnCommit: func(pr pipeline.Progress) {
-			m.ObserveCommit(pr)
-			plan.AnnounceWait(reporter, pr.Cursors, now())
-			if hooks.onCommit != nil {
-				hooks.onCommit(pipeline.Oldest(pr.Cursors))
-			}
-		},
-	}, client, writer, store)
-	if err != nil {
-		return err
+		KafkaHint: func(err error) string { return kafkaHint(cfg, err) },
+		Logger:    logger,
 	}
-	m.Watch(p)
-	reporter = progress.ForPipeline(plan, p.StreamProgress, logger, hooks.bars, now, func(st []progress.Status) {
-		m.ObserveProgress(st)
-		board.Progress(st)
-	})
-	reporter.Sleep = hooks.progressSleep
-	defer reporter.Start(pipeCtx)()
-	stopCallback, err := serveCallback(ctx, cfg, p, m, logger, hooks.onCallback)
-	if err != nil {
-		return err
-	}
-	defer stopCallback()
-	if hooks.onPipeline != nil {
-		hooks.onPipeline(p)
-	}
-	if ctx.Err() == nil {
-		board.Running(p.StreamProgress)
-	}
-	return p.Run(pipeCtx)
 }
 
 // configStreams lists the streams the configuration asks for: every user,
