@@ -15,6 +15,7 @@ import (
 
 	"github.com/imreport/imreport/registry"
 	"github.com/imreport/imreport/schema"
+	"github.com/imreport/imreport/sink"
 	"github.com/imreport/imreport/source"
 )
 
@@ -355,7 +356,7 @@ func loadConfig(ctx context.Context, lookup envconfig.Lookuper, now time.Time, n
 		}
 	}
 	c.KafkaTopic = strings.TrimSpace(e.KafkaTopic)
-	if !validTopic(c.KafkaTopic) {
+	if !sink.ValidTopic(c.KafkaTopic) {
 		bad("IMREPORT_KAFKA_TOPIC", "%q is not a valid topic name (1-249 of a-z A-Z 0-9 . _ -)", e.KafkaTopic)
 	}
 	c.KafkaDLQTopic = strings.TrimSpace(e.KafkaDLQTopic)
@@ -363,7 +364,7 @@ func loadConfig(ctx context.Context, lookup envconfig.Lookuper, now time.Time, n
 		c.KafkaDLQTopic = c.KafkaTopic + ".dlq"
 	}
 	switch {
-	case !validTopic(c.KafkaDLQTopic):
+	case !sink.ValidTopic(c.KafkaDLQTopic):
 		bad("IMREPORT_KAFKA_DLQ_TOPIC", "%q is not a valid topic name (1-249 of a-z A-Z 0-9 . _ -)", c.KafkaDLQTopic)
 	case c.KafkaDLQTopic == c.KafkaTopic:
 		bad("IMREPORT_KAFKA_DLQ_TOPIC", "must differ from IMREPORT_KAFKA_TOPIC")
@@ -502,18 +503,6 @@ func duplicates(xs []string) []string {
 		seen[x] = true
 	}
 	return dups
-}
-
-func validTopic(t string) bool {
-	if t == "" || len(t) > 249 || t == "." || t == ".." {
-		return false
-	}
-	for _, r := range t {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // autoFetchMost is the most windows IMREPORT_FETCH_CONCURRENCY=auto fetches
