@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
-	"golang.org/x/time/rate"
 
 	"github.com/imreport/imreport/audit"
 	"github.com/imreport/imreport/checkpoint"
@@ -107,16 +106,11 @@ func (f *auditFlags) check(cfg Config, now time.Time) (problems []string) {
 
 // runAudit audits, repairs if asked and needed, and prints the reports.
 func runAudit(ctx context.Context, cfg Config, f auditFlags, logger *slog.Logger, stdout io.Writer) (int, error) {
-	client, err := source.New(source.Config{
-		BaseURL: cfg.APIURL, AppKey: cfg.AppKey, MasterSecret: cfg.MasterSecret, APIVersion: cfg.APIVersion,
-		Location: cfg.Location, PageSize: cfg.PageSize, Timeout: cfg.APITimeout,
-		Limiter: rate.NewLimiter(rate.Limit(cfg.AuditRate), 1),
-		Retry: retry.Policy{Initial: 500 * time.Millisecond, Max: 30 * time.Second, MaxAttempts: cfg.APIAttempts,
-			OnRetry: func(attempt int, err error, wait time.Duration) {
-				logger.Warn("report api request failed, retrying", "attempt", attempt, "wait", wait, "error", err)
-			}},
-		Logger: logger,
-	})
+	api := apiConfig(cfg, cfg.AuditRate, logger)
+	api.Retry.OnRetry = func(attempt int, err error, wait time.Duration) {
+		logger.Warn("report api request failed, retrying", "attempt", attempt, "wait", wait, "error", err)
+	}
+	client, err := source.New(api)
 	if err != nil {
 		return exitFailed, err
 	}

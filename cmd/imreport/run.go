@@ -11,12 +11,10 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/sethvargo/go-envconfig"
-	"golang.org/x/time/rate"
 
 	"github.com/imreport/imreport/checkpoint"
 	"github.com/imreport/imreport/pipeline"
 	"github.com/imreport/imreport/progress"
-	"github.com/imreport/imreport/retry"
 	"github.com/imreport/imreport/service"
 	"github.com/imreport/imreport/sink"
 	"github.com/imreport/imreport/source"
@@ -93,18 +91,7 @@ func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks run
 // serviceConfig is the configuration of each part of a run of cfg.
 func serviceConfig(cfg Config, logger *slog.Logger) service.Config {
 	return service.Config{
-		Source: source.Config{
-			BaseURL:      cfg.APIURL,
-			AppKey:       cfg.AppKey,
-			MasterSecret: cfg.MasterSecret,
-			APIVersion:   cfg.APIVersion,
-			Location:     cfg.Location,
-			PageSize:     cfg.PageSize,
-			Timeout:      cfg.APITimeout,
-			Limiter:      rate.NewLimiter(rate.Limit(cfg.RateLimit), 1),
-			Retry:        retry.Policy{Initial: 500 * time.Millisecond, Max: 30 * time.Second, MaxAttempts: cfg.APIAttempts},
-			Logger:       logger,
-		},
+		Source:     apiConfig(cfg, cfg.RateLimit, logger),
 		Sink:       sinkConfig(cfg, logger),
 		Checkpoint: checkpoint.Options{Path: cfg.CheckpointPath, LockTimeout: cfg.CheckpointLock},
 		Pipeline: pipeline.Config{
