@@ -103,7 +103,7 @@ func benchRun(ctx context.Context, env map[string]string, stderr io.Writer) (int
 		return 0, err
 	}
 	var p *pipeline.Pipeline
-	if err := runPipeline(ctx, cfg, newLogger(stderr, cfg.LogLevel), runHooks{onPipeline: func(x *pipeline.Pipeline) { p = x }}); err != nil {
+	if err := runPipeline(ctx, cfg, newLogger(stderr, cfg.LogLevel), runHooks{OnPipeline: func(x *pipeline.Pipeline) { p = x }}); err != nil {
 		return 0, err
 	}
 	if p == nil {

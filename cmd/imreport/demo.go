@@ -88,7 +88,7 @@ func (r *demoRunner) Configure(ctx context.Context, env map[string]string, now t
 func (r *demoRunner) Run(ctx context.Context, h demo.Hooks) (pipeline.Stats, error) {
 	var p *pipeline.Pipeline
 	logs, bars := terminalOutput(r.stderr)
-	hooks := runHooks{onPipeline: func(x *pipeline.Pipeline) { p = x }, bars: bars, onCallback: h.OnCallback, onPublished: h.OnPublished}
+	hooks := runHooks{OnPipeline: func(x *pipeline.Pipeline) { p = x }, Bars: bars, OnCallback: h.OnCallback, OnPublished: h.OnPublished}
 	err := runPipeline(ctx, r.cfg, newLogger(logs, r.cfg.LogLevel), hooks)
 	if bars != nil {
 		bars.Close()

@@ -14,9 +14,7 @@ import (
 
 	"github.com/imreport/imreport/checkpoint"
 	"github.com/imreport/imreport/pipeline"
-	"github.com/imreport/imreport/progress"
 	"github.com/imreport/imreport/service"
-	"github.com/imreport/imreport/sink"
 	"github.com/imreport/imreport/source"
 	"github.com/imreport/imreport/source/callback"
 )
@@ -50,42 +48,22 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, lookup
 		defer bars.Close()
 	}
 	logger := newLogger(logs, cfg.LogLevel)
-	if err := runPipeline(ctx, cfg, logger, runHooks{bars: bars}); err != nil {
+	if err := runPipeline(ctx, cfg, logger, runHooks{Bars: bars}); err != nil {
 		logger.Error("imreport run failed", "error", err)
 		return exitFailed
 	}
 	return exitOK
 }
 
-// runHooks lets the demo and tests observe a run.
-type runHooks struct {
-	onListen   func(addr string)          // the HTTP server's bound address
-	onPipeline func(p *pipeline.Pipeline) // the pipeline, before it runs
-	onCommit   func(oldest time.Time)     // after each checkpoint commit: the oldest cursor
-	onCallback func(addr string)          // the callback receiver's bound address
-	// onPublished sees every record Kafka acknowledged (after the metrics).
-	onPublished func(path string, r sink.Record, at time.Time)
-
-	// now and sleep replace the clock and the poll wait (tests drive a
-	// fake clock with them); nil = the real ones.
-	now   func() time.Time
-	sleep func(ctx context.Context, d time.Duration) error
-
-	bars          *progress.Bars                                   // live progress bars instead of progress lines; nil = lines
-	progressSleep func(ctx context.Context, d time.Duration) error // the wait between progress reports; nil = a timer
-	probeSleep    func(ctx context.Context, d time.Duration) error // the wait between Kafka probes; nil = a timer
-}
+// runHooks let the demo, the bench and tests observe a run.
+type runHooks = service.Hooks
 
 // runPipeline runs the pipeline of cfg as a service (service.Run) until
 // done, cancelled or failed. Cancelling ctx first marks the service not
 // ready, then drains.
 func runPipeline(ctx context.Context, cfg Config, logger *slog.Logger, hooks runHooks) error {
 	logger.Info("starting imreport", "version", buildVersion(), "config", cfg)
-	return service.Run(ctx, serviceConfig(cfg, logger), service.Hooks{
-		OnListen: hooks.onListen, OnPipeline: hooks.onPipeline, OnCommit: hooks.onCommit, OnCallback: hooks.onCallback,
-		OnPublished: hooks.onPublished, Now: hooks.now, Sleep: hooks.sleep,
-		Bars: hooks.bars, ProgressSleep: hooks.progressSleep, ProbeSleep: hooks.probeSleep,
-	})
+	return service.Run(ctx, serviceConfig(cfg, logger), hooks)
 }
 
 // serviceConfig is the configuration of each part of a run of cfg.
@@ -134,20 +112,7 @@ func serviceConfig(cfg Config, logger *slog.Logger) service.Config {
 // configStreams lists the streams the configuration asks for: every user,
 // group and chatroom named, or, with none, the whole app's /messages.
 func configStreams(cfg Config) []source.Stream {
-	var streams []source.Stream
-	for _, u := range cfg.Users {
-		streams = append(streams, source.User(u))
-	}
-	for _, g := range cfg.Groups {
-		streams = append(streams, source.Group(g))
-	}
-	for _, c := range cfg.Chatrooms {
-		streams = append(streams, source.Chatroom(c))
-	}
-	if len(streams) == 0 {
-		streams = append(streams, source.Messages)
-	}
-	return streams
+	return source.Streams(cfg.Users, cfg.Groups, cfg.Chatrooms)
 }
 
 // kafkaHint says what most likely causes a Kafka start-up error, when the
