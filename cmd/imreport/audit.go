@@ -14,11 +14,8 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/imreport/imreport/audit"
-	"github.com/imreport/imreport/checkpoint"
 	"github.com/imreport/imreport/metrics"
 	"github.com/imreport/imreport/pipeline"
-	"github.com/imreport/imreport/retry"
-	"github.com/imreport/imreport/sink"
 	"github.com/imreport/imreport/source"
 )
 
@@ -110,21 +107,11 @@ func runAudit(ctx context.Context, cfg Config, f auditFlags, logger *slog.Logger
 	api.Retry.OnRetry = func(attempt int, err error, wait time.Duration) {
 		logger.Warn("report api request failed, retrying", "attempt", attempt, "wait", wait, "error", err)
 	}
-	client, err := source.New(api)
+	clients, err := audit.Open(api, sinkConfig(cfg, logger), cfg.Registry)
 	if err != nil {
 		return exitFailed, err
 	}
-	sc := sinkConfig(cfg, logger)
-	sc.CreateTopic = false // read-only unless --repair, and never creates
-	writer, err := sink.New(sc)
-	if err != nil {
-		return exitFailed, err
-	}
-	defer writer.Close()
-	dec, err := valueDecoder(cfg)
-	if err != nil {
-		return exitFailed, err
-	}
+	defer clients.Close()
 	var onProgress func(audit.Progress)
 	if f.http != "" {
 		var srv *http.Server
@@ -136,18 +123,16 @@ func runAudit(ctx context.Context, cfg Config, f auditFlags, logger *slog.Logger
 	}
 	acfg := audit.Config{
 		OnProgress: onProgress,
-		Decode:     audit.SchemaDecoder(dec),
 		Streams:    f.streamList, AppKey: cfg.AppKey, From: f.from0, To: f.to0, Bucket: f.bucket,
 		Location: cfg.Location, Margin: f.margin, Topic: cfg.KafkaTopic, DLQTopic: cfg.KafkaDLQTopic,
 		Statistics: f.statistics, Logger: logger,
 	}
-	var repair audit.RepairFunc
+	var repair *audit.RepairJob
 	if f.repair {
-		repair = func(ctx context.Context, rep *audit.Report) (*audit.RepairReport, error) {
-			return repairAudit(ctx, cfg, rep, client, writer, logger)
-		}
+		repair = &audit.RepairJob{CheckpointPath: cfg.CheckpointPath, LockTimeout: cfg.CheckpointLock, Subject: cfg.Subject, ValueFormat: cfg.ValueFormat,
+			Pipeline: pipeline.Config{AppKey: cfg.AppKey, Window: cfg.Window, Settle: cfg.Settle, ShutdownTimeout: cfg.ShutdownTimeout, Logger: logger}}
 	}
-	o, err := audit.RunAndRepair(ctx, acfg, client, writer, client, repair)
+	o, err := clients.Run(ctx, acfg, repair)
 	if rerr := (*audit.RepairError)(nil); errors.As(err, &rerr) {
 		code, _ := printAudit(stdout, f.json, o)
 		return code, rerr.Err
@@ -156,25 +141,6 @@ func runAudit(ctx context.Context, cfg Config, f auditFlags, logger *slog.Logger
 		return exitFailed, err
 	}
 	return printAudit(stdout, f.json, o)
-}
-
-// repairAudit takes the checkpoint's lock and repairs.
-func repairAudit(ctx context.Context, cfg Config, rep *audit.Report, client *source.Client, writer *sink.Writer, logger *slog.Logger) (*audit.RepairReport, error) {
-	store, err := audit.OpenCheckpoint(cfg.CheckpointPath, cfg.CheckpointLock, checkpoint.Identity{AppKey: cfg.AppKey, Topic: cfg.KafkaTopic})
-	if err != nil {
-		return nil, err
-	}
-	defer store.Close()
-	codec, err := valueCodec(ctx, cfg, logger) // the value format run writes
-	if err != nil {
-		return nil, fmt.Errorf("repair: %w", err)
-	}
-	return audit.Repair(ctx, rep, audit.RepairConfig{
-		Pipeline: pipeline.Config{AppKey: cfg.AppKey, APIVersion: client.APIVersion(), Window: cfg.Window, Codec: codec,
-			Settle: cfg.Settle, ShutdownTimeout: cfg.ShutdownTimeout, Logger: logger,
-			PublishRetry: retry.Policy{Initial: 500 * time.Millisecond, Max: 5 * time.Second, MaxAttempts: 20}},
-		Fetcher: client, Publisher: writer, Store: store,
-	})
 }
 
 // printAudit prints the outcome and returns the exit code: 0 when the

@@ -6,9 +6,7 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/imreport/imreport/registry"
 	"github.com/imreport/imreport/retry"
-	"github.com/imreport/imreport/schema"
 	"github.com/imreport/imreport/sink"
 	"github.com/imreport/imreport/source"
 )
@@ -49,10 +47,4 @@ func sinkConfig(cfg Config, logger *slog.Logger) sink.Config {
 		TLSSkipVerify:     cfg.KafkaTLSSkipVerify,
 		Logger:            logger,
 	}
-}
-
-// valueDecoder decodes record values by their framing, resolving Confluent
-// schema ids through the configured registry (none: single-object only).
-func valueDecoder(cfg Config) (*schema.Decoder, error) {
-	return registry.Decoder(cfg.Registry)
 }
