@@ -2,9 +2,11 @@ package audit
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/imreport/imreport/pipeline"
+	"github.com/imreport/imreport/source"
 )
 
 // CheckRange reads an audited range as imreport audit's flags give it
@@ -36,4 +38,28 @@ func CheckRange(from, to string, bucket, margin time.Duration, now time.Time) (f
 		problems = append(problems, "--margin is negative")
 	}
 	return from0, to0, problems
+}
+
+// Streams reads --stream: comma-separated stream names ("messages",
+// "users/<name>", ...), each one apiVersion serves; empty = configured.
+// It returns every problem at once, each naming the flag.
+func Streams(names string, configured []source.Stream, apiVersion string) (streams []source.Stream, problems []string) {
+	if names == "" {
+		return configured, nil
+	}
+	for _, name := range strings.Split(names, ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		s, err := source.ParseStream(name)
+		if err == nil {
+			err = s.Supported(apiVersion)
+		}
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("--stream: %v", err))
+			continue
+		}
+		streams = append(streams, s)
+	}
+	return streams, problems
 }

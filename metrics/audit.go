@@ -1,10 +1,29 @@
 package metrics
 
 import (
+	"log/slog"
+	"net/http"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/imreport/imreport/audit"
+	"github.com/imreport/imreport/status"
 )
+
+// ServeAudit serves the series of `imreport audit --http` (Audit) on addr
+// with Serve, ready while the audit runs, until the returned server is
+// closed; it returns the progress hook that sets them.
+func ServeAudit(addr, version string, logger *slog.Logger) (func(audit.Progress), *http.Server, error) {
+	reg := prometheus.NewRegistry()
+	onProgress := Audit(reg)
+	board := status.New(status.Config{Version: version})
+	board.Running(nil) // ready while it runs
+	srv, _, err := Serve(addr, reg, board, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	return onProgress, srv, nil
+}
 
 // Audit registers the series of `imreport audit --http` and returns
 // the progress hook that sets them.

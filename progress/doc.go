@@ -21,4 +21,12 @@
 // github.com/vbauerster/mpb, and prints log lines above them. A Reporter
 // samples at an interval and feeds either, and any further observer (the
 // Prometheus gauges).
+//
+// # A pipeline run
+//
+// ForPipeline builds the Reporter of a pipeline run from its Plan (interval,
+// settle time, end, lookback, window): each stream heads for the end of a
+// bounded run or now minus the settle time, and Plan.AnnounceWait says once
+// when a bounded run waits for END + LOOKBACK. Reporter.Start runs it until
+// stopped.
 package progress

@@ -39,3 +39,12 @@ func ValueCodec(ctx context.Context, cfg Config, subject string, logger *slog.Lo
 	logger.Info("value schema registered", "subject", subject, "schema_id", id, "registry", cfg.URLs, "value_format", "confluent")
 	return codec.Confluent(id)
 }
+
+// FramingCodec returns the codec of value format f: for Confluent the one
+// ValueCodec registers, else a plain codec (nothing is asked of a registry).
+func FramingCodec(ctx context.Context, f schema.Framing, cfg Config, subject string, logger *slog.Logger) (*schema.Codec, error) {
+	if f != schema.Confluent {
+		return schema.NewCodec()
+	}
+	return ValueCodec(ctx, cfg, subject, logger)
+}

@@ -118,4 +118,10 @@
 // to be still hidden, so their cost does not grow with the dataset; the server
 // is safe for concurrent use, and deterministic for a seed (fault draws and
 // cursor strings follow the order of requests).
+//
+// # Standalone
+//
+// Standalone is the whole simulator as imreport simulate serves it on an
+// address: a history around now, the bad day's faults and, with a PushSpec,
+// the vendor's message routing pushing the live messages (LiveOnly).
 package simulator

@@ -180,3 +180,17 @@ func (w *Writer) replicas(ctx context.Context, client *kafka.Client, topic strin
 	}
 	return -1
 }
+
+// ValidTopic reports whether t is a valid Kafka topic name: 1 to 249 of
+// a-z A-Z 0-9 . _ -, and neither "." nor "..".
+func ValidTopic(t string) bool {
+	if t == "" || len(t) > 249 || t == "." || t == ".." {
+		return false
+	}
+	for _, r := range t {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}

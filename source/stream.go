@@ -54,6 +54,26 @@ func (s Stream) String() string {
 	return string(s.Kind) + "/" + s.Name
 }
 
+// Streams lists a user stream per name, a group stream per gid and a
+// chatroom stream per id, in that order; with none, the whole app's
+// Messages.
+func Streams(users, groups, chatrooms []string) []Stream {
+	var streams []Stream
+	for _, u := range users {
+		streams = append(streams, User(u))
+	}
+	for _, g := range groups {
+		streams = append(streams, Group(g))
+	}
+	for _, c := range chatrooms {
+		streams = append(streams, Chatroom(c))
+	}
+	if len(streams) == 0 {
+		streams = append(streams, Messages)
+	}
+	return streams
+}
+
 // ParseStream is the inverse of Stream.String.
 func ParseStream(key string) (Stream, error) {
 	if key == string(KindMessages) {

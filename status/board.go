@@ -11,6 +11,7 @@ import (
 
 	"github.com/imreport/imreport/pipeline"
 	"github.com/imreport/imreport/progress"
+	"github.com/imreport/imreport/retry"
 	"github.com/imreport/imreport/source"
 )
 
@@ -254,5 +255,24 @@ func (b *Board) Probe(ctx context.Context, interval, timeout time.Duration, prob
 			return
 		}
 		b.KafkaResult(err)
+	}
+}
+
+// StartProbe runs Probe in its own goroutine until the returned stop is
+// called; stop ends it and waits. sleep nil = a timer.
+func (b *Board) StartProbe(ctx context.Context, interval, timeout time.Duration, probe func(context.Context) error,
+	sleep func(context.Context, time.Duration) error) (stop func()) {
+	if sleep == nil {
+		sleep = retry.Sleep
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b.Probe(ctx, interval, timeout, probe, sleep)
+	}()
+	return func() {
+		cancel()
+		<-done
 	}
 }

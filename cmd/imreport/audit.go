@@ -7,21 +7,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sethvargo/go-envconfig"
-	"golang.org/x/time/rate"
 
 	"github.com/imreport/imreport/audit"
-	"github.com/imreport/imreport/checkpoint"
 	"github.com/imreport/imreport/metrics"
 	"github.com/imreport/imreport/pipeline"
-	"github.com/imreport/imreport/retry"
-	"github.com/imreport/imreport/sink"
 	"github.com/imreport/imreport/source"
-	"github.com/imreport/imreport/status"
 )
 
 const auditUsage = `imreport audit --from TIME --to TIME [--stream S,...] [--bucket 1h] [--statistics] [--repair] [--json]
@@ -100,57 +95,27 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, look
 // check validates the flags against the configuration.
 func (f *auditFlags) check(cfg Config, now time.Time) (problems []string) {
 	f.from0, f.to0, problems = audit.CheckRange(f.from, f.to, f.bucket, f.margin, now)
-	f.streamList = configStreams(cfg)
-	if f.streams != "" {
-		f.streamList = nil
-		for _, name := range splitList(f.streams) {
-			s, err := source.ParseStream(name)
-			if err == nil {
-				err = s.Supported(cfg.APIVersion)
-			}
-			if err != nil {
-				problems = append(problems, fmt.Sprintf("--stream: %v", err))
-				continue
-			}
-			f.streamList = append(f.streamList, s)
-		}
-	}
+	var bad []string
+	f.streamList, bad = audit.Streams(f.streams, configStreams(cfg), cfg.APIVersion)
+	problems = append(problems, bad...)
 	return problems
 }
 
 // runAudit audits, repairs if asked and needed, and prints the reports.
 func runAudit(ctx context.Context, cfg Config, f auditFlags, logger *slog.Logger, stdout io.Writer) (int, error) {
-	client, err := source.New(source.Config{
-		BaseURL: cfg.APIURL, AppKey: cfg.AppKey, MasterSecret: cfg.MasterSecret, APIVersion: cfg.APIVersion,
-		Location: cfg.Location, PageSize: cfg.PageSize, Timeout: cfg.APITimeout,
-		Limiter: rate.NewLimiter(rate.Limit(cfg.AuditRate), 1),
-		Retry: retry.Policy{Initial: 500 * time.Millisecond, Max: 30 * time.Second, MaxAttempts: cfg.APIAttempts,
-			OnRetry: func(attempt int, err error, wait time.Duration) {
-				logger.Warn("report api request failed, retrying", "attempt", attempt, "wait", wait, "error", err)
-			}},
-		Logger: logger,
-	})
+	api := apiConfig(cfg, cfg.AuditRate, logger)
+	api.Retry.OnRetry = func(attempt int, err error, wait time.Duration) {
+		logger.Warn("report api request failed, retrying", "attempt", attempt, "wait", wait, "error", err)
+	}
+	clients, err := audit.Open(api, sinkConfig(cfg, logger), cfg.Registry)
 	if err != nil {
 		return exitFailed, err
 	}
-	sc := sinkConfig(cfg, logger)
-	sc.CreateTopic = false // read-only unless --repair, and never creates
-	writer, err := sink.New(sc)
-	if err != nil {
-		return exitFailed, err
-	}
-	defer writer.Close()
-	dec, err := valueDecoder(cfg)
-	if err != nil {
-		return exitFailed, err
-	}
+	defer clients.Close()
 	var onProgress func(audit.Progress)
 	if f.http != "" {
-		reg := prometheus.NewRegistry()
-		onProgress = metrics.Audit(reg)
-		board := status.New(status.Config{Version: buildVersion()})
-		board.Running(nil) // ready while it runs
-		srv, _, err := metrics.Serve(f.http, reg, board, logger)
+		var srv *http.Server
+		onProgress, srv, err = metrics.ServeAudit(f.http, buildVersion(), logger)
 		if err != nil {
 			return exitFailed, err
 		}
@@ -158,18 +123,16 @@ func runAudit(ctx context.Context, cfg Config, f auditFlags, logger *slog.Logger
 	}
 	acfg := audit.Config{
 		OnProgress: onProgress,
-		Decode:     audit.SchemaDecoder(dec),
 		Streams:    f.streamList, AppKey: cfg.AppKey, From: f.from0, To: f.to0, Bucket: f.bucket,
 		Location: cfg.Location, Margin: f.margin, Topic: cfg.KafkaTopic, DLQTopic: cfg.KafkaDLQTopic,
 		Statistics: f.statistics, Logger: logger,
 	}
-	var repair audit.RepairFunc
+	var repair *audit.RepairJob
 	if f.repair {
-		repair = func(ctx context.Context, rep *audit.Report) (*audit.RepairReport, error) {
-			return repairAudit(ctx, cfg, rep, client, writer, logger)
-		}
+		repair = &audit.RepairJob{CheckpointPath: cfg.CheckpointPath, LockTimeout: cfg.CheckpointLock, Subject: cfg.Subject, ValueFormat: cfg.ValueFormat,
+			Pipeline: pipeline.Config{AppKey: cfg.AppKey, Window: cfg.Window, Settle: cfg.Settle, ShutdownTimeout: cfg.ShutdownTimeout, Logger: logger}}
 	}
-	o, err := audit.RunAndRepair(ctx, acfg, client, writer, client, repair)
+	o, err := clients.Run(ctx, acfg, repair)
 	if rerr := (*audit.RepairError)(nil); errors.As(err, &rerr) {
 		code, _ := printAudit(stdout, f.json, o)
 		return code, rerr.Err
@@ -178,25 +141,6 @@ func runAudit(ctx context.Context, cfg Config, f auditFlags, logger *slog.Logger
 		return exitFailed, err
 	}
 	return printAudit(stdout, f.json, o)
-}
-
-// repairAudit takes the checkpoint's lock and repairs.
-func repairAudit(ctx context.Context, cfg Config, rep *audit.Report, client *source.Client, writer *sink.Writer, logger *slog.Logger) (*audit.RepairReport, error) {
-	store, err := audit.OpenCheckpoint(cfg.CheckpointPath, cfg.CheckpointLock, checkpoint.Identity{AppKey: cfg.AppKey, Topic: cfg.KafkaTopic})
-	if err != nil {
-		return nil, err
-	}
-	defer store.Close()
-	codec, err := valueCodec(ctx, cfg, logger) // the value format run writes
-	if err != nil {
-		return nil, fmt.Errorf("repair: %w", err)
-	}
-	return audit.Repair(ctx, rep, audit.RepairConfig{
-		Pipeline: pipeline.Config{AppKey: cfg.AppKey, APIVersion: client.APIVersion(), Window: cfg.Window, Codec: codec,
-			Settle: cfg.Settle, ShutdownTimeout: cfg.ShutdownTimeout, Logger: logger,
-			PublishRetry: retry.Policy{Initial: 500 * time.Millisecond, Max: 5 * time.Second, MaxAttempts: 20}},
-		Fetcher: client, Publisher: writer, Store: store,
-	})
 }
 
 // printAudit prints the outcome and returns the exit code: 0 when the

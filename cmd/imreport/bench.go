@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -78,18 +77,10 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, _ en
 		return exitOK
 	}
 	spec.Env = env
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			fmt.Fprintln(stderr, "imreport bench:", err)
-			return exitFailed
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintln(stderr, "imreport bench:", err)
-			return exitFailed
-		}
-		defer pprof.StopCPUProfile()
+	stopProfiles, err := bench.Profiles{CPU: *cpuProfile, Mem: *memProfile}.Start()
+	if err != nil {
+		fmt.Fprintln(stderr, "imreport bench:", err)
+		return exitFailed
 	}
 	fmt.Fprintf(stdout, "imreport bench: %d messages over %v (%d bursts of %d), latency %v, rate limit %g/s, %s, page size %d\n",
 		spec.Messages, spec.Span, spec.Bursts, spec.BurstSize, spec.Latency, spec.RateLimit, spec.APIVersion, spec.PageSize)
@@ -97,12 +88,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, _ en
 		return benchRun(ctx, env, stderr)
 	})
 	fmt.Fprint(stdout, res.String())
-	if *memProfile != "" {
-		if f, err := os.Create(*memProfile); err == nil {
-			_ = pprof.Lookup("allocs").WriteTo(f, 0)
-			_ = f.Close()
-		}
-	}
+	stopProfiles()
 	if err != nil {
 		fmt.Fprintln(stderr, "imreport bench:", err)
 		return exitFailed
@@ -117,7 +103,7 @@ func benchRun(ctx context.Context, env map[string]string, stderr io.Writer) (int
 		return 0, err
 	}
 	var p *pipeline.Pipeline
-	if err := runPipeline(ctx, cfg, newLogger(stderr, cfg.LogLevel), runHooks{onPipeline: func(x *pipeline.Pipeline) { p = x }}); err != nil {
+	if err := runPipeline(ctx, cfg, newLogger(stderr, cfg.LogLevel), runHooks{OnPipeline: func(x *pipeline.Pipeline) { p = x }}); err != nil {
 		return 0, err
 	}
 	if p == nil {

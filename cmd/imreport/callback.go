@@ -1,39 +1,12 @@
 package main
 
 import (
-	"context"
 	"flag"
-	"log/slog"
 	"time"
 
 	"github.com/imreport/imreport/demo"
-	"github.com/imreport/imreport/metrics"
-	"github.com/imreport/imreport/pipeline"
 	"github.com/imreport/imreport/simulator"
-	"github.com/imreport/imreport/source/callback"
 )
-
-// serveCallback starts the message routing receiver on its own listener
-// when IMREPORT_CALLBACK_ADDR is set (callback.Receiver.Start).
-func serveCallback(ctx context.Context, cfg Config, p *pipeline.Pipeline, m *metrics.Metrics, logger *slog.Logger, onListen func(string)) (stop func(), err error) {
-	if cfg.CallbackAddr == "" {
-		return func() {}, nil
-	}
-	rc, err := callback.New(callback.Config{
-		AppKey:       cfg.AppKey,
-		MasterSecret: cfg.MasterSecret,
-		Path:         cfg.CallbackPath,
-		MaxBody:      int64(cfg.CallbackMaxBody),
-		ReadTimeout:  cfg.CallbackReadTimeout,
-		AckTimeout:   cfg.CallbackAckTimeout,
-		Logger:       logger,
-		OnRequest:    m.ObserveCallback,
-	}, p)
-	if err != nil {
-		return nil, err
-	}
-	return rc.Start(ctx, cfg.CallbackAddr, onListen)
-}
 
 // callbackFlags are the simulated vendor's message routing switches of
 // simulate.
@@ -58,16 +31,4 @@ func demoLiveFlags(fs *flag.FlagSet) *demo.Live {
 	fs.DurationVar(&d.Duration, "callback-live", 10*time.Second, "with --callback: seconds of live traffic (100 messages a second)")
 	pushFaultFlags(fs, &d.Push, 0.10, 0.10, 0.05, 0.10)
 	return d
-}
-
-// liveOnly returns the messages sent at or after from: the ones the vendor
-// pushes while the pipeline runs.
-func liveOnly(msgs []simulator.Message, from time.Time) []simulator.Message {
-	var out []simulator.Message
-	for _, m := range msgs {
-		if m.MsgCtime >= from.UnixMilli() {
-			out = append(out, m)
-		}
-	}
-	return out
 }

@@ -46,8 +46,8 @@ func BenchmarkCallbackThroughput(b *testing.B) {
 	done := make(chan error, 1)
 	go func() {
 		done <- runPipeline(ctx, cfg, newLogger(&syncBuffer{}, cfg.LogLevel), runHooks{
-			onCallback: func(a string) { addrc <- a },
-			onPipeline: func(x *pipeline.Pipeline) { pipe = x },
+			OnCallback: func(a string) { addrc <- a },
+			OnPipeline: func(x *pipeline.Pipeline) { pipe = x },
 		})
 	}()
 	url := "http://" + <-addrc + "/callback"

@@ -109,9 +109,9 @@ func TestCallbackAndPollingExactlyOnce(t *testing.T) {
 	var metricsURL, lastMetrics string // /metrics as of the last commit
 	go func() {
 		done <- runPipeline(t.Context(), cfg, newLogger(logs, cfg.LogLevel), runHooks{
-			onListen:   func(a string) { metricsURL = "http://" + a + "/metrics" },
-			onCallback: func(a string) { addrc <- a },
-			onCommit: func(time.Time) {
+			OnListen:   func(a string) { metricsURL = "http://" + a + "/metrics" },
+			OnCallback: func(a string) { addrc <- a },
+			OnCommit: func(time.Time) {
 				// Not get: this is the publisher's goroutine, not the test's.
 				resp, err := http.Get(metricsURL)
 				if err != nil {
@@ -124,7 +124,7 @@ func TestCallbackAndPollingExactlyOnce(t *testing.T) {
 				lastMetrics = body
 				mu.Unlock()
 			},
-			onPublished: func(_ string, r sink.Record, at time.Time) {
+			OnPublished: func(_ string, r sink.Record, at time.Time) {
 				mu.Lock()
 				ackedAt[r.MsgID] = at
 				mu.Unlock()
@@ -137,7 +137,7 @@ func TestCallbackAndPollingExactlyOnce(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("run ended before the receiver listened: %v\n%s", err, logs)
 	}
-	live := liveOnly(h.msgs, liveFrom)
+	live := simulator.LiveOnly(h.msgs, liveFrom)
 	pusher := simulator.NewPusher(simulator.PushConfig{URL: "http://" + addr + "/callback", AppKey: testAppKey, MasterSecret: testSecret,
 		RetryMax: 200 * time.Millisecond, Faults: callbackFaults(61)})
 	pctx, stopPush := context.WithCancel(t.Context())
@@ -231,7 +231,7 @@ func TestCallbackShutdown(t *testing.T) {
 	addrc := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- runPipeline(ctx, cfg, newLogger(&syncBuffer{}, cfg.LogLevel), runHooks{onCallback: func(a string) { addrc <- a }})
+		done <- runPipeline(ctx, cfg, newLogger(&syncBuffer{}, cfg.LogLevel), runHooks{OnCallback: func(a string) { addrc <- a }})
 	}()
 	url := "http://" + <-addrc + "/callback"
 	post := func(m simulator.Message) (int, error) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/imreport/imreport/registry"
 	"github.com/imreport/imreport/schema"
+	"github.com/imreport/imreport/sink"
 	"github.com/imreport/imreport/source"
 )
 
@@ -219,96 +220,143 @@ func loadConfig(ctx context.Context, lookup envconfig.Lookuper, now time.Time, n
 		return Config{}, err
 	}
 	var c Config
-	var problems []error
-	bad := func(name, format string, args ...any) {
-		problems = append(problems, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
+	var p problems
+	c.loadAPI(e, &p)
+	c.loadStreams(e, &p)
+	c.loadRange(e, now, &p)
+	c.loadWindows(e, &p)
+	c.loadKafka(e, needKafka, &p)
+	c.loadKafkaAuth(e, &p)
+	c.loadRegistry(e, p.bad)
+	c.loadService(e, &p)
+	c.loadCallback(e, &p)
+	if c.Window > 0 && c.Lookback > 0 && c.Lookback > 7*24*time.Hour {
+		p.bad("IMREPORT_LOOKBACK", "%s is longer than 7 days", c.Lookback)
 	}
-	dur := func(name, v string, dst *time.Duration, least time.Duration) {
-		d, err := time.ParseDuration(strings.TrimSpace(v))
-		switch {
-		case err != nil:
-			bad(name, "%q is not a duration like 30s or 5m", v)
-		case d < least:
-			bad(name, "%s is less than %s", d, least)
-		default:
-			*dst = d
-		}
+	if len(p) > 0 {
+		return c, &ConfigError{Problems: p}
 	}
-	integer := func(name, v string, dst *int, lo, hi int) {
-		n, err := strconv.Atoi(strings.TrimSpace(v))
-		switch {
-		case err != nil:
-			bad(name, "%q is not a whole number", v)
-		case n < lo || n > hi:
-			bad(name, "%d is outside %d..%d", n, lo, hi)
-		default:
-			*dst = n
-		}
-	}
-	boolean := func(name, v string, dst *bool) {
-		b, err := strconv.ParseBool(strings.TrimSpace(v))
-		if err != nil {
-			bad(name, "%q is not true or false", v)
-		}
-		*dst = b
-	}
+	return c, nil
+}
 
+// problems collects configuration problems, each naming its variable; the
+// methods parse one variable each, reporting what is wrong with it.
+type problems []error
+
+func (p *problems) bad(name, format string, args ...any) {
+	*p = append(*p, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
+}
+
+func (p *problems) dur(name, v string, dst *time.Duration, least time.Duration) {
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	switch {
+	case err != nil:
+		p.bad(name, "%q is not a duration like 30s or 5m", v)
+	case d < least:
+		p.bad(name, "%s is less than %s", d, least)
+	default:
+		*dst = d
+	}
+}
+
+func (p *problems) integer(name, v string, dst *int, lo, hi int) {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	switch {
+	case err != nil:
+		p.bad(name, "%q is not a whole number", v)
+	case n < lo || n > hi:
+		p.bad(name, "%d is outside %d..%d", n, lo, hi)
+	default:
+		*dst = n
+	}
+}
+
+func (p *problems) boolean(name, v string, dst *bool) {
+	b, err := strconv.ParseBool(strings.TrimSpace(v))
+	if err != nil {
+		p.bad(name, "%q is not true or false", v)
+	}
+	*dst = b
+}
+
+// rate reads a positive number of requests per second.
+func (p *problems) rate(name, v string, dst *float64) {
+	if r, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err != nil || r <= 0 {
+		p.bad(name, "%q is not a positive number of requests per second", v)
+	} else {
+		*dst = r
+	}
+}
+
+// ids reads a list of user names or group or chatroom ids.
+func (p *problems) ids(name, what, v string) []string {
+	list := splitList(v)
+	for _, u := range list {
+		if strings.ContainsAny(u, "/ ") {
+			p.bad(name, "%s %q contains a slash or a space", what, u)
+		}
+	}
+	if dups := duplicates(list); len(dups) > 0 {
+		p.bad(name, "listed more than once: %s", strings.Join(dups, ", "))
+	}
+	return list
+}
+
+// loadAPI reads the Report API's credentials, address, zone and requests.
+func (c *Config) loadAPI(e env, p *problems) {
 	c.AppKey = strings.TrimSpace(e.AppKey)
 	if c.AppKey == "" {
-		bad("IMREPORT_APP_KEY", "required")
+		p.bad("IMREPORT_APP_KEY", "required")
 	}
 	c.MasterSecret = e.MasterSecret
 	if strings.TrimSpace(c.MasterSecret) == "" {
-		bad("IMREPORT_MASTER_SECRET", "required")
+		p.bad("IMREPORT_MASTER_SECRET", "required")
 	}
 	c.APIURL = strings.TrimRight(strings.TrimSpace(e.APIURL), "/")
 	if !strings.HasPrefix(c.APIURL, "http://") && !strings.HasPrefix(c.APIURL, "https://") {
-		bad("IMREPORT_API_URL", "%q is not an http(s) URL", e.APIURL)
+		p.bad("IMREPORT_API_URL", "%q is not an http(s) URL", e.APIURL)
 	} else if strings.HasSuffix(c.APIURL, "/v1") || strings.HasSuffix(c.APIURL, "/v2") {
-		bad("IMREPORT_API_URL", "%q must not include the version path", e.APIURL)
+		p.bad("IMREPORT_API_URL", "%q must not include the version path", e.APIURL)
 	}
 	if loc, err := time.LoadLocation(strings.TrimSpace(e.APITimezone)); err != nil {
-		bad("IMREPORT_API_TIMEZONE", "%q is not a time zone name like Asia/Shanghai", e.APITimezone)
+		p.bad("IMREPORT_API_TIMEZONE", "%q is not a time zone name like Asia/Shanghai", e.APITimezone)
 	} else {
 		c.Location = loc
 	}
-	dur("IMREPORT_API_TIMEOUT", e.APITimeout, &c.APITimeout, time.Second)
-	integer("IMREPORT_API_MAX_ATTEMPTS", e.APIAttempts, &c.APIAttempts, 0, 1_000_000)
+	p.dur("IMREPORT_API_TIMEOUT", e.APITimeout, &c.APITimeout, time.Second)
+	p.integer("IMREPORT_API_MAX_ATTEMPTS", e.APIAttempts, &c.APIAttempts, 0, 1_000_000)
 	c.APIVersion = strings.ToLower(strings.TrimSpace(e.APIVersion))
 	if c.APIVersion != "v1" && c.APIVersion != "v2" {
-		bad("IMREPORT_API_VERSION", "%q is not v1 or v2", e.APIVersion)
+		p.bad("IMREPORT_API_VERSION", "%q is not v1 or v2", e.APIVersion)
 	}
-	ids := func(name, what, v string) []string {
-		list := splitList(v)
-		for _, u := range list {
-			if strings.ContainsAny(u, "/ ") {
-				bad(name, "%s %q contains a slash or a space", what, u)
-			}
-		}
-		if dups := duplicates(list); len(dups) > 0 {
-			bad(name, "listed more than once: %s", strings.Join(dups, ", "))
-		}
-		return list
-	}
-	c.Users = ids("IMREPORT_USERS", "user name", e.Users)
-	c.Groups = ids("IMREPORT_GROUPS", "group id", e.Groups)
-	c.Chatrooms = ids("IMREPORT_CHATROOMS", "chatroom id", e.Chatrooms)
+}
+
+// loadStreams reads the users, groups and chatrooms, each supported by the
+// API version (needs c.APIVersion).
+func (c *Config) loadStreams(e env, p *problems) {
+	c.Users = p.ids("IMREPORT_USERS", "user name", e.Users)
+	c.Groups = p.ids("IMREPORT_GROUPS", "group id", e.Groups)
+	c.Chatrooms = p.ids("IMREPORT_CHATROOMS", "chatroom id", e.Chatrooms)
 	if c.APIVersion == "v1" {
 		if len(c.Groups) > 0 {
-			bad("IMREPORT_GROUPS", "needs IMREPORT_API_VERSION=v2 (v1 has no group endpoint)")
+			p.bad("IMREPORT_GROUPS", "needs IMREPORT_API_VERSION=v2 (v1 has no group endpoint)")
 		}
 		if len(c.Chatrooms) > 0 {
-			bad("IMREPORT_CHATROOMS", "needs IMREPORT_API_VERSION=v2 (v1 has no chatroom endpoint)")
+			p.bad("IMREPORT_CHATROOMS", "needs IMREPORT_API_VERSION=v2 (v1 has no chatroom endpoint)")
 		}
 	} else if c.APIVersion == "v2" {
-		for _, s := range configStreams(c) {
+		for _, s := range configStreams(*c) {
 			if err := s.Supported(c.APIVersion); err != nil {
-				bad("IMREPORT_"+strings.ToUpper(string(s.Kind)), "%v", err)
+				p.bad("IMREPORT_"+strings.ToUpper(string(s.Kind)), "%v", err)
 			}
 		}
 	}
+}
+
+// loadRange reads where streams begin and, for a bounded run, end.
+func (c *Config) loadRange(e env, now time.Time, p *problems) {
 	if start, err := parseStart(e.Start, now); err != nil {
-		bad("IMREPORT_START", "%v", err)
+		p.bad("IMREPORT_START", "%v", err)
 	} else {
 		c.Start = start
 	}
@@ -316,135 +364,138 @@ func loadConfig(ctx context.Context, lookup envconfig.Lookuper, now time.Time, n
 		end, err := time.Parse(time.RFC3339, s)
 		switch {
 		case err != nil:
-			bad("IMREPORT_END", "%q is not an RFC 3339 time like 2026-01-02T15:04:05Z", s)
+			p.bad("IMREPORT_END", "%q is not an RFC 3339 time like 2026-01-02T15:04:05Z", s)
 		case !c.Start.IsZero() && !end.After(c.Start):
-			bad("IMREPORT_END", "%s is not after IMREPORT_START (%s)", end.Format(time.RFC3339), c.Start.Format(time.RFC3339))
+			p.bad("IMREPORT_END", "%s is not after IMREPORT_START (%s)", end.Format(time.RFC3339), c.Start.Format(time.RFC3339))
 		default:
 			c.End = end
 		}
 	}
-	dur("IMREPORT_WINDOW", e.Window, &c.Window, time.Second)
-	dur("IMREPORT_SETTLE", e.Settle, &c.Settle, 0)
-	dur("IMREPORT_LOOKBACK", e.Lookback, &c.Lookback, 0)
-	dur("IMREPORT_POLL_INTERVAL", e.PollInterval, &c.PollInterval, 100*time.Millisecond)
-	integer("IMREPORT_PAGE_SIZE", e.PageSize, &c.PageSize, 1, source.MaxPageSize)
-	if r, err := strconv.ParseFloat(strings.TrimSpace(e.RateLimit), 64); err != nil || r <= 0 {
-		bad("IMREPORT_RATE_LIMIT", "%q is not a positive number of requests per second", e.RateLimit)
-	} else {
-		c.RateLimit = r
-	}
-	integer("IMREPORT_WINDOW_MESSAGES", e.WindowMsgs, &c.WindowMsgs, 0, 10_000_000)
+}
+
+// loadWindows reads the windows, the polling and the request rates.
+func (c *Config) loadWindows(e env, p *problems) {
+	p.dur("IMREPORT_WINDOW", e.Window, &c.Window, time.Second)
+	p.dur("IMREPORT_SETTLE", e.Settle, &c.Settle, 0)
+	p.dur("IMREPORT_LOOKBACK", e.Lookback, &c.Lookback, 0)
+	p.dur("IMREPORT_POLL_INTERVAL", e.PollInterval, &c.PollInterval, 100*time.Millisecond)
+	p.integer("IMREPORT_PAGE_SIZE", e.PageSize, &c.PageSize, 1, source.MaxPageSize)
+	p.rate("IMREPORT_RATE_LIMIT", e.RateLimit, &c.RateLimit)
+	p.integer("IMREPORT_WINDOW_MESSAGES", e.WindowMsgs, &c.WindowMsgs, 0, 10_000_000)
 	if v := strings.TrimSpace(e.Concurrency); strings.EqualFold(v, "auto") {
 		c.Concurrency, c.AutoFetch = autoFetchMost, true
 	} else {
-		integer("IMREPORT_FETCH_CONCURRENCY", e.Concurrency, &c.Concurrency, 1, 64)
+		p.integer("IMREPORT_FETCH_CONCURRENCY", e.Concurrency, &c.Concurrency, 1, 64)
 	}
-	if r, err := strconv.ParseFloat(strings.TrimSpace(e.AuditRate), 64); err != nil || r <= 0 {
-		bad("IMREPORT_AUDIT_RATE_LIMIT", "%q is not a positive number of requests per second", e.AuditRate)
-	} else {
-		c.AuditRate = r
-	}
+	p.rate("IMREPORT_AUDIT_RATE_LIMIT", e.AuditRate, &c.AuditRate)
+}
 
+// loadKafka reads the brokers, the topics and how they are created and
+// written.
+func (c *Config) loadKafka(e env, needKafka bool, p *problems) {
 	c.KafkaBrokers = splitList(e.KafkaBrokers)
 	if needKafka && len(c.KafkaBrokers) == 0 {
-		bad("IMREPORT_KAFKA_BROKERS", "required: comma-separated host:port")
+		p.bad("IMREPORT_KAFKA_BROKERS", "required: comma-separated host:port")
 	}
 	for _, b := range c.KafkaBrokers {
 		if _, port, err := net.SplitHostPort(b); err != nil || port == "" {
-			bad("IMREPORT_KAFKA_BROKERS", "%q is not host:port", b)
+			p.bad("IMREPORT_KAFKA_BROKERS", "%q is not host:port", b)
 		}
 	}
 	c.KafkaTopic = strings.TrimSpace(e.KafkaTopic)
-	if !validTopic(c.KafkaTopic) {
-		bad("IMREPORT_KAFKA_TOPIC", "%q is not a valid topic name (1-249 of a-z A-Z 0-9 . _ -)", e.KafkaTopic)
+	if !sink.ValidTopic(c.KafkaTopic) {
+		p.bad("IMREPORT_KAFKA_TOPIC", "%q is not a valid topic name (1-249 of a-z A-Z 0-9 . _ -)", e.KafkaTopic)
 	}
 	c.KafkaDLQTopic = strings.TrimSpace(e.KafkaDLQTopic)
 	if c.KafkaDLQTopic == "" {
 		c.KafkaDLQTopic = c.KafkaTopic + ".dlq"
 	}
 	switch {
-	case !validTopic(c.KafkaDLQTopic):
-		bad("IMREPORT_KAFKA_DLQ_TOPIC", "%q is not a valid topic name (1-249 of a-z A-Z 0-9 . _ -)", c.KafkaDLQTopic)
+	case !sink.ValidTopic(c.KafkaDLQTopic):
+		p.bad("IMREPORT_KAFKA_DLQ_TOPIC", "%q is not a valid topic name (1-249 of a-z A-Z 0-9 . _ -)", c.KafkaDLQTopic)
 	case c.KafkaDLQTopic == c.KafkaTopic:
-		bad("IMREPORT_KAFKA_DLQ_TOPIC", "must differ from IMREPORT_KAFKA_TOPIC")
+		p.bad("IMREPORT_KAFKA_DLQ_TOPIC", "must differ from IMREPORT_KAFKA_TOPIC")
 	}
-	boolean("IMREPORT_KAFKA_CREATE_TOPIC", e.KafkaCreateTopic, &c.KafkaCreateTopic)
-	integer("IMREPORT_KAFKA_PARTITIONS", e.KafkaPartitions, &c.KafkaPartitions, 1, 10000)
+	p.boolean("IMREPORT_KAFKA_CREATE_TOPIC", e.KafkaCreateTopic, &c.KafkaCreateTopic)
+	p.integer("IMREPORT_KAFKA_PARTITIONS", e.KafkaPartitions, &c.KafkaPartitions, 1, 10000)
 	if !strings.EqualFold(strings.TrimSpace(e.KafkaReplication), "auto") {
-		integer("IMREPORT_KAFKA_REPLICATION_FACTOR", e.KafkaReplication, &c.KafkaReplication, 1, 32)
+		p.integer("IMREPORT_KAFKA_REPLICATION_FACTOR", e.KafkaReplication, &c.KafkaReplication, 1, 32)
 	}
 	c.KafkaCompression = strings.ToLower(strings.TrimSpace(e.KafkaCompression))
 	switch c.KafkaCompression {
 	case "none", "gzip", "snappy", "lz4", "zstd":
 	default:
-		bad("IMREPORT_KAFKA_COMPRESSION", "%q is not one of none, gzip, snappy, lz4, zstd", e.KafkaCompression)
+		p.bad("IMREPORT_KAFKA_COMPRESSION", "%q is not one of none, gzip, snappy, lz4, zstd", e.KafkaCompression)
 	}
+}
+
+// loadKafkaAuth reads Kafka's SASL and TLS settings.
+func (c *Config) loadKafkaAuth(e env, p *problems) {
 	c.KafkaSASLMechanism = strings.ToUpper(strings.TrimSpace(e.KafkaSASLMechanism))
 	c.KafkaSASLUsername = e.KafkaSASLUsername
 	c.KafkaSASLPassword = e.KafkaSASLPassword
 	switch c.KafkaSASLMechanism {
 	case "":
 		if c.KafkaSASLUsername != "" || c.KafkaSASLPassword != "" {
-			bad("IMREPORT_KAFKA_SASL_MECHANISM", "required when a SASL username or password is set (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)")
+			p.bad("IMREPORT_KAFKA_SASL_MECHANISM", "required when a SASL username or password is set (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)")
 		}
 	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
 		if c.KafkaSASLUsername == "" {
-			bad("IMREPORT_KAFKA_SASL_USERNAME", "required with SASL %s", c.KafkaSASLMechanism)
+			p.bad("IMREPORT_KAFKA_SASL_USERNAME", "required with SASL %s", c.KafkaSASLMechanism)
 		}
 		if c.KafkaSASLPassword == "" {
-			bad("IMREPORT_KAFKA_SASL_PASSWORD", "required with SASL %s", c.KafkaSASLMechanism)
+			p.bad("IMREPORT_KAFKA_SASL_PASSWORD", "required with SASL %s", c.KafkaSASLMechanism)
 		}
 	default:
-		bad("IMREPORT_KAFKA_SASL_MECHANISM", "%q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", e.KafkaSASLMechanism)
+		p.bad("IMREPORT_KAFKA_SASL_MECHANISM", "%q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", e.KafkaSASLMechanism)
 	}
-	boolean("IMREPORT_KAFKA_TLS", e.KafkaTLS, &c.KafkaTLS)
+	p.boolean("IMREPORT_KAFKA_TLS", e.KafkaTLS, &c.KafkaTLS)
 	c.KafkaTLSCAFile = strings.TrimSpace(e.KafkaTLSCAFile)
-	boolean("IMREPORT_KAFKA_TLS_SKIP_VERIFY", e.KafkaTLSSkipVerify, &c.KafkaTLSSkipVerify)
+	p.boolean("IMREPORT_KAFKA_TLS_SKIP_VERIFY", e.KafkaTLSSkipVerify, &c.KafkaTLSSkipVerify)
 	if !c.KafkaTLS && (c.KafkaTLSCAFile != "" || c.KafkaTLSSkipVerify) {
-		bad("IMREPORT_KAFKA_TLS", "TLS options are set but IMREPORT_KAFKA_TLS is false")
+		p.bad("IMREPORT_KAFKA_TLS", "TLS options are set but IMREPORT_KAFKA_TLS is false")
 	}
+}
 
-	c.loadRegistry(e, bad)
-
+// loadService reads the checkpoint, the HTTP server, the logs, progress
+// and shutdown.
+func (c *Config) loadService(e env, p *problems) {
 	c.CheckpointPath = strings.TrimSpace(e.CheckpointPath)
 	if c.CheckpointPath == "" {
-		bad("IMREPORT_CHECKPOINT_PATH", "required")
+		p.bad("IMREPORT_CHECKPOINT_PATH", "required")
 	}
-	dur("IMREPORT_CHECKPOINT_LOCK_TIMEOUT", e.CheckpointLock, &c.CheckpointLock, 10*time.Millisecond)
+	p.dur("IMREPORT_CHECKPOINT_LOCK_TIMEOUT", e.CheckpointLock, &c.CheckpointLock, 10*time.Millisecond)
 	c.HTTPAddr = strings.TrimSpace(e.HTTPAddr)
 	if c.HTTPAddr != "" {
 		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
-			bad("IMREPORT_HTTP_ADDR", "%q is not [host]:port (empty disables the server)", e.HTTPAddr)
+			p.bad("IMREPORT_HTTP_ADDR", "%q is not [host]:port (empty disables the server)", e.HTTPAddr)
 		}
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(strings.TrimSpace(e.LogLevel))); err != nil {
-		bad("IMREPORT_LOG_LEVEL", "%q is not one of debug, info, warn, error", e.LogLevel)
+		p.bad("IMREPORT_LOG_LEVEL", "%q is not one of debug, info, warn, error", e.LogLevel)
 	}
-	dur("IMREPORT_SHUTDOWN_TIMEOUT", e.ShutdownTimeout, &c.ShutdownTimeout, time.Second)
-	dur("IMREPORT_PROGRESS_INTERVAL", e.ProgressEvery, &c.ProgressEvery, time.Second)
+	p.dur("IMREPORT_SHUTDOWN_TIMEOUT", e.ShutdownTimeout, &c.ShutdownTimeout, time.Second)
+	p.dur("IMREPORT_PROGRESS_INTERVAL", e.ProgressEvery, &c.ProgressEvery, time.Second)
+}
+
+// loadCallback reads the message routing receiver's settings (needs
+// c.HTTPAddr: the receiver has a listener of its own).
+func (c *Config) loadCallback(e env, p *problems) {
 	c.CallbackAddr = strings.TrimSpace(e.CallbackAddr)
 	if c.CallbackAddr != "" {
 		if _, port, err := net.SplitHostPort(c.CallbackAddr); err != nil {
-			bad("IMREPORT_CALLBACK_ADDR", "%q is not [host]:port (empty disables the receiver)", e.CallbackAddr)
+			p.bad("IMREPORT_CALLBACK_ADDR", "%q is not [host]:port (empty disables the receiver)", e.CallbackAddr)
 		} else if c.CallbackAddr == c.HTTPAddr && port != "0" {
-			bad("IMREPORT_CALLBACK_ADDR", "must differ from IMREPORT_HTTP_ADDR (the receiver has its own listener)")
+			p.bad("IMREPORT_CALLBACK_ADDR", "must differ from IMREPORT_HTTP_ADDR (the receiver has its own listener)")
 		}
 	}
 	c.CallbackPath = strings.TrimSpace(e.CallbackPath)
 	if !strings.HasPrefix(c.CallbackPath, "/") || strings.ContainsAny(c.CallbackPath, " ?#{}") {
-		bad("IMREPORT_CALLBACK_PATH", "%q must start with / and hold no space, ?, #, { or }", e.CallbackPath)
+		p.bad("IMREPORT_CALLBACK_PATH", "%q must start with / and hold no space, ?, #, { or }", e.CallbackPath)
 	}
-	integer("IMREPORT_CALLBACK_MAX_BODY", e.CallbackMaxBody, &c.CallbackMaxBody, 4096, 64<<20)
-	dur("IMREPORT_CALLBACK_READ_TIMEOUT", e.CallbackReadTimeout, &c.CallbackReadTimeout, 100*time.Millisecond)
-	dur("IMREPORT_CALLBACK_ACK_TIMEOUT", e.CallbackAckTimeout, &c.CallbackAckTimeout, 100*time.Millisecond)
-
-	if c.Window > 0 && c.Lookback > 0 && c.Lookback > 7*24*time.Hour {
-		bad("IMREPORT_LOOKBACK", "%s is longer than 7 days", c.Lookback)
-	}
-	if len(problems) > 0 {
-		return c, &ConfigError{Problems: problems}
-	}
-	return c, nil
+	p.integer("IMREPORT_CALLBACK_MAX_BODY", e.CallbackMaxBody, &c.CallbackMaxBody, 4096, 64<<20)
+	p.dur("IMREPORT_CALLBACK_READ_TIMEOUT", e.CallbackReadTimeout, &c.CallbackReadTimeout, 100*time.Millisecond)
+	p.dur("IMREPORT_CALLBACK_ACK_TIMEOUT", e.CallbackAckTimeout, &c.CallbackAckTimeout, 100*time.Millisecond)
 }
 
 // ConfigError lists every configuration problem found.
@@ -502,18 +553,6 @@ func duplicates(xs []string) []string {
 		seen[x] = true
 	}
 	return dups
-}
-
-func validTopic(t string) bool {
-	if t == "" || len(t) > 249 || t == "." || t == ".." {
-		return false
-	}
-	for _, r := range t {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // autoFetchMost is the most windows IMREPORT_FETCH_CONCURRENCY=auto fetches

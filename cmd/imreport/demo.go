@@ -12,7 +12,6 @@ import (
 
 	"github.com/imreport/imreport/demo"
 	"github.com/imreport/imreport/pipeline"
-	"github.com/imreport/imreport/schema"
 )
 
 const demoUsage = `imreport demo [flags]
@@ -54,22 +53,15 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, _ env
 	if code, done := parseFlags(fs, demoUsage, args, stdout, stderr); done {
 		return code
 	}
-	if err := live.Check(); err != nil {
+	o := demo.Options{
+		Messages: *count, Bursts: *bursts, BurstSize: *burstSize, Hours: *hours, Seed: *seed,
+		Window: *window, LogLevel: *logLevel, APIVersion: *apiVersion, Faults: *faults, Poison: *poison, Format: *format, Live: live,
+	}
+	if err := o.Check(); err != nil {
 		fmt.Fprintln(stderr, "imreport demo:", err)
 		return exitUsage
 	}
-	if *count < 0 || *bursts < 0 || *burstSize < 0 || *hours < 1 || *faults < 0 || *faults > 0.1 || *poison < 0 || *poison > 0.1 {
-		fmt.Fprintln(stderr, "imreport demo: --messages, --bursts and --burst-size must be >= 0, --hours >= 1, --faults and --poison within 0..0.1")
-		return exitUsage
-	}
-	if _, err := schema.ParseFraming(*format); err != nil {
-		fmt.Fprintln(stderr, "imreport demo: --format:", err)
-		return exitUsage
-	}
-	if err := demo.Run(ctx, demo.Options{
-		Messages: *count, Bursts: *bursts, BurstSize: *burstSize, Hours: *hours, Seed: *seed,
-		Window: *window, LogLevel: *logLevel, APIVersion: *apiVersion, Faults: *faults, Poison: *poison, Format: *format, Live: live,
-	}, &demoRunner{stderr: stderr}, stdout); err != nil {
+	if err := demo.Run(ctx, o, &demoRunner{stderr: stderr}, stdout); err != nil {
 		fmt.Fprintln(stderr, "imreport demo:", err)
 		return exitFailed
 	}
@@ -96,7 +88,7 @@ func (r *demoRunner) Configure(ctx context.Context, env map[string]string, now t
 func (r *demoRunner) Run(ctx context.Context, h demo.Hooks) (pipeline.Stats, error) {
 	var p *pipeline.Pipeline
 	logs, bars := terminalOutput(r.stderr)
-	hooks := runHooks{onPipeline: func(x *pipeline.Pipeline) { p = x }, bars: bars, onCallback: h.OnCallback, onPublished: h.OnPublished}
+	hooks := runHooks{OnPipeline: func(x *pipeline.Pipeline) { p = x }, Bars: bars, OnCallback: h.OnCallback, OnPublished: h.OnPublished}
 	err := runPipeline(ctx, r.cfg, newLogger(logs, r.cfg.LogLevel), hooks)
 	if bars != nil {
 		bars.Close()

@@ -5,18 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
-	"golang.org/x/time/rate"
 
 	"github.com/imreport/imreport/doctor"
-	"github.com/imreport/imreport/registry"
-	"github.com/imreport/imreport/retry"
-	"github.com/imreport/imreport/schema"
-	"github.com/imreport/imreport/sink"
-	"github.com/imreport/imreport/source"
 )
 
 const doctorUsage = `imreport doctor
@@ -42,13 +35,13 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, loo
 		fmt.Fprintln(stderr, "imreport doctor:", err)
 		return exitUsage
 	}
-	dc, err := doctorConfig(cfg)
+	dc, closeDoctor, err := doctor.Setup(apiConfig(cfg, cfg.RateLimit, nil), sinkConfig(cfg, nil), cfg.Registry, cfg.Subject, configStreams(cfg), cfg.CheckpointPath)
 	if err != nil {
 		fmt.Fprintln(stderr, "imreport doctor:", err)
 		return exitUsage
 	}
-	defer dc.close()
-	rows := doctor.Run(ctx, dc.Config)
+	defer closeDoctor()
+	rows := doctor.Run(ctx, dc)
 	if err := doctor.Print(stdout, rows); err != nil {
 		return exitFailed
 	}
@@ -56,43 +49,4 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, loo
 		return exitFailed
 	}
 	return exitOK
-}
-
-type doctorSetup struct {
-	doctor.Config
-	close func()
-}
-
-// doctorConfig builds the doctor's clients from cfg: one quick retry per
-// API request, nothing logged.
-func doctorConfig(cfg Config) (doctorSetup, error) {
-	quiet := slog.New(slog.DiscardHandler)
-	client, err := source.New(source.Config{
-		BaseURL: cfg.APIURL, AppKey: cfg.AppKey, MasterSecret: cfg.MasterSecret, APIVersion: cfg.APIVersion,
-		Location: cfg.Location, PageSize: 1, Timeout: min(cfg.APITimeout, 10*time.Second),
-		Limiter: rate.NewLimiter(rate.Limit(cfg.RateLimit), 1),
-		Retry:   retry.Policy{Initial: 200 * time.Millisecond, Max: time.Second, MaxAttempts: 2},
-		Logger:  quiet,
-	})
-	if err != nil {
-		return doctorSetup{}, err
-	}
-	writer, err := sink.New(sinkConfig(cfg, quiet))
-	if err != nil {
-		return doctorSetup{}, err
-	}
-	dc := doctorSetup{close: func() { _ = writer.Close() }, Config: doctor.Config{
-		API: client, AppKey: cfg.AppKey, APIVersion: cfg.APIVersion, Streams: configStreams(cfg),
-		Kafka: writer, Brokers: cfg.KafkaBrokers, Topic: cfg.KafkaTopic, DLQTopic: cfg.KafkaDLQTopic,
-		SASL: cfg.KafkaSASLMechanism != "", CheckpointPath: cfg.CheckpointPath,
-	}}
-	if len(cfg.Registry.URLs) > 0 {
-		reg, err := registry.New(cfg.Registry)
-		if err != nil {
-			dc.close()
-			return doctorSetup{}, err
-		}
-		dc.Registry, dc.Subject, dc.SchemaText = reg, cfg.Subject, schema.JSON()
-	}
-	return dc, nil
 }

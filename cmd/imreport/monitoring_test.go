@@ -37,7 +37,7 @@ func TestMonitoringNamesServedMetrics(t *testing.T) {
 	now := time.Now().UTC()
 	cfg := tailConfig(t, 61, newKafka(t), now)
 	reports := newStepper()
-	addr, stop := tailCaughtUp(t, cfg, runHooks{progressSleep: reports.sleep}, now.Add(-time.Minute), &syncBuffer{})
+	addr, stop := tailCaughtUp(t, cfg, runHooks{ProgressSleep: reports.sleep}, now.Add(-time.Minute), &syncBuffer{})
 	<-reports.entered
 	reports.step() // one progress report: the remaining and ETA gauges
 	_, body := get(t, "http://"+addr+"/metrics")

@@ -87,8 +87,8 @@ func TestBrokerOutage(t *testing.T) {
 	)
 	stopped := make(chan struct{})
 	hooks := runHooks{
-		onPipeline: func(p *pipeline.Pipeline) { pipe = p },
-		onCommit: func(c time.Time) {
+		OnPipeline: func(p *pipeline.Pipeline) { pipe = p },
+		OnCommit: func(c time.Time) {
 			mu.Lock()
 			defer mu.Unlock()
 			moved := c.After(last)

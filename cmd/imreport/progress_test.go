@@ -67,9 +67,9 @@ func TestRunLogsProgress(t *testing.T) {
 		reports.step()
 	}
 	err = runPipeline(context.Background(), cfg, newLogger(logs, cfg.LogLevel), runHooks{
-		progressSleep: progressSleep,
-		onPipeline:    func(p *pipeline.Pipeline) { pipe = p },
-		onCommit: func(time.Time) {
+		ProgressSleep: progressSleep,
+		OnPipeline:    func(p *pipeline.Pipeline) { pipe = p },
+		OnCommit: func(time.Time) {
 			mu.Lock()
 			defer mu.Unlock()
 			commits++
@@ -150,7 +150,7 @@ func TestRunAnnouncesTheWaitForLateArrivals(t *testing.T) {
 			once.Do(func() { close(reached) })
 		}
 	}
-	if err := runPipeline(context.Background(), cfg, newLogger(logs, cfg.LogLevel), runHooks{now: clock.Now, sleep: sleep, onCommit: onCommit}); err != nil {
+	if err := runPipeline(context.Background(), cfg, newLogger(logs, cfg.LogLevel), runHooks{Now: clock.Now, Sleep: sleep, OnCommit: onCommit}); err != nil {
 		t.Fatalf("run: %v\n%s", err, logs.String())
 	}
 	text := logs.String()

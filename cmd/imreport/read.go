@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -67,7 +66,7 @@ func cmdRead(ctx context.Context, args []string, stdout, stderr io.Writer, looku
 	if bars != nil {
 		out, opts.Planned, stopBars = progress.CountLines(bars, stdout, 250*time.Millisecond)
 	}
-	st, err := printTopic(ctx, cfg, opts, out, newLogger(logs, cfg.LogLevel))
+	st, err := reader.PrintTopic(ctx, sinkConfig(cfg, newLogger(logs, cfg.LogLevel)), cfg.Registry, opts, out)
 	stopBars()
 	fmt.Fprintf(stderr, "imreport read: %d record(s), %d not decodable\n", st.Records, st.Undecoded)
 	if err != nil && ctx.Err() == nil {
@@ -98,17 +97,4 @@ func readConfig(ctx context.Context, lookup envconfig.Lookuper) (Config, error) 
 		return cfg, &ConfigError{Problems: keep}
 	}
 	return cfg, nil
-}
-
-func printTopic(ctx context.Context, cfg Config, opts sink.ConsumeOptions, out io.Writer, logger *slog.Logger) (reader.Stats, error) {
-	w, err := sink.New(sinkConfig(cfg, logger)) // reads only: nothing is created or written
-	if err != nil {
-		return reader.Stats{}, err
-	}
-	defer w.Close()
-	dec, err := valueDecoder(cfg)
-	if err != nil {
-		return reader.Stats{}, err
-	}
-	return reader.Print(ctx, w, dec, opts, out)
 }

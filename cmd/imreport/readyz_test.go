@@ -57,7 +57,7 @@ func TestReadyDuringKafkaOutage(t *testing.T) {
 	cfg := tailConfig(t, 41, []string{fmt.Sprintf("127.0.0.1:%d", port)}, now)
 	probes := newStepper()
 	logs := &syncBuffer{}
-	addr, stop := tailCaughtUp(t, cfg, runHooks{probeSleep: probes.sleep}, now.Add(-time.Minute), logs)
+	addr, stop := tailCaughtUp(t, cfg, runHooks{ProbeSleep: probes.sleep}, now.Add(-time.Minute), logs)
 	base := "http://" + addr
 	<-probes.entered // the probe loop waits for its first round
 	statusOf := func() status.Status {
@@ -148,8 +148,8 @@ func tailCaughtUp(t *testing.T, cfg Config, hooks runHooks, caughtAt time.Time, 
 	addrc := make(chan string, 1)
 	caught := make(chan struct{})
 	done := make(chan error, 1)
-	hooks.onListen = func(a string) { addrc <- a }
-	hooks.onCommit = func(c time.Time) {
+	hooks.OnListen = func(a string) { addrc <- a }
+	hooks.OnCommit = func(c time.Time) {
 		if !c.Before(caughtAt) {
 			select {
 			case <-caught:

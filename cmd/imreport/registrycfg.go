@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"log/slog"
 	"os"
 	"strings"
 
@@ -80,13 +78,4 @@ func (c *Config) loadRegistry(e env, bad func(name, format string, args ...any))
 	default:
 		bad("IMREPORT_VALUE_FORMAT", "%q is not one of auto, confluent, single-object", e.ValueFormat)
 	}
-}
-
-// valueCodec returns the codec of the configured value format; for
-// Confluent it registers the schema first (registry.ValueCodec).
-func valueCodec(ctx context.Context, cfg Config, logger *slog.Logger) (*schema.Codec, error) {
-	if cfg.ValueFormat != schema.Confluent {
-		return schema.NewCodec()
-	}
-	return registry.ValueCodec(ctx, cfg.Registry, cfg.Subject, logger)
 }

@@ -281,8 +281,8 @@ func TestRunTailServesHealthAndMetricsThenStops(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- runPipeline(ctx, cfg, newLogger(&syncBuffer{}, cfg.LogLevel), runHooks{
-			onListen: func(a string) { addrc <- a },
-			onCommit: func(c time.Time) {
+			OnListen: func(a string) { addrc <- a },
+			OnCommit: func(c time.Time) {
 				if !c.Before(now.Add(-5 * time.Second)) {
 					select {
 					case <-caught:

@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
@@ -76,36 +73,10 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer, l
 	if v, ok := lookup.Lookup("IMREPORT_MASTER_SECRET"); ok && v != "" {
 		secret = v
 	}
-	now := time.Now().UTC().Truncate(time.Second)
-	start, end := now.Add(-time.Duration(*hours)*time.Hour), now.Add(time.Duration(*live)*time.Hour)
-	msgs := simulator.Generate(simulator.GenSpec{Seed: *seed, AppKey: appKey, Start: start, End: end, Count: *count, Bursts: *bursts, BurstSize: *burstSize,
-		Late: *late, LateMin: time.Second, LateMax: 5 * time.Minute, Poison: *poison})
-	f := *faults
-	bad := simulator.BadDay(*seed, f, time.Minute)
-	bad.RateLimit, bad.RateBurst = *rateLimit, max(1, int(*rateLimit))
-	sim := simulator.New(simulator.Config{AppKey: appKey, MasterSecret: secret, V2EndMixed: f > 0, Faults: bad}, msgs)
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		fmt.Fprintln(stderr, "imreport simulate:", err)
-		return exitFailed
-	}
-	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(stdout, "simulated Report API on http://%s: %d messages from %s to %s (app key %s)\n",
-		ln.Addr(), len(msgs), start.Format(time.RFC3339), end.Format(time.RFC3339), appKey)
-	if cb.URL != "" {
-		p := cb.Pusher(appKey, secret, *seed)
-		live := liveOnly(msgs, now)
-		fmt.Fprintf(stdout, "pushing %d live messages to %s as they are sent (%s)\n", len(live), cb.URL, cb)
-		go func() { _ = p.Run(ctx, live) }()
-		defer func() { fmt.Fprintf(stdout, "callbacks: %v\n", p.Stats()) }()
-	}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	sim := simulator.Standalone{Addr: *addr, AppKey: appKey, MasterSecret: secret, Seed: *seed, Count: *count, Bursts: *bursts, BurstSize: *burstSize,
+		History: time.Duration(*hours) * time.Hour, Live: time.Duration(*live) * time.Hour,
+		Late: *late, Poison: *poison, Faults: *faults, RateLimit: *rateLimit, Push: *cb}
+	if err := sim.Serve(ctx, stdout); err != nil {
 		fmt.Fprintln(stderr, "imreport simulate:", err)
 		return exitFailed
 	}

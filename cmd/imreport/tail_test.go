@@ -143,10 +143,10 @@ func TestTailLiveTrafficWithLateArrivals(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- runPipeline(ctx, cfg, newLogger(logs, cfg.LogLevel), runHooks{
-			now:        clock.Now,
-			sleep:      sleep,
-			onPipeline: func(p *pipeline.Pipeline) { pipe = p },
-			onCommit: func(oldest time.Time) {
+			Now:        clock.Now,
+			Sleep:      sleep,
+			OnPipeline: func(p *pipeline.Pipeline) { pipe = p },
+			OnCommit: func(oldest time.Time) {
 				commitMu.Lock()
 				commits = append(commits, commitAt{at: clock.Now(), cursor: oldest})
 				commitMu.Unlock()

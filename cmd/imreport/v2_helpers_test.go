@@ -243,9 +243,9 @@ func v2Run(t *testing.T, ctx context.Context, env map[string]string, clock *v2Cl
 		t.Fatalf("configuration: %v", err)
 	}
 	var logs syncBuffer
-	hooks.now = clock.Now
-	if hooks.sleep == nil {
-		hooks.sleep = func(ctx context.Context, d time.Duration) error {
+	hooks.Now = clock.Now
+	if hooks.Sleep == nil {
+		hooks.Sleep = func(ctx context.Context, d time.Duration) error {
 			clock.Advance(d)
 			return ctx.Err()
 		}

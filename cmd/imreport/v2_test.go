@@ -315,7 +315,7 @@ func testV2Switch(t *testing.T, scope simulator.Scope, stopV1 bool) {
 		c, cancel := context.WithCancel(ctx)
 		defer cancel()
 		moves, last := 0, time.Time{}
-		hooks.onCommit = func(oldest time.Time) {
+		hooks.OnCommit = func(oldest time.Time) {
 			// Count the commits that move the cursor (not the start-up one).
 			if !oldest.After(last) {
 				return

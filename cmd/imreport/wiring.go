@@ -2,11 +2,31 @@ package main
 
 import (
 	"log/slog"
+	"time"
 
-	"github.com/imreport/imreport/registry"
-	"github.com/imreport/imreport/schema"
+	"golang.org/x/time/rate"
+
+	"github.com/imreport/imreport/retry"
 	"github.com/imreport/imreport/sink"
+	"github.com/imreport/imreport/source"
 )
+
+// apiConfig is the Report API client's configuration: at most rps
+// requests a second, each retried up to IMREPORT_API_MAX_ATTEMPTS times.
+func apiConfig(cfg Config, rps float64, logger *slog.Logger) source.Config {
+	return source.Config{
+		BaseURL:      cfg.APIURL,
+		AppKey:       cfg.AppKey,
+		MasterSecret: cfg.MasterSecret,
+		APIVersion:   cfg.APIVersion,
+		Location:     cfg.Location,
+		PageSize:     cfg.PageSize,
+		Timeout:      cfg.APITimeout,
+		Limiter:      rate.NewLimiter(rate.Limit(rps), 1),
+		Retry:        retry.Policy{Initial: 500 * time.Millisecond, Max: 30 * time.Second, MaxAttempts: cfg.APIAttempts},
+		Logger:       logger,
+	}
+}
 
 // sinkConfig is the Kafka writer's configuration, for run and audit alike.
 func sinkConfig(cfg Config, logger *slog.Logger) sink.Config {
@@ -27,10 +47,4 @@ func sinkConfig(cfg Config, logger *slog.Logger) sink.Config {
 		TLSSkipVerify:     cfg.KafkaTLSSkipVerify,
 		Logger:            logger,
 	}
-}
-
-// valueDecoder decodes record values by their framing, resolving Confluent
-// schema ids through the configured registry (none: single-object only).
-func valueDecoder(cfg Config) (*schema.Decoder, error) {
-	return registry.Decoder(cfg.Registry)
 }
