@@ -72,7 +72,11 @@ func Open(opts Options) (*Store, error) {
 		return fail(corruptf("file is empty (0 bytes); remove it to start over"))
 	}
 
-	db, err := openBolt(opts.Path, &bolt.Options{Timeout: timeout, ReadOnly: opts.ReadOnly})
+	// InitialMmapSize: bbolt remaps the file whenever it grows past its
+	// mapping, and every remap inside a transaction copies out every node
+	// the transaction touched (a fifth of a 150,000-msgid commit). A
+	// mapping reserves address space, not memory: only pages read count.
+	db, err := openBolt(opts.Path, &bolt.Options{Timeout: timeout, ReadOnly: opts.ReadOnly, InitialMmapSize: initialMmapSize})
 	switch {
 	case err == nil:
 	case errors.Is(err, berrors.ErrTimeout):
@@ -94,6 +98,10 @@ func Open(opts Options) (*Store, error) {
 	}
 	return s, nil
 }
+
+// initialMmapSize is the mapping a Store opens its file with: a seen set of
+// a few million msgids fits without a remap.
+const initialMmapSize = 256 << 20
 
 // openBolt is bolt.Open with bbolt panics (a garbage freelist page, say)
 // recovered as ErrCorrupt. It captures the file so that a panic does not

@@ -69,10 +69,14 @@ type Config struct {
 	// twice this is cut smaller before it is published. 0 = every window
 	// is Window long (as far as now and End allow).
 	WindowMessages int
-	Settle         time.Duration // never query closer to now; 0 = none
-	Lookback       time.Duration // rescan this far behind the cursor when caught up; 0 = no rescans
-	PollInterval   time.Duration // wait between polls once caught up; 0 = 10s
-	Retention      time.Duration // the API's; 0 = 60 days
+	// PageSize is the messages per page the Fetcher asks for: a bounded
+	// run sized by the data is cut into the count of windows that takes
+	// the fewest pages (see WindowCount). 0 = unknown.
+	PageSize     int
+	Settle       time.Duration // never query closer to now; 0 = none
+	Lookback     time.Duration // rescan this far behind the cursor when caught up; 0 = no rescans
+	PollInterval time.Duration // wait between polls once caught up; 0 = 10s
+	Retention    time.Duration // the API's; 0 = 60 days
 
 	FetchConcurrency int // windows fetched at once; 0 = 1 (with AutoConcurrency: the most)
 	// AutoConcurrency fetches as many windows at once as RequestRate and the

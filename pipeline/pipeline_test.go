@@ -312,8 +312,10 @@ func TestTwoStreamsShareTheSeenSet(t *testing.T) {
 		}
 	}
 	s := p.Stats()
-	if s.Windows != 6 || s.Commits != 1+6 || s.Duplicates != s.Fetched-int64(len(msgs)) || s.Duplicates < int64(len(msgs)) {
-		t.Errorf("Stats = %+v: want 6 windows and commits, every message a duplicate once", s)
+	// One commit at start-up, then one per window or fewer: windows that
+	// come due while a commit runs go in the next one together.
+	if s.Windows != 6 || s.Commits < 1+1 || s.Commits > 1+6 || s.Duplicates != s.Fetched-int64(len(msgs)) || s.Duplicates < int64(len(msgs)) {
+		t.Errorf("Stats = %+v: want 6 windows, 2 to 7 commits, every message a duplicate once", s)
 	}
 }
 

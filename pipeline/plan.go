@@ -184,21 +184,49 @@ func WalksNeeded(rate float64, latency time.Duration, limit int) int {
 // least need (the walks that keep the rate limit busy, see WalksNeeded).
 // Windows are fetched limit at a time, in rounds that start and, holding
 // as much, end together; a last round of fewer than need windows would walk
-// alone at one request per latency, so it is filled up to need.
-func WindowCount(rest float64, target, limit, need int) int {
+// alone at one request per latency, so such a count is never chosen.
+//
+// With pageSize known, of the counts that qualify (up to limit more than
+// the least) the one whose windows take the fewest requests in all is
+// chosen: 200,000 messages as 11 windows of 18,182 take 19 pages each
+// (209), as 12 of 16,667 take 17 (204). See expectedPages.
+func WindowCount(rest float64, target, limit, need, pageSize int) int {
 	limit = max(limit, 1)
 	need = min(max(need, 1), limit)
-	n := 1
+	least := 1
 	if target > 0 && rest > 0 {
 		// rest is an estimate: 2% over a multiple of target takes no
 		// window more.
-		n = int(math.Ceil(rest / float64(target) / 1.02))
+		least = int(math.Ceil(rest / float64(target) / 1.02))
 	}
-	n = max(n, need)
-	if last := n % limit; last != 0 && last < need {
-		n += need - last
+	least = max(least, need)
+	best, bestCost := 0, math.Inf(1)
+	for n := least; n < least+limit || best == 0; n++ {
+		if last := n % limit; last != 0 && last < need {
+			continue // a last round walking alone
+		}
+		cost := float64(n)
+		if pageSize > 0 && rest > 0 {
+			cost = float64(n) * expectedPages(rest/float64(n), float64(pageSize))
+		}
+		if cost < bestCost-1e-9 {
+			best, bestCost = n, cost
+		}
 	}
-	return n
+	return best
+}
+
+// expectedPages is how many pages of pageSize a window planned to hold
+// share messages takes, on average: its count is share give or take its
+// noise, a Poisson count's (the square root) doubled for the density
+// estimate the window was sized by, and every message past a whole page
+// costs a page more.
+func expectedPages(share, pageSize float64) float64 {
+	sigma := math.Sqrt(2 * max(share, 1))
+	k := math.Ceil(share / pageSize)
+	above := 0.5 * math.Erfc((k*pageSize-share)/(sigma*math.Sqrt2))     // P(count > k pages)
+	below := 0.5 * math.Erfc((share-(k-1)*pageSize)/(sigma*math.Sqrt2)) // P(count <= k-1 pages)
+	return k + above - below
 }
 
 // MaxV2Window is the largest window sized by the data on v2: the API

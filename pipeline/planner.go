@@ -233,7 +233,7 @@ func (p *Pipeline) windowSize(sp *streamPlan) time.Duration {
 		limit := p.inFlightLimit()
 		rest := sp.density * p.left(sp).Seconds()
 		need := p.walksNeeded(limit)
-		n := WindowCount(rest, p.sizer.Target, limit, need)
+		n := WindowCount(rest, p.sizer.Target, limit, need, p.cfg.PageSize)
 		sp.share = rest / float64(n)
 		p.cfg.Logger.Debug("planning the rest of the stream", "stream", sp.stream.String(), "messages", int64(rest),
 			"windows", n, "at_once", limit, "walks_needed", need)

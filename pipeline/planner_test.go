@@ -199,27 +199,48 @@ func TestWalksNeeded(t *testing.T) {
 
 func TestWindowCount(t *testing.T) {
 	for _, tc := range []struct {
-		rest                float64
-		target, limit, need int
-		want                int
+		rest                      float64
+		target, limit, need, page int
+		want                      int
 	}{
-		{200_000, 20_000, 4, 2, 10}, // rounds of 4, 4 and 2: the last is busy enough
-		{180_000, 20_000, 4, 2, 10}, // 9 would end with one window walking alone
-		{170_000, 20_000, 4, 3, 11}, // 9 -> a last round of 3
-		{160_000, 20_000, 4, 2, 8},  // two full rounds
-		{203_000, 20_000, 4, 2, 10}, // an estimate 1.5% over: no window more
-		{205_000, 20_000, 4, 2, 11}, // 2.5% over: one more (11: last round of 3)
-		{200_000, 50_000, 4, 2, 4},  // one round
-		{30_000, 20_000, 4, 2, 2},   // 2 is both the cap's and the rate's
-		{5_000, 20_000, 4, 2, 2},    // small: still two walks side by side
-		{5_000, 20_000, 1, 1, 1},    // one at a time: one window
-		{90_000, 20_000, 4, 1, 5},   // one walk keeps the rate busy: no filling
-		{0, 20_000, 4, 2, 2},        // nothing known to be left
-		{1e6, 0, 4, 2, 2},           // no target: the walks the rate needs
-		{100_000, 20_000, 0, 5, 5},  // limit below one: one at a time
+		{200_000, 20_000, 4, 2, 0, 10}, // rounds of 4, 4 and 2: the last is busy enough
+		{180_000, 20_000, 4, 2, 0, 10}, // 9 would end with one window walking alone
+		{170_000, 20_000, 4, 3, 0, 11}, // 9 -> a last round of 3
+		{160_000, 20_000, 4, 2, 0, 8},  // two full rounds
+		{203_000, 20_000, 4, 2, 0, 10}, // an estimate 1.5% over: no window more
+		{205_000, 20_000, 4, 2, 0, 11}, // 2.5% over: one more
+		{200_000, 50_000, 4, 2, 0, 4},  // one round
+		{30_000, 20_000, 4, 2, 0, 2},   // 2 is both the cap's and the rate's
+		{5_000, 20_000, 4, 2, 0, 2},    // small: still two walks side by side
+		{5_000, 20_000, 1, 1, 0, 1},    // one at a time: one window
+		{90_000, 20_000, 4, 1, 0, 5},   // one walk keeps the rate busy: no filling
+		{0, 20_000, 4, 2, 0, 2},        // nothing known to be left
+		{1e6, 0, 4, 2, 0, 2},           // no target: the walks the rate needs
+		{100_000, 20_000, 0, 5, 0, 5},  // limit below one: one at a time
+		// With the page size: the count whose windows take the fewest pages.
+		{200_000, 20_000, 4, 3, 1000, 12}, // 11 x 18,182 take 11 x 19 = 209 pages, 12 x 16,667 about 204
+		{200_000, 20_000, 4, 2, 1000, 12}, // 10 x 20,000: half of them 21 pages, 205 in all; 12 about 204
+		{190_000, 20_000, 4, 2, 1000, 12}, // 10 x 19,000 about 195 (right on a page), 11 x 17,273 198, 12 x 15,833 about 192
+		{150_000, 50_000, 4, 3, 1000, 3},  // 3 x 50,000 about 151.5 pages; 4 x 37,500 take 152; 5 and 6 end in a lone round
 	} {
-		if got := WindowCount(tc.rest, tc.target, tc.limit, tc.need); got != tc.want {
-			t.Errorf("WindowCount(%g, %d, %d, %d) = %d, want %d", tc.rest, tc.target, tc.limit, tc.need, got, tc.want)
+		if got := WindowCount(tc.rest, tc.target, tc.limit, tc.need, tc.page); got != tc.want {
+			t.Errorf("WindowCount(%g, %d, %d, %d, %d) = %d, want %d", tc.rest, tc.target, tc.limit, tc.need, tc.page, got, tc.want)
+		}
+	}
+}
+
+func TestExpectedPages(t *testing.T) {
+	for _, tc := range []struct {
+		share, page float64
+		lo, hi      float64
+	}{
+		{16_667, 1000, 17.0, 17.05},  // 333 under 17 pages, sigma 183: seldom 18
+		{20_000, 1000, 20.45, 20.55}, // right on 20 pages: half take 21
+		{18_182, 1000, 18.8, 18.86},  // 182 over 18 pages, sigma 191: mostly 19
+		{500, 1000, 1.0, 1.0},        // one part page
+	} {
+		if got := expectedPages(tc.share, tc.page); got < tc.lo-1e-9 || got > tc.hi+1e-9 {
+			t.Errorf("expectedPages(%g, %g) = %.3f, want within [%g, %g]", tc.share, tc.page, got, tc.lo, tc.hi)
 		}
 	}
 }

@@ -79,6 +79,7 @@ func serviceConfig(cfg Config, logger *slog.Logger) service.Config {
 			End:              cfg.End,
 			Window:           cfg.Window,
 			WindowMessages:   cfg.WindowMsgs,
+			PageSize:         cfg.PageSize,
 			Settle:           cfg.Settle,
 			Lookback:         cfg.Lookback,
 			PollInterval:     cfg.PollInterval,
