@@ -18,8 +18,18 @@
 // stream's cursor moves to the end of a window only when that window and
 // every window before it were fully acknowledged by Kafka (an ordered tracker,
 // keyed by each window's start: a window cut smaller after its first page is
-// replaced by windows over the same range). Each release is one checkpoint
-// commit holding the new cursors and the msgids published since the last one.
+// replaced by windows over the same range). Releases are committed with the
+// msgids published since the last commit, one transaction at a time: what
+// comes due while one runs goes into the next (group commit); msgids alone
+// are due once 50,000 wait.
+//
+// # Windows of a bounded run
+//
+// Once the first total of a stream is known, a bounded run plans the rest
+// as windows of equal count (WindowCount): few enough to waste few part
+// pages, rounds of them fetched side by side so that none walks alone at
+// the end (WalksNeeded), and of those counts the one whose windows take the
+// fewest pages.
 //
 // # Deduplication
 //
