@@ -42,7 +42,7 @@ var variables = []variable{
 	{Name: "IMREPORT_WINDOW", Default: "168h",
 		Meaning: "largest window per query (at least 1s; on v2 windows stop an hour short of 7 days, the API's limit). Windows are sized by the data (`IMREPORT_WINDOW_MESSAGES`); before this version every window was this long and the default was `5m`: see \"Windows\""},
 	{Name: "IMREPORT_WINDOW_MESSAGES", Default: "20000",
-		Meaning: "messages a window aims to hold, sized by the API's `total` for the window before (grows while sparse, shrinks when dense); a window whose first page reports more than twice this is cut smaller before anything of it is published, which bounds what a crash fetches again; `0` = every window `IMREPORT_WINDOW` long"},
+		Meaning: "messages a window aims to hold, sized by the API's `total` for the window before (grows while sparse, shrinks when dense); a window whose first page reports more than twice this is cut smaller before anything of it is published, which bounds what a crash fetches again; a bounded run plans its rest as equal windows of at most this (see \"Windows\"); `0` = every window `IMREPORT_WINDOW` long"},
 	{Name: "IMREPORT_SETTLE", Default: "30s",
 		Meaning: "never query closer than this to now"},
 	{Name: "IMREPORT_LOOKBACK", Default: "10m",
