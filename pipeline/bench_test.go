@@ -53,7 +53,7 @@ func benchWrite(b *testing.B, pub Publisher, pg source.Page) float64 {
 	runtime.ReadMemStats(&before)
 	n := 0
 	for b.Loop() {
-		pw.seen, pw.pending = newSeenSet(nil), make(map[int64]int64, len(pg.Messages))
+		pw.seen, pw.pending = newSeenSet(nil), make([]int64, 0, len(pg.Messages))
 		if err := pw.write(j, pg, p.prepare(pg, true)); err != nil {
 			b.Fatal(err)
 		}
@@ -121,7 +121,7 @@ func publishCeiling(b *testing.B, w *sink.Writer, pg source.Page) float64 {
 	if err != nil {
 		b.Fatal(err)
 	}
-	pw := &pageWriter{p: p, ctx: b.Context(), writeCtx: b.Context(), seen: newSeenSet(nil), pending: map[int64]int64{}}
+	pw := &pageWriter{p: p, ctx: b.Context(), writeCtx: b.Context(), seen: newSeenSet(nil)}
 	if err := pw.write(job{stream: source.Messages, window: pg.Window, advance: true}, pg, nil); err != nil {
 		b.Fatal(err)
 	}

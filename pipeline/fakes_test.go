@@ -605,6 +605,17 @@ func (f *fakeCheckpoint) WindowCommits() []checkpoint.Commit {
 	return cs
 }
 
+// CursorCommits returns the commits that move a cursor.
+func (f *fakeCheckpoint) CursorCommits() []checkpoint.Commit {
+	var out []checkpoint.Commit
+	for _, c := range f.Commits() {
+		if len(c.Cursors) > 0 {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // notCommitted returns the acknowledged msgids that no commit recorded
 // although a query could still return them: those whose dedupe horizon (a
 // second past create_time) is not below the last commit's PruneBefore. (A

@@ -55,6 +55,15 @@ func TestBackfillPublishesEveryMessageOnce(t *testing.T) {
 	f := &fakeFetcher{msgs: msgs, pageSize: pageSize}
 	pub := newFakePublisher()
 	cp := newFakeCheckpoint()
+	// Each window starts once the one before is committed, so that no two
+	// windows share a commit (group commit would take along a window that
+	// ends while the commit before runs).
+	f.before = func(ctx context.Context, _ source.Stream, w source.Window) error {
+		return cp.waitFor(ctx, func(s checkpoint.State, _ map[int64]int64) bool {
+			cur, ok := s.Cursors["messages"]
+			return w.From.Equal(start) || ok && !cur.Before(w.From)
+		})
+	}
 	cfg := boundedConfig(start, end, window)
 	var progress []Progress
 	cfg.OnCommit = func(p Progress) { progress = append(progress, p) }
@@ -91,10 +100,12 @@ func TestBackfillPublishesEveryMessageOnce(t *testing.T) {
 	}
 
 	// One commit per window, never one per message; each moves the cursor
-	// to the window's end and carries exactly the msgids first published
-	// under it that a query can still return: without a lookback, those a
-	// second before the window's end at most (the bounds' overlap), each
-	// with a second past its create_time as horizon.
+	// to the window's end and carries no msgid (a light commit: those a
+	// query can still return wait for the next cursors, and a crash reads
+	// them back). The last commit carries the msgids a query can still
+	// return: without a lookback, those a second before the end at most
+	// (the bounds' overlap), each with a second past its create_time as
+	// horizon.
 	first, served := firstServed(msgs, start, window, nWindows)
 	created := map[int64]int64{}
 	for _, m := range msgs {
@@ -111,16 +122,21 @@ func TestBackfillPublishesEveryMessageOnce(t *testing.T) {
 		return out
 	}
 	commits := cp.WindowCommits()
-	if len(commits) != nWindows {
-		t.Fatalf("%d commits for %d windows and %d messages, want one per window", len(commits), nWindows, len(msgs))
+	if len(commits) != nWindows+1 {
+		t.Fatalf("%d commits for %d windows and %d messages, want one per window and the last", len(commits), nWindows, len(msgs))
+	}
+	last := commits[nWindows]
+	commits = commits[:nWindows]
+	if len(last.Cursors) != 0 || !maps.Equal(last.Seen, kept(nWindows-1)) {
+		t.Errorf("last commit moves %v and carries %v, want no cursor and %v", last.Cursors, last.Seen, kept(nWindows-1))
 	}
 	for k, c := range commits {
 		to := start.Add(time.Duration(k+1) * window)
 		if len(c.Cursors) != 1 || !c.Cursors["messages"].Equal(to) {
 			t.Errorf("commit %d cursors = %v, want messages=%v", k, c.Cursors, to)
 		}
-		if want := kept(k); !maps.Equal(c.Seen, want) {
-			t.Errorf("commit %d carries %v, want %v", k, c.Seen, want)
+		if len(c.Seen) != 0 {
+			t.Errorf("commit %d carries %d msgids, want none", k, len(c.Seen))
 		}
 		if want := to.Add(-2 * time.Second).Unix(); c.PruneBefore != want {
 			t.Errorf("commit %d PruneBefore = %d, want %d", k, c.PruneBefore, want)
@@ -143,7 +159,7 @@ func TestBackfillPublishesEveryMessageOnce(t *testing.T) {
 	s := p.Stats()
 	want := Stats{
 		Pages: int64(pages), Fetched: int64(fetched), Published: int64(len(msgs)),
-		Duplicates: int64(fetched - len(msgs)), Windows: nWindows, Commits: 1 + nWindows, // + the start-up reconciliation
+		Duplicates: int64(fetched - len(msgs)), Windows: nWindows, Commits: 1 + nWindows + 1, // + the start-up reconciliation and the last
 		Seen: int64(len(kept(nWindows - 1))),
 	}
 	if s != want {
@@ -154,11 +170,11 @@ func TestBackfillPublishesEveryMessageOnce(t *testing.T) {
 	}
 
 	// OnCommit saw every commit, in order.
-	if len(progress) != nWindows {
-		t.Fatalf("OnCommit called %d times, want %d", len(progress), nWindows)
+	if len(progress) != nWindows+1 {
+		t.Fatalf("OnCommit called %d times, want %d", len(progress), nWindows+1)
 	}
 	for k, pr := range progress {
-		if to := start.Add(time.Duration(k+1) * window); !pr.Cursors["messages"].Equal(to) || pr.Stats.Commits != int64(k+2) {
+		if to := start.Add(time.Duration(min(k, nWindows-1)+1) * window); !pr.Cursors["messages"].Equal(to) || pr.Stats.Commits != int64(k+2) {
 			t.Errorf("progress %d = %v commits %d, want %v and %d", k, pr.Cursors, pr.Stats.Commits, to, k+2)
 		}
 	}
@@ -312,10 +328,11 @@ func TestTwoStreamsShareTheSeenSet(t *testing.T) {
 		}
 	}
 	s := p.Stats()
-	// One commit at start-up, then one per window or fewer: windows that
-	// come due while a commit runs go in the next one together.
-	if s.Windows != 6 || s.Commits < 1+1 || s.Commits > 1+6 || s.Duplicates != s.Fetched-int64(len(msgs)) || s.Duplicates < int64(len(msgs)) {
-		t.Errorf("Stats = %+v: want 6 windows, 2 to 7 commits, every message a duplicate once", s)
+	// One commit at start-up, then one per window or fewer (windows that
+	// come due while a commit runs go in the next one together), then the
+	// last, with the msgids a query can still return.
+	if s.Windows != 6 || s.Commits < 1+1 || s.Commits > 1+6+1 || s.Duplicates != s.Fetched-int64(len(msgs)) || s.Duplicates < int64(len(msgs)) {
+		t.Errorf("Stats = %+v: want 6 windows, 2 to 8 commits, every message a duplicate once", s)
 	}
 }
 
@@ -410,15 +427,26 @@ func TestOutOfOrderWindowsNeverMoveTheCursorEarly(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 	exactlyOnce(t, pub.Acked(), ids(msgs))
-	commits := cp.WindowCommits()
-	if len(commits) != nWindows/2 {
-		t.Fatalf("%d commits, want %d (one per releasing pair)", len(commits), nWindows/2)
+	// Window 2i+1 ends before window 2i, which then releases both, in one
+	// commit unless 2i's end reaches the publisher before 2i+1's (the end
+	// of a window is a message of its own).
+	commits := cp.CursorCommits()
+	if len(commits) < nWindows/2 || len(commits) > nWindows {
+		t.Fatalf("%d commits that move the cursor, want %d to %d", len(commits), nWindows/2, nWindows)
 	}
+	pairs, prev := 0, start
 	for i, c := range commits {
-		// Window 2i releases both at once.
-		if want := from(2*i + 2); !c.Cursors["messages"].Equal(want) {
-			t.Errorf("commit %d cursor = %v, want %v (two windows at once)", i, c.Cursors, want)
+		cur := c.Cursors["messages"]
+		if k := cur.Sub(start) / window; cur.Sub(start)%window != 0 || !cur.After(prev) || k > nWindows {
+			t.Errorf("commit %d cursor %v after %v: want a later window boundary", i, cur, prev)
 		}
+		if cur.Sub(prev) == 2*window {
+			pairs++
+		}
+		prev = cur
+	}
+	if pairs == 0 {
+		t.Error("no commit released two windows at once: the windows were not out of order")
 	}
 	if got := cp.State().Cursors["messages"]; !got.Equal(end) {
 		t.Errorf("final cursor %v, want %v", got, end)

@@ -32,7 +32,7 @@ func (p *Pipeline) publisher(ctx context.Context, seen *seenSet, safe marks, ite
 	})
 	defer stop()
 
-	pub := &pageWriter{p: p, ctx: ctx, writeCtx: writeCtx, seen: seen, pending: map[int64]int64{}, marks: safe}
+	pub := &pageWriter{p: p, ctx: ctx, writeCtx: writeCtx, seen: seen, marks: safe, ends: safe}
 	trackers := map[string]*tracker[job]{} // per stream: its windows, by start
 	for _, s := range p.cfg.Streams {
 		trackers[s.String()] = newTracker(p.firstWindowStart(s.String()), func(_ int64, j job) int64 { return j.window.To.Unix() })
@@ -46,8 +46,8 @@ func (p *Pipeline) publisher(ctx context.Context, seen *seenSet, safe marks, ite
 			err = errors.Join(err, cerr)
 			return
 		}
-		if pub.moved != nil || len(pub.pending) > 0 || pub.marksMoved {
-			if cerr := p.commit(pub.takeMoved(), pub); cerr != nil {
+		if pub.moved != nil || pub.waiting() > 0 || pub.marksMoved {
+			if cerr := p.commit(pub.takeMoved(), pub, true); cerr != nil {
 				err = errors.Join(err, cerr)
 			}
 		}
@@ -122,21 +122,22 @@ func (p *Pipeline) publisher(ctx context.Context, seen *seenSet, safe marks, ite
 // commitDue starts a commit of what is due, unless one is in flight: then
 // what comes due meanwhile waits for it and goes in the next, all in one
 // transaction (group commit: while one fsync runs, the next gathers). Due
-// are cursors that published windows moved and, once there are
-// maxPendingSeen of them, the msgids published since the last commit.
-// Msgids alone wait longer because a crash loses none of them (the
-// read-back finds them in Kafka) and, committed with the cursor that
-// passes their dedupe horizon, they are never written at all.
+// are cursors that published windows moved (a light commit, see commit)
+// and, once maxPendingSeen of them wait, the msgids published and not yet
+// behind a committed cursor (a full commit).
 func (p *Pipeline) commitDue(pub *pageWriter) error {
-	if len(pub.committing) > 0 || (pub.moved == nil && len(pub.pending) < maxPendingSeen) {
+	if len(pub.committing) > 0 {
 		return nil
 	}
-	return p.commit(pub.takeMoved(), pub)
+	if full := pub.waiting() >= maxPendingSeen; full || pub.moved != nil {
+		return p.commit(pub.takeMoved(), pub, full)
+	}
+	return nil
 }
 
-// maxPendingSeen is how many msgids published since the last commit make a
-// commit due on their own: they are held in memory (about 40 bytes each)
-// and read back from Kafka after a crash.
+// maxPendingSeen is how many msgids published and not yet behind a
+// committed cursor make a full commit due: they are held in memory (about
+// 40 bytes each) and, until it, read back from Kafka after a crash.
 const maxPendingSeen = 50_000
 
 // takeMoved returns the cursors due for a commit and forgets them.
@@ -154,20 +155,32 @@ func (p *Pipeline) firstWindowStart(key string) int64 {
 	return p.cursors[key].UTC().Truncate(time.Second).Unix()
 }
 
-// commit persists moved cursors and the pending msgids in one transaction
-// and prunes the seen set behind the slowest stream.
+// commit persists moved cursors in one transaction, prunes the seen set
+// behind the slowest stream and, in a full commit, stores the msgids
+// published since the last full one.
+//
+// Msgids that this commit's cursors put behind the dedupe horizon are never
+// written: no query can return them any more. The others wait in memory
+// (held) for a cursor to pass them: a light commit writes none of them and
+// stores marks below every record they name (the end offsets taken at the
+// commit before the oldest of them was published), so a crash reads them
+// back from Kafka. A full commit (held msgids reaching maxPendingSeen, a
+// read-back or failed write to account for, the publisher's last commit)
+// writes them all with the current end offsets. In a backfill whose
+// windows finish before maxPendingSeen msgids wait, no msgid is written at
+// all.
 //
 // What the commit holds is fixed here, in the publisher's goroutine, before
 // any further write: the msgids published so far and the Kafka end offsets
-// now (so every record below the marks is in this commit or an earlier
-// one). The bbolt transaction and its fsync then run in the background
-// while the publisher goes on (a crash before it is durable is a crash
-// before the commit: the read-back covers it). Transactions run one after
-// another, in order, a commit starting only once the one before succeeded;
-// up to maxQueuedCommits wait, then the publisher waits too. Results are
-// applied (cursors, OnCommit) in order by applyCommit in the publisher's
-// goroutine; waitCommit waits for all.
-func (p *Pipeline) commit(moved map[string]time.Time, pub *pageWriter) error {
+// now (so every record below the marks is in this commit, an earlier one or
+// behind a cursor). The bbolt transaction and its fsync then run in the
+// background while the publisher goes on (a crash before it is durable is a
+// crash before the commit: the read-back covers it). Transactions run one
+// after another, in order, a commit starting only once the one before
+// succeeded; up to maxQueuedCommits wait, then the publisher waits too.
+// Results are applied (cursors, OnCommit) in order by applyCommit in the
+// publisher's goroutine; waitCommit waits for all.
+func (p *Pipeline) commit(moved map[string]time.Time, pub *pageWriter, full bool) error {
 	if len(pub.committing) >= maxQueuedCommits {
 		if err := p.applyCommit(pub, <-pub.committing[0].done); err != nil {
 			return err
@@ -182,23 +195,13 @@ func (p *Pipeline) commit(moved map[string]time.Time, pub *pageWriter) error {
 		maps.Copy(after, ic.moved)
 	}
 	maps.Copy(after, moved)
-	all := slices.Collect(maps.Values(after))
-	horizon := PruneBefore(all, p.cfg.Lookback)
-	c := checkpoint.Commit{Cursors: moved, Seen: pub.pending, Now: p.cfg.Now(), Marks: pub.commitMarks()}
+	horizon := PruneBefore(slices.Collect(maps.Values(after)), p.cfg.Lookback)
+	c := checkpoint.Commit{Cursors: moved, Now: p.cfg.Now()}
 	if !horizon.IsZero() {
 		c.PruneBefore = horizon.Unix()
-		// What this commit would prune at once is not written: no query
-		// can return it any more.
-		for id, h := range c.Seen {
-			if h < c.PruneBefore {
-				delete(c.Seen, id)
-			}
-		}
 	}
-	pub.pending = map[int64]int64{}
-	if c.Marks != nil {
-		pub.marks, pub.marksMoved = c.Marks, false
-	}
+	full = full || pub.ambiguous || pub.marksMoved
+	c.Seen, c.Marks = pub.settle(c.PruneBefore, full)
 	if c.PruneBefore > 0 {
 		pub.seen.prune(c.PruneBefore)
 		p.index.prune(c.PruneBefore)
@@ -286,7 +289,9 @@ type pageWriter struct {
 	ctx      context.Context // stage context: ends retries on shutdown
 	writeCtx context.Context // outlives ctx by the shutdown timeout
 	seen     *seenSet
-	pending  map[int64]int64      // published since the last commit: msgid -> horizon
+	pending  []int64              // msgids published since the last commit
+	held     []heldSeen           // published before it, not yet written nor behind a cursor, oldest first
+	ends     marks                // Kafka end offsets at the last commit (at the start: the safe marks)
 	moved    map[string]time.Time // cursors of published windows, due for the next commit
 	recs     []sink.Record
 	todo     []int           // indexes into the page: the messages to publish
@@ -504,7 +509,7 @@ func (w *pageWriter) publish(recs []sink.Record, horizon func(sink.Record) int64
 	done := func(r sink.Record, at time.Time) {
 		h := horizon(r)
 		w.seen.add(r.MsgID, h)
-		w.pending[r.MsgID] = h
+		w.pending = append(w.pending, r.MsgID)
 		if r.DeadLetter != nil {
 			p.stats.deadLettered.Add(1)
 		} else {
@@ -592,7 +597,7 @@ func (w *pageWriter) readBack(ctx context.Context) error {
 	for id, h := range found {
 		if !w.seen.has(id) {
 			w.seen.add(id, h)
-			w.pending[id] = h
+			w.pending = append(w.pending, id)
 			recovered++
 		}
 	}

@@ -114,10 +114,10 @@ func (w *pageWriter) flushC() <-chan time.Time {
 // took it along meanwhile.
 func (w *pageWriter) flushPushes() error {
 	w.pushed.flush = nil
-	if len(w.pending) == 0 && !w.marksMoved {
+	if w.waiting() == 0 && !w.marksMoved {
 		return nil
 	}
-	return w.p.commit(nil, w)
+	return w.p.commit(nil, w, true)
 }
 
 // push publishes first and every other request already waiting, in one

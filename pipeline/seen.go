@@ -18,6 +18,9 @@ func newSeenSet(from map[int64]int64) *seenSet {
 
 func (s *seenSet) has(id int64) bool { _, ok := s.ids[id]; return ok }
 
+// horizon returns the horizon of id, if the set holds it.
+func (s *seenSet) horizon(id int64) (int64, bool) { h, ok := s.ids[id]; return h, ok }
+
 func (s *seenSet) len() int { return len(s.ids) }
 
 // add records id; a later horizon wins, as in the checkpoint.
