@@ -18,10 +18,14 @@
 // stream's cursor moves to the end of a window only when that window and
 // every window before it were fully acknowledged by Kafka (an ordered tracker,
 // keyed by each window's start: a window cut smaller after its first page is
-// replaced by windows over the same range). Releases are committed with the
-// msgids published since the last commit, one transaction at a time: what
-// comes due while one runs goes into the next (group commit); msgids alone
-// are due once 50,000 wait.
+// replaced by windows over the same range). Releases are committed one
+// transaction at a time: what comes due while one runs goes into the next
+// (group commit). A release's commit writes no msgid (a light commit): the
+// msgids its cursors pass are never written (no query returns them again),
+// the others are held in memory and the commit's marks stay below their
+// records, so a crash reads them back from Kafka. Held msgids are written
+// (a full commit) once 200,000 wait, after a read-back, and by the
+// publisher's last commit.
 //
 // # Windows of a bounded run
 //

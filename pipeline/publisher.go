@@ -136,9 +136,10 @@ func (p *Pipeline) commitDue(pub *pageWriter) error {
 }
 
 // maxPendingSeen is how many msgids published and not yet behind a
-// committed cursor make a full commit due: they are held in memory (about
-// 40 bytes each) and, until it, read back from Kafka after a crash.
-const maxPendingSeen = 50_000
+// committed cursor make a full commit due. They are held in memory (8
+// bytes each, besides the seen set) and, until a full commit writes them,
+// read back from Kafka after a crash, so it also bounds that read-back.
+const maxPendingSeen = 200_000
 
 // takeMoved returns the cursors due for a commit and forgets them.
 func (w *pageWriter) takeMoved() map[string]time.Time {
