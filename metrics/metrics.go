@@ -24,8 +24,9 @@ type Metrics struct {
 	remaining   *prometheus.GaugeVec
 	eta         *prometheus.GaugeVec
 
-	callbackRequests *prometheus.CounterVec   // by outcome
-	freshness        *prometheus.HistogramVec // by path
+	callbackRequests *prometheus.CounterVec         // by outcome
+	freshness        *prometheus.HistogramVec       // by path
+	freshnessOf      map[string]prometheus.Observer // freshness of pipeline.PathPoll and PathCallback, looked up once
 }
 
 // New registers the series of one run at reg: ready says whether /readyz
@@ -69,6 +70,10 @@ func New(reg *prometheus.Registry, ready func() bool, now func() time.Time) *Met
 		m.callbackRequests.WithLabelValues(o)
 	}
 	reg.MustRegister(m.callbackRequests, m.freshness)
+	m.freshnessOf = map[string]prometheus.Observer{}
+	for _, path := range []string{pipeline.PathPoll, pipeline.PathCallback} {
+		m.freshnessOf[path] = m.freshness.WithLabelValues(path)
+	}
 	reg.MustRegister(m.apiRequests, m.apiLatency, m.apiRetries, m.apiRestarts, m.cursor, m.remaining, m.eta,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "imreport_ready", Help: "1 while /readyz is 200: the pipeline runs, no shutdown began, and Kafka answered the last request."},
 			func() float64 {
@@ -98,7 +103,11 @@ func (m *Metrics) ObservePublished(path string, r sink.Record, at time.Time) {
 	if r.DeadLetter != nil || r.Time.IsZero() {
 		return
 	}
-	m.freshness.WithLabelValues(path).Observe(at.Sub(r.Time).Seconds())
+	o, ok := m.freshnessOf[path] // read only after New: safe from any goroutine
+	if !ok {
+		o = m.freshness.WithLabelValues(path)
+	}
+	o.Observe(at.Sub(r.Time).Seconds())
 }
 
 // ObserveCommit sets the committed cursor of each stream.
