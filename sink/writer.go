@@ -30,11 +30,15 @@ type Config struct {
 	DLQTopic string   // dead-letter topic; "" = Topic + ".dlq"; must differ from Topic
 	AppKey   string   // written in every record's app_key header
 
-	Compression       string        // none, gzip, snappy, lz4, zstd; "" = snappy
-	CreateTopic       bool          // create the main and dead-letter topics if they do not exist
-	Partitions        int           // for a created topic (main or dead-letter); 0 = 6
-	ReplicationFactor int           // for a created topic (main or dead-letter); 0 = the cluster's default (see EnsureTopic)
-	BatchTimeout      time.Duration // 0 = 1ms: Publish hands over whole pages, so a batch is full at once
+	Compression       string // none, gzip, snappy, lz4, zstd; "" = snappy
+	CreateTopic       bool   // create the main and dead-letter topics if they do not exist
+	Partitions        int    // for a created topic (main or dead-letter); 0 = 6
+	ReplicationFactor int    // for a created topic (main or dead-letter); 0 = the cluster's default (see EnsureTopic)
+	// BatchTimeout is how long kafka-go waits for more records to join a
+	// partition's batch; 0 = 1µs. A Publish hands over all its records at
+	// once and no other runs until it returns, so nothing could join:
+	// waiting only delays every page.
+	BatchTimeout time.Duration
 	// WriteTimeout bounds one produce request (and one metadata request of
 	// the writer); 0 = 10s. It also bounds how long a failed Publish waits
 	// for its requests in flight before it returns: at most one attempt
@@ -182,7 +186,7 @@ func New(cfg Config) (*Writer, error) {
 		cfg.Partitions = 6
 	}
 	if cfg.BatchTimeout == 0 {
-		cfg.BatchTimeout = time.Millisecond
+		cfg.BatchTimeout = time.Microsecond
 	}
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = 10 * time.Second
