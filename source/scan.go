@@ -53,6 +53,13 @@ var errNotObject = errors.New("not a JSON object")
 // called); anything else is an error. Invalid UTF-8 inside strings is
 // accepted, as encoding/json accepts it. name is valid only during the call.
 func EachMember(raw []byte, fn func(name, value []byte)) (null bool, err error) {
+	var found [32]span
+	if spans, ok := scanMembers(raw, found[:0]); ok {
+		for _, m := range spans {
+			fn(raw[m.name0:m.name1:m.name1], raw[m.val0:m.val1:m.val1])
+		}
+		return false, nil
+	}
 	return walkObject(raw, func(name []byte, d *jsontext.Decoder) error {
 		v, err := readValue(raw, d)
 		if err != nil {
