@@ -1,5 +1,7 @@
 package source
 
+import "encoding/json"
+
 // A fast path for EachMember: a plain byte loop over the JSON that a
 // message is made of, without jsontext's general machinery (a token state
 // machine, a name stack, a buffer that can refill), which was most of what
@@ -14,13 +16,14 @@ package source
 const maxFastDepth = 64
 
 // span is a member the fast path found: its name (between the quotes) and
-// its value, as offsets into the input.
-type span struct{ name0, name1, val0, val1 int }
+// its value, subslices of the input.
+type span struct{ name, value []byte }
 
 // fastScan reads b from offset i.
 type fastScan struct {
-	b []byte
-	i int
+	b       []byte
+	i       int
+	members int // members of the top-level object read so far
 }
 
 // scanMembers appends to spans every member of the JSON object raw, in
@@ -28,48 +31,102 @@ type fastScan struct {
 // the fast path declines raw (see above).
 func scanMembers(raw []byte, spans []span) (_ []span, ok bool) {
 	s := fastScan{b: raw}
+	if !s.begin() {
+		return spans, false
+	}
+	for {
+		name, done, ok := s.nextMember()
+		if done || !ok {
+			return spans, ok
+		}
+		v, ok := s.valueBytes(1)
+		if !ok {
+			return spans, false
+		}
+		spans = append(spans, span{name, v})
+	}
+}
+
+// begin reads on past the '{' of the top-level object; false when the
+// input does not start with one.
+func (s *fastScan) begin() bool {
 	s.ws()
 	if !s.at('{') {
-		return spans, false
+		return false
+	}
+	s.i++
+	return true
+}
+
+// nextMember reads on to the value of the object's next member and returns
+// its name, a subslice of the input, its capacity ending with it. After
+// the last member, done is true, and ok reports whether the input ends
+// there (whitespace aside). ok false is a decline. The caller reads each
+// value (valueBytes, say) before it asks for the next member.
+func (s *fastScan) nextMember() (name []byte, done, ok bool) {
+	s.ws()
+	switch {
+	case s.at('}'):
+		s.i++
+		return nil, true, s.end()
+	case s.members == 0:
+	case s.at(','):
+		s.i++
+		s.ws()
+	default:
+		return nil, false, false
+	}
+	if !s.at('"') {
+		return nil, false, false
+	}
+	n0 := s.i + 1
+	if escaped, ok := s.str(); !ok || escaped {
+		return nil, false, false // an escaped name is unescaped by jsontext
+	}
+	name = s.b[n0 : s.i-1 : s.i-1]
+	s.ws()
+	if !s.at(':') {
+		return nil, false, false
 	}
 	s.i++
 	s.ws()
-	if s.at('}') {
+	s.members++
+	return name, false, true
+}
+
+// valueBytes reads one value nested depth deep and returns it, a subslice
+// of the input, its capacity ending with it.
+func (s *fastScan) valueBytes(depth int) ([]byte, bool) {
+	v0 := s.i
+	ok := s.value(depth)
+	return s.b[v0:s.i:s.i], ok
+}
+
+// elements appends to into the elements of the array that is next, nested
+// depth deep, as valueBytes returns them.
+func (s *fastScan) elements(depth int, into []json.RawMessage) ([]json.RawMessage, bool) {
+	s.i++ // '['
+	s.ws()
+	if s.at(']') {
 		s.i++
-		return spans, s.end()
+		return into, true
 	}
 	for {
-		if !s.at('"') {
-			return spans, false
+		v, ok := s.valueBytes(depth + 1)
+		if !ok {
+			return into, false
 		}
-		var m span
-		m.name0 = s.i + 1
-		if escaped, ok := s.str(); !ok || escaped {
-			return spans, false // an escaped name is unescaped by jsontext
-		}
-		m.name1 = s.i - 1
-		s.ws()
-		if !s.at(':') {
-			return spans, false
-		}
-		s.i++
-		s.ws()
-		m.val0 = s.i
-		if !s.value(1) {
-			return spans, false
-		}
-		m.val1 = s.i
-		spans = append(spans, m)
+		into = append(into, v)
 		s.ws()
 		switch {
 		case s.at(','):
 			s.i++
 			s.ws()
-		case s.at('}'):
+		case s.at(']'):
 			s.i++
-			return spans, s.end()
+			return into, true
 		default:
-			return spans, false
+			return into, false
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -40,7 +41,7 @@ func sameMembers(t *testing.T, raw []byte) (accepted bool) {
 		t.Fatalf("%q: %d members, jsontext %d", raw, len(spans), len(want))
 	}
 	for i, m := range spans {
-		if got := (member{string(raw[m.name0:m.name1]), string(raw[m.val0:m.val1])}); got != want[i] {
+		if got := (member{string(m.name), string(m.value)}); got != want[i] {
 			t.Fatalf("%q: member %d %q, jsontext %q", raw, i, got, want[i])
 		}
 	}
@@ -58,19 +59,58 @@ var scanSeeds = []string{
 	strings.Repeat(`{"a":`, 64) + `1` + strings.Repeat(`}`, 64), `{"a":` + strings.Repeat(`[`, 70) + strings.Repeat(`]`, 70) + `}`,
 }
 
-// FuzzScanMembers checks that the fast path of EachMember accepts only
-// what jsontext accepts, and reads it the same: names and values byte for
-// byte.
-func FuzzScanMembers(f *testing.F) {
+// samePageMembers fails unless the fast path declines body or reads the
+// envelope exactly as jsontext does.
+func samePageMembers(t *testing.T, body []byte) (accepted bool) {
+	t.Helper()
+	var fast, want pageMembers
+	if !fast.fastRead(body) {
+		return false
+	}
+	if _, err := walkObject(body, func(name []byte, d *jsontext.Decoder) error { return want.read(body, name, d) }); err != nil {
+		t.Fatalf("%q: the fast path accepts what jsontext does not: %v", body, err)
+	}
+	for _, v := range [][2]json.RawMessage{{fast.total, want.total}, {fast.cursor, want.cursor}, {fast.count, want.count}, {fast.errObj, want.errObj}} {
+		if (v[0] == nil) != (v[1] == nil) || string(v[0]) != string(v[1]) {
+			t.Fatalf("%q: member %q, jsontext %q", body, v[0], v[1])
+		}
+	}
+	if (fast.msgErr == nil) != (want.msgErr == nil) || (fast.messages == nil) != (want.messages == nil) || len(fast.messages) != len(want.messages) {
+		t.Fatalf("%q: messages %q (%v), jsontext %q (%v)", body, fast.messages, fast.msgErr, want.messages, want.msgErr)
+	}
+	for i, m := range fast.messages {
+		if string(m) != string(want.messages[i]) || cap(m) != len(m) {
+			t.Fatalf("%q: message %d %q (cap %d), jsontext %q", body, i, m, cap(m), want.messages[i])
+		}
+	}
+	return true
+}
+
+// FuzzFastScan checks that the fast path accepts only what jsontext
+// accepts, and reads it the same: EachMember's names and values, and
+// decodePage's envelope, byte for byte.
+func FuzzFastScan(f *testing.F) {
 	for _, s := range append(scanSeeds, pageSeeds...) {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, raw []byte) { sameMembers(t, raw) })
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		sameMembers(t, raw)
+		samePageMembers(t, raw)
+	})
 }
 
-func TestScanMembersSameAsJSONText(t *testing.T) {
+func TestFastScanSameAsJSONText(t *testing.T) {
 	for _, s := range append(scanSeeds, pageSeeds...) {
 		sameMembers(t, []byte(s))
+		samePageMembers(t, []byte(s))
+	}
+}
+
+// TestFastScanReadsSimulatorPage: decodePage reads a full simulator page
+// on the fast path.
+func TestFastScanReadsSimulatorPage(t *testing.T) {
+	if body := simPage(t); !samePageMembers(t, body) {
+		t.Fatal("the fast path declines the simulator's page")
 	}
 }
 

@@ -32,8 +32,11 @@ func (e *envelope) UnmarshalJSON(b []byte) error {
 // Messages are subslices of body, exactly as served.
 func decodePage(body []byte) (env envelope, vendor *vendorErrorBody, err error) {
 	var f pageMembers
-	if _, err := walkObject(body, func(name []byte, d *jsontext.Decoder) error { return f.read(body, name, d) }); err != nil {
-		return envelope{}, nil, err
+	if !f.fastRead(body) {
+		f = pageMembers{}
+		if _, err := walkObject(body, func(name []byte, d *jsontext.Decoder) error { return f.read(body, name, d) }); err != nil {
+			return envelope{}, nil, err
+		}
 	}
 	if !isNull(f.errObj) {
 		// As encoding/json: any error member but null makes it a vendor
@@ -78,25 +81,61 @@ type pageMembers struct {
 	msgErr                       error
 }
 
+// messagesName is the member that holds the messages.
+var messagesName = []byte("messages")
+
+// errNotArray: messages that are neither an array nor null.
+var errNotArray = errors.New("not an array")
+
+// fastRead reads the envelope as read does, on the fast path (fastscan.go):
+// false when that declines body, and then f is to be dropped.
+func (f *pageMembers) fastRead(body []byte) bool {
+	s := fastScan{b: body}
+	if !s.begin() {
+		return false
+	}
+	for {
+		name, done, ok := s.nextMember()
+		if done || !ok {
+			return ok
+		}
+		if !bytes.EqualFold(name, messagesName) {
+			v, ok := s.valueBytes(1)
+			if !ok {
+				return false
+			}
+			f.set(name, v)
+			continue
+		}
+		f.messages, f.msgErr = nil, nil
+		switch {
+		case s.at('['):
+			if f.messages, ok = s.elements(1, make([]json.RawMessage, 0, f.sizeHint(len(body)))); !ok {
+				return false
+			}
+		case s.at('n'):
+			if !s.literal("null") {
+				return false
+			}
+		default:
+			if !s.value(1) {
+				return false
+			}
+			f.msgErr = errNotArray
+		}
+	}
+}
+
 // read reads the value of the member name of body from d: the messages
 // array element by element, so that the page is tokenised once, any other
 // member whole. A repeated member replaces what the earlier one set.
 func (f *pageMembers) read(body, name []byte, d *jsontext.Decoder) error {
-	if !bytes.EqualFold(name, []byte("messages")) {
+	if !bytes.EqualFold(name, messagesName) {
 		v, err := readValue(body, d)
-		switch {
-		case err != nil:
-			return err
-		case bytes.EqualFold(name, []byte("total")):
-			f.total = v
-		case bytes.EqualFold(name, []byte("cursor")):
-			f.cursor = v
-		case bytes.EqualFold(name, []byte("count")):
-			f.count = v
-		case bytes.EqualFold(name, []byte("error")):
-			f.errObj = v
+		if err == nil {
+			f.set(name, v)
 		}
-		return nil
+		return err
 	}
 	f.messages, f.msgErr = nil, nil
 	switch d.PeekKind() {
@@ -108,7 +147,7 @@ func (f *pageMembers) read(body, name []byte, d *jsontext.Decoder) error {
 		if _, err := d.ReadValue(); err != nil {
 			return err // invalid JSON first, as anywhere else
 		}
-		f.msgErr = errors.New("not an array")
+		f.msgErr = errNotArray
 		return nil
 	}
 	if _, err := d.ReadToken(); err != nil { // '['
@@ -124,6 +163,21 @@ func (f *pageMembers) read(body, name []byte, d *jsontext.Decoder) error {
 	}
 	_, err := d.ReadToken() // ']'
 	return err
+}
+
+// set keeps the value v of a member other than messages, if decodePage
+// reads it.
+func (f *pageMembers) set(name, v []byte) {
+	switch {
+	case bytes.EqualFold(name, []byte("total")):
+		f.total = v
+	case bytes.EqualFold(name, []byte("cursor")):
+		f.cursor = v
+	case bytes.EqualFold(name, []byte("count")):
+		f.count = v
+	case bytes.EqualFold(name, []byte("error")):
+		f.errObj = v
+	}
 }
 
 // sizeHint is the capacity for the messages: the page's count when it came

@@ -56,7 +56,7 @@ func EachMember(raw []byte, fn func(name, value []byte)) (null bool, err error) 
 	var found [32]span
 	if spans, ok := scanMembers(raw, found[:0]); ok {
 		for _, m := range spans {
-			fn(raw[m.name0:m.name1:m.name1], raw[m.val0:m.val1:m.val1])
+			fn(m.name, m.value)
 		}
 		return false, nil
 	}
