@@ -236,6 +236,9 @@ func (f *messageFields) set(name []byte, value []byte) {
 }
 
 func isNull(b json.RawMessage) bool {
+	if len(b) > 0 && b[0] > ' ' && b[0] != 'n' {
+		return false // the common case, without trimming
+	}
 	return len(b) == 0 || bytes.Equal(bytes.TrimSpace(b), []byte("null"))
 }
 
@@ -370,13 +373,21 @@ func plainString(b []byte) (string, bool) {
 		return "", false
 	}
 	in := b[1 : len(b)-1]
-	if !utf8.Valid(in) {
-		return "", false
+	plain := 0 // the leading ASCII bytes that stand for themselves
+	for plain < len(in) && in[plain] < utf8.RuneSelf && in[plain] != '\\' {
+		plain++
 	}
-	if bytes.IndexByte(in, '\\') < 0 {
+	if plain == len(in) {
 		return string(in), true
 	}
-	out, err := jsontext.AppendUnquote(nil, b)
+	if !utf8.Valid(in[plain:]) {
+		return "", false
+	}
+	if bytes.IndexByte(in[plain:], '\\') < 0 {
+		return string(in), true
+	}
+	var buf [128]byte // most escaped names and ids fit
+	out, err := jsontext.AppendUnquote(buf[:0], b)
 	if err != nil {
 		return "", false
 	}
