@@ -67,9 +67,10 @@ func (e *FieldError) Error() string {
 // missing or malformed. It never panics, whatever the input. Message.Raw and
 // Message.Body alias raw.
 //
-// The object is read member by member (github.com/go-json-experiment/json's
-// jsontext, which validates it), without a map: a member that appears twice
-// counts with its last value, as with encoding/json.
+// The object is read member by member by EachMember, which validates it
+// (a byte loop for the common shapes, github.com/go-json-experiment/json's
+// jsontext for the rest), without a map: a member that appears twice counts
+// with its last value, as with encoding/json.
 func DecodeMessage(raw []byte) (Message, error) {
 	m := Message{Raw: json.RawMessage(raw)}
 	var f messageFields

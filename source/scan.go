@@ -52,6 +52,10 @@ var errNotObject = errors.New("not a JSON object")
 // exactly one valid JSON object, or null (then null is true and fn is not
 // called); anything else is an error. Invalid UTF-8 inside strings is
 // accepted, as encoding/json accepts it. name is valid only during the call.
+//
+// The common shapes are read by a byte loop (fastscan.go), fn called once
+// the whole object has been read; jsontext reads the rest, to the same
+// members or error.
 func EachMember(raw []byte, fn func(name, value []byte)) (null bool, err error) {
 	var found [32]span
 	if spans, ok := scanMembers(raw, found[:0]); ok {
