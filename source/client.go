@@ -392,16 +392,13 @@ func (c *Client) get(ctx context.Context, kind Kind, path, query string, into js
 		return &TransportError{Endpoint: path, Err: scrub(err)}
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	body, err := readBody(resp)
 	c.observe(kind, resp.StatusCode, began)
 	c.measure(time.Since(began))
 	c.cfg.Logger.Debug("report api request", "endpoint", path, "query", query,
 		"status", resp.StatusCode, "bytes", len(body), "elapsed", time.Since(began))
 	if err != nil {
-		return &TransportError{Endpoint: path, Err: fmt.Errorf("read body: %w", scrub(err))}
-	}
-	if len(body) > maxBody {
-		return &TransportError{Endpoint: path, Err: fmt.Errorf("response body larger than %d bytes", maxBody)}
+		return &TransportError{Endpoint: path, Err: err}
 	}
 	var (
 		ve     vendorError
@@ -467,6 +464,44 @@ func (c *Client) observe(kind Kind, status int, began time.Time) {
 
 // scrub drops the request URL from *url.Error: it holds no secret, but its
 // query makes messages long; the endpoint is already in our wrapper.
+// readBody reads a response body of at most maxBody bytes. With a
+// Content-Length within that, it reads into a buffer of exactly that size
+// (a page is about 430 KB: growing a buffer to it from 512 bytes copied it
+// over and over), and a body shorter or longer than announced is an error;
+// otherwise it reads until EOF. The buffer is the caller's to keep: messages
+// are subslices of it.
+func readBody(resp *http.Response) ([]byte, error) {
+	n := resp.ContentLength
+	if n < 0 || n > maxBody {
+		body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+		switch {
+		case err != nil:
+			return body, fmt.Errorf("read body: %w", scrub(err))
+		case len(body) > maxBody:
+			return body, fmt.Errorf("response body larger than %d bytes", maxBody)
+		}
+		return body, nil
+	}
+	body := make([]byte, n)
+	got, err := io.ReadFull(resp.Body, body)
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF // nothing at all of a body announced
+	}
+	if err != nil {
+		return body[:got], fmt.Errorf("read body: %d of the %d bytes announced: %w", got, n, scrub(err))
+	}
+	// Read on to EOF: it catches a body longer than announced, and it lets
+	// the transport reuse the connection.
+	var probe [1]byte
+	switch m, err := io.ReadFull(resp.Body, probe[:]); {
+	case m > 0:
+		return body, fmt.Errorf("read body: longer than the %d bytes announced", n)
+	case err != io.EOF:
+		return body, fmt.Errorf("read body: %w", scrub(err))
+	}
+	return body, nil
+}
+
 func scrub(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {

@@ -67,9 +67,10 @@ func (e *FieldError) Error() string {
 // missing or malformed. It never panics, whatever the input. Message.Raw and
 // Message.Body alias raw.
 //
-// The object is read member by member (github.com/go-json-experiment/json's
-// jsontext, which validates it), without a map: a member that appears twice
-// counts with its last value, as with encoding/json.
+// The object is read member by member by EachMember, which validates it
+// (a byte loop for the common shapes, github.com/go-json-experiment/json's
+// jsontext for the rest), without a map: a member that appears twice counts
+// with its last value, as with encoding/json.
 func DecodeMessage(raw []byte) (Message, error) {
 	m := Message{Raw: json.RawMessage(raw)}
 	var f messageFields
@@ -236,6 +237,9 @@ func (f *messageFields) set(name []byte, value []byte) {
 }
 
 func isNull(b json.RawMessage) bool {
+	if len(b) > 0 && b[0] > ' ' && b[0] != 'n' {
+		return false // the common case, without trimming
+	}
 	return len(b) == 0 || bytes.Equal(bytes.TrimSpace(b), []byte("null"))
 }
 
@@ -370,13 +374,21 @@ func plainString(b []byte) (string, bool) {
 		return "", false
 	}
 	in := b[1 : len(b)-1]
-	if !utf8.Valid(in) {
-		return "", false
+	plain := 0 // the leading ASCII bytes that stand for themselves
+	for plain < len(in) && in[plain] < utf8.RuneSelf && in[plain] != '\\' {
+		plain++
 	}
-	if bytes.IndexByte(in, '\\') < 0 {
+	if plain == len(in) {
 		return string(in), true
 	}
-	out, err := jsontext.AppendUnquote(nil, b)
+	if !utf8.Valid(in[plain:]) {
+		return "", false
+	}
+	if bytes.IndexByte(in[plain:], '\\') < 0 {
+		return string(in), true
+	}
+	var buf [128]byte // most escaped names and ids fit
+	out, err := jsontext.AppendUnquote(buf[:0], b)
 	if err != nil {
 		return "", false
 	}

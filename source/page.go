@@ -3,8 +3,11 @@ package source
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // UnmarshalJSON reads a page body as decodePage does; a vendor error in it
@@ -28,49 +31,36 @@ func (e *envelope) UnmarshalJSON(b []byte) error {
 // encoding/json decodes into a struct; a body that is null is an empty page.
 // Messages are subslices of body, exactly as served.
 func decodePage(body []byte) (env envelope, vendor *vendorErrorBody, err error) {
-	var total, cursor, count, errObj json.RawMessage
-	var messages []json.RawMessage
-	var msgErr error
-	_, err = EachMember(body, func(name, value []byte) {
-		switch {
-		case bytes.EqualFold(name, []byte("total")):
-			total = value
-		case bytes.EqualFold(name, []byte("cursor")):
-			cursor = value
-		case bytes.EqualFold(name, []byte("count")):
-			count = value
-		case bytes.EqualFold(name, []byte("error")):
-			errObj = value
-		case bytes.EqualFold(name, []byte("messages")):
-			messages, msgErr = splitArray(value)
+	var f pageMembers
+	if !f.fastRead(body) {
+		f = pageMembers{}
+		if _, err := walkObject(body, func(name []byte, d *jsontext.Decoder) error { return f.read(body, name, d) }); err != nil {
+			return envelope{}, nil, err
 		}
-	})
-	if err != nil {
-		return envelope{}, nil, err
 	}
-	if !isNull(errObj) {
+	if !isNull(f.errObj) {
 		// As encoding/json: any error member but null makes it a vendor
 		// error, with what of it has the right type.
 		vendor = new(vendorErrorBody)
-		_ = json.Unmarshal(errObj, vendor)
+		_ = json.Unmarshal(f.errObj, vendor)
 		return envelope{}, vendor, nil
 	}
-	if msgErr != nil {
-		return envelope{}, nil, fmt.Errorf("messages: %w", msgErr)
+	if f.msgErr != nil {
+		return envelope{}, nil, fmt.Errorf("messages: %w", f.msgErr)
 	}
-	t, err := parseInt(total) // nil for a missing, null or "" total
+	t, err := parseInt(f.total) // nil for a missing, null or "" total
 	if err != nil {
 		return envelope{}, nil, fmt.Errorf("total: %w", err)
 	}
-	n, err := parseInt(count)
+	n, err := parseInt(f.count)
 	if err != nil {
 		return envelope{}, nil, fmt.Errorf("count: %w", err)
 	}
-	c, err := stringValue(cursor)
+	c, err := stringValue(f.cursor)
 	if err != nil {
 		return envelope{}, nil, fmt.Errorf("cursor: %w", err)
 	}
-	env = envelope{Messages: messages, Total: math.MaxInt} // without a total, page until the end
+	env = envelope{Messages: f.messages, Total: math.MaxInt} // without a total, page until the end
 	if t != nil {
 		env.Total, env.HasTotal = int(*t), true
 	}
@@ -83,39 +73,119 @@ func decodePage(body []byte) (env envelope, vendor *vendorErrorBody, err error) 
 	return env, nil, nil
 }
 
-// splitArray returns the elements of the JSON array value (already
-// validated), as subslices of it; nil for null.
-func splitArray(value []byte) ([]json.RawMessage, error) {
-	if isNull(value) {
-		return nil, nil
+// pageMembers are the members of a page envelope, as read: the raw values
+// (nil when absent) and the messages, or why they are not an array.
+type pageMembers struct {
+	total, cursor, count, errObj json.RawMessage
+	messages                     []json.RawMessage
+	msgErr                       error
+}
+
+// messagesName is the member that holds the messages.
+var messagesName = []byte("messages")
+
+// errNotArray: messages that are neither an array nor null.
+var errNotArray = errors.New("not an array")
+
+// fastRead reads the envelope as read does, on the fast path (fastscan.go):
+// false when that declines body, and then f is to be dropped.
+func (f *pageMembers) fastRead(body []byte) bool {
+	s := fastScan{b: body}
+	if !s.begin() {
+		return false
 	}
-	if value[0] != '[' {
-		return nil, fmt.Errorf("not an array")
+	for {
+		name, done, ok := s.nextMember()
+		if done || !ok {
+			return ok
+		}
+		if !bytes.EqualFold(name, messagesName) {
+			v, ok := s.valueBytes(1)
+			if !ok {
+				return false
+			}
+			f.set(name, v)
+			continue
+		}
+		f.messages, f.msgErr = nil, nil
+		switch {
+		case s.at('['):
+			if f.messages, ok = s.elements(1, make([]json.RawMessage, 0, f.sizeHint(len(body)))); !ok {
+				return false
+			}
+		case s.at('n'):
+			if !s.literal("null") {
+				return false
+			}
+		default:
+			if !s.value(1) {
+				return false
+			}
+			f.msgErr = errNotArray
+		}
 	}
-	s := scanners.Get().(*scanner)
-	defer func() {
-		s.buf.Reset()
-		s.dec.Reset(&s.buf)
-		scanners.Put(s)
-	}()
-	s.buf.Reset()
-	s.buf.Write(value)
-	s.dec.Reset(&s.buf, decodeOptions...)
-	d := &s.dec
-	if _, err := d.ReadToken(); err != nil {
-		return nil, err
+}
+
+// read reads the value of the member name of body from d: the messages
+// array element by element, so that the page is tokenised once, any other
+// member whole. A repeated member replaces what the earlier one set.
+func (f *pageMembers) read(body, name []byte, d *jsontext.Decoder) error {
+	if !bytes.EqualFold(name, messagesName) {
+		v, err := readValue(body, d)
+		if err == nil {
+			f.set(name, v)
+		}
+		return err
 	}
-	out := make([]json.RawMessage, 0, 16)
+	f.messages, f.msgErr = nil, nil
+	switch d.PeekKind() {
+	case '[':
+	case 'n':
+		_, err := d.ReadToken()
+		return err
+	default:
+		if _, err := d.ReadValue(); err != nil {
+			return err // invalid JSON first, as anywhere else
+		}
+		f.msgErr = errNotArray
+		return nil
+	}
+	if _, err := d.ReadToken(); err != nil { // '['
+		return err
+	}
+	f.messages = make([]json.RawMessage, 0, f.sizeHint(len(body)))
 	for d.PeekKind() != ']' {
-		v, err := d.ReadValue()
+		v, err := readValue(body, d)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		end := int(d.InputOffset())
-		if end < len(v) || end > len(value) {
-			return nil, fmt.Errorf("element at offset %d out of range", end)
-		}
-		out = append(out, value[end-len(v):end:end])
+		f.messages = append(f.messages, v)
 	}
-	return out, nil
+	_, err := d.ReadToken() // ']'
+	return err
+}
+
+// set keeps the value v of a member other than messages, if decodePage
+// reads it.
+func (f *pageMembers) set(name, v []byte) {
+	switch {
+	case bytes.EqualFold(name, []byte("total")):
+		f.total = v
+	case bytes.EqualFold(name, []byte("cursor")):
+		f.cursor = v
+	case bytes.EqualFold(name, []byte("count")):
+		f.count = v
+	case bytes.EqualFold(name, []byte("error")):
+		f.errObj = v
+	}
+}
+
+// sizeHint is the capacity for the messages: the page's count when it came
+// before them and is plausible for a body of n bytes (an element and its
+// comma take two bytes at least), else a small start.
+func (f *pageMembers) sizeHint(n int) int {
+	if c, ok := plainInt(f.count); ok && c <= int64(n/2+1) {
+		return int(c)
+	}
+	return 16
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -82,7 +83,11 @@ func TestDecodePageSameAsEncodingJSON(t *testing.T) {
 
 func samePage(t *testing.T, body []byte) {
 	t.Helper()
+	served := string(body)
 	env, ve, err := decodePage(body)
+	if string(body) != served {
+		t.Fatalf("body %q: decodePage changed it to %q", served, body)
+	}
 	wenv, wve, werr := refDecodePage(body)
 	if (err == nil) != (werr == nil) {
 		t.Fatalf("body %q: error %v, encoding/json's %v", body, err, werr)
@@ -104,5 +109,72 @@ func samePage(t *testing.T, body []byte) {
 	env.Messages, wenv.Messages = nil, nil
 	if !reflect.DeepEqual(env, wenv) {
 		t.Fatalf("body %q: envelope %+v, encoding/json's %+v", body, env, wenv)
+	}
+}
+
+// TestDecodePageEdges pins decodePage's reading of the edges of the
+// messages member, repeated members, and what follows the object. Where a
+// repeated messages member's earlier value is not an array, decodePage keeps
+// the last one as it always has, while encoding/json reports the earlier
+// type error: those cases are pinned here, not compared.
+func TestDecodePageEdges(t *testing.T) {
+	for _, tc := range []struct {
+		body   string
+		msgs   []string // nil: messages null or missing
+		err    bool
+		vendor bool
+		count  int
+	}{
+		{body: `{"messages":[{"a":1}],"messages":[{"b":2}]}`, msgs: []string{`{"b":2}`}},
+		{body: `{"messages":{},"messages":[]}`, msgs: []string{}},
+		{body: `{"messages":[],"messages":{}}`, err: true},
+		{body: `{"messages":[1],"messages":null}`},
+		{body: `{"messages":null,"messages":[1]}`, msgs: []string{`1`}},
+		{body: `{"messages":"x"}`, err: true},
+		{body: `{"messages":1}`, err: true},
+		{body: `{"messages":true}`, err: true},
+		{body: `{"messages":{"a":}}`, err: true},
+		{body: `{"messages":[1,2]} x`, err: true},
+		{body: `{"messages":[1,2]}{}`, err: true},
+		{body: `{"messages":[1,2]}]`, err: true},
+		{body: " {\"messages\":[1,2]} \r\n\t", msgs: []string{`1`, `2`}},
+		{body: `{"messages":[1 2]}`, err: true},
+		{body: `{"messages":[1,2}`, err: true},
+		{body: `{"messages":[1,2]`, err: true},
+		{body: `{"messages":[`, err: true},
+		{body: `{"messages":[{"a":}]}`, err: true},
+		{body: `{"messages":[],"total":}`, err: true},
+		{body: `{"messages":[ {"a" : 1} ,  [ ] ,"s\u00e9" ]}`, msgs: []string{`{"a" : 1}`, `[ ]`, `"s\u00e9"`}},
+		{body: `{"MESSAGES":[1],"Count":"2"}`, msgs: []string{`1`}, count: 2},
+		{body: `{"m\u0065ssages":[1]}`, msgs: []string{`1`}},
+		{body: `{"count":1000000000,"messages":[1]}`, msgs: []string{`1`}, count: 1000000000},
+		{body: `{"count":2,"messages":[1,2,3]}`, msgs: []string{`1`, `2`, `3`}, count: 2},
+		{body: `null`},
+		{body: `{"error":{"code":1},"messages":{}}`, vendor: true},
+		{body: `{"messages":5,"error":{"code":"899003","message":"x"}}`, vendor: true},
+		{body: `{"error":{"code":1},"messages":[}`, err: true},
+		{body: `{"messages":[1],"error":null}`, msgs: []string{`1`}},
+	} {
+		env, ve, err := decodePage([]byte(tc.body))
+		if (err != nil) != tc.err || (ve != nil) != tc.vendor {
+			t.Errorf("%s: vendor error %v, error %v; want error %v, vendor error %v", tc.body, ve, err, tc.err, tc.vendor)
+			continue
+		}
+		if err != nil || ve != nil {
+			continue
+		}
+		got := make([]string, len(env.Messages))
+		for i, m := range env.Messages {
+			got[i] = string(m)
+			if cap(m) != len(m) {
+				t.Errorf("%s: message %d has room past its end (cap %d, len %d): an append would write into the body", tc.body, i, cap(m), len(m))
+			}
+		}
+		if (env.Messages == nil) != (tc.msgs == nil) || !slices.Equal(got, tc.msgs) {
+			t.Errorf("%s: messages %q (nil %v), want %q (nil %v)", tc.body, got, env.Messages == nil, tc.msgs, tc.msgs == nil)
+		}
+		if env.Count != tc.count {
+			t.Errorf("%s: count %d, want %d", tc.body, env.Count, tc.count)
+		}
 	}
 }

@@ -25,6 +25,23 @@ type scanner struct {
 
 var scanners = sync.Pool{New: func() any { return new(scanner) }}
 
+// newScanner returns a pooled scanner reading raw in place: a bytes.Buffer
+// over raw, which jsontext parses without copying and, unlike any other
+// reader, never writes into. Give it back with release.
+func newScanner(raw []byte) *scanner {
+	s := scanners.Get().(*scanner)
+	s.buf = *bytes.NewBuffer(raw)
+	s.dec.Reset(&s.buf, decodeOptions...)
+	return s
+}
+
+// release drops the scanner's reference to raw and pools it again.
+func (s *scanner) release() {
+	s.buf = bytes.Buffer{}
+	s.dec.Reset(&s.buf)
+	scanners.Put(s)
+}
+
 // errNotObject is returned by eachMember for valid JSON that is not an
 // object (nor null).
 var errNotObject = errors.New("not a JSON object")
@@ -35,16 +52,34 @@ var errNotObject = errors.New("not a JSON object")
 // exactly one valid JSON object, or null (then null is true and fn is not
 // called); anything else is an error. Invalid UTF-8 inside strings is
 // accepted, as encoding/json accepts it. name is valid only during the call.
+//
+// The common shapes are read by a byte loop (fastscan.go), fn called once
+// the whole object has been read; jsontext reads the rest, to the same
+// members or error.
 func EachMember(raw []byte, fn func(name, value []byte)) (null bool, err error) {
-	s := scanners.Get().(*scanner)
-	defer func() {
-		s.buf.Reset()
-		s.dec.Reset(&s.buf) // drop the reference to raw
-		scanners.Put(s)
-	}()
-	s.buf.Reset()
-	s.buf.Write(raw) // bytes.Buffer: jsontext reads it without another copy
-	s.dec.Reset(&s.buf, decodeOptions...)
+	var found [32]span
+	if spans, ok := scanMembers(raw, found[:0]); ok {
+		for _, m := range spans {
+			fn(m.name, m.value)
+		}
+		return false, nil
+	}
+	return walkObject(raw, func(name []byte, d *jsontext.Decoder) error {
+		v, err := readValue(raw, d)
+		if err != nil {
+			return err
+		}
+		fn(name, v)
+		return nil
+	})
+}
+
+// walkObject is EachMember with the value left to member: it is called with
+// the decoder just before the member's value, and must read the value whole
+// (readValue, say). An error from member stops the walk and is returned.
+func walkObject(raw []byte, member func(name []byte, d *jsontext.Decoder) error) (null bool, err error) {
+	s := newScanner(raw)
+	defer s.release()
 	d := &s.dec
 	tok, err := d.ReadToken()
 	if err != nil {
@@ -67,36 +102,53 @@ func EachMember(raw []byte, fn func(name, value []byte)) (null bool, err error) 
 		return false, err
 	}
 	for d.PeekKind() == '"' {
-		n, err := d.ReadValue()
-		if err != nil {
+		if err := s.readName(); err != nil {
 			return false, err
 		}
-		if bytes.IndexByte(n, '\\') >= 0 {
-			if s.name, err = jsontext.AppendUnquote(s.name[:0], n); err != nil {
-				// A lone surrogate, say: encoding/json replaces it.
-				var name string
-				if err := json.Unmarshal(n, &name); err != nil {
-					return false, err
-				}
-				s.name = append(s.name[:0], name...)
-			}
-		} else {
-			s.name = append(s.name[:0], n[1:len(n)-1]...)
-		}
-		v, err := d.ReadValue()
-		if err != nil {
+		if err := member(s.name, d); err != nil {
 			return false, err
 		}
-		end := int(d.InputOffset())
-		if end < len(v) || end > len(raw) {
-			return false, fmt.Errorf("value at offset %d out of range", end)
-		}
-		fn(s.name, raw[end-len(v):end])
 	}
 	if _, err := d.ReadToken(); err != nil { // '}'
 		return false, err
 	}
 	return false, atEOF(d)
+}
+
+// readName reads a member name into s.name, unescaped as encoding/json
+// unescapes it.
+func (s *scanner) readName() error {
+	n, err := s.dec.ReadValue()
+	if err != nil {
+		return err
+	}
+	if bytes.IndexByte(n, '\\') < 0 {
+		s.name = append(s.name[:0], n[1:len(n)-1]...)
+		return nil
+	}
+	if s.name, err = jsontext.AppendUnquote(s.name[:0], n); err != nil {
+		// A lone surrogate, say: encoding/json replaces it.
+		var name string
+		if err := json.Unmarshal(n, &name); err != nil {
+			return err
+		}
+		s.name = append(s.name[:0], name...)
+	}
+	return nil
+}
+
+// readValue reads the next value of d, which reads raw, and returns it as
+// the subslice of raw it was read from, its capacity ending with it.
+func readValue(raw []byte, d *jsontext.Decoder) ([]byte, error) {
+	v, err := d.ReadValue()
+	if err != nil {
+		return nil, err
+	}
+	end := int(d.InputOffset())
+	if end < len(v) || end > len(raw) {
+		return nil, fmt.Errorf("value at offset %d out of range", end)
+	}
+	return raw[end-len(v) : end : end], nil
 }
 
 // atEOF fails unless only whitespace follows the value just read.
