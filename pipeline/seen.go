@@ -2,14 +2,24 @@ package pipeline
 
 // seenSet holds the msgids already in Kafka, each with its horizon (the Unix
 // second of the end of the window it was published under), indexed by
-// horizon so pruning touches only what it removes.
+// horizon in buckets of bucketSpan seconds so that pruning touches little
+// more than what it removes.
+//
+// A bucket lists the msgids added with a horizon in it. An id whose horizon
+// moved later is listed in its old bucket too until a prune passes that
+// bucket; pruning checks each listed id's current horizon.
 type seenSet struct {
-	ids       map[int64]int64
-	byHorizon map[int64][]int64
+	ids      map[int64]int64
+	byBucket map[int64][]int64 // horizon >> bucketShift -> ids
 }
 
+// bucketShift makes a bucket 64 seconds: a second holds a few messages of
+// a backfill at most, and one slice per second cost an allocation per
+// message.
+const bucketShift = 6
+
 func newSeenSet(from map[int64]int64) *seenSet {
-	s := &seenSet{ids: make(map[int64]int64, len(from)), byHorizon: map[int64][]int64{}}
+	s := &seenSet{ids: make(map[int64]int64, len(from)), byBucket: map[int64][]int64{}}
 	for id, h := range from {
 		s.add(id, h)
 	}
@@ -25,24 +35,39 @@ func (s *seenSet) len() int { return len(s.ids) }
 
 // add records id; a later horizon wins, as in the checkpoint.
 func (s *seenSet) add(id, horizon int64) {
-	if old, ok := s.ids[id]; ok && old >= horizon {
+	old, ok := s.ids[id]
+	if ok && old >= horizon {
 		return
 	}
 	s.ids[id] = horizon
-	s.byHorizon[horizon] = append(s.byHorizon[horizon], id)
+	if b := horizon >> bucketShift; !ok || old>>bucketShift != b {
+		s.byBucket[b] = append(s.byBucket[b], id)
+	}
 }
 
 // prune drops ids whose horizon is below before.
 func (s *seenSet) prune(before int64) {
-	for h, ids := range s.byHorizon {
-		if h >= before {
-			continue
+	for b, ids := range s.byBucket {
+		if b<<bucketShift >= before {
+			continue // every horizon in it is at or above before
 		}
+		kept := ids[:0]
 		for _, id := range ids {
-			if s.ids[id] == h {
+			h, ok := s.ids[id]
+			switch {
+			case !ok || h>>bucketShift != b:
+				// Pruned already, or listed in a later bucket too.
+			case h < before:
 				delete(s.ids, id)
+			default:
+				kept = append(kept, id)
 			}
 		}
-		delete(s.byHorizon, h)
+		if len(kept) == 0 {
+			delete(s.byBucket, b)
+		} else {
+			clear(ids[len(kept):])
+			s.byBucket[b] = kept
+		}
 	}
 }

@@ -46,8 +46,8 @@ func TestSeenSetAddHasPrune(t *testing.T) {
 		t.Error("prune at or below every horizon removed something")
 	}
 	s.prune(1 << 40)
-	if s.len() != 0 || len(s.byHorizon) != 0 {
-		t.Errorf("prune above everything left len=%d index=%d", s.len(), len(s.byHorizon))
+	if s.len() != 0 || len(s.byBucket) != 0 {
+		t.Errorf("prune above everything left len=%d index=%d", s.len(), len(s.byBucket))
 	}
 }
 
@@ -67,8 +67,8 @@ func TestSeenSetLaterHorizonWins(t *testing.T) {
 	if !s.has(7) {
 		t.Fatal("prune below the latest horizon dropped the id (stale index entry)")
 	}
-	if _, ok := s.byHorizon[100]; ok {
-		t.Error("index bucket 100 survived the prune")
+	if _, ok := s.byBucket[100>>bucketShift]; ok {
+		t.Error("the index bucket of horizon 100 survived the prune")
 	}
 	s.prune(301)
 	if s.has(7) {
@@ -85,7 +85,8 @@ func TestSeenSetSameHorizonTwice(t *testing.T) {
 	s := newSeenSet(nil)
 	s.add(9, 100)
 	s.add(9, 100)
-	if got := len(s.byHorizon[100]); got != 1 {
+	s.add(9, 101) // later, in the same bucket
+	if got := len(s.byBucket[100>>bucketShift]); got != 1 {
 		t.Errorf("the same (id, horizon) is indexed %d times, want 1", got)
 	}
 }
@@ -106,5 +107,41 @@ func TestSeenSetFromCheckpoint(t *testing.T) {
 	}
 	if len(from) != 3 {
 		t.Error("prune changed the checkpoint's map")
+	}
+}
+
+// TestSeenSetPruneInsideABucket: a prune that cuts through a bucket keeps
+// the bucket's ids at or above it, and a later prune drops them.
+func TestSeenSetPruneInsideABucket(t *testing.T) {
+	s := newSeenSet(nil)
+	base := int64(1000) << bucketShift
+	for i := range int64(64) {
+		s.add(i, base+i)
+	}
+	s.add(100, base-1) // the bucket before
+	s.prune(base + 10)
+	for i := range int64(64) {
+		if s.has(i) != (i >= 10) {
+			t.Errorf("after prune(base+10): has(%d) = %v", i, s.has(i))
+		}
+	}
+	if s.has(100) || s.len() != 54 || len(s.byBucket) != 1 {
+		t.Errorf("len = %d, buckets = %d, has(100) = %v: want 54, 1, false", s.len(), len(s.byBucket), s.has(100))
+	}
+	if got := len(s.byBucket[1000]); got != 54 {
+		t.Errorf("the cut bucket lists %d ids, want the 54 kept", got)
+	}
+	s.add(5, base+70)  // pruned before, now in the next bucket
+	s.add(20, base+80) // moves to the next bucket: listed in both
+	s.prune(base + 64)
+	if s.len() != 2 || !s.has(5) || !s.has(20) {
+		t.Errorf("after prune(base+64): len = %d, has(5) = %v, has(20) = %v; want 2, true, true", s.len(), s.has(5), s.has(20))
+	}
+	if _, ok := s.byBucket[1000]; ok {
+		t.Error("the passed bucket survived")
+	}
+	s.prune(base + 81)
+	if s.len() != 0 || len(s.byBucket) != 0 {
+		t.Errorf("prune above everything left len=%d index=%d", s.len(), len(s.byBucket))
 	}
 }
