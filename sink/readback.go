@@ -60,6 +60,7 @@ func (w *Writer) Marks(ctx context.Context, at time.Time) (map[string]map[int]in
 			m[po.Partition] = po.LastOffset
 		}
 		out[topic] = m
+		w.partitionsOf.Store(topic, len(m))
 	}
 	if at.IsZero() {
 		return out, nil

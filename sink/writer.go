@@ -145,6 +145,10 @@ type Writer struct {
 	main   *kafka.Writer
 	dlq    *kafka.Writer
 	closed bool
+
+	// partitionsOf is each topic's partition count as Marks last saw it;
+	// Publish sizes kafka-go's batches by it (batchSize).
+	partitionsOf sync.Map // topic -> int
 }
 
 // New checks cfg and returns a Writer. It does not connect.
@@ -216,10 +220,8 @@ func (w *Writer) newKafkaWriter(topic string) *kafka.Writer {
 		RequiredAcks: kafka.RequireAll,
 		Async:        false,
 		// kafka-go allocates a batch's message slice at BatchSize up
-		// front, per partition and write: 10,000 cost 1.7 MB each (8 KB
-		// per record published, most of the process's allocations). A
-		// Publish hands over a page (at most 1,000 records) spread over
-		// the partitions, so 1,000 rarely splits a batch.
+		// front, per partition and write; write sets it for each Publish
+		// (batchSize).
 		BatchSize:       1000,
 		BatchBytes:      16 << 20,
 		BatchTimeout:    w.cfg.BatchTimeout,
@@ -327,6 +329,11 @@ func (w *Writer) write(ctx context.Context, kw *kafka.Writer, recs []Record, idx
 	for j, i := range idx {
 		msgs[j] = w.message(recs[i])
 	}
+	// kafka-go reads BatchSize only in WriteMessages, in this goroutine
+	// (under w.mu), and allocates every batch at that capacity.
+	parts, _ := w.partitionsOf.Load(kw.Topic)
+	n, _ := parts.(int)
+	kw.BatchSize = batchSize(len(msgs), n)
 	err := kw.WriteMessages(ctx, msgs...)
 	if err == nil {
 		return nil
@@ -346,6 +353,20 @@ func (w *Writer) write(ctx context.Context, kw *kafka.Writer, recs []Record, idx
 		return we
 	}
 	return &WriteError{Failed: slices.Clone(idx), Errs: []error{err}}
+}
+
+// batchSize is the kafka-go BatchSize for a write of n records to a topic of
+// partitions partitions (0 = unknown): twice a partition's even share and
+// 16 more, so that a page still goes out as one batch per partition unless
+// its keys crowd one partition (then the rest follows in another batch at
+// once, BatchTimeout being a microsecond), instead of n: kafka-go allocates
+// every batch at full capacity, and n per partition was most of the
+// process's allocations.
+func batchSize(n, partitions int) int {
+	if partitions <= 0 {
+		return max(n, 1)
+	}
+	return max(min(n, 2*((n+partitions-1)/partitions)+16), 1)
 }
 
 // message builds the Kafka message of r.
