@@ -56,8 +56,9 @@
 //
 // # Reconciliation with Kafka
 //
-// Every commit stores, with the cursors and msgids, the publisher's end
-// offsets ("marks"): every record of this app below them is recorded. Run
+// Every commit stores, with the cursors and msgids, Kafka offsets ("marks"):
+// every record of this app below them is recorded (a light commit's are the
+// end offsets from before the oldest msgid it holds back). Run
 // starts by reading back everything written at or after the stored marks
 // (Publisher.ReadBack) and committing the msgids found, so a crash between
 // Kafka's acknowledgement and the commit never republishes. A failed write
