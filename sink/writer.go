@@ -326,8 +326,9 @@ func mergeErrors(a, b *WriteError) *WriteError {
 // failed ones, named by their index in recs.
 func (w *Writer) write(ctx context.Context, kw *kafka.Writer, recs []Record, idx []int) *WriteError {
 	msgs := make([]kafka.Message, len(idx))
+	a := w.newArena(len(idx))
 	for j, i := range idx {
-		msgs[j] = w.message(recs[i])
+		msgs[j] = w.messageIn(a, recs[i])
 	}
 	// kafka-go reads BatchSize only in WriteMessages, in this goroutine
 	// (under w.mu), and allocates every batch at that capacity.
@@ -370,45 +371,84 @@ func batchSize(n, partitions int) int {
 }
 
 // message builds the Kafka message of r.
-func (w *Writer) message(r Record) kafka.Message {
-	id := strconv.AppendInt(nil, r.MsgID, 10)
+func (w *Writer) message(r Record) kafka.Message { return w.messageIn(w.newArena(1), r) }
+
+// arena holds the headers and small values of the messages of one write,
+// allocated together: kafka-go only reads them, until the write returns.
+type arena struct {
+	headers []kafka.Header
+	bytes   []byte
+	appKey  []byte
+	types   map[string][]byte // msg_type and content-type values, shared
+}
+
+// newArena returns an arena for n main-topic messages (a dead letter takes
+// more headers; the arena grows).
+func (w *Writer) newArena(n int) *arena {
+	return &arena{headers: make([]kafka.Header, 0, 4*n), bytes: make([]byte, 0, 20*n),
+		appKey: []byte(w.cfg.AppKey), types: map[string][]byte{}}
+}
+
+// take returns the next k headers of a.
+func (a *arena) take(k int) []kafka.Header {
+	if len(a.headers)+k > cap(a.headers) {
+		a.headers = make([]kafka.Header, 0, max(k, 2*cap(a.headers)))
+	}
+	h := a.headers[len(a.headers) : len(a.headers)+k : len(a.headers)+k]
+	a.headers = a.headers[:len(a.headers)+k]
+	return h
+}
+
+// id returns msgid in decimal, in a.
+func (a *arena) id(msgid int64) []byte {
+	if len(a.bytes)+20 > cap(a.bytes) {
+		a.bytes = make([]byte, 0, max(20, 2*cap(a.bytes)))
+	}
+	n := len(a.bytes)
+	a.bytes = strconv.AppendInt(a.bytes, msgid, 10)
+	return a.bytes[n:len(a.bytes):len(a.bytes)]
+}
+
+// shared returns s as bytes, one copy per distinct s in a.
+func (a *arena) shared(s string) []byte {
+	b, ok := a.types[s]
+	if !ok {
+		b = []byte(s)
+		a.types[s] = b
+	}
+	return b
+}
+
+// messageIn builds the Kafka message of r with its headers in a.
+func (w *Writer) messageIn(a *arena, r Record) kafka.Message {
+	id := a.id(r.MsgID)
 	if r.DeadLetter == nil {
 		ct := r.ContentType
 		if ct == "" {
 			ct = ContentType
 		}
-		return kafka.Message{
-			Key:   []byte(r.Key),
-			Value: r.Value,
-			Time:  r.Time,
-			Headers: []kafka.Header{
-				{Key: HeaderMsgID, Value: id},
-				{Key: HeaderAppKey, Value: []byte(w.cfg.AppKey)},
-				{Key: HeaderMsgType, Value: []byte(r.MsgType)},
-				{Key: HeaderContentType, Value: []byte(ct)},
-			},
-		}
+		h := a.take(4)
+		h[0] = kafka.Header{Key: HeaderMsgID, Value: id}
+		h[1] = kafka.Header{Key: HeaderAppKey, Value: a.appKey}
+		h[2] = kafka.Header{Key: HeaderMsgType, Value: a.shared(r.MsgType)}
+		h[3] = kafka.Header{Key: HeaderContentType, Value: a.shared(ct)}
+		return kafka.Message{Key: []byte(r.Key), Value: r.Value, Time: r.Time, Headers: h}
 	}
 	key := []byte(r.Key)
 	if len(key) == 0 {
 		key = id
 	}
 	dl := r.DeadLetter
-	return kafka.Message{
-		Key:   key,
-		Value: r.Value,
-		Time:  r.Time,
-		Headers: []kafka.Header{
-			{Key: HeaderMsgID, Value: id},
-			{Key: HeaderAppKey, Value: []byte(w.cfg.AppKey)},
-			{Key: HeaderMsgType, Value: []byte(r.MsgType)},
-			{Key: HeaderContentType, Value: []byte(DeadLetterContentType)},
-			{Key: HeaderStage, Value: []byte(dl.Stage)},
-			{Key: HeaderError, Value: []byte(dl.Reason)},
-			{Key: HeaderStream, Value: []byte(dl.Stream)},
-			{Key: HeaderEndpoint, Value: []byte(dl.Endpoint)},
-		},
-	}
+	h := a.take(8)
+	h[0] = kafka.Header{Key: HeaderMsgID, Value: id}
+	h[1] = kafka.Header{Key: HeaderAppKey, Value: a.appKey}
+	h[2] = kafka.Header{Key: HeaderMsgType, Value: []byte(r.MsgType)}
+	h[3] = kafka.Header{Key: HeaderContentType, Value: []byte(DeadLetterContentType)}
+	h[4] = kafka.Header{Key: HeaderStage, Value: []byte(dl.Stage)}
+	h[5] = kafka.Header{Key: HeaderError, Value: []byte(dl.Reason)}
+	h[6] = kafka.Header{Key: HeaderStream, Value: []byte(dl.Stream)}
+	h[7] = kafka.Header{Key: HeaderEndpoint, Value: []byte(dl.Endpoint)}
+	return kafka.Message{Key: key, Value: r.Value, Time: r.Time, Headers: h}
 }
 
 // fence closes both kafka-go writers, which waits until every batch they
