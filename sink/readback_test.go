@@ -210,7 +210,7 @@ func TestReadBackMissingPartitions(t *testing.T) {
 	defer raw.Close()
 	late := records(500, 4, keyList(2), 20)
 	for _, r := range late {
-		if err := raw.WriteMessages(ctx, w.message(r)); err != nil {
+		if err := raw.WriteMessages(ctx, w.messageIn(w.newArena(1), r)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -370,9 +370,6 @@ func batchSize(n, partitions int) int {
 	return max(min(n, 2*((n+partitions-1)/partitions)+16), 1)
 }
 
-// message builds the Kafka message of r.
-func (w *Writer) message(r Record) kafka.Message { return w.messageIn(w.newArena(1), r) }
-
 // arena holds the headers and small values of the messages of one write,
 // allocated together: kafka-go only reads them, until the write returns.
 type arena struct {

@@ -462,8 +462,6 @@ func (c *Client) observe(kind Kind, status int, began time.Time) {
 	}
 }
 
-// scrub drops the request URL from *url.Error: it holds no secret, but its
-// query makes messages long; the endpoint is already in our wrapper.
 // readBody reads a response body of at most maxBody bytes. With a
 // Content-Length within that, it reads into a buffer of exactly that size
 // (a page is about 430 KB: growing a buffer to it from 512 bytes copied it
@@ -502,6 +500,8 @@ func readBody(resp *http.Response) ([]byte, error) {
 	return body, nil
 }
 
+// scrub drops the request URL from *url.Error: it holds no secret, but its
+// query makes messages long; the endpoint is already in our wrapper.
 func scrub(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
