@@ -100,10 +100,12 @@ func (w *Writer) Consume(ctx context.Context, opts ConsumeOptions, fn func(Messa
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	msgs := make(chan Message)
+	reads, release := w.readClient()
+	defer release()
 	g, gctx := errgroup.WithContext(ctx)
 	for _, sp := range spans {
 		g.Go(func() error {
-			return w.consumePartition(gctx, topic, sp.partition, sp.start, sp.end, opts.Follow, msgs)
+			return w.consumePartition(gctx, reads, topic, sp.partition, sp.start, sp.end, opts.Follow, msgs)
 		})
 	}
 	go func() {
@@ -131,7 +133,7 @@ func (w *Writer) Consume(ctx context.Context, opts ConsumeOptions, fn func(Messa
 
 // consumePartition sends the records of one partition from start to msgs:
 // up to end, or, following, until ctx ends.
-func (w *Writer) consumePartition(ctx context.Context, topic string, partition int, start, end int64, follow bool, msgs chan<- Message) error {
+func (w *Writer) consumePartition(ctx context.Context, reads *kafka.Client, topic string, partition int, start, end int64, follow bool, msgs chan<- Message) error {
 	send := func(m kafka.Message) error {
 		h := make(map[string]string, len(m.Headers))
 		for _, kv := range m.Headers {
@@ -145,23 +147,11 @@ func (w *Writer) consumePartition(ctx context.Context, topic string, partition i
 		}
 	}
 	if !follow {
-		return w.readPartition(ctx, topic, partition, start, end, send)
+		return w.readPartition(ctx, reads, topic, partition, start, end, send)
 	}
-	r := w.partitionReader(topic, partition)
-	defer r.Close()
-	if err := r.SetOffset(start); err != nil {
-		return fmt.Errorf("topic %q partition %d: %w", topic, partition, err)
+	err := w.followPartition(ctx, reads, topic, partition, start, send)
+	if ctx.Err() != nil {
+		return nil // send failed because ctx ended
 	}
-	for {
-		m, err := r.ReadMessage(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("topic %q partition %d: %w", topic, partition, err)
-		}
-		if err := send(m); err != nil {
-			return nil // ctx ended
-		}
-	}
+	return err
 }

@@ -140,11 +140,13 @@ func scanTopic(t testing.TB, w *Writer, topic string) []Message {
 		t.Fatalf("listOffsets(%s): %v", topic, err)
 	}
 	var out []Message
+	reads, release := w.readClient()
+	defer release()
 	for _, po := range offs[topic] {
 		if po.LastOffset <= po.FirstOffset {
 			continue
 		}
-		if err := w.readPartition(ctx, topic, po.Partition, po.FirstOffset, po.LastOffset, func(m kafka.Message) error {
+		if err := w.readPartition(ctx, reads, topic, po.Partition, po.FirstOffset, po.LastOffset, func(m kafka.Message) error {
 			h := map[string]string{}
 			for _, kv := range m.Headers {
 				h[kv.Key] = string(kv.Value)

@@ -111,9 +111,9 @@ func (w *Writer) Marks(ctx context.Context, at time.Time) (map[string]map[int]in
 // partitions are read concurrently in no particular order. fn's error stops
 // ReadBack and is returned as is.
 func (w *Writer) ReadBack(ctx context.Context, from map[string]map[int]int64, fn func(Found) error) (map[string]map[int]int64, error) {
-	client, release := w.freshClient()
-	offs, err := w.listOffsets(ctx, client, true, w.cfg.Topic, w.cfg.DLQTopic)
-	release()
+	reads, release := w.readClient()
+	defer release()
+	offs, err := w.listOffsets(ctx, reads, true, w.cfg.Topic, w.cfg.DLQTopic)
 	if err != nil {
 		return nil, fmt.Errorf("kafka read-back: %w", err)
 	}
@@ -155,7 +155,7 @@ func (w *Writer) ReadBack(ctx context.Context, from map[string]map[int]int64, fn
 	for _, sp := range spans {
 		dead := sp.topic == w.cfg.DLQTopic
 		g.Go(func() error {
-			return w.readPartition(gctx, sp.topic, sp.partition, sp.start, sp.end, func(m kafka.Message) error {
+			return w.readPartition(gctx, reads, sp.topic, sp.partition, sp.start, sp.end, func(m kafka.Message) error {
 				var appKey, msgID, stream []byte
 				var hasAppKey, hasMsgID bool
 				for _, h := range m.Headers {

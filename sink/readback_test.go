@@ -195,7 +195,7 @@ func TestReadBackMissingPartitions(t *testing.T) {
 		t.Fatalf("CreatePartitions: %v %v", err, resp)
 	}
 	for i := 0; ; i++ {
-		cl, release := w.freshClient()
+		cl, release := w.readClient()
 		n, err := w.partitions(ctx, cl, "grow")
 		release()
 		if err == nil && n == 5 {

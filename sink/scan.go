@@ -31,11 +31,13 @@ func (w *Writer) Scan(ctx context.Context, fn func(Message) error) error {
 	// kafka-go returns the partitions in map order; Scan promises partition order.
 	offsets := offs[w.cfg.Topic]
 	slices.SortFunc(offsets, func(a, b kafka.PartitionOffsets) int { return cmp.Compare(a.Partition, b.Partition) })
+	reads, release := w.readClient()
+	defer release()
 	for _, po := range offsets {
 		if po.LastOffset <= po.FirstOffset {
 			continue
 		}
-		err := w.readPartition(ctx, w.cfg.Topic, po.Partition, po.FirstOffset, po.LastOffset, func(m kafka.Message) error {
+		err := w.readPartition(ctx, reads, w.cfg.Topic, po.Partition, po.FirstOffset, po.LastOffset, func(m kafka.Message) error {
 			h := make(map[string]string, len(m.Headers))
 			for _, kv := range m.Headers {
 				h[kv.Key] = string(kv.Value)
@@ -109,57 +111,4 @@ func (e offsetError) Temporary() bool {
 	}
 	t, ok := e.err.(interface{ Temporary() bool })
 	return ok && t.Temporary()
-}
-
-// readPartition calls fn for every record of topic/partition with an offset
-// in [first, end), in offset order. It returns fn's error as is; its own
-// errors name the topic, partition and offset. Waiting longer than
-// w.readIdle for the next record fails with an error wrapping
-// context.DeadlineExceeded (temporary: a broker that went away).
-func (w *Writer) readPartition(ctx context.Context, topic string, partition int, first, end int64, fn func(kafka.Message) error) error {
-	r := w.partitionReader(topic, partition)
-	defer r.Close()
-	if err := r.SetOffset(first); err != nil {
-		return fmt.Errorf("kafka read: topic %q partition %d: %w", topic, partition, err)
-	}
-	next := first
-	for {
-		rctx, cancel := context.WithTimeout(ctx, w.readIdle)
-		m, err := r.ReadMessage(rctx)
-		cancel()
-		if err != nil {
-			if ctx.Err() == nil && rctx.Err() != nil {
-				err = fmt.Errorf("no record for %s: %w", w.readIdle, rctx.Err())
-			}
-			return fmt.Errorf("kafka read: topic %q partition %d at offset %d of %d..%d: %w", topic, partition, next, first, end, err)
-		}
-		if m.Offset >= end {
-			return nil // a gap before end (not expected in these topics)
-		}
-		next = m.Offset + 1
-		if err := fn(m); err != nil {
-			return err
-		}
-		if next >= end {
-			return nil
-		}
-	}
-}
-
-// partitionReader returns a kafka-go reader of one partition (no consumer
-// group) over the writer's SASL and TLS settings.
-func (w *Writer) partitionReader(topic string, partition int) *kafka.Reader {
-	dialer := &kafka.Dialer{Timeout: 10 * time.Second, SASLMechanism: w.transport.SASL, TLS: w.transport.TLS, ClientID: "imreport-scan"}
-	return kafka.NewReader(kafka.ReaderConfig{
-		Brokers:   w.cfg.Brokers,
-		Topic:     topic,
-		Partition: partition,
-		Dialer:    dialer,
-		MinBytes:  1,
-		MaxBytes:  16 << 20,
-		MaxWait:   200 * time.Millisecond,
-		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
-			w.cfg.Logger.Warn("kafka reader", "topic", topic, "partition", partition, "detail", fmt.Sprintf(msg, args...))
-		}),
-	})
 }

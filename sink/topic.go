@@ -33,21 +33,6 @@ func (w *Writer) client() *kafka.Client {
 	return &kafka.Client{Addr: w.addr, Transport: w.transport, Timeout: 30 * time.Second}
 }
 
-// freshClient returns a kafka-go client over a transport of its own, so its
-// metadata (partition counts, leaders) is fetched now rather than served
-// from the shared transport's cache; call release when done.
-func (w *Writer) freshClient() (client *kafka.Client, release func()) {
-	t := &kafka.Transport{
-		Dial:        w.transport.Dial,
-		DialTimeout: w.transport.DialTimeout,
-		SASL:        w.transport.SASL,
-		TLS:         w.transport.TLS,
-		ClientID:    w.transport.ClientID,
-		IdleTimeout: w.transport.IdleTimeout,
-	}
-	return &kafka.Client{Addr: w.addr, Transport: t, Timeout: 30 * time.Second}, t.CloseIdleConnections
-}
-
 // ensureTopic is EnsureTopic for one topic.
 func (w *Writer) ensureTopic(ctx context.Context, client *kafka.Client, topic string) (int, error) {
 	n, err := w.partitions(ctx, client, topic)

@@ -46,6 +46,13 @@ type Config struct {
 	// batch per partition for a page-sized Publish), 10s with the default.
 	// See the package documentation, "Fencing".
 	WriteTimeout time.Duration
+	// ReadTimeout is the budget of every Kafka read (read-back, Marks'
+	// end offsets, Scan, Consume): one fetch may take this long to be
+	// answered, and a bounded read that makes no progress for this long
+	// fails with a temporary error; 0 = 30s. A far or slow broker only makes
+	// reads slower: nothing else limits how long an answer may take (see
+	// the package documentation, "Reading").
+	ReadTimeout time.Duration
 
 	SASLMechanism string // "", PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
 	SASLUsername  string
@@ -135,10 +142,6 @@ type Writer struct {
 	addr      net.Addr
 	codec     kafka.Compression
 
-	// readIdle bounds the wait for the next record of a partition in
-	// ReadBack and Scan (30s).
-	readIdle time.Duration
-
 	// mu guards the kafka.Writers, which a failed Publish replaces, and
 	// closed.
 	mu     sync.Mutex
@@ -195,6 +198,9 @@ func New(cfg Config) (*Writer, error) {
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = 10 * time.Second
 	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = 30 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -205,7 +211,7 @@ func New(cfg Config) (*Writer, error) {
 		ClientID:    "imreport",
 		IdleTimeout: 30 * time.Second,
 	}
-	w := &Writer{cfg: cfg, transport: transport, addr: kafka.TCP(cfg.Brokers...), codec: codec, readIdle: 30 * time.Second}
+	w := &Writer{cfg: cfg, transport: transport, addr: kafka.TCP(cfg.Brokers...), codec: codec}
 	w.main, w.dlq = w.newKafkaWriter(cfg.Topic), w.newKafkaWriter(cfg.DLQTopic)
 	return w, nil
 }
