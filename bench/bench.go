@@ -15,6 +15,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/imreport/imreport/internal/farnet"
 	"github.com/imreport/imreport/simulator"
 )
 
@@ -27,6 +28,9 @@ type Spec struct {
 	Seed      uint64
 
 	Latency    time.Duration // added to every API answer
+	// KafkaLatency delays every answer of the embedded Kafka broker: a
+	// cluster far away (see internal/farnet).
+	KafkaLatency time.Duration
 	RateLimit  float64       // IMREPORT_RATE_LIMIT, also enforced by the simulator; 0 = unlimited
 	APIVersion string        // "" = v2
 	PageSize   int           // IMREPORT_PAGE_SIZE; 0 = 1000
@@ -139,7 +143,7 @@ func Run(ctx context.Context, spec Spec, run RunFunc) (Result, error) {
 		if err != nil {
 			return res, err
 		}
-		brokers, closeKafka, err := newKafka()
+		brokers, closeKafka, err := newKafka(spec.KafkaLatency)
 		if err != nil {
 			stop()
 			return res, err
@@ -159,7 +163,7 @@ func Run(ctx context.Context, spec Spec, run RunFunc) (Result, error) {
 		return res, err
 	}
 	defer stop()
-	brokers, closeKafka, err := newKafka()
+	brokers, closeKafka, err := newKafka(spec.KafkaLatency)
 	if err != nil {
 		return res, err
 	}
@@ -207,18 +211,21 @@ func Run(ctx context.Context, spec Spec, run RunFunc) (Result, error) {
 	return res, nil
 }
 
-// newKafka starts a one-broker kfake cluster.
-func newKafka() (brokers string, stop func(), err error) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DefaultNumPartitions(6), kfake.AllowAutoTopicCreation())
+// newKafka starts a one-broker kfake cluster whose answers arrive latency
+// late.
+func newKafka(latency time.Duration) (brokers string, stop func(), err error) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DefaultNumPartitions(6), kfake.AllowAutoTopicCreation(),
+		kfake.ListenFn(farnet.ListenFn(latency)))
 	if err != nil {
 		return "", nil, fmt.Errorf("bench: embedded kafka: %w", err)
 	}
 	return strings.Join(c.ListenAddrs(), ","), c.Close, nil
 }
 
-// ServeKafka serves a one-broker kfake cluster on addr until ctx ends, for
-// measuring "imreport run" in a process of its own (peak RSS).
-func ServeKafka(ctx context.Context, addr string, ready func(addrs []string)) error {
+// ServeKafka serves a one-broker kfake cluster on addr, its answers latency
+// late, until ctx ends, for measuring "imreport run" in a process of its own
+// (peak RSS).
+func ServeKafka(ctx context.Context, addr string, latency time.Duration, ready func(addrs []string)) error {
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("bench: kafka address %q: %w", addr, err)
@@ -227,7 +234,8 @@ func ServeKafka(ctx context.Context, addr string, ready func(addrs []string)) er
 	if err != nil {
 		return fmt.Errorf("bench: kafka port %q: %w", port, err)
 	}
-	c, err := kfake.NewCluster(kfake.Ports(p), kfake.DefaultNumPartitions(6), kfake.AllowAutoTopicCreation())
+	c, err := kfake.NewCluster(kfake.Ports(p), kfake.DefaultNumPartitions(6), kfake.AllowAutoTopicCreation(),
+		kfake.ListenFn(farnet.ListenFn(latency)))
 	if err != nil {
 		return fmt.Errorf("bench: embedded kafka: %w", err)
 	}

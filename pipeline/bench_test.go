@@ -53,8 +53,11 @@ func benchWrite(b *testing.B, pub Publisher, pg source.Page) float64 {
 	runtime.ReadMemStats(&before)
 	n := 0
 	for b.Loop() {
-		pw.seen, pw.pending = newSeenSet(nil), make([]int64, 0, len(pg.Messages))
+		pw.seen, pw.pending, pw.next = newSeenSet(nil), make([]int64, 0, len(pg.Messages)), newOutgoing()
 		if err := pw.write(j, pg, p.prepare(pg, true)); err != nil {
+			b.Fatal(err)
+		}
+		if err := pw.flushWrites(b.Context(), func(job) error { return nil }); err != nil {
 			b.Fatal(err)
 		}
 		n++
@@ -121,11 +124,11 @@ func publishCeiling(b *testing.B, w *sink.Writer, pg source.Page) float64 {
 	if err != nil {
 		b.Fatal(err)
 	}
-	pw := &pageWriter{p: p, ctx: b.Context(), writeCtx: b.Context(), seen: newSeenSet(nil)}
+	pw := &pageWriter{p: p, ctx: b.Context(), writeCtx: b.Context(), seen: newSeenSet(nil), next: newOutgoing()}
 	if err := pw.write(job{stream: source.Messages, window: pg.Window, advance: true}, pg, nil); err != nil {
 		b.Fatal(err)
 	}
-	recs := append([]sink.Record(nil), pw.recs...)
+	recs := append([]sink.Record(nil), pw.next.recs...)
 	const rounds = 30
 	began := time.Now()
 	for range rounds {

@@ -189,8 +189,8 @@ func TestBackfillPublishesEveryMessageOnce(t *testing.T) {
 		byID[m.ID] = m
 	}
 	for _, c := range pub.Calls() {
-		if len(c.Recs) > pageSize {
-			t.Errorf("a publish of %d records, more than a page", len(c.Recs))
+		if len(c.Recs) > maxGather {
+			t.Errorf("a publish of %d records, more than a write may carry (%d)", len(c.Recs), maxGather)
 		}
 		for _, r := range c.Recs {
 			native, err := codec.Decode(r.Value)
@@ -556,7 +556,9 @@ func TestTemporaryPublishErrorRetriesOnlyFailedRecords(t *testing.T) {
 			if s.ReadBacks != int64(failedCalls) {
 				t.Errorf("ReadBacks = %d, want one per failed write (%d)", s.ReadBacks, failedCalls)
 			}
-			if s.Published != int64(len(msgs)) || s.Windows != 4 || s.Commits != 5 { // + the start-up reconciliation
+			// + the start-up reconciliation; windows released by one write
+			// may share a commit.
+			if s.Published != int64(len(msgs)) || s.Windows != 4 || s.Commits < 2 || s.Commits > 5 {
 				t.Errorf("Stats = %+v", s)
 			}
 			if got := cp.State().Cursors["messages"]; !got.Equal(end) {

@@ -32,16 +32,39 @@ func (p *Pipeline) publisher(ctx context.Context, seen *seenSet, safe marks, ite
 	})
 	defer stop()
 
-	pub := &pageWriter{p: p, ctx: ctx, writeCtx: writeCtx, seen: seen, marks: safe, ends: safe}
+	pub := &pageWriter{p: p, ctx: ctx, writeCtx: writeCtx, seen: seen, marks: safe, ends: safe, next: newOutgoing(),
+		landedEnds: cloneMarks(safe), landedOK: len(safe) > 0}
 	trackers := map[string]*tracker[job]{} // per stream: its windows, by start
 	for _, s := range p.cfg.Streams {
 		trackers[s.String()] = newTracker(p.firstWindowStart(s.String()), func(_ int64, j job) int64 { return j.window.To.Unix() })
+	}
+	// release is a job's end, once every record of its pages is
+	// acknowledged: its window is published.
+	release := func(j job) error {
+		p.gate.release()
+		if !j.advance {
+			p.stats.rescans.Add(1)
+		} else {
+			key := j.stream.String()
+			for _, done := range trackers[key].Ack(j.window.From.Unix(), j) {
+				p.stats.windows.Add(1)
+				if pub.moved == nil {
+					pub.moved = map[string]time.Time{}
+				}
+				pub.moved[key] = done.window.To
+			}
+		}
+		return p.commitDue(pub)
 	}
 	defer func() {
 		// Whatever happened, persist what Kafka acknowledged: the cursor
 		// stays where it was, the msgids are skipped after a restart.
 		// Windows published in full are committed too: all they hold is in
-		// Kafka.
+		// Kafka. The write in flight gets its answer first (within
+		// ShutdownTimeout); what waited for the next write is dropped.
+		if lerr := pub.landNow(release); lerr != nil {
+			err = errors.Join(err, lerr)
+		}
 		if cerr := p.waitCommit(pub); cerr != nil {
 			err = errors.Join(err, cerr)
 			return
@@ -61,11 +84,27 @@ func (p *Pipeline) publisher(ctx context.Context, seen *seenSet, safe marks, ite
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case it, ok = <-items:
+		case it, ok = <-pub.intake(items):
 			if !ok {
-				return nil
+				// Every page is taken: write what waits, then stop.
+				return pub.flushWrites(ctx, release)
 			}
+		case werr := <-pub.flightDone():
+			if err := pub.land(werr, release); err != nil {
+				return err
+			}
+			if err := p.commitDue(pub); err != nil {
+				return err
+			}
+			if err := pub.kick(ctx, release); err != nil {
+				return err
+			}
+			continue
 		case r := <-p.pushes: // see push.go
+			if err := pub.flushWrites(ctx, release); err != nil {
+				answer([]*pushRequest{r}, ErrNotRunning)
+				return err
+			}
 			if err := pub.push(ctx, r); err != nil {
 				return err
 			}
@@ -95,25 +134,10 @@ func (p *Pipeline) publisher(ctx context.Context, seen *seenSet, safe marks, ite
 				return err
 			}
 			p.notePageCost(time.Since(began))
-			if err := p.commitDue(pub); err != nil {
-				return err
-			}
-			continue
-		}
-		p.gate.release() // the job's end: its window is published
-		if !it.job.advance {
-			p.stats.rescans.Add(1)
 		} else {
-			key := it.job.stream.String()
-			for _, j := range trackers[key].Ack(it.job.window.From.Unix(), it.job) {
-				p.stats.windows.Add(1)
-				if pub.moved == nil {
-					pub.moved = map[string]time.Time{}
-				}
-				pub.moved[key] = j.window.To
-			}
+			pub.next.ends = append(pub.next.ends, it.job) // released once its pages are acknowledged
 		}
-		if err := p.commitDue(pub); err != nil {
+		if err := pub.kick(ctx, release); err != nil {
 			return err
 		}
 	}
@@ -294,9 +318,15 @@ type pageWriter struct {
 	held     []heldSeen           // published before it, not yet written nor behind a cursor, oldest first
 	ends     marks                // Kafka end offsets at the last commit (at the start: the safe marks)
 	moved    map[string]time.Time // cursors of published windows, due for the next commit
-	recs     []sink.Record
-	todo     []int           // indexes into the page: the messages to publish
-	horizons map[int64]int64 // of the page's records: msgid -> dedupe horizon
+	todo     []int                // indexes into the page: the messages to publish
+
+	next   *outgoing // the next Kafka write, gathering (flight.go)
+	flight *outgoing // the write in flight; nil when none
+
+	// landedEnds are marks raised past every acknowledged record
+	// (landedMarks); commits store them while landedOK.
+	landedEnds marks
+	landedOK   bool
 
 	// marks are Kafka offsets below which every record of this app is in
 	// seen. After a failed write whose records may have landed, ambiguous
@@ -310,22 +340,34 @@ type pageWriter struct {
 	committing []*inflightCommit // commits whose transaction runs or waits, oldest first
 }
 
-// commitMarks returns the marks to store with the next commit: the current
-// end offsets when every write so far is accounted for (every record below
-// them is in seen, and seen's new entries are in this commit), else the
-// read-back's marks if they moved, else nil (keep the stored ones).
+// commitMarks returns the marks to store with the next commit, when every
+// write so far is accounted for (every record below them is in seen, and
+// seen's new entries are in this commit): the marks of the acknowledged
+// records (landedEnds), raised to Kafka's end offsets when nothing is in
+// flight or waiting (so partitions written by others move too); without
+// landed marks, Kafka's end offsets, asked only with nothing in flight.
+// While a failed write is unresolved (ambiguous) or the end offsets cannot
+// be had, the read-back's marks if they moved, else nil (keep the stored
+// ones).
 func (w *pageWriter) commitMarks() marks {
 	if w.ambiguous {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(w.writeCtx, 5*time.Second)
-	defer cancel()
-	m, err := w.p.pub.Marks(ctx, time.Time{})
-	if err == nil && len(m) > 0 {
-		return m
+	if w.flight == nil && w.next.empty() {
+		ctx, cancel := context.WithTimeout(w.writeCtx, 5*time.Second)
+		defer cancel()
+		m, err := w.p.pub.Marks(ctx, time.Time{})
+		if err == nil && len(m) > 0 {
+			if !w.landedOK {
+				return m
+			}
+			raiseMarks(w.landedEnds, m)
+		} else if err != nil {
+			w.p.cfg.Logger.Debug("kafka end offsets unavailable; the checkpoint keeps its marks", "error", err)
+		}
 	}
-	if err != nil {
-		w.p.cfg.Logger.Debug("kafka end offsets unavailable; the checkpoint keeps its marks", "error", err)
+	if w.landedOK {
+		return cloneMarks(w.landedEnds)
 	}
 	if w.marksMoved {
 		return w.marks // replaced, never changed in place
@@ -333,8 +375,8 @@ func (w *pageWriter) commitMarks() marks {
 	return nil
 }
 
-// write publishes the unseen messages of pg and records them as seen. A
-// message that cannot be decoded, transformed or encoded goes to the
+// write queues the unseen messages of pg for the next Kafka write (see
+// flight.go); they are recorded as seen once acknowledged. A message that cannot be decoded, transformed or encoded goes to the
 // dead-letter topic instead, with its raw JSON; only a message without a
 // readable msgid stops the run. msgs is pg decoded by prepare (nil: not yet).
 //
@@ -352,14 +394,7 @@ func (w *pageWriter) write(j job, pg source.Page, msgs []decoded) error {
 		return err
 	}
 	p.encode(pg, msgs, todo) // those prepare did not encode
-	recs := w.records(j, pg, msgs, todo)
-	if len(recs) == 0 {
-		return nil
-	}
-	if err := w.publish(recs, func(r sink.Record) int64 { return w.horizons[r.MsgID] }, PathPoll); err != nil {
-		return fmt.Errorf("pipeline: publish %s %v: %w", j.stream, j.window, err)
-	}
-	p.perStream.published(j.stream.String(), int64(len(recs)))
+	w.records(j, pg, msgs, todo)
 	return nil
 }
 
@@ -418,8 +453,8 @@ func (p *Pipeline) encode(pg source.Page, msgs []decoded, idx []int) {
 
 // dedupe goes through the decoded messages in page order: it stops at one
 // that cannot be identified, records the rest in the rescan index, and
-// returns the indexes of those neither in the seen set nor earlier in the
-// page.
+// returns the indexes of those neither in the seen set, nor in a write in
+// flight or gathering, nor earlier in the page.
 func (w *pageWriter) dedupe(j job, pg source.Page, msgs []decoded) ([]int, error) {
 	p := w.p
 	stream := j.stream.String()
@@ -434,7 +469,7 @@ func (w *pageWriter) dedupe(j job, pg source.Page, msgs []decoded) ([]int, error
 		if sec, ok := createSecond(m, err); ok && p.cfg.Lookback > 0 {
 			p.index.add(stream, m.MsgID, sec)
 		}
-		if _, dup := inPage[m.MsgID]; dup || w.seen.has(m.MsgID) {
+		if _, dup := inPage[m.MsgID]; dup || w.seen.has(m.MsgID) || w.queued(m.MsgID) {
 			p.stats.duplicates.Add(1)
 			continue
 		}
@@ -445,36 +480,34 @@ func (w *pageWriter) dedupe(j job, pg source.Page, msgs []decoded) ([]int, error
 	return todo, nil
 }
 
-// records builds the records of the messages todo names, in page order: the
-// encoded ones for the topic, the others for the dead-letter topic.
-func (w *pageWriter) records(j job, pg source.Page, msgs []decoded, todo []int) []sink.Record {
+// records appends the records of the messages todo names to the next
+// write, in page order: the encoded ones for the topic, the others for the
+// dead-letter topic.
+func (w *pageWriter) records(j job, pg source.Page, msgs []decoded, todo []int) {
 	p := w.p
+	o := w.next
 	stream := j.stream.String()
 	now := pg.FetchedAt // the clock's reading for the future check of event times
 	contentType := p.codec.ContentType()
-	recs := w.recs[:0]
-	if w.horizons == nil {
-		w.horizons = make(map[int64]int64, len(todo))
-	}
-	clear(w.horizons)
 	for _, i := range todo {
 		d := &msgs[i]
-		w.horizons[d.m.MsgID] = seenHorizon(d.m, d.err, j.window.To.Unix())
+		o.horizons[d.m.MsgID] = seenHorizon(d.m, d.err, j.window.To.Unix())
 		stage, err := "decode", d.err
 		if err == nil && d.encErr != nil {
 			stage, err = failedStage(d.encErr), d.encErr
 		}
 		if err != nil {
-			recs = append(recs, sink.Record{Value: pg.Messages[i], MsgID: d.m.MsgID, MsgType: d.m.MsgType, Time: eventTime(d.m, now),
+			o.recs = append(o.recs, sink.Record{Value: pg.Messages[i], MsgID: d.m.MsgID, MsgType: d.m.MsgType, Time: eventTime(d.m, now),
 				DeadLetter: &sink.DeadLetter{Stage: stage, Reason: err.Error(), Stream: stream, Endpoint: pg.Endpoint}})
+			o.bytes += len(pg.Messages[i])
 			p.cfg.Logger.Warn("message sent to the dead-letter topic", "msgid", d.m.MsgID, "stage", stage, "stream", stream, "error", err)
 			continue
 		}
-		recs = append(recs, sink.Record{Key: schema.ConversationID(d.m), Value: d.value, MsgID: d.m.MsgID, MsgType: d.m.MsgType,
+		o.recs = append(o.recs, sink.Record{Key: schema.ConversationID(d.m), Value: d.value, MsgID: d.m.MsgID, MsgType: d.m.MsgType,
 			Time: eventTime(d.m, now), ContentType: contentType})
+		o.bytes += len(d.value)
 	}
-	w.recs = recs
-	return recs
+	o.streams[stream] += int64(len(todo))
 }
 
 // parallel calls fn over [0, n) cut into one chunk per core (inline when n
@@ -506,10 +539,17 @@ const minChunk = 64
 // before writing again, so that a record that landed despite the error is
 // not written twice.
 func (w *pageWriter) publish(recs []sink.Record, horizon func(sink.Record) int64, path string) error {
+	return w.publishFrom(recs, horizon, path, nil)
+}
+
+// publishFrom is publish whose first attempt, when first is not nil, was
+// made already (a write in flight, see flight.go): *first is its result.
+func (w *pageWriter) publishFrom(recs []sink.Record, horizon func(sink.Record) int64, path string, first *error) error {
 	p := w.p
 	done := func(r sink.Record, at time.Time) {
 		h := horizon(r)
 		w.seen.add(r.MsgID, h)
+		w.landedMarks(r)
 		w.pending = append(w.pending, r.MsgID)
 		if r.DeadLetter != nil {
 			p.stats.deadLettered.Add(1)
@@ -539,7 +579,12 @@ func (w *pageWriter) publish(recs []sink.Record, horizon func(sink.Record) int64
 				return nil
 			}
 		}
-		err := p.pub.Publish(ctx, remaining)
+		var err error
+		if first != nil {
+			err, first = *first, nil
+		} else {
+			err = p.pub.Publish(ctx, remaining)
+		}
 		at := p.cfg.Now()
 		var failed []int
 		var we *sink.WriteError
@@ -604,6 +649,7 @@ func (w *pageWriter) readBack(ctx context.Context) error {
 	}
 	p.stats.recovered.Add(int64(recovered))
 	w.marks, w.marksMoved, w.ambiguous = ends, true, false
+	raiseMarks(w.landedEnds, ends) // nothing is in flight: every record below ends is known now
 	p.cfg.Logger.Info("read back kafka after a failed write", "records", len(found), "landed_despite_the_error", recovered)
 	return nil
 }

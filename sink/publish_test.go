@@ -66,6 +66,10 @@ func TestPublishRoundTrip(t *testing.T) {
 					t.Fatalf("record msgid %d unexpected or duplicated (known %v, seen %v)", id, ok, seen[id])
 				}
 				seen[id] = true
+				// Publish said where each record landed.
+				if want.Topic != "im.messages" || want.Partition != m.Partition || want.Offset != m.Offset {
+					t.Errorf("msgid %d: Publish set %s/%d@%d, the topic holds it at %d@%d", id, want.Topic, want.Partition, want.Offset, m.Partition, m.Offset)
+				}
 				if !bytes.Equal(m.Value, want.Value) {
 					t.Errorf("msgid %d: value % x, want % x", id, m.Value, want.Value)
 				}

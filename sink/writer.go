@@ -85,6 +85,12 @@ type Record struct {
 	// DeadLetter, if set, sends the record to the dead-letter topic instead
 	// of the main topic; nil is a normal record.
 	DeadLetter *DeadLetter
+
+	// Topic, Partition and Offset are set by Publish on every record Kafka
+	// acknowledged: where it landed. Ignored when publishing.
+	Topic     string
+	Partition int
+	Offset    int64
 }
 
 // DeadLetter says why a message went to the dead-letter topic. Each field is
@@ -238,6 +244,7 @@ func (w *Writer) newKafkaWriter(topic string) *kafka.Writer {
 		WriteBackoffMax: time.Second,
 		Compression:     w.codec,
 		Transport:       w.transport,
+		Completion:      landed,
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
 			w.cfg.Logger.Warn("kafka writer", "detail", fmt.Sprintf(msg, args...))
 		}),
@@ -253,7 +260,9 @@ func (w *Writer) DLQTopic() string { return w.cfg.DLQTopic }
 // Publish writes recs and returns when all are acknowledged, or with a
 // *WriteError naming the records that were not (indexes into recs). Records
 // with DeadLetter set go to the dead-letter topic, the others to the main
-// topic; the two groups are written concurrently.
+// topic; the two groups are written concurrently. Every record Kafka
+// acknowledged has its Topic, Partition and Offset set when Publish
+// returns, whatever it returns.
 //
 // When Publish returns an error, no record of recs can land in Kafka any
 // more: each one has landed already or never will (up to a broker that
@@ -335,6 +344,7 @@ func (w *Writer) write(ctx context.Context, kw *kafka.Writer, recs []Record, idx
 	a := w.newArena(len(idx))
 	for j, i := range idx {
 		msgs[j] = w.messageIn(a, recs[i])
+		msgs[j].WriterData = &recs[i] // landed fills in where it landed
 	}
 	// kafka-go reads BatchSize only in WriteMessages, in this goroutine
 	// (under w.mu), and allocates every batch at that capacity.
@@ -360,6 +370,21 @@ func (w *Writer) write(ctx context.Context, kw *kafka.Writer, recs []Record, idx
 		return we
 	}
 	return &WriteError{Failed: slices.Clone(idx), Errs: []error{err}}
+}
+
+// landed is the kafka-go writers' Completion: it sets Topic, Partition and
+// Offset of every acknowledged record. kafka-go calls it before
+// WriteMessages returns (and Close waits for it), from the goroutine of
+// each partition's batch: each call writes records no other call does.
+func landed(msgs []kafka.Message, err error) {
+	if err != nil {
+		return
+	}
+	for i := range msgs {
+		if r, ok := msgs[i].WriterData.(*Record); ok {
+			r.Topic, r.Partition, r.Offset = msgs[i].Topic, msgs[i].Partition, msgs[i].Offset
+		}
+	}
 }
 
 // batchSize is the kafka-go BatchSize for a write of n records to a topic of

@@ -21,7 +21,8 @@ Measures "imreport run" end to end: generates a history (--messages over
 --span, plus --bursts seconds of --burst-size messages), serves it with the
 Report API simulator (every answer delayed by --latency, requests past
 --rate-limit per second answered 429), runs a bounded backfill over it into
-an embedded Kafka broker with IMREPORT_RATE_LIMIT=--rate-limit and the
+an embedded Kafka broker (every answer delayed by --kafka-latency: a
+cluster far away) with IMREPORT_RATE_LIMIT=--rate-limit and the
 defaults otherwise (--env KEY=VALUE overrides any variable), and prints
 messages/second, API requests, messages per request against the least
 possible (one per full page plus one per 7-day span) and the fraction of the
@@ -36,6 +37,7 @@ Examples (the issue's table):
   imreport bench --messages 200000 --span 6h --latency 200ms --rate-limit 10
   imreport bench --messages 6000 --span 720h
   imreport bench --messages 100000 --span 24h --naive
+  imreport bench --messages 600000 --span 18h --latency 200ms --rate-limit 10 --kafka-latency 250ms
 `
 
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, _ envconfig.Lookuper) int {
@@ -47,6 +49,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, _ en
 	fs.IntVar(&spec.BurstSize, "burst-size", 1500, "messages in each burst second")
 	fs.Uint64Var(&spec.Seed, "seed", 1, "dataset seed")
 	fs.DurationVar(&spec.Latency, "latency", 0, "delay of every API answer")
+	fs.DurationVar(&spec.KafkaLatency, "kafka-latency", 0, "delay of every answer of the embedded Kafka broker (a cluster far away)")
 	fs.Float64Var(&spec.RateLimit, "rate-limit", 0, "API requests per second (client and simulator); 0 = unlimited")
 	fs.StringVar(&spec.APIVersion, "api-version", "v2", "IMREPORT_API_VERSION: v1 or v2")
 	fs.IntVar(&spec.PageSize, "page-size", 1000, "IMREPORT_PAGE_SIZE")
@@ -67,7 +70,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, _ en
 		return code
 	}
 	if *serveKafka != "" {
-		err := bench.ServeKafka(ctx, *serveKafka, func(addrs []string) {
+		err := bench.ServeKafka(ctx, *serveKafka, spec.KafkaLatency, func(addrs []string) {
 			fmt.Fprintf(stdout, "embedded kafka on %s\n", strings.Join(addrs, ","))
 		})
 		if err != nil {
@@ -82,8 +85,8 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, _ en
 		fmt.Fprintln(stderr, "imreport bench:", err)
 		return exitFailed
 	}
-	fmt.Fprintf(stdout, "imreport bench: %d messages over %v (%d bursts of %d), latency %v, rate limit %g/s, %s, page size %d\n",
-		spec.Messages, spec.Span, spec.Bursts, spec.BurstSize, spec.Latency, spec.RateLimit, spec.APIVersion, spec.PageSize)
+	fmt.Fprintf(stdout, "imreport bench: %d messages over %v (%d bursts of %d), latency %v, kafka latency %v, rate limit %g/s, %s, page size %d\n",
+		spec.Messages, spec.Span, spec.Bursts, spec.BurstSize, spec.Latency, spec.KafkaLatency, spec.RateLimit, spec.APIVersion, spec.PageSize)
 	res, err := bench.Run(ctx, spec, func(ctx context.Context, env map[string]string) (int64, error) {
 		return benchRun(ctx, env, stderr)
 	})

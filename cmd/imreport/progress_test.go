@@ -30,9 +30,12 @@ func progressLines(t *testing.T, logs string, msg string) []map[string]any {
 }
 
 // A bounded backfill reports progress when its reporter wakes (a fake
-// sleep the test releases), here at the 12th and 36th commit while the
-// pipeline is held in its commit hook: the lines carry the committed cursor,
-// the share done, what was published so far, rates and an ETA.
+// sleep the test releases), here at the first two commits that moved the
+// cursor while the pipeline is held in its commit hook: the lines carry the
+// committed cursor, the share done, what was published so far, rates and an
+// ETA. The API holds its 20th and 40th answers until the first and second
+// report are taken, so both come before the end however fast the machine
+// (commits of windows that come due together are grouped).
 func TestRunLogsProgress(t *testing.T) {
 	start := time.Now().UTC().Add(-30 * time.Hour).Truncate(time.Hour)
 	end := start.Add(6 * time.Hour)
@@ -40,7 +43,7 @@ func TestRunLogsProgress(t *testing.T) {
 	brokers := newKafka(t)
 	env := baseEnv(t, h, brokers)
 	env["IMREPORT_LOG_LEVEL"] = "info"
-	env["IMREPORT_WINDOW_MESSAGES"] = "100" // windows of about 100 messages: some 60 commits
+	env["IMREPORT_WINDOW_MESSAGES"] = "100" // windows of about 100 messages: some 60 windows, 70 requests
 	cfg, err := loadConfig(context.Background(), mapLookup(env), time.Now(), true)
 	if err != nil {
 		t.Fatal(err)
@@ -52,11 +55,22 @@ func TestRunLogsProgress(t *testing.T) {
 		return reports.sleep(ctx, d)
 	}
 	var (
-		mu      sync.Mutex
-		pipe    *pipeline.Pipeline
-		commits int
-		want    []pipeline.StreamProgress
+		mu   sync.Mutex
+		pipe *pipeline.Pipeline
+		want []pipeline.StreamProgress
 	)
+	reported := []chan struct{}{make(chan struct{}), make(chan struct{})}
+	h.setOnRequest(func(n int64) {
+		for i, at := range []int64{20, 40} {
+			if n == at {
+				select {
+				case <-reported[i]:
+				case <-time.After(2 * time.Minute):
+					t.Errorf("report %d not taken within 2m of the API's answer %d", i+1, at)
+				}
+			}
+		}
+	})
 	logs := &syncBuffer{}
 	primed := false
 	report := func() {
@@ -72,12 +86,17 @@ func TestRunLogsProgress(t *testing.T) {
 		OnCommit: func(time.Time) {
 			mu.Lock()
 			defer mu.Unlock()
-			commits++
-			if commits == 12 || commits == 36 {
-				// The publisher waits here: the cursor and counts hold still.
-				report()
-				want = append(want, pipe.StreamProgress()[0])
+			if len(want) == len(reported) {
+				return
 			}
+			sp := pipe.StreamProgress()[0]
+			if sp.Published == 0 || !sp.Cursor.Before(end) || len(want) > 0 && !sp.Cursor.After(want[len(want)-1].Cursor) {
+				return
+			}
+			// The publisher waits here: the cursor and counts hold still.
+			report()
+			want = append(want, pipe.StreamProgress()[0])
+			close(reported[len(want)-1])
 		},
 	})
 	if err != nil {
