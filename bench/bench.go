@@ -27,13 +27,13 @@ type Spec struct {
 	BurstSize int
 	Seed      uint64
 
-	Latency    time.Duration // added to every API answer
+	Latency time.Duration // added to every API answer
 	// KafkaLatency delays every answer of the embedded Kafka broker: a
 	// cluster far away (see internal/farnet).
 	KafkaLatency time.Duration
-	RateLimit  float64       // IMREPORT_RATE_LIMIT, also enforced by the simulator; 0 = unlimited
-	APIVersion string        // "" = v2
-	PageSize   int           // IMREPORT_PAGE_SIZE; 0 = 1000
+	RateLimit    float64 // IMREPORT_RATE_LIMIT, also enforced by the simulator; 0 = unlimited
+	APIVersion   string  // "" = v2
+	PageSize     int     // IMREPORT_PAGE_SIZE; 0 = 1000
 
 	// Env holds more IMREPORT_* variables for the run (they win over the
 	// bench's own).

@@ -47,7 +47,9 @@ func newOutgoing() *outgoing {
 }
 
 // full reports whether o may take no more records.
-func (o *outgoing) full() bool { return o != nil && (len(o.recs) >= maxGather || o.bytes >= maxGatherBytes) }
+func (o *outgoing) full() bool {
+	return o != nil && (len(o.recs) >= maxGather || o.bytes >= maxGatherBytes)
+}
 
 // empty reports whether o holds neither records nor job ends (nil holds
 // nothing).
