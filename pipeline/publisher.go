@@ -41,7 +41,6 @@ func (p *Pipeline) publisher(ctx context.Context, seen *seenSet, safe marks, ite
 	// release is a job's end, once every record of its pages is
 	// acknowledged: its window is published.
 	release := func(j job) error {
-		p.gate.release()
 		if !j.advance {
 			p.stats.rescans.Add(1)
 		} else {
@@ -135,7 +134,12 @@ func (p *Pipeline) publisher(ctx context.Context, seen *seenSet, safe marks, ite
 			}
 			p.notePageCost(time.Since(began))
 		} else {
-			pub.next.ends = append(pub.next.ends, it.job) // released once its pages are acknowledged
+			// The window is fetched: another may start (the gate bounds the
+			// windows being fetched; what waits for Kafka is bounded by
+			// maxGather). Its end is released once its pages are
+			// acknowledged.
+			p.gate.release()
+			pub.next.ends = append(pub.next.ends, it.job)
 		}
 		if err := pub.kick(ctx, release); err != nil {
 			return err
