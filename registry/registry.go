@@ -184,7 +184,7 @@ func (e *Error) Error() string {
 	hint := ""
 	switch e.Status {
 	case http.StatusConflict:
-		hint = " (the schema is not compatible with the versions already under the subject at the subject's compatibility level; see README, \"Changing the schema\")"
+		hint = " (the schema is not compatible with the versions already under the subject at the subject's compatibility level; see docs/consuming.md, \"Changing the schema\")"
 	case http.StatusUnauthorized, http.StatusForbidden:
 		hint = " (check IMREPORT_SCHEMA_REGISTRY_USERNAME/_PASSWORD or _BEARER_TOKEN and the account's permissions on the subject)"
 	}

@@ -29,8 +29,8 @@
 // # Evolution
 //
 // Every released schema is kept in testdata/released; a test checks that the
-// current schema is FULL compatible with each (see README, "Changing the
-// schema").
+// current schema is FULL compatible with each (see docs/consuming.md,
+// "Changing the schema").
 //
 // # Fingerprint
 //

@@ -69,7 +69,7 @@ func TestSchemaEvolutionFull(t *testing.T) {
 	released := releasedSchemas(t)
 	for name, text := range released {
 		if err := fullyCompatible(current, parseAvro(t, name, text)); err != nil {
-			t.Errorf("message.avsc is not FULL compatible with the released %s: %v (see README, \"Changing the schema\")", name, err)
+			t.Errorf("message.avsc is not FULL compatible with the released %s: %v (see docs/consuming.md, \"Changing the schema\")", name, err)
 		}
 	}
 	// The current schema must itself be released: a change to message.avsc

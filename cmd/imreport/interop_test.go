@@ -92,7 +92,7 @@ func TestInteropReaders(t *testing.T) {
 		{"python", []string{"/usr/bin/python3", filepath.Join(here, "reader.py"), strings.Join(brokers, ","), reg.URL(), topic, truth}, nil},
 		{"java", []string{"java", "-cp", strings.Join(jars, ":"), filepath.Join(here, "Reader.java"), values, reg.URL(), truth}, nil},
 		// Single-object values (the golden files) with Java's
-		// BinaryMessageDecoder, as README's "A single-object topic" says.
+		// BinaryMessageDecoder, as docs/consuming.md's "A single-object topic" says.
 		{"java single-object", append([]string{"java", "-cp", strings.Join(jars, ":"), filepath.Join(here, "SingleObject.java"),
 			filepath.Join("..", "..", "schema", "message.avsc")}, goldenValues(t)...), nil},
 		// Not a reader: the schema evolution guard again, with the Java

@@ -19,11 +19,11 @@ func (c *Config) loadRegistry(e env, bad func(name, format string, args ...any))
 		caVar    = "IMREPORT_SCHEMA_REGISTRY_TLS_CA_FILE"
 	)
 	r := registry.Config{
-		URLs:        splitList(e.RegistryURL),
-		Username:    strings.TrimSpace(e.RegistryUsername),
-		Password:    e.RegistryPassword,
-		BearerToken: strings.TrimSpace(e.RegistryBearerToken),
-		TLSCAFile:   strings.TrimSpace(e.RegistryTLSCAFile),
+		URLs:        splitList(e.get("IMREPORT_SCHEMA_REGISTRY_URL")),
+		Username:    strings.TrimSpace(e.get("IMREPORT_SCHEMA_REGISTRY_USERNAME")),
+		Password:    e.get("IMREPORT_SCHEMA_REGISTRY_PASSWORD"),
+		BearerToken: strings.TrimSpace(e.get("IMREPORT_SCHEMA_REGISTRY_BEARER_TOKEN")),
+		TLSCAFile:   strings.TrimSpace(e.get("IMREPORT_SCHEMA_REGISTRY_TLS_CA_FILE")),
 	}
 	https := false
 	for _, u := range r.URLs {
@@ -58,13 +58,13 @@ func (c *Config) loadRegistry(e env, bad func(name, format string, args ...any))
 	}
 	c.Registry = r
 
-	subject, err := registry.Subject(strings.TrimSpace(e.SubjectStrategy), c.KafkaTopic, schema.FullName)
+	subject, err := registry.Subject(strings.TrimSpace(e.get("IMREPORT_SCHEMA_SUBJECT_STRATEGY")), c.KafkaTopic, schema.FullName)
 	if err != nil {
-		bad("IMREPORT_SCHEMA_SUBJECT_STRATEGY", "%q is not one of topic, record, topic_record", e.SubjectStrategy)
+		bad("IMREPORT_SCHEMA_SUBJECT_STRATEGY", "%q is not one of topic, record, topic_record", e.get("IMREPORT_SCHEMA_SUBJECT_STRATEGY"))
 	}
 	c.Subject = subject
 
-	switch f := strings.ToLower(strings.TrimSpace(e.ValueFormat)); f {
+	switch f := strings.ToLower(strings.TrimSpace(e.get("IMREPORT_VALUE_FORMAT"))); f {
 	case "auto":
 		c.ValueFormat = schema.SingleObject
 		if len(r.URLs) > 0 {
@@ -76,6 +76,6 @@ func (c *Config) loadRegistry(e env, bad func(name, format string, args ...any))
 			bad("IMREPORT_VALUE_FORMAT", "confluent needs %s", urlVar)
 		}
 	default:
-		bad("IMREPORT_VALUE_FORMAT", "%q is not one of auto, confluent, single-object", e.ValueFormat)
+		bad("IMREPORT_VALUE_FORMAT", "%q is not one of auto, confluent, single-object", e.get("IMREPORT_VALUE_FORMAT"))
 	}
 }

@@ -23,8 +23,8 @@ const runUsage = `imreport run
 
 Runs the pipeline: polls the Report API in time windows, publishes every
 message once to Kafka as Avro, and records progress in the checkpoint file.
-Configured only by environment variables (listed below and in README.md,
-"Configuration"); the required ones are IMREPORT_APP_KEY,
+Configured only by environment variables (listed below and in
+docs/configuration.md); the required ones are IMREPORT_APP_KEY,
 IMREPORT_MASTER_SECRET and IMREPORT_KAFKA_BROKERS. With IMREPORT_END set it
 is a bounded backfill that exits 0 once everything sent before IMREPORT_END
 is published; otherwise it tails until SIGINT or SIGTERM, then finishes the

@@ -5,7 +5,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -14,11 +13,12 @@ import (
 	"github.com/sethvargo/go-envconfig"
 )
 
-// envTags returns the env struct's variables and their tag defaults.
+// envTags returns the variables of the struct go-envconfig decodes into
+// and their tag defaults.
 func envTags(t *testing.T) map[string]string {
 	t.Helper()
 	tags := map[string]string{}
-	typ := reflect.TypeFor[env]()
+	typ := envStruct()
 	for i := range typ.NumField() {
 		tag, ok := typ.Field(i).Tag.Lookup("env")
 		if !ok {
@@ -68,11 +68,11 @@ func TestVariablesMatchEnvStruct(t *testing.T) {
 	}
 }
 
-// README.md's configuration table holds exactly the rows the table
-// renders, in the same order: nothing missing, nothing extra, nothing
-// reworded.
-func TestVariablesMatchREADME(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+// docs/configuration.md's table (once README.md's) holds exactly the rows
+// the table renders, in the same order: nothing missing, nothing extra,
+// nothing reworded.
+func TestVariablesMatchConfigurationDoc(t *testing.T) {
+	readme, err := os.ReadFile(configurationDocPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,20 +84,20 @@ func TestVariablesMatchREADME(t *testing.T) {
 	}
 	var want []string
 	for _, v := range variables {
-		want = append(want, v.readmeRow())
+		want = append(want, v.docRow())
 	}
 	for _, w := range want {
 		if !slices.Contains(rows, w) {
-			t.Errorf("README.md lacks the row (or has it reworded):\n%s", w)
+			t.Errorf("docs/configuration.md lacks the row (or has it reworded):\n%s", w)
 		}
 	}
 	for _, r := range rows {
 		if !slices.Contains(want, r) {
-			t.Errorf("README.md has a row no variable renders (remove it or fix vars.go):\n%s", r)
+			t.Errorf("docs/configuration.md has a row no variable renders (remove it or fix vars.go):\n%s", r)
 		}
 	}
 	if !t.Failed() && !slices.Equal(rows, want) {
-		t.Errorf("README.md lists the variables in another order than vars.go")
+		t.Errorf("docs/configuration.md lists the variables in another order than vars.go")
 	}
 }
 
