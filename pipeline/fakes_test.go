@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/imreport/imreport/checkpoint"
-	"github.com/imreport/imreport/retry"
-	"github.com/imreport/imreport/simulator"
+	"github.com/imreport/imreport/internal/fake/simulator"
+	"github.com/imreport/imreport/internal/retry"
 	"github.com/imreport/imreport/sink"
 	"github.com/imreport/imreport/source"
 )

@@ -16,7 +16,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/imreport/imreport/checkpoint"
-	"github.com/imreport/imreport/retry"
+	"github.com/imreport/imreport/internal/retry"
 	"github.com/imreport/imreport/schema"
 	"github.com/imreport/imreport/sink"
 	"github.com/imreport/imreport/source"

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imreport/imreport/simulator"
+	"github.com/imreport/imreport/internal/fake/simulator"
 )
 
 func simClient(t *testing.T, cfg simulator.Config, msgs []simulator.Message) *Client {

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imreport/imreport/retry"
+	"github.com/imreport/imreport/internal/retry"
 )
 
 // fakeClock is an injected clock that tests move by hand.

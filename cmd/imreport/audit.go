@@ -13,8 +13,8 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
-	"github.com/imreport/imreport/audit"
-	"github.com/imreport/imreport/metrics"
+	"github.com/imreport/imreport/internal/service/metrics"
+	"github.com/imreport/imreport/internal/tools/audit"
 	"github.com/imreport/imreport/pipeline"
 	"github.com/imreport/imreport/source"
 )

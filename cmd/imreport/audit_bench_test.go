@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imreport/imreport/simulator"
+	"github.com/imreport/imreport/internal/fake/simulator"
 )
 
 // BenchmarkAuditDay measures what an audit of one day of history costs:

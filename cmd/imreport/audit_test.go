@@ -13,8 +13,8 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/imreport/imreport/checkpoint"
+	"github.com/imreport/imreport/internal/fake/simulator"
 	"github.com/imreport/imreport/schema"
-	"github.com/imreport/imreport/simulator"
 	"github.com/imreport/imreport/sink"
 )
 

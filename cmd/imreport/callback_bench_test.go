@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imreport/imreport/internal/fake/simulator"
 	"github.com/imreport/imreport/pipeline"
-	"github.com/imreport/imreport/simulator"
 )
 
 // BenchmarkCallbackThroughput: 64 vendor connections POST one message per

@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imreport/imreport/demo"
+	"github.com/imreport/imreport/internal/demo"
+	"github.com/imreport/imreport/internal/fake/simulator"
 	"github.com/imreport/imreport/pipeline"
-	"github.com/imreport/imreport/simulator"
 )
 
 // The callback chaos test's knobs.

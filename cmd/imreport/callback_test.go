@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imreport/imreport/demo"
+	"github.com/imreport/imreport/internal/demo"
+	"github.com/imreport/imreport/internal/fake/simulator"
 	"github.com/imreport/imreport/pipeline"
-	"github.com/imreport/imreport/simulator"
 	"github.com/imreport/imreport/sink"
 )
 

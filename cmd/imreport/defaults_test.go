@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imreport/imreport/simulator"
+	"github.com/imreport/imreport/internal/fake/simulator"
 )
 
 // TestRunWithOnlyRequiredVariables is what a new user does first (run.sh

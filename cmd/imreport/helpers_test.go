@@ -18,8 +18,8 @@ import (
 	"github.com/sethvargo/go-envconfig"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/imreport/imreport/internal/fake/simulator"
 	"github.com/imreport/imreport/schema"
-	"github.com/imreport/imreport/simulator"
 	"github.com/imreport/imreport/sink"
 )
 

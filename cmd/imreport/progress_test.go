@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imreport/imreport/internal/fake/simulator"
 	"github.com/imreport/imreport/pipeline"
-	"github.com/imreport/imreport/simulator"
 )
 
 // progressLines returns the "progress" lines of a JSON log.

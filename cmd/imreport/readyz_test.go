@@ -10,8 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/imreport/imreport/simulator"
-	"github.com/imreport/imreport/status"
+	"github.com/imreport/imreport/internal/fake/simulator"
+	"github.com/imreport/imreport/internal/service/status"
 )
 
 // stepper runs a loop's sleeps one at a time: the loop says when it enters

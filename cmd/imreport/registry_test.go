@@ -17,8 +17,8 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
-	"github.com/imreport/imreport/registry"
 	"github.com/imreport/imreport/schema"
+	"github.com/imreport/imreport/schema/registry"
 	"github.com/imreport/imreport/sink"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imreport/imreport/simulator"
+	"github.com/imreport/imreport/internal/fake/simulator"
 )
 
 // TestRewindRerunsARangeExactlyOnce: after a finished backfill, the API

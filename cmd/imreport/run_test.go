@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/imreport/imreport/checkpoint"
-	"github.com/imreport/imreport/simulator"
+	"github.com/imreport/imreport/internal/fake/simulator"
 )
 
 // bigSpec is a day of history: 52,000 spread messages plus three bursts of

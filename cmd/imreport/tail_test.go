@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imreport/imreport/internal/fake/simulator"
 	"github.com/imreport/imreport/pipeline"
-	"github.com/imreport/imreport/simulator"
 )
 
 // fakeClock is the time of the simulator and of the run alike. It moves only

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imreport/imreport/simulator"
+	"github.com/imreport/imreport/internal/fake/simulator"
 )
 
 // End-to-end tests of Report API v2: the simulator over HTTP and kfake over
