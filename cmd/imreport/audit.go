@@ -94,9 +94,9 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, look
 
 // check validates the flags against the configuration.
 func (f *auditFlags) check(cfg Config, now time.Time) (problems []string) {
-	f.from0, f.to0, problems = audit.CheckRange(f.from, f.to, f.bucket, f.margin, now)
+	f.from0, f.to0, problems = checkRange(f.from, f.to, f.bucket, f.margin, now)
 	var bad []string
-	f.streamList, bad = audit.Streams(f.streams, configStreams(cfg), cfg.APIVersion)
+	f.streamList, bad = auditStreams(f.streams, configStreams(cfg), cfg.APIVersion)
 	problems = append(problems, bad...)
 	return problems
 }

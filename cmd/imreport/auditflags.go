@@ -1,20 +1,21 @@
-package audit
+package main
 
 import (
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/imreport/imreport/internal/tools/audit"
 	"github.com/imreport/imreport/pipeline"
 	"github.com/imreport/imreport/source"
 )
 
-// CheckRange reads an audited range as imreport audit's flags give it
-// (--from and --to as ParseTime reads them, --bucket, --margin) and
+// checkRange reads an audited range as imreport audit's flags give it
+// (--from and --to as audit.ParseTime reads them, --bucket, --margin) and
 // returns every problem with it at once, each naming its flag.
-func CheckRange(from, to string, bucket, margin time.Duration, now time.Time) (from0, to0 time.Time, problems []string) {
+func checkRange(from, to string, bucket, margin time.Duration, now time.Time) (from0, to0 time.Time, problems []string) {
 	parse := func(name, v string, dst *time.Time) {
-		t, err := ParseTime(v, bucket, now)
+		t, err := audit.ParseTime(v, bucket, now)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("--%s: %v", name, err))
 		}
@@ -40,10 +41,10 @@ func CheckRange(from, to string, bucket, margin time.Duration, now time.Time) (f
 	return from0, to0, problems
 }
 
-// Streams reads --stream: comma-separated stream names ("messages",
+// auditStreams reads --stream: comma-separated stream names ("messages",
 // "users/<name>", ...), each one apiVersion serves; empty = configured.
 // It returns every problem at once, each naming the flag.
-func Streams(names string, configured []source.Stream, apiVersion string) (streams []source.Stream, problems []string) {
+func auditStreams(names string, configured []source.Stream, apiVersion string) (streams []source.Stream, problems []string) {
 	if names == "" {
 		return configured, nil
 	}
