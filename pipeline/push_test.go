@@ -19,7 +19,7 @@ import (
 )
 
 // batchOf decodes msgs as a callback body would carry them.
-func batchOf(t *testing.T, at time.Time, msgs ...fakeMsg) callback.Batch {
+func batchOf(t *testing.T, at time.Time, msgs ...fakeMsg) source.PushBatch {
 	t.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, `{"total":%d,"messages":[`, len(msgs))
@@ -396,7 +396,7 @@ func BenchmarkPushConcurrent(b *testing.B) {
 		for pb.Next() {
 			mm := m
 			mm.MsgID = next.Add(1)
-			if err := p.Push(ctx, callback.Batch{Endpoint: "/callback", ReceivedAt: clock.Now(), Messages: []source.Message{mm}, Errs: []error{nil}}); err != nil {
+			if err := p.Push(ctx, source.PushBatch{Endpoint: "/callback", ReceivedAt: clock.Now(), Messages: []source.Message{mm}, Errs: []error{nil}}); err != nil {
 				b.Error(err)
 				return
 			}
