@@ -11,9 +11,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/imreport/imreport/internal/service/metrics"
+	"github.com/imreport/imreport/internal/service/status"
 	"github.com/imreport/imreport/internal/tools/audit"
 	"github.com/imreport/imreport/pipeline"
 	"github.com/imreport/imreport/source"
@@ -115,7 +117,7 @@ func runAudit(ctx context.Context, cfg Config, f auditFlags, logger *slog.Logger
 	var onProgress func(audit.Progress)
 	if f.http != "" {
 		var srv *http.Server
-		onProgress, srv, err = metrics.ServeAudit(f.http, buildVersion(), logger)
+		onProgress, srv, err = serveAudit(f.http, buildVersion(), logger)
 		if err != nil {
 			return exitFailed, err
 		}
@@ -154,4 +156,20 @@ func printAudit(w io.Writer, asJSON bool, o audit.Outcome) (int, error) {
 		return code, o.WriteJSON(w)
 	}
 	return code, o.WriteTable(w)
+}
+
+// serveAudit serves the series of `imreport audit --http`
+// (audit.Collectors) on addr with metrics.Serve, ready while the audit runs,
+// until the returned server is closed; it returns the progress hook that sets
+// them.
+func serveAudit(addr, version string, logger *slog.Logger) (func(audit.Progress), *http.Server, error) {
+	reg := prometheus.NewRegistry()
+	onProgress := audit.Collectors(reg)
+	board := status.New(status.Config{Version: version})
+	board.Running(nil) // ready while it runs
+	srv, _, err := metrics.Serve(addr, reg, board, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	return onProgress, srv, nil
 }

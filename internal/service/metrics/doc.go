@@ -11,7 +11,8 @@
 // methods are the hooks the wiring hands to the source, the receiver, the
 // pipeline and the progress reporter.
 //
-// Audit registers the series of imreport audit --http.
+// The series of imreport audit --http are the audit package's own
+// (audit.Collectors).
 //
 // # Serving
 //

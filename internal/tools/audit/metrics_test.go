@@ -1,4 +1,4 @@
-package metrics
+package audit
 
 import (
 	"strings"
@@ -6,16 +6,14 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/imreport/imreport/internal/tools/audit"
 )
 
 // TestAuditMetrics: the progress hook sets the imreport_audit_* series.
 func TestAuditMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	hook := Audit(reg)
-	hook(audit.Progress{Phase: "api", Done: 3, Total: 12, ETA: 9 * time.Second, BucketsBad: 2})
-	hook(audit.Progress{Phase: "done", BucketsBad: 2, BucketsTotal: 12})
+	hook := Collectors(reg)
+	hook(Progress{Phase: "api", Done: 3, Total: 12, ETA: 9 * time.Second, BucketsBad: 2})
+	hook(Progress{Phase: "done", BucketsBad: 2, BucketsTotal: 12})
 	for name, want := range map[string]float64{
 		`imreport_audit_done{phase="api"}`:  3,
 		`imreport_audit_total{phase="api"}`: 12,
