@@ -17,6 +17,7 @@ import (
 
 	"github.com/imreport/imreport/checkpoint"
 	"github.com/imreport/imreport/internal/retry"
+	"github.com/imreport/imreport/internal/testkit"
 	"github.com/imreport/imreport/schema"
 	"github.com/imreport/imreport/sink"
 	"github.com/imreport/imreport/source"
@@ -820,7 +821,7 @@ func TestTailFindsLateArrivalByRescan(t *testing.T) {
 		poll     = 30 * time.Second
 	)
 	T0 := t0.Add(12 * time.Hour)
-	clock := newClock(T0)
+	clock := testkit.NewClock(T0)
 	base := generate(t, 9, T0.Add(-10*time.Minute), 15*time.Minute, 150, 0, 0)
 	f := &fakeFetcher{msgs: base, pageSize: 20, now: clock.Now}
 	pub := newFakePublisher()

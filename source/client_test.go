@@ -1,7 +1,6 @@
 package source
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -23,6 +22,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/imreport/imreport/internal/retry"
+	"github.com/imreport/imreport/internal/testkit"
 )
 
 const (
@@ -162,7 +162,7 @@ func testMsgs(n int) []string {
 type harness struct {
 	api    *fakeAPI
 	client *Client
-	log    *bytes.Buffer
+	log    *testkit.Buffer
 
 	mu       sync.Mutex
 	sleeps   []time.Duration
@@ -185,7 +185,7 @@ func (h *harness) snapshot() (sleeps []time.Duration, retried []error, statuses 
 
 func newHarness(t *testing.T, msgs []string, mod func(*Config)) *harness {
 	t.Helper()
-	h := &harness{api: newFakeAPI(t, msgs), log: &bytes.Buffer{}}
+	h := &harness{api: newFakeAPI(t, msgs), log: new(testkit.Buffer)}
 	cfg := Config{
 		BaseURL:      h.api.srv.URL,
 		AppKey:       testAppKey,
@@ -203,7 +203,7 @@ func newHarness(t *testing.T, msgs []string, mod func(*Config)) *harness {
 				h.mu.Unlock()
 			},
 		},
-		Logger: slog.New(slog.NewJSONHandler(&lockedWriter{w: h.log}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger: slog.New(slog.NewJSONHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:    func() time.Time { return testNow },
 		OnResponse: func(kind string, status int, _ time.Duration) {
 			h.mu.Lock()
@@ -221,17 +221,6 @@ func newHarness(t *testing.T, msgs []string, mod func(*Config)) *harness {
 	h.client = c
 	t.Cleanup(func() { assertNoSecret(t, "log", h.log.String()) })
 	return h
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // assertNoSecret fails if s holds the master secret or the Authorization

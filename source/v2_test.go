@@ -1,7 +1,6 @@
 package source
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,25 +17,8 @@ import (
 	"time"
 
 	"github.com/imreport/imreport/internal/retry"
+	"github.com/imreport/imreport/internal/testkit"
 )
-
-// fakeClock is an injected clock that tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // v2state is what a fake cursor points at.
 type v2state struct {
@@ -202,8 +184,8 @@ func (f *fakeV2) serve(w http.ResponseWriter, r *http.Request) {
 type v2harness struct {
 	api    *fakeV2
 	client *Client
-	clock  *fakeClock
-	log    *bytes.Buffer
+	clock  *testkit.Clock
+	log    *testkit.Buffer
 
 	mu       sync.Mutex
 	sleeps   []time.Duration
@@ -215,7 +197,7 @@ type v2harness struct {
 
 func newV2Harness(t *testing.T, msgs []string, mod func(*Config)) *v2harness {
 	t.Helper()
-	h := &v2harness{api: newFakeV2(t, msgs), log: &bytes.Buffer{}, clock: &fakeClock{t: testNow}}
+	h := &v2harness{api: newFakeV2(t, msgs), log: new(testkit.Buffer), clock: testkit.NewClock(testNow)}
 	cfg := Config{
 		BaseURL:      h.api.srv.URL,
 		AppKey:       testAppKey,
@@ -242,7 +224,7 @@ func newV2Harness(t *testing.T, msgs []string, mod func(*Config)) *v2harness {
 				h.mu.Unlock()
 			},
 		},
-		Logger: slog.New(slog.NewJSONHandler(&lockedWriter{w: h.log}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger: slog.New(slog.NewJSONHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:    h.clock.Now,
 		OnResponse: func(kind string, _ int, _ time.Duration) {
 			h.mu.Lock()

@@ -5,30 +5,13 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/vbauerster/mpb/v8"
+
+	"github.com/imreport/imreport/internal/testkit"
 )
-
-// lockedBuffer is what the bars draw on.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 var ansi = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`)
 
@@ -37,7 +20,7 @@ var ansi = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`)
 // through the bars comes out above them; the wait note shows below; a
 // bounded stream that reached its end is drawn full.
 func TestBarsDraw(t *testing.T) {
-	var out lockedBuffer
+	var out testkit.Buffer
 	refresh := make(chan any)
 	b := NewBars(&out, mpb.WithManualRefresh(refresh), mpb.WithWidth(160))
 	end := t0.Add(10 * time.Hour)
@@ -82,7 +65,7 @@ func TestBarsDraw(t *testing.T) {
 // A counting bar (imreport read): done of a known total fills and
 // completes; an unknown total (following) is a spinner with its count.
 func TestBarsCount(t *testing.T) {
-	var out lockedBuffer
+	var out testkit.Buffer
 	refresh := make(chan any)
 	b := NewBars(&out, mpb.WithManualRefresh(refresh), mpb.WithWidth(120))
 	b.Count("records", 5, 20, " 5/20 records")
@@ -102,7 +85,7 @@ func TestBarsCount(t *testing.T) {
 // written against the planned records, and ends full; the lines pass
 // through unchanged.
 func TestCountLines(t *testing.T) {
-	var drawn lockedBuffer
+	var drawn testkit.Buffer
 	bars := NewBars(&drawn, mpb.WithWidth(120), mpb.WithManualRefresh(make(chan any)))
 	var printed bytes.Buffer
 	out, planned, stop := CountLines(bars, &printed, time.Hour)

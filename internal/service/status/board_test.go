@@ -8,31 +8,23 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/imreport/imreport/internal/service/progress"
+	"github.com/imreport/imreport/internal/testkit"
 	"github.com/imreport/imreport/pipeline"
 	"github.com/imreport/imreport/source"
 )
 
 var t0 = time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
-func newBoard(c *clock) *Board {
+func newBoard(c *testkit.Clock) *Board {
 	return New(Config{
 		Version:   "v-test",
 		Kafka:     Kafka{Brokers: []string{"k:9092"}, Topic: "t", DLQTopic: "t.dlq"},
 		Endpoints: map[string]string{"/v2/messages": "messages", "/v2/users/alice/messages": "users/alice"},
-		Now:       c.now,
+		Now:       c.Now,
 	})
 }
 
@@ -47,7 +39,7 @@ func get(t *testing.T, h http.HandlerFunc) (int, string) {
 // the first failed Kafka request until the next success; not ready for
 // good once stopping. A Report API error changes nothing.
 func TestReadiness(t *testing.T) {
-	c := &clock{t: t0}
+	c := testkit.NewClock(t0)
 	b := newBoard(c)
 	steps := []struct {
 		do     func()
@@ -58,9 +50,9 @@ func TestReadiness(t *testing.T) {
 		{func() { b.Running(func() []pipeline.StreamProgress { return nil }) }, true, ""},
 		{func() { b.KafkaResult(nil) }, true, ""},
 		{func() { b.APIError(&source.APIError{Endpoint: "/v2/messages", Status: 503}) }, true, ""},
-		{func() { c.add(time.Minute); b.KafkaResult(errors.New("dial tcp k:9092: connection refused")) }, false,
+		{func() { c.Advance(time.Minute); b.KafkaResult(errors.New("dial tcp k:9092: connection refused")) }, false,
 			"kafka unreachable since 2026-11-20T08:01:00Z: dial tcp k:9092: connection refused"},
-		{func() { c.add(time.Minute); b.KafkaResult(errors.New("i/o timeout")) }, false, "kafka unreachable since 2026-11-20T08:01:00Z: i/o timeout"},
+		{func() { c.Advance(time.Minute); b.KafkaResult(errors.New("i/o timeout")) }, false, "kafka unreachable since 2026-11-20T08:01:00Z: i/o timeout"},
 		{func() { b.KafkaResult(context.Canceled) }, false, "since 2026-11-20T08:01:00Z"},
 		{func() { b.KafkaResult(nil) }, true, ""},
 		{func() { b.Stopping() }, false, "shutting down"},
@@ -80,7 +72,7 @@ func TestReadiness(t *testing.T) {
 // API error is filed under the stream whose endpoint it names), Kafka's
 // state, the registry; no credentials in it.
 func TestStatusJSON(t *testing.T) {
-	c := &clock{t: t0}
+	c := testkit.NewClock(t0)
 	b := newBoard(c)
 	b.SetRegistry(Registry{State: "registered", URLs: []string{"http://sr:8081"}, Subject: "t-value", SchemaID: 7, ValueFormat: "confluent"})
 	b.Running(func() []pipeline.StreamProgress {
@@ -94,7 +86,7 @@ func TestStatusJSON(t *testing.T) {
 	b.APIError(fmt.Errorf("fetch users/alice: %w", &source.TransportError{Endpoint: "/v2/users/alice/messages", Err: errors.New("read body: unexpected EOF")}))
 	b.APIError(errors.New("rate limiter: context deadline exceeded"))
 	b.KafkaResult(nil)
-	c.add(10 * time.Second)
+	c.Advance(10 * time.Second)
 	b.KafkaResult(errors.New("kafka metadata: connection refused"))
 
 	code, body := get(t, b.ServeStatus)
@@ -134,7 +126,7 @@ func TestStatusJSON(t *testing.T) {
 // Before the pipeline runs, /status has no streams, an unknown Kafka and
 // no registry.
 func TestStatusStarting(t *testing.T) {
-	b := newBoard(&clock{t: t0})
+	b := newBoard(testkit.NewClock(t0))
 	var st Status
 	_, body := get(t, b.ServeStatus)
 	if err := json.Unmarshal([]byte(body), &st); err != nil {
@@ -148,7 +140,7 @@ func TestStatusStarting(t *testing.T) {
 // Probe records each probe's outcome, once per wake of its sleep, and
 // returns when the context ends.
 func TestProbe(t *testing.T) {
-	b := newBoard(&clock{t: t0})
+	b := newBoard(testkit.NewClock(t0))
 	b.Running(nil)
 	results := []error{nil, errors.New("connection refused"), nil}
 	// The loop is sleep, probe, record, sleep: once it enters its sleep
