@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/imreport/imreport/internal/testkit/harness"
 )
 
 // openPTY returns a pseudo-terminal's controller and terminal ends, the
@@ -48,7 +50,7 @@ func TestDemoDrawsAProgressBarOnATerminal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary; skipped with -short")
 	}
-	bin := buildBinary(t)
+	bin := harness.BuildBinary(t)
 	ctl, tty := openPTY(t, 200)
 	cmd := exec.Command(bin, "demo", "--messages", "3000", "--bursts", "0", "--hours", "3", "--window", "10m")
 	cmd.Env = childEnv(nil)

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/imreport/imreport/internal/demo"
 	"github.com/imreport/imreport/internal/fake/simulator"
+	"github.com/imreport/imreport/internal/testkit/harness"
 	"github.com/imreport/imreport/pipeline"
 )
 
@@ -46,9 +47,9 @@ const (
 // and for the whole run, kills included, whose p99 must be under 1 s.
 func TestCallbackChaos(t *testing.T) {
 	if os.Getenv("IMREPORT_CHAOS") != "1" {
-		t.Skip("callback chaos test (about 90 s): run with IMREPORT_CHAOS=1 go test -count=1 -run TestCallbackChaos -v ./cmd/imreport/")
+		t.Skip("callback chaos test (about 90 s): run with IMREPORT_CHAOS=1 go test -count=1 -run TestCallbackChaos -v ./e2e/")
 	}
-	bin := buildBinary(t)
+	bin := harness.BuildBinary(t)
 	const seed = 7
 	began := time.Now()
 	now := began.UTC().Truncate(time.Second)
@@ -65,12 +66,12 @@ func TestCallbackChaos(t *testing.T) {
 		unique[m.MsgID] = true
 	}
 
-	srv := simulator.New(simulator.Config{AppKey: testAppKey, MasterSecret: testSecret,
+	srv := simulator.New(simulator.Config{AppKey: harness.AppKey, MasterSecret: harness.Secret,
 		Faults: simulator.Faults{Seed: seed, ServerError: 0.01, RateLimited: 0.01, Drop: 0.01, Truncate: 0.01, CursorExpire: 0.01}}, all)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	brokers := persistentKafka(t)
-	callbackAddr := "127.0.0.1:" + strconv.Itoa(freeLoopbackPort(t))
+	callbackAddr := "127.0.0.1:" + strconv.Itoa(harness.FreeLoopbackPort(t))
 	dir := t.TempDir()
 	logDir := dir
 	if keep := os.Getenv("IMREPORT_CHAOS_LOGS"); keep != "" {
@@ -80,8 +81,8 @@ func TestCallbackChaos(t *testing.T) {
 		}
 	}
 	env := map[string]string{
-		"IMREPORT_APP_KEY":                  testAppKey,
-		"IMREPORT_MASTER_SECRET":            testSecret,
+		"IMREPORT_APP_KEY":                  harness.AppKey,
+		"IMREPORT_MASTER_SECRET":            harness.Secret,
 		"IMREPORT_API_URL":                  ts.URL,
 		"IMREPORT_API_TIMEOUT":              "2s",
 		"IMREPORT_START":                    now.Add(-6 * time.Minute).Format(time.RFC3339),
@@ -102,8 +103,8 @@ func TestCallbackChaos(t *testing.T) {
 		"IMREPORT_SHUTDOWN_TIMEOUT":         "5s",
 	}
 
-	pusher := simulator.NewPusher(simulator.PushConfig{URL: "http://" + callbackAddr + "/callback", AppKey: testAppKey, MasterSecret: testSecret,
-		RetryMax: 500 * time.Millisecond, Timeout: 10 * time.Second, Faults: callbackFaults(seed)})
+	pusher := simulator.NewPusher(simulator.PushConfig{URL: "http://" + callbackAddr + "/callback", AppKey: harness.AppKey, MasterSecret: harness.Secret,
+		RetryMax: 500 * time.Millisecond, Timeout: 10 * time.Second, Faults: harness.CallbackFaults(seed)})
 	pctx, stopPush := context.WithCancel(t.Context())
 	pushed := make(chan error, 1)
 	go func() { pushed <- pusher.Run(pctx, live) }()
@@ -153,13 +154,13 @@ func TestCallbackChaos(t *testing.T) {
 	ps := pusher.Stats()
 	t.Logf("vendor: %v", ps)
 
-	recs, paths := checkBothPaths(t, readTopic(t, brokers, chaosTopic), all, "/v2/messages")
-	if n := len(scanTopic(t, brokers, chaosDLQTopic)); n != 0 {
+	recs, paths := harness.CheckBothPaths(t, harness.ReadTopic(t, brokers, chaosTopic), all, "/v2/messages")
+	if n := len(harness.ScanTopic(t, brokers, chaosDLQTopic)); n != 0 {
 		t.Errorf("%d dead letters, want none", n)
 	}
 	filled := 0
 	for _, id := range pusher.Lost() {
-		src := recs[id].rec["source"].(map[string]any)
+		src := recs[id].Rec["source"].(map[string]any)
 		if src["api_version"] == pipeline.APIVersionCallback {
 			t.Errorf("msgid %d, whose callback was lost, came by callback", id)
 		}
@@ -182,8 +183,8 @@ func TestCallbackChaos(t *testing.T) {
 	var calm, overall []time.Duration
 	var polled []time.Duration
 	for id, r := range recs {
-		ctime := time.UnixMilli(millis(r.rec["msg_ctime"]))
-		src := r.rec["source"].(map[string]any)
+		ctime := time.UnixMilli(harness.Millis(r.Rec["msg_ctime"]))
+		src := r.Rec["source"].(map[string]any)
 		if src["api_version"] != pipeline.APIVersionCallback {
 			if !ctime.Before(liveFrom) {
 				fetched, _ := src["fetched_at"].(time.Time)

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"fmt"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/imreport/imreport/internal/fake/simulator"
+	"github.com/imreport/imreport/internal/testkit/harness"
 	"github.com/imreport/imreport/sink"
 )
 
@@ -36,10 +37,10 @@ const (
 // only there. Seeds 1 and 3 use the v2 API, seed 2 v1.
 func TestChaos(t *testing.T) {
 	if os.Getenv("IMREPORT_CHAOS") != "1" {
-		t.Skip("chaos test (about a minute per seed): run with IMREPORT_CHAOS=1 go test -count=1 -run TestChaos -v ./cmd/imreport/")
+		t.Skip("chaos test (about a minute per seed): run with IMREPORT_CHAOS=1 go test -count=1 -run TestChaos -v ./e2e/")
 	}
 	began := time.Now()
-	bin := buildBinary(t)
+	bin := harness.BuildBinary(t)
 	for _, tc := range []struct {
 		seed uint64
 		api  string
@@ -76,7 +77,7 @@ func chaosSeed(t *testing.T, bin string, seed uint64, apiVersion string) {
 
 	// The simulator on the real clock, every fault on.
 	srv := simulator.New(simulator.Config{
-		AppKey: testAppKey, MasterSecret: testSecret,
+		AppKey: harness.AppKey, MasterSecret: harness.Secret,
 		Faults: simulator.Faults{
 			Seed:         seed,
 			ServerError:  0.02,
@@ -107,8 +108,8 @@ func chaosSeed(t *testing.T, bin string, seed uint64, apiVersion string) {
 		}
 	}
 	env := map[string]string{
-		"IMREPORT_APP_KEY":                  testAppKey,
-		"IMREPORT_MASTER_SECRET":            testSecret,
+		"IMREPORT_APP_KEY":                  harness.AppKey,
+		"IMREPORT_MASTER_SECRET":            harness.Secret,
 		"IMREPORT_API_URL":                  ts.URL,
 		"IMREPORT_API_VERSION":              apiVersion,
 		"IMREPORT_API_TIMEOUT":              "1s",
@@ -201,13 +202,13 @@ func chaosSeed(t *testing.T, bin string, seed uint64, apiVersion string) {
 			wantMain = append(wantMain, m)
 		}
 	}
-	recs := readTopic(t, brokers, chaosTopic)
+	recs := harness.ReadTopic(t, brokers, chaosTopic)
 	mainIDs := make([]int64, 0, len(recs))
 	for _, r := range recs {
-		id, _ := r.rec["msgid"].(int64)
+		id, _ := r.Rec["msgid"].(int64)
 		mainIDs = append(mainIDs, id)
 	}
-	dlq := scanTopic(t, brokers, chaosDLQTopic)
+	dlq := harness.ScanTopic(t, brokers, chaosDLQTopic)
 	dlqIDs := make([]int64, 0, len(dlq))
 	stages := map[string]int{}
 	badDLQ := 0
@@ -222,7 +223,7 @@ func chaosSeed(t *testing.T, bin string, seed uint64, apiVersion string) {
 		stage := m.Headers[sink.HeaderStage]
 		stages[stage]++
 		var problems []string
-		if got := m.Headers[sink.HeaderAppKey]; got != testAppKey {
+		if got := m.Headers[sink.HeaderAppKey]; got != harness.AppKey {
 			problems = append(problems, fmt.Sprintf("app_key header %q", got))
 		}
 		if !slices.Contains([]string{"decode", "transform", "encode"}, stage) {
@@ -299,7 +300,7 @@ func chaosSeed(t *testing.T, bin string, seed uint64, apiVersion string) {
 		t.FailNow()
 	}
 	// Field by field against the simulator's messages.
-	assertExactlyOnce(t, recs, wantMain, endpoint)
+	harness.AssertExactlyOnce(t, recs, wantMain, endpoint)
 }
 
 // chaosCheckLocked starts a second process on the checkpoint c holds and

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bufio"
@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,18 +14,9 @@ import (
 
 	"github.com/imreport/imreport/checkpoint"
 	"github.com/imreport/imreport/internal/fake/simulator"
+	"github.com/imreport/imreport/internal/testkit"
+	"github.com/imreport/imreport/internal/testkit/harness"
 )
-
-// buildBinary builds cmd/imreport into a temp dir.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "imreport")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // TestSIGTERMDrainsAndExitsZero runs the real binary in tail mode, waits until
 // it has caught up (read from its own logs), sends SIGTERM, and checks it
@@ -36,11 +26,11 @@ func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary; skipped with -short")
 	}
-	bin := buildBinary(t)
+	bin := harness.BuildBinary(t)
 	now := time.Now().UTC()
-	h := newHistory(t, simulator.GenSpec{Seed: 11, Start: now.Add(-2 * time.Hour), End: now.Add(time.Hour), Count: 4000})
-	brokers := newKafka(t)
-	env := baseEnv(t, h, brokers)
+	h := harness.NewHistory(t, simulator.GenSpec{Seed: 11, Start: now.Add(-2 * time.Hour), End: now.Add(time.Hour), Count: 4000})
+	brokers := testkit.Brokers(t)
+	env := harness.BaseEnv(t, h, brokers)
 	delete(env, "IMREPORT_END")
 	env["IMREPORT_START"] = "-90m"
 	env["IMREPORT_POLL_INTERVAL"] = "200ms"
@@ -98,7 +88,7 @@ func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 			t.Fatalf("the cursor did not catch up within 2 minutes:\n%s", strings.Join(logs, "\n"))
 		}
 	}
-	if code, _ := get(t, "http://"+addr+"/readyz"); code != 200 {
+	if code, _ := harness.Get(t, "http://"+addr+"/readyz"); code != 200 {
 		t.Fatalf("/readyz before SIGTERM: %d", code)
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -133,16 +123,16 @@ func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 	// Everything before the cursor is in Kafka exactly once; anything after
 	// it was acknowledged and is in the checkpoint's dedupe set.
 	start := now.Add(-90 * time.Minute).Truncate(time.Second)
-	recs := readTopic(t, brokers, "imreport.messages")
-	var upTo []record
+	recs := harness.ReadTopic(t, brokers, "imreport.messages")
+	var upTo []harness.Record
 	for _, r := range recs {
-		if ct, _ := r.rec["create_time"].(time.Time); ct.Before(c) {
+		if ct, _ := r.Rec["create_time"].(time.Time); ct.Before(c) {
 			upTo = append(upTo, r)
-		} else if _, ok := st.Seen[r.rec["msgid"].(int64)]; !ok {
-			t.Errorf("msgid %v is in Kafka past the cursor but not in the checkpoint", r.rec["msgid"])
+		} else if _, ok := st.Seen[r.Rec["msgid"].(int64)]; !ok {
+			t.Errorf("msgid %v is in Kafka past the cursor but not in the checkpoint", r.Rec["msgid"])
 		}
 	}
-	assertExactlyOnce(t, upTo, h.srv.Visible(start, c), "/v2/messages")
+	harness.AssertExactlyOnce(t, upTo, h.Srv.Visible(start, c), "/v2/messages")
 }
 
 // metricValue reads one sample from a Prometheus text exposition.

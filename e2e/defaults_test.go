@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"os"
@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/imreport/imreport/internal/fake/simulator"
+	"github.com/imreport/imreport/internal/testkit"
+	"github.com/imreport/imreport/internal/testkit/harness"
 )
 
 // TestRunWithOnlyRequiredVariables is what a new user does first (run.sh
@@ -23,22 +25,22 @@ func TestRunWithOnlyRequiredVariables(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary; skipped with -short")
 	}
-	bin := buildBinary(t)
+	bin := harness.BuildBinary(t)
 	// A bounded job must wait until END + LOOKBACK (10m by default): end the
 	// range 11 minutes ago so the run does not wait.
 	end := time.Now().UTC().Add(-11 * time.Minute).Truncate(time.Second)
 	start := end.Add(-time.Hour)
-	h := newHistory(t, simulator.GenSpec{Seed: 21, Start: start, End: end, Count: 3000})
-	brokers := newKafka(t)
+	h := harness.NewHistory(t, simulator.GenSpec{Seed: 21, Start: start, End: end, Count: 3000})
+	brokers := testkit.Brokers(t)
 
 	dir := t.TempDir()
 	cmd := exec.Command(bin, "run")
 	cmd.Dir = dir
 	cmd.Env = childEnv(map[string]string{
-		"IMREPORT_APP_KEY":       testAppKey,
-		"IMREPORT_MASTER_SECRET": testSecret,
+		"IMREPORT_APP_KEY":       harness.AppKey,
+		"IMREPORT_MASTER_SECRET": harness.Secret,
 		"IMREPORT_KAFKA_BROKERS": strings.Join(brokers, ","),
-		"IMREPORT_API_URL":       h.url,
+		"IMREPORT_API_URL":       h.URL,
 		"IMREPORT_START":         start.Format(time.RFC3339),
 		"IMREPORT_END":           end.Format(time.RFC3339),
 		"IMREPORT_HTTP_ADDR":     "127.0.0.1:0",
@@ -48,7 +50,7 @@ func TestRunWithOnlyRequiredVariables(t *testing.T) {
 		t.Fatalf("imreport run: %v\n%s", err, out)
 	}
 	logs := string(out)
-	assertExactlyOnce(t, readTopic(t, brokers, "imreport.messages"), h.srv.Visible(start, end), "/v2/messages")
+	harness.AssertExactlyOnce(t, harness.ReadTopic(t, brokers, "imreport.messages"), h.Srv.Visible(start, end), "/v2/messages")
 	for _, topic := range []string{`"topic":"imreport.messages"`, `"topic":"imreport.messages.dlq"`} {
 		if !strings.Contains(logs, `"msg":"created kafka topic",`+topic+`,"partitions":6,"replication_factor":1,"replication_factor_from":"the cluster's default.replication.factor"`) {
 			t.Errorf("no log line says %s was created with the cluster's replication default:\n%s", topic, logs)

@@ -1,9 +1,8 @@
-package main
+package e2e
 
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,7 +17,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/imreport/imreport/sink"
+	"github.com/imreport/imreport/internal/testkit"
 )
 
 // chaosChild is one life of `imreport run` as a child process, its stderr
@@ -171,27 +170,6 @@ func logSums(paths []string, want map[string][]string) (map[string]int64, error)
 	return sums, nil
 }
 
-// scanTopic reads every record of topic, raw (the dead-letter topic holds
-// JSON, not Avro).
-func scanTopic(t *testing.T, brokers []string, topic string) []sink.Message {
-	t.Helper()
-	r, err := sink.New(sink.Config{Brokers: brokers, Topic: topic})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var out []sink.Message
-	if err := r.Scan(ctx, func(m sink.Message) error {
-		out = append(out, m)
-		return nil
-	}); err != nil {
-		t.Fatalf("scan %s: %v", topic, err)
-	}
-	return out
-}
-
 // countIDs reports records, distinct, duplicates (records beyond the first
 // per msgid), missing (expected, absent) and unexpected (present, not
 // expected) for the msgids found against the expected set.
@@ -218,11 +196,5 @@ func countIDs(found []int64, expected map[int64]bool) (records, distinct, dups, 
 // lives of the binary: on disk, every write synced.
 func persistentKafka(t *testing.T) []string {
 	t.Helper()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DefaultNumPartitions(3),
-		kfake.DataDir(filepath.Join(t.TempDir(), "kafka")), kfake.SyncWrites())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close)
-	return cluster.ListenAddrs()
+	return testkit.Brokers(t, kfake.DataDir(filepath.Join(t.TempDir(), "kafka")), kfake.SyncWrites())
 }
