@@ -73,13 +73,7 @@ func TestCallbackChaos(t *testing.T) {
 	brokers := persistentKafka(t)
 	callbackAddr := "127.0.0.1:" + strconv.Itoa(harness.FreeLoopbackPort(t))
 	dir := t.TempDir()
-	logDir := dir
-	if keep := os.Getenv("IMREPORT_CHAOS_LOGS"); keep != "" {
-		logDir = filepath.Join(keep, t.Name())
-		if err := os.MkdirAll(logDir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	logDir := chaosLogDir(t, dir)
 	env := map[string]string{
 		"IMREPORT_APP_KEY":                  harness.AppKey,
 		"IMREPORT_MASTER_SECRET":            harness.Secret,

@@ -198,3 +198,18 @@ func persistentKafka(t *testing.T) []string {
 	t.Helper()
 	return testkit.Brokers(t, kfake.DataDir(filepath.Join(t.TempDir(), "kafka")), kfake.SyncWrites())
 }
+
+// chaosLogDir is where the lives of a chaos test log: dir, or, with
+// IMREPORT_CHAOS_LOGS set, a folder named after the test under it, kept
+// after the test (t.TempDir is removed).
+func chaosLogDir(t *testing.T, dir string) string {
+	keep := os.Getenv("IMREPORT_CHAOS_LOGS")
+	if keep == "" {
+		return dir
+	}
+	logDir := filepath.Join(keep, strings.ReplaceAll(t.Name(), "/", "_"))
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return logDir
+}

@@ -99,14 +99,7 @@ func chaosSeed(t *testing.T, bin string, seed uint64, apiVersion string) {
 	brokers := persistentKafka(t)
 
 	dir := t.TempDir()
-	logDir := dir
-	if keep := os.Getenv("IMREPORT_CHAOS_LOGS"); keep != "" {
-		// Keep the lives' logs after the test (t.TempDir is removed).
-		logDir = filepath.Join(keep, strings.ReplaceAll(t.Name(), "/", "_"))
-		if err := os.MkdirAll(logDir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	logDir := chaosLogDir(t, dir)
 	env := map[string]string{
 		"IMREPORT_APP_KEY":                  harness.AppKey,
 		"IMREPORT_MASTER_SECRET":            harness.Secret,

@@ -22,9 +22,6 @@ import (
 // (IMREPORT_HTTP_ADDR is the one other variable set: the default :8080 may
 // be taken on a shared machine.)
 func TestRunWithOnlyRequiredVariables(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary; skipped with -short")
-	}
 	bin := harness.BuildBinary(t)
 	// A bounded job must wait until END + LOOKBACK (10m by default): end the
 	// range 11 minutes ago so the run does not wait.

@@ -47,9 +47,6 @@ func openPTY(t *testing.T, cols int) (ctl, tty *os.File) {
 // pseudo-terminal) draws a live progress bar that ends full, and no JSON
 // progress lines; with stderr not a terminal it draws none.
 func TestDemoDrawsAProgressBarOnATerminal(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary; skipped with -short")
-	}
 	bin := harness.BuildBinary(t)
 	ctl, tty := openPTY(t, 200)
 	cmd := exec.Command(bin, "demo", "--messages", "3000", "--bursts", "0", "--hours", "3", "--window", "10m")

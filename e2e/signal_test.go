@@ -23,9 +23,6 @@ import (
 // marks itself not ready, exits 0 and leaves a checkpoint that a restart
 // continues from.
 func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary; skipped with -short")
-	}
 	bin := harness.BuildBinary(t)
 	now := time.Now().UTC()
 	h := harness.NewHistory(t, simulator.GenSpec{Seed: 11, Start: now.Add(-2 * time.Hour), End: now.Add(time.Hour), Count: 4000})

@@ -237,6 +237,16 @@ func (h *harness) fetch(t *testing.T, ctx context.Context, s Stream, w Window) f
 	return f
 }
 
+// fetchOK fetches s over testWindow and fails the test if that fails.
+func (h *harness) fetchOK(t *testing.T, s Stream) fetched {
+	t.Helper()
+	got := h.fetch(t, context.Background(), s, testWindow)
+	if got.err != nil {
+		t.Fatal(got.err)
+	}
+	return got
+}
+
 // messagesOf concatenates the pages' messages as strings.
 func messagesOf(pages []Page) []string {
 	var out []string

@@ -25,10 +25,7 @@ func TestFetch429RetryAfter(t *testing.T) {
 		}
 		return false
 	}
-	got := h.fetch(t, context.Background(), Messages, testWindow)
-	if got.err != nil {
-		t.Fatal(got.err)
-	}
+	got := h.fetchOK(t, Messages)
 	sleeps, retried, statuses := h.snapshot()
 	if len(sleeps) != 1 || sleeps[0] < 7*time.Second {
 		t.Errorf("sleeps %v, want one of at least 7s", sleeps)
@@ -93,10 +90,7 @@ func TestFetchServerErrorsRetried(t *testing.T) {
 				}
 				return false
 			}
-			got := h.fetch(t, context.Background(), Messages, testWindow)
-			if got.err != nil {
-				t.Fatal(got.err)
-			}
+			got := h.fetchOK(t, Messages)
 			sleeps, retried, _ := h.snapshot()
 			if len(sleeps) != 2 || sleeps[0] != 50*time.Millisecond || sleeps[1] != 100*time.Millisecond {
 				t.Errorf("sleeps %v, want the backoff [50ms 100ms]", sleeps)
@@ -144,10 +138,7 @@ func TestFetchBadBodyRetried(t *testing.T) {
 				}
 				return false
 			}
-			got := h.fetch(t, context.Background(), Messages, testWindow)
-			if got.err != nil {
-				t.Fatal(got.err)
-			}
+			got := h.fetchOK(t, Messages)
 			_, retried, _ := h.snapshot()
 			var te *TransportError
 			if len(retried) != 1 || !errors.As(retried[0], &te) || !te.Temporary() || te.Endpoint != "/v1/messages" {

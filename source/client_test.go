@@ -14,10 +14,7 @@ import (
 func TestFetchRequestShape(t *testing.T) {
 	msgs := testMsgs(2)
 	h := newHarness(t, msgs, nil)
-	got := h.fetch(t, context.Background(), Messages, testWindow)
-	if got.err != nil {
-		t.Fatal(got.err)
-	}
+	got := h.fetchOK(t, Messages)
 	reqs := h.api.requests()
 	if len(reqs) != 1 {
 		t.Fatalf("%d requests, want 1", len(reqs))
@@ -107,10 +104,7 @@ func TestFetchPaging(t *testing.T) {
 			if c.total != "-" {
 				h.api.total = func() string { return c.total }
 			}
-			got := h.fetch(t, context.Background(), Messages, testWindow)
-			if got.err != nil {
-				t.Fatal(got.err)
-			}
+			got := h.fetchOK(t, Messages)
 			reqs := h.api.requests()
 			if !slices.Equal(starts(reqs), c.wantStarts) {
 				t.Errorf("request starts %v, want %v", starts(reqs), c.wantStarts)
@@ -191,10 +185,7 @@ func TestFetchUserPathEscaping(t *testing.T) {
 				seen = append(seen, r.PathValue("name"))
 				return false
 			}
-			got := h.fetch(t, context.Background(), User(name), testWindow)
-			if got.err != nil {
-				t.Fatal(got.err)
-			}
+			got := h.fetchOK(t, User(name))
 			reqs := h.api.requests()
 			if len(reqs) != 1 {
 				t.Fatalf("%d requests, want 1", len(reqs))

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
@@ -17,18 +16,7 @@ import (
 // progressLines returns the "progress" lines of a JSON log.
 func progressLines(t *testing.T, logs string, msg string) []map[string]any {
 	t.Helper()
-	var out []map[string]any
-	for _, l := range strings.Split(logs, "\n") {
-		if !strings.Contains(l, `"msg":"`+msg+`"`) {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatalf("%q: %v", l, err)
-		}
-		out = append(out, m)
-	}
-	return out
+	return testkit.JSONLines(t, logs, func(l string) bool { return strings.Contains(l, `"msg":"`+msg+`"`) })
 }
 
 // A bounded backfill reports progress when its reporter wakes (a fake

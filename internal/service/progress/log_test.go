@@ -3,11 +3,12 @@ package progress
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/imreport/imreport/internal/testkit"
 )
 
 // readable renders durations as the imreport logger does.
@@ -24,18 +25,7 @@ func jsonLogger(buf *bytes.Buffer) *slog.Logger {
 
 func lines(t *testing.T, buf *bytes.Buffer) []map[string]any {
 	t.Helper()
-	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
-		if l == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatalf("%q: %v", l, err)
-		}
-		out = append(out, m)
-	}
-	return out
+	return testkit.JSONLines(t, strings.TrimSpace(buf.String()), nil)
 }
 
 // One line per stream behind its target, with every field; a caught-up

@@ -36,9 +36,12 @@ func FreeLoopbackPort(t *testing.T) int {
 }
 
 // BuildBinary builds cmd/imreport into a temp dir (by import path: it
-// works from any package of the module).
+// works from any package of the module). With -short it skips the test.
 func BuildBinary(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the binary; skipped with -short")
+	}
 	bin := filepath.Join(t.TempDir(), "imreport")
 	out, err := exec.Command("go", "build", "-o", bin, "github.com/imreport/imreport/cmd/imreport").CombinedOutput()
 	if err != nil {
