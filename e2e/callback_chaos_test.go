@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/imreport/imreport/internal/demo"
 	"github.com/imreport/imreport/internal/fake/simulator"
+	"github.com/imreport/imreport/internal/testkit"
 	"github.com/imreport/imreport/internal/testkit/harness"
 	"github.com/imreport/imreport/pipeline"
 )
@@ -66,10 +66,8 @@ func TestCallbackChaos(t *testing.T) {
 		unique[m.MsgID] = true
 	}
 
-	srv := simulator.New(simulator.Config{AppKey: harness.AppKey, MasterSecret: harness.Secret,
+	_, apiURL := testkit.Simulator(t, simulator.Config{AppKey: harness.AppKey, MasterSecret: harness.Secret,
 		Faults: simulator.Faults{Seed: seed, ServerError: 0.01, RateLimited: 0.01, Drop: 0.01, Truncate: 0.01, CursorExpire: 0.01}}, all)
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
 	brokers := persistentKafka(t)
 	callbackAddr := "127.0.0.1:" + strconv.Itoa(harness.FreeLoopbackPort(t))
 	dir := t.TempDir()
@@ -77,7 +75,7 @@ func TestCallbackChaos(t *testing.T) {
 	env := map[string]string{
 		"IMREPORT_APP_KEY":                  harness.AppKey,
 		"IMREPORT_MASTER_SECRET":            harness.Secret,
-		"IMREPORT_API_URL":                  ts.URL,
+		"IMREPORT_API_URL":                  apiURL,
 		"IMREPORT_API_TIMEOUT":              "2s",
 		"IMREPORT_START":                    now.Add(-6 * time.Minute).Format(time.RFC3339),
 		"IMREPORT_END":                      liveEnd.Format(time.RFC3339),

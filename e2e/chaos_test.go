@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"math/rand/v2"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/imreport/imreport/internal/fake/simulator"
+	"github.com/imreport/imreport/internal/testkit"
 	"github.com/imreport/imreport/internal/testkit/harness"
 	"github.com/imreport/imreport/sink"
 )
@@ -76,7 +76,7 @@ func chaosSeed(t *testing.T, bin string, seed uint64, apiVersion string) {
 	}
 
 	// The simulator on the real clock, every fault on.
-	srv := simulator.New(simulator.Config{
+	srv, apiURL := testkit.Simulator(t, simulator.Config{
 		AppKey: harness.AppKey, MasterSecret: harness.Secret,
 		Faults: simulator.Faults{
 			Seed:         seed,
@@ -93,8 +93,6 @@ func chaosSeed(t *testing.T, bin string, seed uint64, apiVersion string) {
 		},
 		V2EndMixed: true,
 	}, msgs)
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
 
 	brokers := persistentKafka(t)
 
@@ -103,7 +101,7 @@ func chaosSeed(t *testing.T, bin string, seed uint64, apiVersion string) {
 	env := map[string]string{
 		"IMREPORT_APP_KEY":                  harness.AppKey,
 		"IMREPORT_MASTER_SECRET":            harness.Secret,
-		"IMREPORT_API_URL":                  ts.URL,
+		"IMREPORT_API_URL":                  apiURL,
 		"IMREPORT_API_VERSION":              apiVersion,
 		"IMREPORT_API_TIMEOUT":              "1s",
 		"IMREPORT_START":                    start.Format(time.RFC3339),

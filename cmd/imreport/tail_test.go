@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net/http/httptest"
 	"sort"
 	"sync"
 	"testing"
@@ -68,9 +67,7 @@ func TestTailLiveTrafficWithLateArrivals(t *testing.T) {
 	}
 
 	clock := testkit.NewClock(t0)
-	srv := simulator.New(simulator.Config{AppKey: harness.AppKey, MasterSecret: harness.Secret, Now: clock.Now}, past)
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
+	srv, apiURL := testkit.Simulator(t, simulator.Config{AppKey: harness.AppKey, MasterSecret: harness.Secret, Now: clock.Now}, past)
 	brokers := testkit.Brokers(t)
 
 	// The poll wait: the traffic created in (prev, now] is added while it is
@@ -104,7 +101,7 @@ func TestTailLiveTrafficWithLateArrivals(t *testing.T) {
 		commits  []commitAt
 		pipe     *pipeline.Pipeline
 	)
-	env := harness.BaseEnv(t, &harness.History{URL: ts.URL, Start: start, End: tStop}, brokers)
+	env := harness.BaseEnv(t, &harness.History{URL: apiURL, Start: start, End: tStop}, brokers)
 	env["IMREPORT_WINDOW"] = "5m"
 	env["IMREPORT_SETTLE"] = settle.String()
 	env["IMREPORT_LOOKBACK"] = lookback.String()
