@@ -10,7 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/imreport/imreport/simulator"
+	"github.com/imreport/imreport/internal/fake/simulator"
+	"github.com/imreport/imreport/internal/testkit"
 	"github.com/imreport/imreport/sink"
 	"github.com/imreport/imreport/source"
 )
@@ -98,11 +99,7 @@ func BenchmarkPublishPage(b *testing.B) {
 
 // benchSink is a sink.Writer on a one-broker kfake cluster with 6 partitions.
 func benchSink(b *testing.B) *sink.Writer {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DefaultNumPartitions(6))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(c.Close)
+	c := testkit.Kafka(b, kfake.NumBrokers(1), kfake.DefaultNumPartitions(6))
 	w, err := sink.New(sink.Config{Brokers: c.ListenAddrs(), Topic: "bench", AppKey: simulator.DefaultAppKey,
 		CreateTopic: true, Partitions: 6, ReplicationFactor: 1, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {

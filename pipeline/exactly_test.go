@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/imreport/imreport/checkpoint"
-	"github.com/imreport/imreport/retry"
+	"github.com/imreport/imreport/internal/retry"
+	"github.com/imreport/imreport/internal/testkit"
 	"github.com/imreport/imreport/sink"
 	"github.com/imreport/imreport/source"
 )
@@ -288,7 +289,7 @@ func TestRescanSkippedWhenTotalUnchanged(t *testing.T) {
 		poll     = 30 * time.Second
 	)
 	T0 := t0.Add(12 * time.Hour)
-	clock := newClock(T0)
+	clock := testkit.NewClock(T0)
 	base := generate(t, 26, T0.Add(-20*time.Minute), 20*time.Minute, 200, 0, 0)
 	f := &fakeFetcher{msgs: base, pageSize: 25, now: clock.Now}
 	pub := newFakePublisher()
@@ -369,7 +370,7 @@ func TestBoundedRunWaitsForLateArrivalsBeforeEnd(t *testing.T) {
 	)
 	start := t0
 	end := t0.Add(10 * time.Minute)
-	clock := newClock(end.Add(5 * time.Second))
+	clock := testkit.NewClock(end.Add(5 * time.Second))
 	msgs := generate(t, 27, start, end.Sub(start), 200, 0, 0)
 	f := &fakeFetcher{msgs: msgs, pageSize: 50, now: clock.Now}
 	pub := newFakePublisher()
@@ -441,7 +442,7 @@ func TestStreamAddedLaterIsDeduplicatedAgainstKafka(t *testing.T) {
 	start, end := t0, t0.Add(2*time.Hour)
 	msgs := generate(t, 29, start, end.Sub(start), 500, 0, 0)
 	f := &fakeFetcher{msgs: msgs, pageSize: 50} // every stream serves every message
-	clock := newClock(end.Add(time.Hour))
+	clock := testkit.NewClock(end.Add(time.Hour))
 	pub := newFakePublisher()
 	pub.now = clock.Now
 	cp := newFakeCheckpoint()

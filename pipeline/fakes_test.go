@@ -14,8 +14,9 @@ import (
 	"time"
 
 	"github.com/imreport/imreport/checkpoint"
-	"github.com/imreport/imreport/retry"
-	"github.com/imreport/imreport/simulator"
+	"github.com/imreport/imreport/internal/fake/simulator"
+	"github.com/imreport/imreport/internal/retry"
+	"github.com/imreport/imreport/internal/testkit"
 	"github.com/imreport/imreport/sink"
 	"github.com/imreport/imreport/source"
 )
@@ -65,27 +66,6 @@ func ids(ms []fakeMsg) []int64 {
 		out[i] = m.ID
 	}
 	return out
-}
-
-// fakeClock is a clock tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock(t time.Time) *fakeClock { return &fakeClock{t: t} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-	return c.t
 }
 
 // fakeFetcher serves msgs whose send time t is in [From, To] (both bounds
@@ -524,7 +504,7 @@ func boundedConfig(start, end time.Time, window time.Duration) Config {
 
 // tailConfig is a one-stream run from start without End, on clock; the
 // caller sets Sleep, which alone advances the clock.
-func tailConfig(start time.Time, clock *fakeClock, window, lookback, poll time.Duration) Config {
+func tailConfig(start time.Time, clock *testkit.Clock, window, lookback, poll time.Duration) Config {
 	return Config{
 		Streams: []source.Stream{source.Messages}, AppKey: simulator.DefaultAppKey,
 		Start: start, Window: window, Lookback: lookback, PollInterval: poll,

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/imreport/imreport/checkpoint"
-	"github.com/imreport/imreport/retry"
+	"github.com/imreport/imreport/internal/retry"
 	"github.com/imreport/imreport/schema"
 	"github.com/imreport/imreport/sink"
 	"github.com/imreport/imreport/source"

@@ -12,7 +12,6 @@ import (
 	"github.com/imreport/imreport/schema"
 	"github.com/imreport/imreport/sink"
 	"github.com/imreport/imreport/source"
-	"github.com/imreport/imreport/source/callback"
 )
 
 // Paths a published record came by, as given to Config.OnPublished.
@@ -51,7 +50,7 @@ type pushCounters struct {
 
 // pushRequest is one Push call waiting for the publisher.
 type pushRequest struct {
-	batch callback.Batch
+	batch source.PushBatch
 	reply chan error // buffered: the publisher never waits for the caller
 }
 
@@ -65,7 +64,7 @@ type pushRequest struct {
 //
 // Concurrent calls are coalesced into one Kafka write. Push may be called
 // before Run: it waits for the publisher.
-func (p *Pipeline) Push(ctx context.Context, b callback.Batch) error {
+func (p *Pipeline) Push(ctx context.Context, b source.PushBatch) error {
 	req := &pushRequest{batch: b, reply: make(chan error, 1)}
 	select {
 	case p.pushes <- req:

@@ -12,14 +12,15 @@ import (
 	"time"
 
 	"github.com/imreport/imreport/checkpoint"
-	"github.com/imreport/imreport/retry"
+	"github.com/imreport/imreport/internal/retry"
+	"github.com/imreport/imreport/internal/testkit"
 	"github.com/imreport/imreport/sink"
 	"github.com/imreport/imreport/source"
 	"github.com/imreport/imreport/source/callback"
 )
 
 // batchOf decodes msgs as a callback body would carry them.
-func batchOf(t *testing.T, at time.Time, msgs ...fakeMsg) callback.Batch {
+func batchOf(t *testing.T, at time.Time, msgs ...fakeMsg) source.PushBatch {
 	t.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, `{"total":%d,"messages":[`, len(msgs))
@@ -44,7 +45,7 @@ func batchOf(t *testing.T, at time.Time, msgs ...fakeMsg) callback.Batch {
 // fetcher until the clock passes them.
 type pushTail struct {
 	T0    time.Time
-	clock *fakeClock
+	clock *testkit.Clock
 	f     *fakeFetcher
 	pub   *fakePublisher
 	cp    *fakeCheckpoint
@@ -52,7 +53,7 @@ type pushTail struct {
 
 func newPushTail(t *testing.T, msgs []fakeMsg) *pushTail {
 	T0 := t0.Add(6 * time.Hour)
-	clock := newClock(T0)
+	clock := testkit.NewClock(T0)
 	return &pushTail{T0: T0, clock: clock, f: &fakeFetcher{msgs: msgs, pageSize: 20, now: clock.Now},
 		pub: newFakePublisher(), cp: newFakeCheckpoint()}
 }
@@ -377,7 +378,7 @@ func BenchmarkPushConcurrent(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	clock := newClock(t0.Add(6 * time.Hour))
+	clock := testkit.NewClock(t0.Add(6 * time.Hour))
 	pub := newFakePublisher()
 	cfg := tailConfig(t0.Add(6*time.Hour), clock, time.Minute, time.Minute, time.Second)
 	ctx, cancel := context.WithCancel(b.Context())
@@ -396,7 +397,7 @@ func BenchmarkPushConcurrent(b *testing.B) {
 		for pb.Next() {
 			mm := m
 			mm.MsgID = next.Add(1)
-			if err := p.Push(ctx, callback.Batch{Endpoint: "/callback", ReceivedAt: clock.Now(), Messages: []source.Message{mm}, Errs: []error{nil}}); err != nil {
+			if err := p.Push(ctx, source.PushBatch{Endpoint: "/callback", ReceivedAt: clock.Now(), Messages: []source.Message{mm}, Errs: []error{nil}}); err != nil {
 				b.Error(err)
 				return
 			}

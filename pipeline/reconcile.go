@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/imreport/imreport/checkpoint"
-	"github.com/imreport/imreport/retry"
+	"github.com/imreport/imreport/internal/retry"
 	"github.com/imreport/imreport/sink"
 )
 

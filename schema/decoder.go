@@ -9,7 +9,7 @@ import (
 
 	"github.com/linkedin/goavro/v2"
 
-	"github.com/imreport/imreport/retry"
+	"github.com/imreport/imreport/internal/retry"
 )
 
 // Registry resolves a Confluent schema id to the schema's text. The

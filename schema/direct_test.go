@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imreport/imreport/simulator"
+	"github.com/imreport/imreport/internal/fake/simulator"
 	"github.com/imreport/imreport/source"
 )
 

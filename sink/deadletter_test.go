@@ -16,7 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/imreport/imreport/retry"
+	"github.com/imreport/imreport/internal/retry"
 )
 
 func TestDLQTopicConfig(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/imreport/imreport/retry"
+	"github.com/imreport/imreport/internal/retry"
 )
 
 // Reading. Every read of a partition (ReadBack, Scan, Consume) is a loop of

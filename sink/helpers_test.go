@@ -1,7 +1,6 @@
 package sink
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/imreport/imreport/internal/testkit"
 )
 
 // testTimeout bounds any single broker interaction in a test. It only
@@ -20,34 +21,11 @@ const testTimeout = 20 * time.Second
 
 // newCluster starts an in-process kfake cluster on 127.0.0.1 with random
 // ports and closes it when the test ends.
-func newCluster(t testing.TB, opts ...kfake.Opt) *kfake.Cluster {
-	t.Helper()
-	c, err := kfake.NewCluster(opts...)
-	if err != nil {
-		t.Fatalf("kfake.NewCluster: %v", err)
-	}
-	t.Cleanup(c.Close)
-	return c
-}
+var newCluster = testkit.Kafka
 
 // logBuffer is a concurrency-safe sink for the writer's slog output, so tests
 // can assert on what was (not) logged.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type logBuffer struct{ testkit.Buffer }
 
 func (l *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))

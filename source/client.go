@@ -17,7 +17,7 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/imreport/imreport/retry"
+	"github.com/imreport/imreport/internal/retry"
 )
 
 // DefaultBaseURL is the vendor's Report API host.

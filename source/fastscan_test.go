@@ -8,7 +8,7 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 
-	"github.com/imreport/imreport/simulator"
+	"github.com/imreport/imreport/internal/fake/simulator"
 )
 
 // member is one member as EachMember hands it over.

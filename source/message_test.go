@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imreport/imreport/simulator"
+	"github.com/imreport/imreport/internal/fake/simulator"
 )
 
 // vendorExample is the vendor's documented /v1/users example message, with

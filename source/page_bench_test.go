@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imreport/imreport/simulator"
+	"github.com/imreport/imreport/internal/fake/simulator"
 )
 
 // benchPageSize is the messages on one benchmark page: the vendor's maximum.

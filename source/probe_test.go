@@ -8,14 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imreport/imreport/simulator"
+	"github.com/imreport/imreport/internal/fake/simulator"
+	"github.com/imreport/imreport/internal/testkit"
 )
 
 func simClient(t *testing.T, cfg simulator.Config, msgs []simulator.Message) *Client {
 	t.Helper()
-	srv := httptest.NewServer(simulator.New(cfg, msgs))
-	t.Cleanup(srv.Close)
-	c, err := New(Config{BaseURL: srv.URL, AppKey: simulator.DefaultAppKey, MasterSecret: simulator.DefaultMasterSecret})
+	_, url := testkit.Simulator(t, cfg, msgs)
+	c, err := New(Config{BaseURL: url, AppKey: simulator.DefaultAppKey, MasterSecret: simulator.DefaultMasterSecret})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,10 +11,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sethvargo/go-envconfig"
 
-	"github.com/imreport/imreport/audit"
-	"github.com/imreport/imreport/metrics"
+	"github.com/imreport/imreport/internal/service/metrics"
+	"github.com/imreport/imreport/internal/service/status"
+	"github.com/imreport/imreport/internal/tools/audit"
 	"github.com/imreport/imreport/pipeline"
 	"github.com/imreport/imreport/source"
 )
@@ -94,9 +96,9 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, look
 
 // check validates the flags against the configuration.
 func (f *auditFlags) check(cfg Config, now time.Time) (problems []string) {
-	f.from0, f.to0, problems = audit.CheckRange(f.from, f.to, f.bucket, f.margin, now)
+	f.from0, f.to0, problems = checkRange(f.from, f.to, f.bucket, f.margin, now)
 	var bad []string
-	f.streamList, bad = audit.Streams(f.streams, configStreams(cfg), cfg.APIVersion)
+	f.streamList, bad = auditStreams(f.streams, configStreams(cfg), cfg.APIVersion)
 	problems = append(problems, bad...)
 	return problems
 }
@@ -115,7 +117,7 @@ func runAudit(ctx context.Context, cfg Config, f auditFlags, logger *slog.Logger
 	var onProgress func(audit.Progress)
 	if f.http != "" {
 		var srv *http.Server
-		onProgress, srv, err = metrics.ServeAudit(f.http, buildVersion(), logger)
+		onProgress, srv, err = serveAudit(f.http, buildVersion(), logger)
 		if err != nil {
 			return exitFailed, err
 		}
@@ -154,4 +156,20 @@ func printAudit(w io.Writer, asJSON bool, o audit.Outcome) (int, error) {
 		return code, o.WriteJSON(w)
 	}
 	return code, o.WriteTable(w)
+}
+
+// serveAudit serves the series of `imreport audit --http`
+// (audit.Collectors) on addr with metrics.Serve, ready while the audit runs,
+// until the returned server is closed; it returns the progress hook that sets
+// them.
+func serveAudit(addr, version string, logger *slog.Logger) (func(audit.Progress), *http.Server, error) {
+	reg := prometheus.NewRegistry()
+	onProgress := audit.Collectors(reg)
+	board := status.New(status.Config{Version: version})
+	board.Running(nil) // ready while it runs
+	srv, _, err := metrics.Serve(addr, reg, board, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	return onProgress, srv, nil
 }

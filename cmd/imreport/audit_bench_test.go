@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imreport/imreport/simulator"
+	"github.com/imreport/imreport/internal/fake/simulator"
+	"github.com/imreport/imreport/internal/testkit"
+	"github.com/imreport/imreport/internal/testkit/harness"
 )
 
 // BenchmarkAuditDay measures what an audit of one day of history costs:
@@ -20,12 +22,12 @@ import (
 func BenchmarkAuditDay(b *testing.B) {
 	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
 	spec := simulator.GenSpec{Seed: 1, Start: end.Add(-24 * time.Hour), End: end, Count: 40000, Bursts: 3, BurstSize: 1500, Poison: 0.001}
-	h := newHistory(b, spec)
-	env := baseEnv(b, h, newKafka(b))
+	h := harness.NewHistory(b, spec)
+	env := harness.BaseEnv(b, h, testkit.Brokers(b))
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
 		b.Fatalf("run exited %d:\n%s", code, stderr)
 	}
-	args := []string{"audit", "--from", h.start.Format(time.RFC3339), "--to", h.end.Format(time.RFC3339), "--json"}
+	args := []string{"audit", "--from", h.Start.Format(time.RFC3339), "--to", h.End.Format(time.RFC3339), "--json"}
 	var kafka, all time.Duration
 	var records, requests int64
 	b.ResetTimer()

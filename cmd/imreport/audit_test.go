@@ -13,8 +13,10 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/imreport/imreport/checkpoint"
+	"github.com/imreport/imreport/internal/fake/simulator"
+	"github.com/imreport/imreport/internal/testkit"
+	"github.com/imreport/imreport/internal/testkit/harness"
 	"github.com/imreport/imreport/schema"
-	"github.com/imreport/imreport/simulator"
 	"github.com/imreport/imreport/sink"
 )
 
@@ -61,9 +63,9 @@ type auditReport struct {
 }
 
 // auditJSON runs `imreport audit --json` over the history and decodes it.
-func auditJSON(t *testing.T, env map[string]string, h *history, want int, extra ...string) auditReport {
+func auditJSON(t *testing.T, env map[string]string, h *harness.History, want int, extra ...string) auditReport {
 	t.Helper()
-	args := append([]string{"audit", "--from", h.start.Format(time.RFC3339), "--to", h.end.Format(time.RFC3339), "--json"}, extra...)
+	args := append([]string{"audit", "--from", h.Start.Format(time.RFC3339), "--to", h.End.Format(time.RFC3339), "--json"}, extra...)
 	code, out, stderr := runMain(context.Background(), env, args...)
 	if code != want {
 		t.Fatalf("audit %v exited %d, want %d:\n%s\n%s", extra, code, want, out, stderr)
@@ -77,14 +79,14 @@ func auditJSON(t *testing.T, env map[string]string, h *history, want int, extra 
 
 // expectBuckets checks every bucket of the messages stream against the
 // simulator's own count, and returns the starts of those not ok.
-func expectBuckets(t *testing.T, h *history, rep auditReport) []time.Time {
+func expectBuckets(t *testing.T, h *harness.History, rep auditReport) []time.Time {
 	t.Helper()
 	if len(rep.Streams) != 1 || rep.Streams[0].Stream != "messages" {
 		t.Fatalf("audit streams: %+v", rep.Streams)
 	}
 	var bad []time.Time
 	for _, b := range rep.Streams[0].Buckets {
-		if want := int64(len(h.srv.Visible(b.From, b.To))); b.API != want {
+		if want := int64(len(h.Srv.Visible(b.From, b.To))); b.API != want {
 			t.Errorf("bucket %s: api total %d, the simulator holds %d", b.From, b.API, want)
 		}
 		if b.Status != "ok" {
@@ -99,9 +101,9 @@ func expectBuckets(t *testing.T, h *history, rep auditReport) []time.Time {
 // output says so.
 func TestAuditCleanBackfill(t *testing.T) {
 	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
-	h := newHistory(t, simulator.GenSpec{Seed: 41, Start: end.Add(-6 * time.Hour), End: end, Count: 6000, Bursts: 2, BurstSize: 1200, Poison: 0.003})
-	brokers := newKafka(t)
-	env := baseEnv(t, h, brokers)
+	h := harness.NewHistory(t, simulator.GenSpec{Seed: 41, Start: end.Add(-6 * time.Hour), End: end, Count: 6000, Bursts: 2, BurstSize: 1200, Poison: 0.003})
+	brokers := testkit.Brokers(t)
+	env := harness.BaseEnv(t, h, brokers)
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
 		t.Fatalf("run exited %d:\n%s", code, stderr)
 	}
@@ -113,13 +115,13 @@ func TestAuditCleanBackfill(t *testing.T) {
 	for _, b := range rep.Streams[0].Buckets {
 		dead += b.Dead
 	}
-	if want := int64(len(simulator.Poisoned(h.msgs))); dead != want || want == 0 {
+	if want := int64(len(simulator.Poisoned(h.Msgs))); dead != want || want == 0 {
 		t.Errorf("dead-lettered %d, the simulator poisoned %d", dead, want)
 	}
 	if rep.Summary.Requests != 7 { // a probe + one count per bucket
 		t.Errorf("audit made %d API requests, want 7", rep.Summary.Requests)
 	}
-	code, out, stderr := runMain(context.Background(), env, "audit", "--from", h.start.Format(time.RFC3339), "--to", h.end.Format(time.RFC3339), "--bucket", "2h")
+	code, out, stderr := runMain(context.Background(), env, "audit", "--from", h.Start.Format(time.RFC3339), "--to", h.End.Format(time.RFC3339), "--bucket", "2h")
 	if code != exitOK || !strings.Contains(out, "CLEAN: every bucket matches") || strings.Count(out, "  ok") != 3 {
 		t.Fatalf("audit (table) exited %d:\n%s\n%s", code, out, stderr)
 	}
@@ -137,20 +139,20 @@ func TestAuditCleanBackfill(t *testing.T) {
 
 	// A copy of the topic with one record twice: reported as a duplicate,
 	// in its bucket, and the audit is not clean.
-	third := h.srv.Visible(h.start.Add(2*time.Hour), h.start.Add(3*time.Hour))
+	third := h.Srv.Visible(h.Start.Add(2*time.Hour), h.Start.Add(3*time.Hour))
 	copyTopic(t, brokers, "imreport.messages", "dup.messages", nil, map[int64]bool{third[7].MsgID: true})
 	copyTopic(t, brokers, "imreport.messages.dlq", "dup.messages.dlq", nil, nil)
 	dupEnv := maps.Clone(env)
 	dupEnv["IMREPORT_KAFKA_TOPIC"] = "dup.messages"
 	rep = auditJSON(t, dupEnv, h, exitFailed)
-	if bad := expectBuckets(t, h, rep); len(bad) != 1 || !bad[0].Equal(h.start.Add(2*time.Hour)) ||
+	if bad := expectBuckets(t, h, rep); len(bad) != 1 || !bad[0].Equal(h.Start.Add(2*time.Hour)) ||
 		rep.Streams[0].Buckets[2].Status != "duplicates" || rep.Summary.Duplicates != 1 || rep.Summary.Missing != 0 {
 		t.Errorf("a duplicated record: buckets %v differ, summary %+v, want the third bucket with 1 duplicate", bad, rep.Summary)
 	}
 
 	// --repair needs the pipeline's checkpoint.
 	dupEnv["IMREPORT_CHECKPOINT_PATH"] = filepath.Join(t.TempDir(), "none.db")
-	code, _, stderr = runMain(context.Background(), dupEnv, "audit", "--from", h.start.Format(time.RFC3339), "--to", h.end.Format(time.RFC3339), "--repair")
+	code, _, stderr = runMain(context.Background(), dupEnv, "audit", "--from", h.Start.Format(time.RFC3339), "--to", h.End.Format(time.RFC3339), "--repair")
 	if code != exitFailed || !strings.Contains(stderr, "no checkpoint at") {
 		t.Errorf("audit --repair without a checkpoint exited %d:\n%s", code, stderr)
 	}
@@ -174,12 +176,12 @@ func TestAuditEntityStreams(t *testing.T) {
 	for _, strict := range []bool{false, true} {
 		t.Run("strict="+strconv.FormatBool(strict), func(t *testing.T) {
 			end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
-			h := newHistoryWith(t, simulator.GenSpec{Seed: 43, Start: end.Add(-3 * time.Hour), End: end, Count: 4000, Users: 20}, simulator.Config{V2EntityStrict: strict})
-			brokers := newKafka(t)
-			env := baseEnv(t, h, brokers)
-			env["IMREPORT_USERS"] = strings.Join(h.srv.Users()[:3], ",")
-			env["IMREPORT_GROUPS"] = strings.Join(h.srv.Groups()[:2], ",")
-			env["IMREPORT_CHATROOMS"] = h.srv.Chatrooms()[0]
+			h := harness.NewHistoryWith(t, simulator.GenSpec{Seed: 43, Start: end.Add(-3 * time.Hour), End: end, Count: 4000, Users: 20}, simulator.Config{V2EntityStrict: strict})
+			brokers := testkit.Brokers(t)
+			env := harness.BaseEnv(t, h, brokers)
+			env["IMREPORT_USERS"] = strings.Join(h.Srv.Users()[:3], ",")
+			env["IMREPORT_GROUPS"] = strings.Join(h.Srv.Groups()[:2], ",")
+			env["IMREPORT_CHATROOMS"] = h.Srv.Chatrooms()[0]
 			if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
 				t.Fatalf("run exited %d:\n%s", code, stderr)
 			}
@@ -209,9 +211,9 @@ func TestAuditEntityStreams(t *testing.T) {
 func TestAuditUnreliableAPI(t *testing.T) {
 	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
 	spec := simulator.GenSpec{Seed: 71, Start: end.Add(-6 * time.Hour), End: end, Count: 3000}
-	h := newHistoryWith(t, spec, simulator.Config{Faults: simulator.Faults{Seed: 71, ServerError: 0.1, RateLimited: 0.1, TotalDrift: 0.2}})
-	brokers := newKafka(t)
-	env := baseEnv(t, h, brokers)
+	h := harness.NewHistoryWith(t, spec, simulator.Config{Faults: simulator.Faults{Seed: 71, ServerError: 0.1, RateLimited: 0.1, TotalDrift: 0.2}})
+	brokers := testkit.Brokers(t)
+	env := harness.BaseEnv(t, h, brokers)
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
 		t.Fatalf("run exited %d:\n%s", code, stderr)
 	}
@@ -225,9 +227,9 @@ func TestAuditUnreliableAPI(t *testing.T) {
 	if asked == 0 || rep.Summary.Requests <= 13 {
 		t.Errorf("no drifted total was asked again (%d requests); the faults did not bite?", rep.Summary.Requests)
 	}
-	late := h.msgs[len(h.msgs)/2]
+	late := h.Msgs[len(h.Msgs)/2]
 	late.MsgID, late.JSON, late.Body = 990_000_000_004, nil, nil
-	h.srv.Add(late)
+	h.Srv.Add(late)
 	rep = auditJSON(t, env, h, exitFailed, "--bucket", "30m")
 	if rep.Summary.Mismatched != 1 || rep.Summary.Missing != 1 {
 		t.Errorf("a real gap under drifting totals: summary %+v, want one bucket missing one message", rep.Summary)
@@ -238,15 +240,15 @@ func TestAuditUnreliableAPI(t *testing.T) {
 // audit is exact too.
 func TestAuditV1(t *testing.T) {
 	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
-	h := newHistory(t, simulator.GenSpec{Seed: 67, Start: end.Add(-2 * time.Hour), End: end, Count: 2000, Users: 10})
-	brokers := newKafka(t)
-	env := baseEnv(t, h, brokers)
+	h := harness.NewHistory(t, simulator.GenSpec{Seed: 67, Start: end.Add(-2 * time.Hour), End: end, Count: 2000, Users: 10})
+	brokers := testkit.Brokers(t)
+	env := harness.BaseEnv(t, h, brokers)
 	env["IMREPORT_API_VERSION"] = "v1"
-	env["IMREPORT_USERS"] = strings.Join(h.srv.Users()[:2], ",")
+	env["IMREPORT_USERS"] = strings.Join(h.Srv.Users()[:2], ",")
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
 		t.Fatalf("run exited %d:\n%s", code, stderr)
 	}
-	rep := auditJSON(t, env, h, exitFailed, "--stream", "messages,users/"+h.srv.Users()[0])
+	rep := auditJSON(t, env, h, exitFailed, "--stream", "messages,users/"+h.Srv.Users()[0])
 	if len(rep.Streams) != 2 || rep.Streams[0].Read != "inclusive" || rep.Streams[1].Read != "strict" {
 		t.Fatalf("v1 streams: %+v", rep.Streams)
 	}
@@ -271,16 +273,16 @@ func TestAuditV1(t *testing.T) {
 // every message exactly once.
 func TestAuditFindsDeletedMessagesAndRepairs(t *testing.T) {
 	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
-	h := newHistory(t, simulator.GenSpec{Seed: 47, Start: end.Add(-5 * time.Hour), End: end, Count: 5000, Poison: 0.003})
-	brokers := newKafka(t)
-	env := baseEnv(t, h, brokers)
+	h := harness.NewHistory(t, simulator.GenSpec{Seed: 47, Start: end.Add(-5 * time.Hour), End: end, Count: 5000, Poison: 0.003})
+	brokers := testkit.Brokers(t)
+	env := harness.BaseEnv(t, h, brokers)
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
 		t.Fatalf("run exited %d:\n%s", code, stderr)
 	}
 	// Delete 3 messages of the second bucket (one of them a dead letter)
 	// and 2 of the last 5 minutes.
 	drop := map[int64]bool{}
-	second := h.srv.Visible(h.start.Add(time.Hour), h.start.Add(2*time.Hour))
+	second := h.Srv.Visible(h.Start.Add(time.Hour), h.Start.Add(2*time.Hour))
 	for _, m := range second[10:12] {
 		drop[m.MsgID] = true
 	}
@@ -290,7 +292,7 @@ func TestAuditFindsDeletedMessagesAndRepairs(t *testing.T) {
 			break
 		}
 	}
-	for _, m := range h.srv.Visible(end.Add(-5*time.Minute), end)[:2] {
+	for _, m := range h.Srv.Visible(end.Add(-5*time.Minute), end)[:2] {
 		drop[m.MsgID] = true
 	}
 	if len(drop) != 5 {
@@ -303,12 +305,12 @@ func TestAuditFindsDeletedMessagesAndRepairs(t *testing.T) {
 
 	rep := auditJSON(t, env, h, exitFailed)
 	bad := expectBuckets(t, h, rep)
-	want := []time.Time{h.start.Add(time.Hour), end.Add(-time.Hour)}
+	want := []time.Time{h.Start.Add(time.Hour), end.Add(-time.Hour)}
 	if len(bad) != 2 || !bad[0].Equal(want[0]) || !bad[1].Equal(want[1]) || rep.Summary.Missing != 5 {
 		t.Fatalf("audit named buckets %v (missing %d), want %v (missing 5)", bad, rep.Summary.Missing, want)
 	}
 
-	code, out, stderr := runMain(context.Background(), env, "audit", "--from", h.start.Format(time.RFC3339), "--to", h.end.Format(time.RFC3339), "--repair")
+	code, out, stderr := runMain(context.Background(), env, "audit", "--from", h.Start.Format(time.RFC3339), "--to", h.End.Format(time.RFC3339), "--repair")
 	if code != exitOK || !strings.Contains(out, "audit after the repair:") || !strings.Contains(out, "4 messages published, 1 dead-lettered") {
 		t.Fatalf("audit --repair exited %d:\n%s\n%s", code, out, stderr)
 	}
@@ -325,12 +327,12 @@ func TestAuditFindsDeletedMessagesAndRepairs(t *testing.T) {
 // publishes them exactly once. Values are in the Confluent wire format.
 func TestAuditFindsUnpublishedRangeAndRepairs(t *testing.T) {
 	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
-	h := newHistory(t, simulator.GenSpec{Seed: 53, Start: end.Add(-6 * time.Hour), End: end, Count: 6000, Poison: 0.002})
-	brokers := newKafka(t)
-	env := baseEnv(t, h, brokers)
+	h := harness.NewHistory(t, simulator.GenSpec{Seed: 53, Start: end.Add(-6 * time.Hour), End: end, Count: 6000, Poison: 0.002})
+	brokers := testkit.Brokers(t)
+	env := harness.BaseEnv(t, h, brokers)
 	reg, client := newRegistry(t) // values in the Confluent wire format: the audit resolves their schema id
 	env["IMREPORT_SCHEMA_REGISTRY_URL"] = reg.URL()
-	gapFrom, gapTo := h.start.Add(2*time.Hour), h.start.Add(4*time.Hour)
+	gapFrom, gapTo := h.Start.Add(2*time.Hour), h.Start.Add(4*time.Hour)
 	env["IMREPORT_END"] = gapFrom.Format(time.RFC3339)
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
 		t.Fatalf("run exited %d:\n%s", code, stderr)
@@ -343,15 +345,15 @@ func TestAuditFindsUnpublishedRangeAndRepairs(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	env["IMREPORT_END"] = h.end.Format(time.RFC3339)
+	env["IMREPORT_END"] = h.End.Format(time.RFC3339)
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
 		t.Fatalf("second run exited %d:\n%s", code, stderr)
 	}
 
 	rep := auditJSON(t, env, h, exitFailed)
 	bad := expectBuckets(t, h, rep)
-	if len(bad) != 2 || !bad[0].Equal(gapFrom) || !bad[1].Equal(gapFrom.Add(time.Hour)) || rep.Summary.Missing != int64(len(h.srv.Visible(gapFrom, gapTo))) {
-		t.Fatalf("audit named buckets %v (missing %d), want the two hours from %s (%d messages)", bad, rep.Summary.Missing, gapFrom, len(h.srv.Visible(gapFrom, gapTo)))
+	if len(bad) != 2 || !bad[0].Equal(gapFrom) || !bad[1].Equal(gapFrom.Add(time.Hour)) || rep.Summary.Missing != int64(len(h.Srv.Visible(gapFrom, gapTo))) {
+		t.Fatalf("audit named buckets %v (missing %d), want the two hours from %s (%d messages)", bad, rep.Summary.Missing, gapFrom, len(h.Srv.Visible(gapFrom, gapTo)))
 	}
 
 	// While the pipeline holds the lock, --repair refuses and changes nothing.
@@ -362,13 +364,13 @@ func TestAuditFindsUnpublishedRangeAndRepairs(t *testing.T) {
 		t.Fatal(err)
 	}
 	env["IMREPORT_CHECKPOINT_LOCK_TIMEOUT"] = "100ms"
-	code, _, stderr = runMain(context.Background(), env, "audit", "--from", h.start.Format(time.RFC3339), "--to", h.end.Format(time.RFC3339), "--repair")
+	code, _, stderr = runMain(context.Background(), env, "audit", "--from", h.Start.Format(time.RFC3339), "--to", h.End.Format(time.RFC3339), "--repair")
 	lock.Close()
 	if code != exitFailed || !strings.Contains(stderr, "checkpoint locked") || !strings.Contains(stderr, "stop it") {
 		t.Fatalf("audit --repair on a locked checkpoint exited %d:\n%s", code, stderr)
 	}
 
-	code, out, stderr = runMain(context.Background(), env, "audit", "--from", h.start.Format(time.RFC3339), "--to", h.end.Format(time.RFC3339), "--repair", "--json")
+	code, out, stderr = runMain(context.Background(), env, "audit", "--from", h.Start.Format(time.RFC3339), "--to", h.End.Format(time.RFC3339), "--repair", "--json")
 	var repaired struct {
 		Before, After auditReport
 		Repair        struct {
@@ -384,10 +386,10 @@ func TestAuditFindsUnpublishedRangeAndRepairs(t *testing.T) {
 	}
 	r := repaired.Repair
 	if len(r.Ranges) != 1 || !r.Ranges[0].From.Equal(gapFrom) || !r.Ranges[0].To.Equal(gapTo) ||
-		r.Published+r.DeadLettered != int64(len(h.srv.Visible(gapFrom, gapTo))) || r.DeadLettered == 0 ||
+		r.Published+r.DeadLettered != int64(len(h.Srv.Visible(gapFrom, gapTo))) || r.DeadLettered == 0 ||
 		repaired.Before.Summary.Clean || !repaired.After.Summary.Clean {
 		t.Fatalf("repair: %+v, before clean %v, after clean %v; want one range [%s, %s) of %d messages", r,
-			repaired.Before.Summary.Clean, repaired.After.Summary.Clean, gapFrom, gapTo, len(h.srv.Visible(gapFrom, gapTo)))
+			repaired.Before.Summary.Clean, repaired.After.Summary.Clean, gapFrom, gapTo, len(h.Srv.Visible(gapFrom, gapTo)))
 	}
 	rep = auditJSON(t, env, h, exitOK)
 	if bad := expectBuckets(t, h, rep); len(bad) > 0 {
@@ -396,7 +398,7 @@ func TestAuditFindsUnpublishedRangeAndRepairs(t *testing.T) {
 	assertTopicsExactlyOnce(t, h, brokers, "imreport.messages", client)
 	// The cursor is back where it was.
 	code, out, _ = runMain(context.Background(), env, "checkpoint", "show")
-	if code != exitOK || !strings.Contains(out, h.end.Format(time.RFC3339)) {
+	if code != exitOK || !strings.Contains(out, h.End.Format(time.RFC3339)) {
 		t.Errorf("checkpoint after the repair:\n%s", out)
 	}
 }
@@ -404,27 +406,27 @@ func TestAuditFindsUnpublishedRangeAndRepairs(t *testing.T) {
 // assertTopicsExactlyOnce checks that the topic and its dead-letter topic
 // together hold every visible message once: the poisoned ones as dead
 // letters, the others as records.
-func assertTopicsExactlyOnce(t *testing.T, h *history, brokers []string, topic string, reg schema.Registry) {
+func assertTopicsExactlyOnce(t *testing.T, h *harness.History, brokers []string, topic string, reg schema.Registry) {
 	t.Helper()
 	poisoned := map[int64]bool{}
-	for _, id := range simulator.Poisoned(h.msgs) {
+	for _, id := range simulator.Poisoned(h.Msgs) {
 		poisoned[id] = true
 	}
 	var good []simulator.Message
-	for _, m := range h.srv.Visible(h.start, h.end) {
+	for _, m := range h.Srv.Visible(h.Start, h.End) {
 		if !poisoned[m.MsgID] {
 			good = append(good, m)
 		}
 	}
-	recs := readTopicWith(t, brokers, topic, reg)
-	assertExactlyOnce(t, recs, good, "/v2/messages")
+	recs := harness.ReadTopicWith(t, brokers, topic, reg)
+	harness.AssertExactlyOnce(t, recs, good, "/v2/messages")
 	for _, r := range recs {
-		if want := map[bool]schema.Framing{false: schema.SingleObject, true: schema.Confluent}[reg != nil]; r.framing != want {
-			t.Fatalf("record at partition %d offset %d is %v, want %v (repaired in another format?)", r.msg.Partition, r.msg.Offset, r.framing, want)
+		if want := map[bool]schema.Framing{false: schema.SingleObject, true: schema.Confluent}[reg != nil]; r.Framing != want {
+			t.Fatalf("record at partition %d offset %d is %v, want %v (repaired in another format?)", r.Msg.Partition, r.Msg.Offset, r.Framing, want)
 		}
 	}
 	seen := map[int64]int{}
-	for _, m := range scanTopic(t, brokers, topic+".dlq") {
+	for _, m := range harness.ScanTopic(t, brokers, topic+".dlq") {
 		id, _ := strconv.ParseInt(m.Headers[sink.HeaderMsgID], 10, 64)
 		seen[id]++
 	}
@@ -450,7 +452,7 @@ func copyTopic(t *testing.T, brokers []string, from, to string, drop, twice map[
 		t.Fatal(err)
 	}
 	var msgs []kafka.Message
-	for _, m := range scanTopic(t, brokers, from) {
+	for _, m := range harness.ScanTopic(t, brokers, from) {
 		id, _ := strconv.ParseInt(m.Headers[sink.HeaderMsgID], 10, 64)
 		if drop[id] {
 			continue
@@ -492,7 +494,7 @@ func cloneCheckpoint(t *testing.T, env map[string]string, brokers []string, topi
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := sink.New(sink.Config{Brokers: brokers, Topic: topic, AppKey: testAppKey})
+	w, err := sink.New(sink.Config{Brokers: brokers, Topic: topic, AppKey: harness.AppKey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -507,7 +509,7 @@ func cloneCheckpoint(t *testing.T, env map[string]string, brokers []string, topi
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if err := s.Bind(checkpoint.Identity{AppKey: testAppKey, Topic: topic}); err != nil {
+	if err := s.Bind(checkpoint.Identity{AppKey: harness.AppKey, Topic: topic}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Commit(checkpoint.Commit{Cursors: st.Cursors, Seen: st.Seen, Marks: marks}); err != nil {
@@ -533,9 +535,9 @@ func TestAuditStatistics(t *testing.T) {
 		day = today.AddDate(0, 0, -1)
 	}
 	spec := simulator.GenSpec{Seed: 59, Start: day.Add(-25 * time.Hour).UTC(), End: now.Add(-time.Hour).Truncate(time.Hour).UTC(), Count: 8000}
-	h := newHistory(t, spec)
-	brokers := newKafka(t)
-	env := baseEnv(t, h, brokers)
+	h := harness.NewHistory(t, spec)
+	brokers := testkit.Brokers(t)
+	env := harness.BaseEnv(t, h, brokers)
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
 		t.Fatalf("run exited %d:\n%s", code, stderr)
 	}
@@ -556,7 +558,7 @@ func TestAuditStatistics(t *testing.T) {
 		if b.Unit == "DAY" {
 			days++
 			var single, group int64
-			for _, m := range h.msgs {
+			for _, m := range h.Msgs {
 				if c := time.Unix(m.CreateTime, 0).In(loc); c.Format("2006-01-02") == b.Time {
 					single += map[bool]int64{true: 1}[m.TargetType == "single"]
 					group += map[bool]int64{true: 1}[m.TargetType == "group"]
@@ -573,9 +575,9 @@ func TestAuditStatistics(t *testing.T) {
 
 	// A message the API serves now but the pipeline never saw: both
 	// witnesses see it.
-	late := h.msgs[len(h.msgs)/4]
+	late := h.Msgs[len(h.Msgs)/4]
 	late.MsgID, late.JSON, late.Body, late.TargetType, late.TargetID = 990_000_000_002, nil, nil, "group", "9001"
-	h.srv.Add(late)
+	h.Srv.Add(late)
 	rep = auditJSON(t, env, h, exitFailed, "--statistics")
 	if rep.Summary.Mismatched != 1 || rep.Summary.Missing != 1 {
 		t.Errorf("after a late message: summary %+v", rep.Summary)
@@ -594,13 +596,13 @@ func TestAuditStatistics(t *testing.T) {
 	}
 
 	// Without the VIP plan: 403, reported, not a failure.
-	vip := newHistoryWith(t, spec, simulator.Config{StatisticsForbidden: true})
-	env["IMREPORT_API_URL"] = vip.url
+	vip := harness.NewHistoryWith(t, spec, simulator.Config{StatisticsForbidden: true})
+	env["IMREPORT_API_URL"] = vip.URL
 	rep = auditJSON(t, env, h, exitOK, "--statistics")
 	if rep.Statistics == nil || !strings.Contains(rep.Statistics.Unavailable, "403") || !strings.Contains(rep.Statistics.Unavailable, "VIP") || len(rep.Statistics.Buckets) != 0 {
 		t.Errorf("statistics without VIP: %+v", rep.Statistics)
 	}
-	code, out, _ := runMain(context.Background(), env, "audit", "--from", h.start.Format(time.RFC3339), "--to", h.end.Format(time.RFC3339), "--statistics")
+	code, out, _ := runMain(context.Background(), env, "audit", "--from", h.Start.Format(time.RFC3339), "--to", h.End.Format(time.RFC3339), "--statistics")
 	if code != exitOK || !strings.Contains(out, "not available: ") || !strings.Contains(out, "CLEAN") {
 		t.Errorf("statistics without VIP, table: exit %d\n%s", code, out)
 	}
@@ -613,14 +615,14 @@ func TestAuditStatistics(t *testing.T) {
 // exactly once.
 func TestAuditLiveDeployment(t *testing.T) {
 	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
-	h := newHistory(t, simulator.GenSpec{Seed: 61, Start: end.Add(-3 * time.Hour), End: end, Count: 3000})
-	brokers := newKafka(t)
-	env := baseEnv(t, h, brokers)
+	h := harness.NewHistory(t, simulator.GenSpec{Seed: 61, Start: end.Add(-3 * time.Hour), End: end, Count: 3000})
+	brokers := testkit.Brokers(t)
+	env := harness.BaseEnv(t, h, brokers)
 	live := maps.Clone(env)
 	delete(live, "IMREPORT_END") // tail
 	live["IMREPORT_LOG_LEVEL"] = "info"
 	ctx, stop := context.WithCancel(context.Background())
-	var logs syncBuffer
+	var logs testkit.Buffer
 	exited := make(chan int, 1)
 	go func() { exited <- Main(ctx, []string{"run"}, &logs, &logs, mapLookup(live)) }()
 	defer func() { stop(); <-exited }()
@@ -631,16 +633,16 @@ func TestAuditLiveDeployment(t *testing.T) {
 	}
 
 	auditJSON(t, env, h, exitOK)
-	late := h.msgs[len(h.msgs)/2]
+	late := h.Msgs[len(h.Msgs)/2]
 	late.MsgID, late.JSON, late.Body = 990_000_000_003, nil, nil
-	h.srv.Add(late)
+	h.Srv.Add(late)
 	rep := auditJSON(t, env, h, exitFailed)
 	bucket := time.Unix(late.CreateTime, 0).UTC().Truncate(time.Hour)
 	if bad := expectBuckets(t, h, rep); len(bad) != 1 || !bad[0].Equal(bucket) || rep.Summary.Missing != 1 {
 		t.Fatalf("a late message: buckets %v differ (missing %d), want %s", bad, rep.Summary.Missing, bucket)
 	}
 	env["IMREPORT_CHECKPOINT_LOCK_TIMEOUT"] = "100ms"
-	code, _, stderr := runMain(context.Background(), env, "audit", "--from", h.start.Format(time.RFC3339), "--to", h.end.Format(time.RFC3339), "--repair")
+	code, _, stderr := runMain(context.Background(), env, "audit", "--from", h.Start.Format(time.RFC3339), "--to", h.End.Format(time.RFC3339), "--repair")
 	if code != exitFailed || !strings.Contains(stderr, "checkpoint locked") {
 		t.Fatalf("audit --repair next to the running pipeline exited %d:\n%s", code, stderr)
 	}

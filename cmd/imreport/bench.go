@@ -11,7 +11,7 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
-	"github.com/imreport/imreport/bench"
+	"github.com/imreport/imreport/internal/bench"
 	"github.com/imreport/imreport/pipeline"
 )
 
@@ -31,7 +31,7 @@ runs a naive one-pass pipeline over the same history and prints the ratio.
 
 --serve-kafka ADDR instead serves an embedded Kafka broker on ADDR until
 interrupted, so that "imreport run" can be measured in a process of its own
-(peak RSS: see bench/rss.sh).
+(peak RSS: see internal/bench/rss.sh).
 
 Examples (the issue's table):
   imreport bench --messages 200000 --span 6h --latency 200ms --rate-limit 10

@@ -4,8 +4,8 @@ import (
 	"flag"
 	"time"
 
-	"github.com/imreport/imreport/demo"
-	"github.com/imreport/imreport/simulator"
+	"github.com/imreport/imreport/internal/demo"
+	"github.com/imreport/imreport/internal/fake/simulator"
 )
 
 // callbackFlags are the simulated vendor's message routing switches of

@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imreport/imreport/internal/fake/simulator"
+	"github.com/imreport/imreport/internal/testkit"
+	"github.com/imreport/imreport/internal/testkit/harness"
 	"github.com/imreport/imreport/pipeline"
-	"github.com/imreport/imreport/simulator"
 )
 
 // BenchmarkCallbackThroughput: 64 vendor connections POST one message per
@@ -26,11 +28,11 @@ func BenchmarkCallbackThroughput(b *testing.B) {
 	const conns = 64
 	now := time.Now().UTC()
 	msgs := simulator.Generate(simulator.GenSpec{Seed: 81, Start: now.Add(-time.Minute), End: now, Count: b.N})
-	api := httptest.NewServer(simulator.New(simulator.Config{AppKey: testAppKey, MasterSecret: testSecret}, nil)) // no history: only callbacks
+	api := httptest.NewServer(simulator.New(simulator.Config{AppKey: harness.AppKey, MasterSecret: harness.Secret}, nil)) // no history: only callbacks
 	defer api.Close()
 	env := map[string]string{
-		"IMREPORT_APP_KEY": testAppKey, "IMREPORT_MASTER_SECRET": testSecret, "IMREPORT_API_URL": api.URL,
-		"IMREPORT_START": "-1m", "IMREPORT_KAFKA_BROKERS": strings.Join(newKafka(b), ","), "IMREPORT_KAFKA_PARTITIONS": "3",
+		"IMREPORT_APP_KEY": harness.AppKey, "IMREPORT_MASTER_SECRET": harness.Secret, "IMREPORT_API_URL": api.URL,
+		"IMREPORT_START": "-1m", "IMREPORT_KAFKA_BROKERS": strings.Join(testkit.Brokers(b), ","), "IMREPORT_KAFKA_PARTITIONS": "3",
 		"IMREPORT_KAFKA_REPLICATION_FACTOR": "1", "IMREPORT_CHECKPOINT_PATH": b.TempDir() + "/imreport.db",
 		"IMREPORT_HTTP_ADDR": "", "IMREPORT_LOG_LEVEL": "error", "IMREPORT_CALLBACK_ADDR": "127.0.0.1:0",
 		"IMREPORT_SETTLE": "1s", "IMREPORT_POLL_INTERVAL": "1s",
@@ -45,7 +47,7 @@ func BenchmarkCallbackThroughput(b *testing.B) {
 	var pipe *pipeline.Pipeline
 	done := make(chan error, 1)
 	go func() {
-		done <- runPipeline(ctx, cfg, newLogger(&syncBuffer{}, cfg.LogLevel), runHooks{
+		done <- runPipeline(ctx, cfg, newLogger(new(testkit.Buffer), cfg.LogLevel), runHooks{
 			OnCallback: func(a string) { addrc <- a },
 			OnPipeline: func(x *pipeline.Pipeline) { pipe = x },
 		})
@@ -70,7 +72,7 @@ func BenchmarkCallbackThroughput(b *testing.B) {
 				}
 				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(bodies[i]))
 				req.Header.Set("Content-Type", "application/json; charset=utf-8")
-				req.SetBasicAuth(testAppKey, testSecret)
+				req.SetBasicAuth(harness.AppKey, harness.Secret)
 				resp, err := client.Do(req)
 				if err != nil {
 					b.Error(err)

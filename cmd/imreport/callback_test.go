@@ -12,72 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imreport/imreport/demo"
+	"github.com/imreport/imreport/internal/demo"
+	"github.com/imreport/imreport/internal/fake/simulator"
+	"github.com/imreport/imreport/internal/testkit"
+	"github.com/imreport/imreport/internal/testkit/harness"
 	"github.com/imreport/imreport/pipeline"
-	"github.com/imreport/imreport/simulator"
 	"github.com/imreport/imreport/sink"
 )
-
-// callbackFaults are the acceptance test's: 10% of callbacks lost, 10%
-// duplicated, 5% answered 5xx then retried (half before the receiver saw
-// them, half after it published them), 10% reordered.
-func callbackFaults(seed uint64) simulator.PushFaults {
-	return simulator.PushFaults{Seed: seed, Lost: 0.10, Duplicate: 0.10, Reject: 0.025, AckLost: 0.025,
-		Reorder: 0.10, ReorderMax: 500 * time.Millisecond}
-}
-
-// checkBothPaths checks that the topic holds every message once, field by
-// field, each record naming the path it came by; it returns the records by
-// msgid and how many came by each path.
-func checkBothPaths(t *testing.T, recs []record, want []simulator.Message, pollEndpoint string) (map[int64]record, map[string]int) {
-	t.Helper()
-	byID := make(map[int64]simulator.Message, len(want))
-	for _, m := range want {
-		byID[m.MsgID] = m
-	}
-	got := make(map[int64]record, len(recs))
-	paths := map[string]int{}
-	dups, bad := 0, 0
-	for _, r := range recs {
-		id, _ := r.rec["msgid"].(int64)
-		if _, dup := got[id]; dup {
-			if dups++; dups <= 5 {
-				t.Errorf("msgid %d published twice", id)
-			}
-			continue
-		}
-		got[id] = r
-		m, ok := byID[id]
-		if !ok {
-			t.Errorf("unexpected msgid %d", id)
-			continue
-		}
-		src, _ := r.rec["source"].(map[string]any)
-		endpoint := pollEndpoint
-		if src["api_version"] == pipeline.APIVersionCallback {
-			endpoint = "/callback"
-		}
-		paths[endpoint]++
-		if d := compareRecord(r, m, endpoint); len(d) > 0 {
-			if bad++; bad <= 5 {
-				t.Errorf("msgid %d: %v", id, d)
-			}
-		}
-	}
-	missing := 0
-	for id := range byID {
-		if _, ok := got[id]; !ok {
-			if missing++; missing <= 5 {
-				t.Errorf("msgid %d missing", id)
-			}
-		}
-	}
-	t.Logf("topic: %d records, %d expected, %d duplicates, %d missing, %d differing; by path %v", len(recs), len(want), dups, missing, bad, paths)
-	if dups+missing+bad > 0 || len(recs) != len(want) {
-		t.FailNow()
-	}
-	return got, paths
-}
 
 // TestCallbackAndPollingExactlyOnce runs the pipeline with the receiver on
 // while the simulated vendor pushes live traffic with every callback fault,
@@ -87,8 +28,8 @@ func checkBothPaths(t *testing.T, recs []record, want []simulator.Message, pollE
 func TestCallbackAndPollingExactlyOnce(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Second)
 	liveFrom, liveEnd := now.Add(time.Second), now.Add(8*time.Second)
-	h := newHistory(t, simulator.GenSpec{Seed: 61, Start: now.Add(-30 * time.Second), End: liveEnd, Count: 1500})
-	env := baseEnv(t, h, newKafka(t))
+	h := harness.NewHistory(t, simulator.GenSpec{Seed: 61, Start: now.Add(-30 * time.Second), End: liveEnd, Count: 1500})
+	env := harness.BaseEnv(t, h, testkit.Brokers(t))
 	env["IMREPORT_END"] = liveEnd.Format(time.RFC3339)
 	env["IMREPORT_START"] = now.Add(-time.Minute).Format(time.RFC3339)
 	env["IMREPORT_WINDOW"] = "10s"
@@ -105,7 +46,7 @@ func TestCallbackAndPollingExactlyOnce(t *testing.T) {
 	ackedAt := map[int64]time.Time{}
 	addrc := make(chan string, 1)
 	done := make(chan error, 1)
-	logs := &syncBuffer{}
+	logs := new(testkit.Buffer)
 	var metricsURL, lastMetrics string // /metrics as of the last commit
 	go func() {
 		done <- runPipeline(t.Context(), cfg, newLogger(logs, cfg.LogLevel), runHooks{
@@ -137,9 +78,9 @@ func TestCallbackAndPollingExactlyOnce(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("run ended before the receiver listened: %v\n%s", err, logs)
 	}
-	live := simulator.LiveOnly(h.msgs, liveFrom)
-	pusher := simulator.NewPusher(simulator.PushConfig{URL: "http://" + addr + "/callback", AppKey: testAppKey, MasterSecret: testSecret,
-		RetryMax: 200 * time.Millisecond, Faults: callbackFaults(61)})
+	live := simulator.LiveOnly(h.Msgs, liveFrom)
+	pusher := simulator.NewPusher(simulator.PushConfig{URL: "http://" + addr + "/callback", AppKey: harness.AppKey, MasterSecret: harness.Secret,
+		RetryMax: 200 * time.Millisecond, Faults: harness.CallbackFaults(61)})
 	pctx, stopPush := context.WithCancel(t.Context())
 	pushed := make(chan error, 1)
 	go func() { pushed <- pusher.Run(pctx, live) }()
@@ -151,12 +92,12 @@ func TestCallbackAndPollingExactlyOnce(t *testing.T) {
 	ps := pusher.Stats()
 	t.Logf("vendor: %v", ps)
 
-	recs, paths := checkBothPaths(t, readTopic(t, cfg.KafkaBrokers, cfg.KafkaTopic), h.msgs, "/v2/messages")
+	recs, paths := harness.CheckBothPaths(t, harness.ReadTopic(t, cfg.KafkaBrokers, cfg.KafkaTopic), h.Msgs, "/v2/messages")
 	if paths["/callback"] == 0 || ps.Lost == 0 || ps.Duplicates == 0 || ps.Rejected+ps.AckLost == 0 {
 		t.Errorf("by path %v, vendor %v: the test needs callbacks of every kind", paths, ps)
 	}
 	for _, id := range pusher.Lost() {
-		if src := recs[id].rec["source"].(map[string]any); src["api_version"] != "v2" {
+		if src := recs[id].Rec["source"].(map[string]any); src["api_version"] != "v2" {
 			t.Errorf("msgid %d, whose callback was lost, came by %v: want polling", id, src["api_version"])
 		}
 	}
@@ -164,11 +105,11 @@ func TestCallbackAndPollingExactlyOnce(t *testing.T) {
 	mu.Lock()
 	for id, r := range recs {
 		path := "poll"
-		if r.rec["source"].(map[string]any)["api_version"] == pipeline.APIVersionCallback {
+		if r.Rec["source"].(map[string]any)["api_version"] == pipeline.APIVersionCallback {
 			path = "callback"
 		}
-		if at, ok := ackedAt[id]; ok && millis(r.rec["msg_ctime"]) >= liveFrom.UnixMilli() {
-			fresh[path] = append(fresh[path], at.Sub(time.UnixMilli(millis(r.rec["msg_ctime"]))))
+		if at, ok := ackedAt[id]; ok && harness.Millis(r.Rec["msg_ctime"]) >= liveFrom.UnixMilli() {
+			fresh[path] = append(fresh[path], at.Sub(time.UnixMilli(harness.Millis(r.Rec["msg_ctime"]))))
 		}
 	}
 	mu.Unlock()
@@ -213,8 +154,8 @@ func seriesValue(body, series string) (float64, bool) {
 // connection refused) are not published; once it is over, nothing listens.
 func TestCallbackShutdown(t *testing.T) {
 	now := time.Now().UTC()
-	h := newHistory(t, simulator.GenSpec{Seed: 62, Start: now.Add(-time.Minute), End: now, Count: 1})
-	env := baseEnv(t, h, newKafka(t))
+	h := harness.NewHistory(t, simulator.GenSpec{Seed: 62, Start: now.Add(-time.Minute), End: now, Count: 1})
+	env := harness.BaseEnv(t, h, testkit.Brokers(t))
 	delete(env, "IMREPORT_END")
 	env["IMREPORT_START"] = "-1m"
 	env["IMREPORT_SETTLE"] = "1s"
@@ -231,14 +172,14 @@ func TestCallbackShutdown(t *testing.T) {
 	addrc := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- runPipeline(ctx, cfg, newLogger(&syncBuffer{}, cfg.LogLevel), runHooks{OnCallback: func(a string) { addrc <- a }})
+		done <- runPipeline(ctx, cfg, newLogger(new(testkit.Buffer), cfg.LogLevel), runHooks{OnCallback: func(a string) { addrc <- a }})
 	}()
 	url := "http://" + <-addrc + "/callback"
 	post := func(m simulator.Message) (int, error) {
 		body := append(append([]byte(`{"total":1,"messages":[`), m.JSON...), "]}"...)
 		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json; charset=utf-8")
-		req.SetBasicAuth(testAppKey, testSecret)
+		req.SetBasicAuth(harness.AppKey, harness.Secret)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return 0, err
@@ -266,10 +207,10 @@ func TestCallbackShutdown(t *testing.T) {
 	if code, err := post(pushed[39]); err == nil {
 		t.Errorf("a callback after the run returned: answered %d, want the connection refused", code)
 	}
-	recs := readTopic(t, cfg.KafkaBrokers, cfg.KafkaTopic)
+	recs := harness.ReadTopic(t, cfg.KafkaBrokers, cfg.KafkaTopic)
 	got := map[int64]int{}
 	for _, r := range recs {
-		id, _ := r.rec["msgid"].(int64)
+		id, _ := r.Rec["msgid"].(int64)
 		got[id]++
 	}
 	for _, m := range accepted {

@@ -13,8 +13,8 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
-	"github.com/imreport/imreport/registry"
 	"github.com/imreport/imreport/schema"
+	"github.com/imreport/imreport/schema/registry"
 	"github.com/imreport/imreport/sink"
 	"github.com/imreport/imreport/source"
 )

@@ -10,7 +10,7 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
-	"github.com/imreport/imreport/demo"
+	"github.com/imreport/imreport/internal/demo"
 	"github.com/imreport/imreport/pipeline"
 )
 

@@ -9,7 +9,7 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
-	"github.com/imreport/imreport/doctor"
+	"github.com/imreport/imreport/internal/tools/doctor"
 )
 
 const doctorUsage = `imreport doctor

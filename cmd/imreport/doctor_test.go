@@ -12,7 +12,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/imreport/imreport/checkpoint"
-	"github.com/imreport/imreport/simulator"
+	"github.com/imreport/imreport/internal/fake/simulator"
+	"github.com/imreport/imreport/internal/testkit"
+	"github.com/imreport/imreport/internal/testkit/harness"
 )
 
 // doctorRows parses the doctor's table into check -> status.
@@ -35,16 +37,12 @@ func doctorRows(t *testing.T, out string) map[string]string {
 // and a fix, and no secret is ever printed.
 func TestDoctor(t *testing.T) {
 	end := time.Now().UTC().Add(-time.Hour).Truncate(time.Minute)
-	h := newHistory(t, simulator.GenSpec{Seed: 51, Start: end.Add(-time.Hour), End: end, Count: 100})
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DefaultNumPartitions(3))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close)
+	h := harness.NewHistory(t, simulator.GenSpec{Seed: 51, Start: end.Add(-time.Hour), End: end, Count: 100})
+	cluster := testkit.Kafka(t, kfake.NumBrokers(1), kfake.DefaultNumPartitions(3))
 	brokers := cluster.ListenAddrs()
-	base := baseEnv(t, h, brokers)
+	base := harness.BaseEnv(t, h, brokers)
 	user := ""
-	for _, m := range h.msgs {
+	for _, m := range h.Msgs {
 		if m.FromType == "user" {
 			user = m.FromID
 			break
@@ -55,7 +53,7 @@ func TestDoctor(t *testing.T) {
 	doctor := func(env map[string]string) (int, string) {
 		t.Helper()
 		code, stdout, stderr := runMain(context.Background(), env, "doctor")
-		for _, secret := range []string{testSecret, "not-the-secret"} {
+		for _, secret := range []string{harness.Secret, "not-the-secret"} {
 			if strings.Contains(stdout+stderr, secret) {
 				t.Errorf("the doctor printed a secret:\n%s%s", stdout, stderr)
 			}
@@ -114,13 +112,13 @@ func TestDoctor(t *testing.T) {
 	})
 	t.Run("api version not served", func(t *testing.T) {
 		env := copyEnv(base)
-		env["IMREPORT_API_URL"] = h.url + "/no-such-prefix"
+		env["IMREPORT_API_URL"] = h.URL + "/no-such-prefix"
 		code, out := doctor(env)
 		want("version", out, code, 1, map[string]string{"report api credentials": "fail", "report api version v2": "fail", "kafka brokers": "ok"})
 	})
 	t.Run("no broker", func(t *testing.T) {
 		env := copyEnv(base)
-		env["IMREPORT_KAFKA_BROKERS"] = fmt.Sprintf("127.0.0.1:%d", freeLoopbackPort(t))
+		env["IMREPORT_KAFKA_BROKERS"] = fmt.Sprintf("127.0.0.1:%d", harness.FreeLoopbackPort(t))
 		code, out := doctor(env)
 		want("broker", out, code, 1, map[string]string{"report api credentials": "ok", "kafka brokers": "fail",
 			"topic imreport.messages": "skip", "dead-letter topic imreport.messages.dlq": "skip"})
@@ -159,7 +157,7 @@ func TestDoctor(t *testing.T) {
 		if !strings.Contains(out, "subject imreport.messages-value accepts the value schema") {
 			t.Errorf("registry row:\n%s", out)
 		}
-		env["IMREPORT_SCHEMA_REGISTRY_URL"] = fmt.Sprintf("http://127.0.0.1:%d", freeLoopbackPort(t))
+		env["IMREPORT_SCHEMA_REGISTRY_URL"] = fmt.Sprintf("http://127.0.0.1:%d", harness.FreeLoopbackPort(t))
 		code, out = doctor(env)
 		want("no registry", out, code, 1, map[string]string{"schema registry": "fail", "kafka brokers": "ok"})
 	})

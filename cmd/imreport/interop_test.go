@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/imreport/imreport/internal/testkit"
+	"github.com/imreport/imreport/internal/testkit/harness"
 )
 
 // TestInteropReaders: a topic written by `imreport run` in the Confluent
@@ -39,10 +42,10 @@ func TestInteropReaders(t *testing.T) {
 
 	spec := bigSpec()
 	spec.Count, spec.Bursts, spec.BurstSize = 3000, 1, 1100
-	h := newHistory(t, spec)
-	brokers := newKafka(t)
+	h := harness.NewHistory(t, spec)
+	brokers := testkit.Brokers(t)
 	reg, client := newRegistry(t)
-	env := baseEnv(t, h, brokers)
+	env := harness.BaseEnv(t, h, brokers)
 	env["IMREPORT_SCHEMA_REGISTRY_URL"] = reg.URL()
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
 		t.Fatalf("run exited %d:\n%s", code, stderr)
@@ -51,12 +54,12 @@ func TestInteropReaders(t *testing.T) {
 	dir := t.TempDir()
 	truth := filepath.Join(dir, "truth.jsonl")
 	var b strings.Builder
-	want := h.srv.Visible(h.start, h.end)
+	want := h.Srv.Visible(h.Start, h.End)
 	for _, m := range want {
 		line, _ := json.Marshal(map[string]any{
 			"msgid": strconv.FormatInt(m.MsgID, 10), "msg_type": m.MsgType, "msg_ctime": m.MsgCtime,
 			"create_time": m.CreateTime * 1000, "from_id": m.FromID, "target_id": m.TargetID,
-			"conversation_id": conversationOf(m), "text": textOf(m), "msg_body": string(m.Body), "app_key": testAppKey,
+			"conversation_id": harness.ConversationOf(m), "text": harness.TextOf(m), "msg_body": string(m.Body), "app_key": harness.AppKey,
 		})
 		b.Write(line)
 		b.WriteByte('\n')
@@ -66,8 +69,8 @@ func TestInteropReaders(t *testing.T) {
 	}
 	values := filepath.Join(dir, "values.hex")
 	b.Reset()
-	for _, r := range readTopicWith(t, brokers, "imreport.messages", client) {
-		b.WriteString(hex.EncodeToString(r.msg.Value) + "\n")
+	for _, r := range harness.ReadTopicWith(t, brokers, "imreport.messages", client) {
+		b.WriteString(hex.EncodeToString(r.Msg.Value) + "\n")
 	}
 	if err := os.WriteFile(values, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/imreport/imreport/internal/testkit"
+	"github.com/imreport/imreport/internal/testkit/harness"
 )
 
 // TestMonitoringNamesServedMetrics: every imreport_* metric the alert
@@ -35,12 +38,12 @@ func TestMonitoringNamesServedMetrics(t *testing.T) {
 	}
 
 	now := time.Now().UTC()
-	cfg := tailConfig(t, 61, newKafka(t), now)
+	cfg := tailConfig(t, 61, testkit.Brokers(t), now)
 	reports := newStepper()
-	addr, stop := tailCaughtUp(t, cfg, runHooks{ProgressSleep: reports.sleep}, now.Add(-time.Minute), &syncBuffer{})
+	addr, stop := tailCaughtUp(t, cfg, runHooks{ProgressSleep: reports.sleep}, now.Add(-time.Minute), new(testkit.Buffer))
 	<-reports.entered
 	reports.step() // one progress report: the remaining and ETA gauges
-	_, body := get(t, "http://"+addr+"/metrics")
+	_, body := harness.Get(t, "http://"+addr+"/metrics")
 	served := map[string]bool{}
 	for _, l := range strings.Split(body, "\n") {
 		if l == "" || strings.HasPrefix(l, "#") {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"strings"
 	"sync"
@@ -12,8 +11,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/imreport/imreport/internal/fake/simulator"
+	"github.com/imreport/imreport/internal/testkit"
+	"github.com/imreport/imreport/internal/testkit/harness"
 	"github.com/imreport/imreport/pipeline"
-	"github.com/imreport/imreport/simulator"
 )
 
 // outageLength is how long the broker stays down: the issue asks for at
@@ -41,7 +42,7 @@ func TestBrokerOutage(t *testing.T) {
 		t.Skip("set IMREPORT_CHAOS=1: the broker stays down for 10 s of real time")
 	}
 	began := time.Now()
-	port := freeLoopbackPort(t)
+	port := harness.FreeLoopbackPort(t)
 	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.DefaultNumPartitions(3), kfake.Ports(port),
 		kfake.DataDir(t.TempDir()), kfake.SyncWrites()}
 	broker := &restartableBroker{opts: opts}
@@ -52,8 +53,8 @@ func TestBrokerOutage(t *testing.T) {
 	brokers := []string{fmt.Sprintf("127.0.0.1:%d", port)}
 
 	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
-	h := newHistory(t, simulator.GenSpec{Seed: 17, Start: end.Add(-2 * time.Hour), End: end, Count: 40000})
-	env := baseEnv(t, h, brokers)
+	h := harness.NewHistory(t, simulator.GenSpec{Seed: 17, Start: end.Add(-2 * time.Hour), End: end, Count: 40000})
+	env := harness.BaseEnv(t, h, brokers)
 	env["IMREPORT_PAGE_SIZE"] = "200"
 	env["IMREPORT_RATE_LIMIT"] = "20"
 	env["IMREPORT_FETCH_CONCURRENCY"] = "1"
@@ -63,7 +64,7 @@ func TestBrokerOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := new(testkit.Buffer)
 	fail := func(format string, args ...any) {
 		t.Helper()
 		t.Fatalf(format+"\nlogs:\n%s", append(args, logs.String())...)
@@ -106,7 +107,7 @@ func TestBrokerOutage(t *testing.T) {
 				// Stop the broker now, in the publisher's goroutine right
 				// after a commit: everything committed so far was
 				// acknowledged, nothing after it can be.
-				requestsAtStop = h.srv.Requests()
+				requestsAtStop = h.Srv.Requests()
 				st := pipe.Stats()
 				publishedAtStop, retriesAtStop = st.Published, st.Retries
 				cursorAtStop = c
@@ -152,14 +153,14 @@ func TestBrokerOutage(t *testing.T) {
 	case err := <-done:
 		fail("the run ended during the outage: %v", err)
 	case <-time.After(outageLength / 2):
-		midRequests = h.srv.Requests()
+		midRequests = h.Srv.Requests()
 	}
 	select {
 	case err := <-done:
 		fail("the run ended during the outage: %v", err)
 	case <-time.After(time.Until(stoppedAt.Add(outageLength))):
 	}
-	endRequests := h.srv.Requests()
+	endRequests := h.Srv.Requests()
 	mu.Lock()
 	duringOutage := endRequests - requestsAtStop
 	commitsDown, movesDown := outageCommits, append([]time.Time(nil), outageMoves...)
@@ -178,7 +179,7 @@ func TestBrokerOutage(t *testing.T) {
 		port, outage.Round(time.Millisecond), duringOutage, endRequests-midRequests, commitsDown, retriesDown, publishedDown)
 
 	// The restarted broker has the data written before the stop.
-	if n := len(readTopic(t, brokers, "imreport.messages")); int64(n) < publishedAtStop {
+	if n := len(harness.ReadTopic(t, brokers, "imreport.messages")); int64(n) < publishedAtStop {
 		fail("after the restart the topic holds %d records, %d were acknowledged before the stop", n, publishedAtStop)
 	} else {
 		t.Logf("after the restart the topic holds %d records (%d acknowledged before the stop)", n, publishedAtStop)
@@ -211,8 +212,8 @@ func TestBrokerOutage(t *testing.T) {
 	}
 	resumed := time.Since(restartedAt)
 
-	want := h.srv.Visible(h.start, h.end)
-	assertExactlyOnce(t, readTopic(t, brokers, "imreport.messages"), want, "/v2/messages")
+	want := h.Srv.Visible(h.Start, h.End)
+	harness.AssertExactlyOnce(t, harness.ReadTopic(t, brokers, "imreport.messages"), want, "/v2/messages")
 	st = pipe.Stats()
 	mu.Lock()
 	after := afterCommits
@@ -221,7 +222,7 @@ func TestBrokerOutage(t *testing.T) {
 		t.Fatal("no commit after the broker came back")
 	}
 	t.Logf("finished %v after the restart (%d commits since); total %v; %d API requests; stats: published %d, retries %d, read-backs %d, recovered %d, commits %d; log: %d 'kafka publish failed' lines",
-		resumed.Round(time.Millisecond), after, time.Since(began).Round(time.Millisecond), h.srv.Requests(),
+		resumed.Round(time.Millisecond), after, time.Since(began).Round(time.Millisecond), h.Srv.Requests(),
 		st.Published, st.Retries, st.ReadBacks, st.Recovered, st.Commits, strings.Count(logs.String(), "kafka publish failed"))
 	if testing.Verbose() {
 		for _, line := range strings.Split(logs.String(), "\n") {
@@ -261,18 +262,4 @@ func (b *restartableBroker) stop() {
 		b.c.Close()
 		b.c = nil
 	}
-}
-
-// freeLoopbackPort returns a TCP port that was free on 127.0.0.1 a moment ago.
-func freeLoopbackPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return port
 }

@@ -6,7 +6,7 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/imreport/imreport/progress"
+	"github.com/imreport/imreport/internal/service/progress"
 )
 
 // terminalOutput returns live progress bars on w when w is a terminal, and

@@ -2,31 +2,21 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/imreport/imreport/internal/fake/simulator"
+	"github.com/imreport/imreport/internal/testkit"
+	"github.com/imreport/imreport/internal/testkit/harness"
 	"github.com/imreport/imreport/pipeline"
-	"github.com/imreport/imreport/simulator"
 )
 
 // progressLines returns the "progress" lines of a JSON log.
 func progressLines(t *testing.T, logs string, msg string) []map[string]any {
 	t.Helper()
-	var out []map[string]any
-	for _, l := range strings.Split(logs, "\n") {
-		if !strings.Contains(l, `"msg":"`+msg+`"`) {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatalf("%q: %v", l, err)
-		}
-		out = append(out, m)
-	}
-	return out
+	return testkit.JSONLines(t, logs, func(l string) bool { return strings.Contains(l, `"msg":"`+msg+`"`) })
 }
 
 // A bounded backfill reports progress when its reporter wakes (a fake
@@ -39,9 +29,9 @@ func progressLines(t *testing.T, logs string, msg string) []map[string]any {
 func TestRunLogsProgress(t *testing.T) {
 	start := time.Now().UTC().Add(-30 * time.Hour).Truncate(time.Hour)
 	end := start.Add(6 * time.Hour)
-	h := newHistory(t, simulator.GenSpec{Seed: 31, Start: start, End: end, Count: 6000})
-	brokers := newKafka(t)
-	env := baseEnv(t, h, brokers)
+	h := harness.NewHistory(t, simulator.GenSpec{Seed: 31, Start: start, End: end, Count: 6000})
+	brokers := testkit.Brokers(t)
+	env := harness.BaseEnv(t, h, brokers)
 	env["IMREPORT_LOG_LEVEL"] = "info"
 	env["IMREPORT_WINDOW_MESSAGES"] = "100" // windows of about 100 messages: some 60 windows, 70 requests
 	cfg, err := loadConfig(context.Background(), mapLookup(env), time.Now(), true)
@@ -60,7 +50,7 @@ func TestRunLogsProgress(t *testing.T) {
 		want []pipeline.StreamProgress
 	)
 	reported := []chan struct{}{make(chan struct{}), make(chan struct{})}
-	h.setOnRequest(func(n int64) {
+	h.SetOnRequest(func(n int64) {
 		for i, at := range []int64{20, 40} {
 			if n == at {
 				select {
@@ -71,7 +61,7 @@ func TestRunLogsProgress(t *testing.T) {
 			}
 		}
 	})
-	logs := &syncBuffer{}
+	logs := new(testkit.Buffer)
 	primed := false
 	report := func() {
 		if !primed {
@@ -139,17 +129,17 @@ func TestRunLogsProgress(t *testing.T) {
 func TestRunAnnouncesTheWaitForLateArrivals(t *testing.T) {
 	end := time.Now().UTC().Add(-time.Hour).Truncate(time.Minute)
 	start := end.Add(-30 * time.Minute)
-	h := newHistory(t, simulator.GenSpec{Seed: 32, Start: start, End: end, Count: 500})
-	brokers := newKafka(t)
-	env := baseEnv(t, h, brokers)
+	h := harness.NewHistory(t, simulator.GenSpec{Seed: 32, Start: start, End: end, Count: 500})
+	brokers := testkit.Brokers(t)
+	env := harness.BaseEnv(t, h, brokers)
 	env["IMREPORT_LOG_LEVEL"] = "info"
 	env["IMREPORT_LOOKBACK"] = "2m"
-	clock := &fakeClock{t: end.Add(30 * time.Second)}
+	clock := testkit.NewClock(end.Add(30 * time.Second))
 	cfg, err := loadConfig(context.Background(), mapLookup(env), clock.Now(), true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := new(testkit.Buffer)
 	// The planner starts polling as soon as it has planned the last window;
 	// the fake clock moves on only once that window is committed (in real
 	// time the wait begins then, and so does the announcement).
@@ -161,7 +151,7 @@ func TestRunAnnouncesTheWaitForLateArrivals(t *testing.T) {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		clock.advance(d)
+		clock.Step(d)
 		return ctx.Err()
 	}
 	onCommit := func(oldest time.Time) {

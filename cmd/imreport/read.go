@@ -11,8 +11,8 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
-	"github.com/imreport/imreport/progress"
-	"github.com/imreport/imreport/reader"
+	"github.com/imreport/imreport/internal/service/progress"
+	"github.com/imreport/imreport/internal/tools/reader"
 	"github.com/imreport/imreport/sink"
 )
 

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imreport/imreport/internal/testkit"
+	"github.com/imreport/imreport/internal/testkit/harness"
 	"github.com/imreport/imreport/sink"
 )
 
@@ -51,11 +53,11 @@ func parseLines(t *testing.T, out string) []readLine {
 func TestRead(t *testing.T) {
 	spec := bigSpec()
 	spec.Count = 1500
-	h := newHistory(t, spec)
-	brokers := newKafka(t)
+	h := harness.NewHistory(t, spec)
+	brokers := testkit.Brokers(t)
 	reg, client := newRegistry(t)
-	env := baseEnv(t, h, brokers)
-	runUntil(t, env, h.start.Add(12*time.Hour)) // single-object
+	env := harness.BaseEnv(t, h, brokers)
+	runUntil(t, env, h.Start.Add(12*time.Hour)) // single-object
 	env["IMREPORT_SCHEMA_REGISTRY_URL"] = reg.URL()
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
 		t.Fatalf("run: %d\n%s", code, stderr)
@@ -64,9 +66,9 @@ func TestRead(t *testing.T) {
 		{Key: "k1", Value: []byte(`{"not":"avro"}`), MsgID: 1, MsgType: "text"},
 		{Key: "k2", Value: []byte{0xC3, 0x01, 1, 2}, MsgID: 2, MsgType: "text"},
 	}
-	want := map[string]record{} // partition/offset -> what the decoder read
-	for _, r := range readTopicWith(t, brokers, "imreport.messages", client) {
-		want[strconv.Itoa(r.msg.Partition)+"/"+strconv.FormatInt(r.msg.Offset, 10)] = r
+	want := map[string]harness.Record{} // partition/offset -> what the decoder read
+	for _, r := range harness.ReadTopicWith(t, brokers, "imreport.messages", client) {
+		want[strconv.Itoa(r.Msg.Partition)+"/"+strconv.FormatInt(r.Msg.Offset, 10)] = r
 	}
 	publishRaw(t, brokers, junk)
 
@@ -88,18 +90,18 @@ func TestRead(t *testing.T) {
 			}
 			continue
 		}
-		if l.Error != "" || l.Framing != r.framing.String() || l.SchemaID != r.schemaID {
-			t.Fatalf("%d/%d: framing %s id %d error %q, want %s %d", l.Partition, l.Offset, l.Framing, l.SchemaID, l.Error, r.framing, r.schemaID)
+		if l.Error != "" || l.Framing != r.Framing.String() || l.SchemaID != r.SchemaID {
+			t.Fatalf("%d/%d: framing %s id %d error %q, want %s %d", l.Partition, l.Offset, l.Framing, l.SchemaID, l.Error, r.Framing, r.SchemaID)
 		}
-		if l.Value["msgid"] != float64(r.rec["msgid"].(int64)) || l.Key != string(r.msg.Key) || l.Headers[sink.HeaderMsgID] != r.msg.Headers[sink.HeaderMsgID] {
-			t.Fatalf("%d/%d: value %v key %q, want msgid %v key %q", l.Partition, l.Offset, l.Value["msgid"], l.Key, r.rec["msgid"], r.msg.Key)
+		if l.Value["msgid"] != float64(r.Rec["msgid"].(int64)) || l.Key != string(r.Msg.Key) || l.Headers[sink.HeaderMsgID] != r.Msg.Headers[sink.HeaderMsgID] {
+			t.Fatalf("%d/%d: value %v key %q, want msgid %v key %q", l.Partition, l.Offset, l.Value["msgid"], l.Key, r.Rec["msgid"], r.Msg.Key)
 		}
-		ctime := r.rec["msg_ctime"].(time.Time).UTC().Format("2006-01-02T15:04:05.000Z07:00")
+		ctime := r.Rec["msg_ctime"].(time.Time).UTC().Format("2006-01-02T15:04:05.000Z07:00")
 		if l.Value["msg_ctime"] != ctime || l.Timestamp != ctime {
 			t.Fatalf("%d/%d: msg_ctime %v timestamp %s, want %s", l.Partition, l.Offset, l.Value["msg_ctime"], l.Timestamp, ctime)
 		}
 		src, _ := l.Value["source"].(map[string]any)
-		if src["app_key"] != testAppKey {
+		if src["app_key"] != harness.AppKey {
 			t.Fatalf("%d/%d: source %v", l.Partition, l.Offset, l.Value["source"])
 		}
 	}

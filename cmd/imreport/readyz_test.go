@@ -10,8 +10,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/imreport/imreport/simulator"
-	"github.com/imreport/imreport/status"
+	"github.com/imreport/imreport/internal/fake/simulator"
+	"github.com/imreport/imreport/internal/service/status"
+	"github.com/imreport/imreport/internal/testkit"
+	"github.com/imreport/imreport/internal/testkit/harness"
 )
 
 // stepper runs a loop's sleeps one at a time: the loop says when it enters
@@ -46,7 +48,7 @@ func (s *stepper) step() {
 // restart) and imreport_ready is 0; the broker back, the next probe makes
 // it ready again, and the run ends cleanly.
 func TestReadyDuringKafkaOutage(t *testing.T) {
-	port := freeLoopbackPort(t)
+	port := harness.FreeLoopbackPort(t)
 	broker := &restartableBroker{opts: []kfake.Opt{kfake.NumBrokers(1), kfake.DefaultNumPartitions(3), kfake.Ports(port),
 		kfake.DataDir(t.TempDir()), kfake.SyncWrites()}}
 	if err := broker.start(); err != nil {
@@ -56,13 +58,13 @@ func TestReadyDuringKafkaOutage(t *testing.T) {
 	now := time.Now().UTC()
 	cfg := tailConfig(t, 41, []string{fmt.Sprintf("127.0.0.1:%d", port)}, now)
 	probes := newStepper()
-	logs := &syncBuffer{}
+	logs := new(testkit.Buffer)
 	addr, stop := tailCaughtUp(t, cfg, runHooks{ProbeSleep: probes.sleep}, now.Add(-time.Minute), logs)
 	base := "http://" + addr
 	<-probes.entered // the probe loop waits for its first round
 	statusOf := func() status.Status {
 		t.Helper()
-		code, body := get(t, base+"/status")
+		code, body := harness.Get(t, base+"/status")
 		var st status.Status
 		if err := json.Unmarshal([]byte(body), &st); code != 200 || err != nil {
 			t.Fatalf("/status %d %v: %s", code, err, body)
@@ -70,7 +72,7 @@ func TestReadyDuringKafkaOutage(t *testing.T) {
 		return st
 	}
 	readyMetric := func() string {
-		_, m := get(t, base+"/metrics")
+		_, m := harness.Get(t, base+"/metrics")
 		for _, l := range strings.Split(m, "\n") {
 			if strings.HasPrefix(l, "imreport_ready ") {
 				return l
@@ -79,7 +81,7 @@ func TestReadyDuringKafkaOutage(t *testing.T) {
 		return ""
 	}
 
-	if code, body := get(t, base+"/readyz"); code != 200 {
+	if code, body := harness.Get(t, base+"/readyz"); code != 200 {
 		t.Fatalf("/readyz before the outage: %d %s", code, body)
 	}
 	st := statusOf()
@@ -89,7 +91,7 @@ func TestReadyDuringKafkaOutage(t *testing.T) {
 
 	broker.stop()
 	probes.step()
-	code, body := get(t, base+"/readyz")
+	code, body := harness.Get(t, base+"/readyz")
 	if code != 503 || !strings.Contains(body, "kafka unreachable since") {
 		t.Errorf("/readyz during the outage: %d %q", code, body)
 	}
@@ -97,7 +99,7 @@ func TestReadyDuringKafkaOutage(t *testing.T) {
 	if st.Ready || st.Kafka.State != "failing" || st.Kafka.FailingSince.IsZero() || st.Kafka.LastError == "" {
 		t.Errorf("/status during the outage: %+v", st.Kafka)
 	}
-	if code, _ := get(t, base+"/healthz"); code != 200 {
+	if code, _ := harness.Get(t, base+"/healthz"); code != 200 {
 		t.Errorf("/healthz during the outage: %d", code)
 	}
 	if m := readyMetric(); m != "imreport_ready 0" {
@@ -108,7 +110,7 @@ func TestReadyDuringKafkaOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	probes.step()
-	if code, body := get(t, base+"/readyz"); code != 200 {
+	if code, body := harness.Get(t, base+"/readyz"); code != 200 {
 		t.Errorf("/readyz after the outage: %d %q", code, body)
 	}
 	if st := statusOf(); !st.Ready || st.Kafka.State != "ok" {
@@ -126,8 +128,8 @@ func TestReadyDuringKafkaOutage(t *testing.T) {
 // ending a minute ago, serving HTTP on a free port.
 func tailConfig(t *testing.T, seed uint64, brokers []string, now time.Time) Config {
 	t.Helper()
-	h := newHistory(t, simulator.GenSpec{Seed: seed, Start: now.Add(-2 * time.Hour), End: now.Add(-time.Minute), Count: 500})
-	env := baseEnv(t, h, brokers)
+	h := harness.NewHistory(t, simulator.GenSpec{Seed: seed, Start: now.Add(-2 * time.Hour), End: now.Add(-time.Minute), Count: 500})
+	env := harness.BaseEnv(t, h, brokers)
 	delete(env, "IMREPORT_END")
 	env["IMREPORT_START"] = "-1h"
 	env["IMREPORT_HTTP_ADDR"] = "127.0.0.1:0"
@@ -141,7 +143,7 @@ func tailConfig(t *testing.T, seed uint64, brokers []string, now time.Time) Conf
 // tailCaughtUp runs cfg (a tailing run with an HTTP address) until its
 // oldest cursor reaches caught, and returns the HTTP address and a stop
 // that cancels the run and returns its error.
-func tailCaughtUp(t *testing.T, cfg Config, hooks runHooks, caughtAt time.Time, logs *syncBuffer) (addr string, stop func() error) {
+func tailCaughtUp(t *testing.T, cfg Config, hooks runHooks, caughtAt time.Time, logs *testkit.Buffer) (addr string, stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)

@@ -17,8 +17,10 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
-	"github.com/imreport/imreport/registry"
+	"github.com/imreport/imreport/internal/testkit"
+	"github.com/imreport/imreport/internal/testkit/harness"
 	"github.com/imreport/imreport/schema"
+	"github.com/imreport/imreport/schema/registry"
 	"github.com/imreport/imreport/sink"
 )
 
@@ -48,12 +50,12 @@ func newRegistry(t *testing.T, opts ...srfake.Option) (*srfake.Registry, *regist
 func TestRunConfluentSwitchExactlyOnce(t *testing.T) {
 	spec := bigSpec()
 	spec.Count = 12000
-	h := newHistory(t, spec)
-	brokers := newKafka(t)
+	h := harness.NewHistory(t, spec)
+	brokers := testkit.Brokers(t)
 	reg, client := newRegistry(t)
-	env := baseEnv(t, h, brokers)
+	env := harness.BaseEnv(t, h, brokers)
 	env["IMREPORT_WINDOW"] = "20m"
-	mid := h.start.Add(12 * time.Hour)
+	mid := h.Start.Add(12 * time.Hour)
 
 	runUntil(t, env, mid)
 	if reg.SubjectExists(testSubject) {
@@ -69,7 +71,7 @@ func TestRunConfluentSwitchExactlyOnce(t *testing.T) {
 		// (under -race pages are fetched well ahead of their write).
 		var served atomic.Int64 // this run's requests (the history counts them all)
 		var stopped atomic.Bool
-		h.setOnRequest(func(int64) {
+		h.SetOnRequest(func(int64) {
 			if served.Add(1) < stopAt || stopped.Load() {
 				return
 			}
@@ -80,13 +82,13 @@ func TestRunConfluentSwitchExactlyOnce(t *testing.T) {
 		})
 		code, _, stderr := runMain(ctx, env, "run")
 		cancel()
-		h.setOnRequest(nil)
+		h.SetOnRequest(nil)
 		if code != exitOK {
 			t.Fatalf("confluent run %d exited %d after cancel:\n%s", i+1, code, stderr)
 		}
 		n := topicSize(t, brokers, "imreport.messages")
-		if n <= last || n >= int64(len(h.msgs)) {
-			t.Fatalf("confluent run %d was meant to stop midway: %d records after it, %d before, %d in all", i+1, n, last, len(h.msgs))
+		if n <= last || n >= int64(len(h.Msgs)) {
+			t.Fatalf("confluent run %d was meant to stop midway: %d records after it, %d before, %d in all", i+1, n, last, len(h.Msgs))
 		}
 		last = n
 	}
@@ -101,22 +103,22 @@ func TestRunConfluentSwitchExactlyOnce(t *testing.T) {
 	if _, more := reg.GetSchema(testSubject, 2); more {
 		t.Fatal("restarts registered more than one version")
 	}
-	recs := readTopicWith(t, brokers, "imreport.messages", client)
-	assertExactlyOnce(t, recs, h.srv.Visible(h.start, h.end), "/v2/messages")
+	recs := harness.ReadTopicWith(t, brokers, "imreport.messages", client)
+	harness.AssertExactlyOnce(t, recs, h.Srv.Visible(h.Start, h.End), "/v2/messages")
 	counts := map[schema.Framing]int{}
 	for _, r := range recs {
-		created := r.rec["create_time"].(time.Time)
+		created := r.Rec["create_time"].(time.Time)
 		want, ct := schema.SingleObject, schema.ContentTypeSingleObject
 		if !created.Before(mid) {
 			want, ct = schema.Confluent, fmt.Sprintf("%s; schema-id=%d", schema.ContentTypeConfluent, ss.ID)
-			if !bytes.Equal(r.msg.Value[:5], schema.AppendConfluentHeader(nil, ss.ID)) {
-				t.Fatalf("msgid %v: value starts %x, want 00 and id %d", r.rec["msgid"], r.msg.Value[:5], ss.ID)
+			if !bytes.Equal(r.Msg.Value[:5], schema.AppendConfluentHeader(nil, ss.ID)) {
+				t.Fatalf("msgid %v: value starts %x, want 00 and id %d", r.Rec["msgid"], r.Msg.Value[:5], ss.ID)
 			}
 		}
-		if r.framing != want || r.msg.Headers[sink.HeaderContentType] != ct {
-			t.Fatalf("msgid %v created %v: framing %v content-type %q, want %v %q", r.rec["msgid"], created, r.framing, r.msg.Headers[sink.HeaderContentType], want, ct)
+		if r.Framing != want || r.Msg.Headers[sink.HeaderContentType] != ct {
+			t.Fatalf("msgid %v created %v: framing %v content-type %q, want %v %q", r.Rec["msgid"], created, r.Framing, r.Msg.Headers[sink.HeaderContentType], want, ct)
 		}
-		counts[r.framing]++
+		counts[r.Framing]++
 	}
 	t.Logf("framings: %v", counts)
 	if counts[schema.SingleObject] == 0 || counts[schema.Confluent] == 0 {
@@ -242,11 +244,11 @@ func runAgainstRegistry(t *testing.T, url string, extra map[string]string) (code
 	t.Helper()
 	spec := bigSpec()
 	spec.Count = 500
-	h := newHistory(t, spec)
+	h := harness.NewHistory(t, spec)
 	var n atomic.Int64
-	h.setOnRequest(func(int64) { n.Add(1) })
-	brokers := newKafka(t)
-	env := baseEnv(t, h, brokers)
+	h.SetOnRequest(func(int64) { n.Add(1) })
+	brokers := testkit.Brokers(t)
+	env := harness.BaseEnv(t, h, brokers)
 	env["IMREPORT_LOG_LEVEL"] = "info"
 	env["IMREPORT_SCHEMA_REGISTRY_URL"] = url
 	for k, v := range extra {
@@ -331,8 +333,8 @@ func TestDemoFormats(t *testing.T) {
 func TestRunWarnsOfShortRetention(t *testing.T) {
 	spec := bigSpec()
 	spec.Count = 300
-	h := newHistory(t, spec)
-	brokers := newKafka(t)
+	h := harness.NewHistory(t, spec)
+	brokers := testkit.Brokers(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cl := &kafka.Client{Addr: kafka.TCP(brokers...)}
@@ -342,7 +344,7 @@ func TestRunWarnsOfShortRetention(t *testing.T) {
 	if err != nil || resp.Errors["imreport.messages"] != nil {
 		t.Fatalf("create topic: %v %v", err, resp)
 	}
-	code, _, stderr := runMain(context.Background(), baseEnv(t, h, brokers), "run")
+	code, _, stderr := runMain(context.Background(), harness.BaseEnv(t, h, brokers), "run")
 	if code != exitOK || !strings.Contains(stderr, "retention.ms (1h0m0s) is shorter than the age of the oldest messages") {
 		t.Fatalf("exit %d; want the retention warning:\n%s", code, stderr)
 	}
@@ -378,9 +380,9 @@ func TestRunRegistryDownAfterStartup(t *testing.T) {
 	})
 	spec := bigSpec()
 	spec.Count = 2000
-	h := newHistory(t, spec)
-	brokers := newKafka(t)
-	env := baseEnv(t, h, brokers)
+	h := harness.NewHistory(t, spec)
+	brokers := testkit.Brokers(t)
+	env := harness.BaseEnv(t, h, brokers)
 	env["IMREPORT_SCHEMA_REGISTRY_URL"] = reg.URL()
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
 		t.Fatalf("run exited %d:\n%s", code, stderr)
@@ -389,11 +391,11 @@ func TestRunRegistryDownAfterStartup(t *testing.T) {
 		t.Fatal("nothing was registered")
 	}
 	reg.ClearInterceptors() // for the check below
-	recs := readTopicWith(t, brokers, "imreport.messages", client)
-	assertExactlyOnce(t, recs, h.srv.Visible(h.start, h.end), "/v2/messages")
+	recs := harness.ReadTopicWith(t, brokers, "imreport.messages", client)
+	harness.AssertExactlyOnce(t, recs, h.Srv.Visible(h.Start, h.End), "/v2/messages")
 	for _, r := range recs {
-		if r.framing != schema.Confluent || r.schemaID != 1 {
-			t.Fatalf("msgid %v: %v id %d, want confluent id 1", r.rec["msgid"], r.framing, r.schemaID)
+		if r.Framing != schema.Confluent || r.SchemaID != 1 {
+			t.Fatalf("msgid %v: %v id %d, want confluent id 1", r.Rec["msgid"], r.Framing, r.SchemaID)
 		}
 	}
 }

@@ -4,8 +4,8 @@ import (
 	"os"
 	"strings"
 
-	"github.com/imreport/imreport/registry"
 	"github.com/imreport/imreport/schema"
+	"github.com/imreport/imreport/schema/registry"
 )
 
 // loadRegistry reads the Schema Registry and value format variables into c,

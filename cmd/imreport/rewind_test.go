@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imreport/imreport/simulator"
+	"github.com/imreport/imreport/internal/fake/simulator"
+	"github.com/imreport/imreport/internal/testkit"
+	"github.com/imreport/imreport/internal/testkit/harness"
 )
 
 // TestRewindRerunsARangeExactlyOnce: after a finished backfill, the API
@@ -17,9 +19,9 @@ import (
 // since (the dedupe set was pruned there) and publishes only the newcomer.
 func TestRewindRerunsARangeExactlyOnce(t *testing.T) {
 	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
-	h := newHistory(t, simulator.GenSpec{Seed: 31, Start: end.Add(-6 * time.Hour), End: end, Count: 6000})
-	brokers := newKafka(t)
-	env := baseEnv(t, h, brokers)
+	h := harness.NewHistory(t, simulator.GenSpec{Seed: 31, Start: end.Add(-6 * time.Hour), End: end, Count: 6000})
+	brokers := testkit.Brokers(t)
+	env := harness.BaseEnv(t, h, brokers)
 	env["IMREPORT_LOOKBACK"] = "5m"
 
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
@@ -40,9 +42,9 @@ func TestRewindRerunsARangeExactlyOnce(t *testing.T) {
 		t.Fatalf("checkpoint show: %s\nwant a pruned dedupe set and marks for 3+3 partitions", out)
 	}
 
-	late := h.msgs[len(h.msgs)/3]
+	late := h.Msgs[len(h.Msgs)/3]
 	late.MsgID, late.JSON, late.Body = 990_000_000_001, nil, nil
-	h.srv.Add(late)
+	h.Srv.Add(late)
 	to := time.Unix(late.CreateTime, 0).UTC().Add(-10 * time.Minute).Truncate(time.Minute)
 
 	// Bad input is refused with every problem named, and changes nothing.
@@ -67,5 +69,5 @@ func TestRewindRerunsARangeExactlyOnce(t *testing.T) {
 	if !strings.Contains(stderr, "read what was published since then") {
 		t.Errorf("the run after the rewind did not deduplicate against Kafka; logs:\n%s", stderr)
 	}
-	assertExactlyOnce(t, readTopic(t, brokers, "imreport.messages"), h.srv.Visible(h.start, h.end), "/v2/messages")
+	harness.AssertExactlyOnce(t, harness.ReadTopic(t, brokers, "imreport.messages"), h.Srv.Visible(h.Start, h.End), "/v2/messages")
 }

@@ -13,8 +13,8 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/imreport/imreport/checkpoint"
+	"github.com/imreport/imreport/internal/service"
 	"github.com/imreport/imreport/pipeline"
-	"github.com/imreport/imreport/service"
 	"github.com/imreport/imreport/source"
 	"github.com/imreport/imreport/source/callback"
 )

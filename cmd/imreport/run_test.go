@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/imreport/imreport/checkpoint"
-	"github.com/imreport/imreport/simulator"
+	"github.com/imreport/imreport/internal/fake/simulator"
+	"github.com/imreport/imreport/internal/testkit"
+	"github.com/imreport/imreport/internal/testkit/harness"
 )
 
 // bigSpec is a day of history: 52,000 spread messages plus three bursts of
@@ -22,20 +24,20 @@ func bigSpec() simulator.GenSpec {
 }
 
 func TestRunBackfillExactlyOnce(t *testing.T) {
-	h := newHistory(t, bigSpec())
-	brokers := newKafka(t)
-	env := baseEnv(t, h, brokers)
+	h := harness.NewHistory(t, bigSpec())
+	brokers := testkit.Brokers(t)
+	env := harness.BaseEnv(t, h, brokers)
 
 	code, _, stderr := runMain(context.Background(), env, "run")
 	if code != exitOK {
 		t.Fatalf("run exited %d:\n%s", code, stderr)
 	}
-	want := h.srv.Visible(h.start, h.end)
+	want := h.Srv.Visible(h.Start, h.End)
 	if len(want) < 50000 {
 		t.Fatalf("the dataset has %d messages, the test needs at least 50,000", len(want))
 	}
 	assertBurst(t, want)
-	assertExactlyOnce(t, readTopic(t, brokers, "imreport.messages"), want, "/v2/messages")
+	harness.AssertExactlyOnce(t, harness.ReadTopic(t, brokers, "imreport.messages"), want, "/v2/messages")
 
 	// The checkpoint says everything before the end is published.
 	code, out, stderr := runMain(context.Background(), env, "checkpoint", "show")
@@ -50,8 +52,8 @@ func TestRunBackfillExactlyOnce(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &shown); err != nil {
 		t.Fatalf("checkpoint show printed %q: %v", out, err)
 	}
-	if shown.AppKey != testAppKey || shown.Topic != "imreport.messages" || len(shown.Streams) != 1 ||
-		shown.Streams[0].Stream != "messages" || shown.Streams[0].Cursor != h.end.Format(time.RFC3339) {
+	if shown.AppKey != harness.AppKey || shown.Topic != "imreport.messages" || len(shown.Streams) != 1 ||
+		shown.Streams[0].Stream != "messages" || shown.Streams[0].Cursor != h.End.Format(time.RFC3339) {
 		t.Fatalf("checkpoint show: %+v", shown)
 	}
 
@@ -59,7 +61,7 @@ func TestRunBackfillExactlyOnce(t *testing.T) {
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
 		t.Fatalf("second run exited %d:\n%s", code, stderr)
 	}
-	assertExactlyOnce(t, readTopic(t, brokers, "imreport.messages"), want, "/v2/messages")
+	harness.AssertExactlyOnce(t, harness.ReadTopic(t, brokers, "imreport.messages"), want, "/v2/messages")
 }
 
 // assertBurst checks the dataset holds a second with more than one page.
@@ -79,9 +81,9 @@ func assertBurst(t *testing.T, msgs []simulator.Message) {
 func TestRunRestartAfterCancelExactlyOnce(t *testing.T) {
 	spec := bigSpec()
 	spec.Count = 20000
-	h := newHistory(t, spec)
-	brokers := newKafka(t)
-	env := baseEnv(t, h, brokers)
+	h := harness.NewHistory(t, spec)
+	brokers := testkit.Brokers(t)
+	env := harness.BaseEnv(t, h, brokers)
 	env["IMREPORT_WINDOW"] = "20m"
 
 	// Two runs stopped at different moments, then one that finishes. Each
@@ -92,7 +94,7 @@ func TestRunRestartAfterCancelExactlyOnce(t *testing.T) {
 	for i, stopAt := range []int64{9, 23} {
 		ctx, cancel := context.WithCancel(context.Background())
 		var stopped atomic.Bool
-		h.setOnRequest(func(n int64) {
+		h.SetOnRequest(func(n int64) {
 			if n < stopAt || stopped.Load() {
 				return
 			}
@@ -106,10 +108,10 @@ func TestRunRestartAfterCancelExactlyOnce(t *testing.T) {
 		if code != exitOK {
 			t.Fatalf("run %d exited %d after cancel:\n%s", i+1, code, stderr)
 		}
-		h.setOnRequest(nil)
-		got := readTopic(t, brokers, "imreport.messages")
-		if len(got) == 0 || len(got) >= len(h.msgs) {
-			t.Fatalf("run %d was meant to stop midway but published %d of %d", i+1, len(got), len(h.msgs))
+		h.SetOnRequest(nil)
+		got := harness.ReadTopic(t, brokers, "imreport.messages")
+		if len(got) == 0 || len(got) >= len(h.Msgs) {
+			t.Fatalf("run %d was meant to stop midway but published %d of %d", i+1, len(got), len(h.Msgs))
 		}
 		t.Logf("run %d stopped after %d records", i+1, len(got))
 		last = int64(len(got))
@@ -117,16 +119,16 @@ func TestRunRestartAfterCancelExactlyOnce(t *testing.T) {
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
 		t.Fatalf("final run exited %d:\n%s", code, stderr)
 	}
-	assertExactlyOnce(t, readTopic(t, brokers, "imreport.messages"), h.srv.Visible(h.start, h.end), "/v2/messages")
+	harness.AssertExactlyOnce(t, harness.ReadTopic(t, brokers, "imreport.messages"), h.Srv.Visible(h.Start, h.End), "/v2/messages")
 }
 
 func TestRunUserStreams(t *testing.T) {
 	spec := bigSpec()
 	spec.Count, spec.Bursts = 6000, 0
 	spec.Start = spec.End.Add(-6 * time.Hour)
-	h := newHistory(t, spec)
-	brokers := newKafka(t)
-	env := baseEnv(t, h, brokers)
+	h := harness.NewHistory(t, spec)
+	brokers := testkit.Brokers(t)
+	env := harness.BaseEnv(t, h, brokers)
 	users := simulator.UserPool(200)[:3]
 	env["IMREPORT_USERS"] = strings.Join(users, ",")
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
@@ -137,7 +139,7 @@ func TestRunUserStreams(t *testing.T) {
 	// answers (begin, end); the client asks so that [start, end) is covered.
 	want := map[int64]simulator.Message{}
 	for _, u := range users {
-		ms, err := h.srv.Matching(u, h.start.Add(-time.Second), h.end)
+		ms, err := h.Srv.Matching(u, h.Start.Add(-time.Second), h.End)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -149,10 +151,10 @@ func TestRunUserStreams(t *testing.T) {
 	for _, m := range want {
 		list = append(list, m)
 	}
-	recs := readTopic(t, brokers, "imreport.messages")
+	recs := harness.ReadTopic(t, brokers, "imreport.messages")
 	for i := range recs {
 		// The endpoint differs per user; compare it separately.
-		src, _ := recs[i].rec["source"].(map[string]any)
+		src, _ := recs[i].Rec["source"].(map[string]any)
 		ep, _ := src["endpoint"].(string)
 		if !strings.HasPrefix(ep, "/v2/users/") || !strings.HasSuffix(ep, "/messages") {
 			t.Fatalf("record %d came from endpoint %q", i, ep)
@@ -164,15 +166,15 @@ func TestRunUserStreams(t *testing.T) {
 
 // assertUserRecords is assertExactlyOnce for user streams, whose served JSON
 // carries the app keys the vendor adds on /users responses.
-func assertUserRecords(t *testing.T, recs []record, want []simulator.Message) {
+func assertUserRecords(t *testing.T, recs []harness.Record, want []simulator.Message) {
 	t.Helper()
 	for i := range want {
 		m := want[i]
 		if m.FromAppKey == "" {
-			want[i].FromAppKey = testAppKey
+			want[i].FromAppKey = harness.AppKey
 		}
 		if m.TargetAppKey == "" {
-			want[i].TargetAppKey = testAppKey
+			want[i].TargetAppKey = harness.AppKey
 			if m.TargetAppKeyEmpty {
 				want[i].TargetAppKey = ""
 			}
@@ -181,12 +183,12 @@ func assertUserRecords(t *testing.T, recs []record, want []simulator.Message) {
 	if len(want) == 0 {
 		t.Fatal("the users have no messages")
 	}
-	assertExactlyOnce(t, recs, want, "/v2/users")
+	harness.AssertExactlyOnce(t, recs, want, "/v2/users")
 }
 
 func TestRunFailsFastOnLockedCheckpoint(t *testing.T) {
-	h := newHistory(t, simulator.GenSpec{Seed: 1, Start: time.Now().Add(-3 * time.Hour), End: time.Now().Add(-2 * time.Hour), Count: 10})
-	env := baseEnv(t, h, newKafka(t))
+	h := harness.NewHistory(t, simulator.GenSpec{Seed: 1, Start: time.Now().Add(-3 * time.Hour), End: time.Now().Add(-2 * time.Hour), Count: 10})
+	env := harness.BaseEnv(t, h, testkit.Brokers(t))
 	env["IMREPORT_CHECKPOINT_LOCK_TIMEOUT"] = "100ms"
 	holder, err := checkpoint.Open(checkpoint.Options{Path: env["IMREPORT_CHECKPOINT_PATH"]})
 	if err != nil {
@@ -200,8 +202,8 @@ func TestRunFailsFastOnLockedCheckpoint(t *testing.T) {
 }
 
 func TestRunAuthFailureIsFatalAndSecretNeverLogged(t *testing.T) {
-	h := newHistory(t, simulator.GenSpec{Seed: 1, Start: time.Now().Add(-3 * time.Hour), End: time.Now().Add(-2 * time.Hour), Count: 10})
-	env := baseEnv(t, h, newKafka(t))
+	h := harness.NewHistory(t, simulator.GenSpec{Seed: 1, Start: time.Now().Add(-3 * time.Hour), End: time.Now().Add(-2 * time.Hour), Count: 10})
+	env := harness.BaseEnv(t, h, testkit.Brokers(t))
 	env["IMREPORT_MASTER_SECRET"] = "wrong-Secret-9f8e7d"
 	env["IMREPORT_LOG_LEVEL"] = "debug"
 	code, stdout, stderr := runMain(context.Background(), env, "run")
@@ -212,14 +214,14 @@ func TestRunAuthFailureIsFatalAndSecretNeverLogged(t *testing.T) {
 		t.Fatalf("the error should say the credentials were rejected:\n%s", stderr)
 	}
 	assertNoSecret(t, stdout+stderr, env["IMREPORT_APP_KEY"], "wrong-Secret-9f8e7d")
-	if n := h.srv.Requests(); n != 1 {
+	if n := h.Srv.Requests(); n != 1 {
 		t.Fatalf("an auth failure must not be retried: %d requests", n)
 	}
 }
 
 func TestRunSecretsNeverLogged(t *testing.T) {
-	h := newHistory(t, simulator.GenSpec{Seed: 3, Start: time.Now().Add(-3 * time.Hour), End: time.Now().Add(-2 * time.Hour), Count: 500})
-	env := baseEnv(t, h, newKafka(t))
+	h := harness.NewHistory(t, simulator.GenSpec{Seed: 3, Start: time.Now().Add(-3 * time.Hour), End: time.Now().Add(-2 * time.Hour), Count: 500})
+	env := harness.BaseEnv(t, h, testkit.Brokers(t))
 	env["IMREPORT_LOG_LEVEL"] = "debug"
 	code, stdout, stderr := runMain(context.Background(), env, "run")
 	if code != exitOK {
@@ -228,7 +230,7 @@ func TestRunSecretsNeverLogged(t *testing.T) {
 	if !strings.Contains(stderr, `"master_secret":"(set)"`) {
 		t.Fatalf("the configuration should be logged with the secret redacted:\n%s", stderr)
 	}
-	assertNoSecret(t, stdout+stderr, testAppKey, testSecret)
+	assertNoSecret(t, stdout+stderr, harness.AppKey, harness.Secret)
 
 	// Configuration errors do not quote secrets either.
 	env["IMREPORT_KAFKA_SASL_MECHANISM"] = "BOGUS"
@@ -238,7 +240,7 @@ func TestRunSecretsNeverLogged(t *testing.T) {
 	if code != exitUsage {
 		t.Fatalf("want exit 2 for bad configuration, got %d", code)
 	}
-	assertNoSecret(t, stdout+stderr, testAppKey, testSecret)
+	assertNoSecret(t, stdout+stderr, harness.AppKey, harness.Secret)
 	if strings.Contains(stdout+stderr, "hunter2-Kafka-pass") {
 		t.Fatalf("the SASL password leaked:\n%s", stderr)
 	}
@@ -263,8 +265,8 @@ func basicForms(appKey, secret string) []string {
 
 func TestRunTailServesHealthAndMetricsThenStops(t *testing.T) {
 	now := time.Now().UTC()
-	h := newHistory(t, simulator.GenSpec{Seed: 5, Start: now.Add(-2 * time.Hour), End: now.Add(time.Hour), Count: 3000})
-	env := baseEnv(t, h, newKafka(t))
+	h := harness.NewHistory(t, simulator.GenSpec{Seed: 5, Start: now.Add(-2 * time.Hour), End: now.Add(time.Hour), Count: 3000})
+	env := harness.BaseEnv(t, h, testkit.Brokers(t))
 	delete(env, "IMREPORT_END")
 	env["IMREPORT_START"] = "-1h"
 	env["IMREPORT_POLL_INTERVAL"] = "200ms"
@@ -280,7 +282,7 @@ func TestRunTailServesHealthAndMetricsThenStops(t *testing.T) {
 	caught := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- runPipeline(ctx, cfg, newLogger(&syncBuffer{}, cfg.LogLevel), runHooks{
+		done <- runPipeline(ctx, cfg, newLogger(new(testkit.Buffer), cfg.LogLevel), runHooks{
 			OnListen: func(a string) { addrc <- a },
 			OnCommit: func(c time.Time) {
 				if !c.Before(now.Add(-5 * time.Second)) {
@@ -301,13 +303,13 @@ func TestRunTailServesHealthAndMetricsThenStops(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("the pipeline did not catch up within a minute")
 	}
-	if code, body := get(t, "http://"+addr+"/readyz"); code != 200 {
+	if code, body := harness.Get(t, "http://"+addr+"/readyz"); code != 200 {
 		t.Fatalf("/readyz while running: %d %s", code, body)
 	}
-	if code, _ := get(t, "http://"+addr+"/healthz"); code != 200 {
+	if code, _ := harness.Get(t, "http://"+addr+"/healthz"); code != 200 {
 		t.Fatalf("/healthz: %d", code)
 	}
-	_, metrics := get(t, "http://"+addr+"/metrics")
+	_, metrics := harness.Get(t, "http://"+addr+"/metrics")
 	for _, name := range []string{"imreport_messages_published_total", "imreport_api_requests_total", "imreport_cursor_timestamp_seconds", "imreport_lag_seconds", "imreport_ready 1"} {
 		if !strings.Contains(metrics, name) {
 			t.Errorf("/metrics lacks %s", name)
@@ -323,10 +325,10 @@ func TestRunTailServesHealthAndMetricsThenStops(t *testing.T) {
 }
 
 func TestRunRefusesCorruptOrForeignCheckpoint(t *testing.T) {
-	h := newHistory(t, simulator.GenSpec{Seed: 1, Start: time.Now().Add(-3 * time.Hour), End: time.Now().Add(-2 * time.Hour), Count: 10})
-	brokers := newKafka(t)
+	h := harness.NewHistory(t, simulator.GenSpec{Seed: 1, Start: time.Now().Add(-3 * time.Hour), End: time.Now().Add(-2 * time.Hour), Count: 10})
+	brokers := testkit.Brokers(t)
 
-	env := baseEnv(t, h, brokers)
+	env := harness.BaseEnv(t, h, brokers)
 	if err := os.WriteFile(env["IMREPORT_CHECKPOINT_PATH"], []byte("this is not a bbolt file, it is garbage................................"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -334,12 +336,12 @@ func TestRunRefusesCorruptOrForeignCheckpoint(t *testing.T) {
 	if code != exitFailed || !strings.Contains(stderr, "corrupt") {
 		t.Fatalf("a garbage checkpoint: want exit 1 naming corruption, got %d:\n%s", code, stderr)
 	}
-	if n := h.srv.Requests(); n != 0 {
+	if n := h.Srv.Requests(); n != 0 {
 		t.Fatalf("nothing may be fetched with a corrupt checkpoint: %d requests", n)
 	}
 
 	// A checkpoint written for another topic is refused, not reused.
-	env = baseEnv(t, h, brokers)
+	env = harness.BaseEnv(t, h, brokers)
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
 		t.Fatalf("first run: %d\n%s", code, stderr)
 	}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
-	"github.com/imreport/imreport/demo"
-	"github.com/imreport/imreport/simulator"
+	"github.com/imreport/imreport/internal/demo"
+	"github.com/imreport/imreport/internal/fake/simulator"
 )
 
 const simulateUsage = `imreport simulate [flags]

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"github.com/imreport/imreport/status"
+	"github.com/imreport/imreport/internal/service/status"
 )
 
 // statusConfig is the status board's configuration for a run of cfg: the

@@ -2,36 +2,16 @@ package main
 
 import (
 	"context"
-	"net/http/httptest"
 	"sort"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/imreport/imreport/internal/fake/simulator"
+	"github.com/imreport/imreport/internal/testkit"
+	"github.com/imreport/imreport/internal/testkit/harness"
 	"github.com/imreport/imreport/pipeline"
-	"github.com/imreport/imreport/simulator"
 )
-
-// fakeClock is the time of the simulator and of the run alike. It moves only
-// when the pipeline waits between polls.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) (prev, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	prev = c.t
-	c.t = c.t.Add(d)
-	return prev, c.t
-}
 
 // commitAt is one checkpoint commit: the fake time it happened and the
 // stream's cursor after it.
@@ -86,11 +66,9 @@ func TestTailLiveTrafficWithLateArrivals(t *testing.T) {
 		}
 	}
 
-	clock := &fakeClock{t: t0}
-	srv := simulator.New(simulator.Config{AppKey: testAppKey, MasterSecret: testSecret, Now: clock.Now}, past)
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
-	brokers := newKafka(t)
+	clock := testkit.NewClock(t0)
+	srv, apiURL := testkit.Simulator(t, simulator.Config{AppKey: harness.AppKey, MasterSecret: harness.Secret, Now: clock.Now}, past)
+	brokers := testkit.Brokers(t)
 
 	// The poll wait: the traffic created in (prev, now] is added while it is
 	// still in the future of the clock, then the clock moves on.
@@ -114,7 +92,7 @@ func TestTailLiveTrafficWithLateArrivals(t *testing.T) {
 		if next > first {
 			srv.Add(traffic[first:next]...)
 		}
-		clock.advance(d)
+		clock.Step(d)
 		return nil
 	}
 
@@ -123,7 +101,7 @@ func TestTailLiveTrafficWithLateArrivals(t *testing.T) {
 		commits  []commitAt
 		pipe     *pipeline.Pipeline
 	)
-	env := baseEnv(t, &history{url: ts.URL, start: start, end: tStop}, brokers)
+	env := harness.BaseEnv(t, &harness.History{URL: apiURL, Start: start, End: tStop}, brokers)
 	env["IMREPORT_WINDOW"] = "5m"
 	env["IMREPORT_SETTLE"] = settle.String()
 	env["IMREPORT_LOOKBACK"] = lookback.String()
@@ -136,7 +114,7 @@ func TestTailLiveTrafficWithLateArrivals(t *testing.T) {
 	if cfg.APIVersion != "v2" {
 		t.Fatalf("the default API version is %q, the test wants v2", cfg.APIVersion)
 	}
-	logs := &syncBuffer{}
+	logs := new(testkit.Buffer)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	began := time.Now()
@@ -174,7 +152,7 @@ func TestTailLiveTrafficWithLateArrivals(t *testing.T) {
 	if n := len(srv.Visible(start, tStop)); n != len(all) {
 		t.Fatalf("the simulator serves %d messages in [start, end), the test generated %d", n, len(all))
 	}
-	assertExactlyOnce(t, readTopic(t, brokers, "imreport.messages"), all, "/v2/messages")
+	harness.AssertExactlyOnce(t, harness.ReadTopic(t, brokers, "imreport.messages"), all, "/v2/messages")
 
 	// The late arrivals were really late: the cursor moved past their
 	// create_time in a commit made (on the fake clock, so after the fetch)

@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imreport/imreport/simulator"
+	"github.com/imreport/imreport/internal/fake/simulator"
+	"github.com/imreport/imreport/internal/testkit"
+	"github.com/imreport/imreport/internal/testkit/harness"
 )
 
 // v2Shanghai is the zone of the API's time strings.
@@ -25,46 +27,6 @@ var v2Shanghai = func() *time.Location {
 	}
 	return loc
 }()
-
-// v2Clock is a fake clock shared by the simulator and the run. It stands
-// still unless a test moves it.
-type v2Clock struct {
-	mu      sync.Mutex
-	t       time.Time
-	pending time.Duration // added to t right after the next reading
-}
-
-func newV2Clock(t time.Time) *v2Clock { return &v2Clock{t: t} }
-
-// Now returns the time; if a stall is armed, the reading returns the time
-// before it and every later reading the time after it.
-func (c *v2Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := c.t
-	if c.pending > 0 {
-		c.t = c.t.Add(c.pending)
-		c.pending = 0
-	}
-	return t
-}
-
-// Advance moves the clock forward at once.
-func (c *v2Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// StallAfterNextRead moves the clock forward by d right after its next
-// reading: whoever reads it next (the client stamping a cursor it has just
-// received) sees the time before the stall, every reader after that the
-// time after it.
-func (c *v2Clock) StallAfterNextRead(d time.Duration) {
-	c.mu.Lock()
-	c.pending = d
-	c.mu.Unlock()
-}
 
 // v2Req is one request the simulator served.
 type v2Req struct {
@@ -105,7 +67,7 @@ func (r v2Req) String() string {
 // of every request.
 type v2API struct {
 	srv   *simulator.Server
-	clock *v2Clock
+	clock *testkit.Clock
 	url   string
 	msgs  []simulator.Message
 
@@ -117,10 +79,10 @@ type v2API struct {
 	onPage func(r v2Req)
 }
 
-func newV2API(t *testing.T, spec simulator.GenSpec, cfg simulator.Config, clock *v2Clock) *v2API {
+func newV2API(t *testing.T, spec simulator.GenSpec, cfg simulator.Config, clock *testkit.Clock) *v2API {
 	t.Helper()
 	msgs := simulator.Generate(spec)
-	cfg.AppKey, cfg.MasterSecret, cfg.Now = testAppKey, testSecret, clock.Now
+	cfg.AppKey, cfg.MasterSecret, cfg.Now = harness.AppKey, harness.Secret, clock.Now
 	a := &v2API{srv: simulator.New(cfg, msgs), clock: clock, msgs: msgs}
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q, _ := url.ParseQuery(r.URL.RawQuery)
@@ -219,8 +181,8 @@ func v2Path(version string, scope simulator.Scope, id string) string {
 // into brokers.
 func v2Env(t *testing.T, a *v2API, brokers []string, start, end time.Time) map[string]string {
 	return map[string]string{
-		"IMREPORT_APP_KEY":                  testAppKey,
-		"IMREPORT_MASTER_SECRET":            testSecret,
+		"IMREPORT_APP_KEY":                  harness.AppKey,
+		"IMREPORT_MASTER_SECRET":            harness.Secret,
 		"IMREPORT_API_URL":                  a.url,
 		"IMREPORT_START":                    start.Format(time.RFC3339),
 		"IMREPORT_END":                      end.Format(time.RFC3339),
@@ -236,13 +198,13 @@ func v2Env(t *testing.T, a *v2API, brokers []string, start, end time.Time) map[s
 }
 
 // v2Run runs the pipeline with env on the fake clock and returns its logs.
-func v2Run(t *testing.T, ctx context.Context, env map[string]string, clock *v2Clock, hooks runHooks) (string, error) {
+func v2Run(t *testing.T, ctx context.Context, env map[string]string, clock *testkit.Clock, hooks runHooks) (string, error) {
 	t.Helper()
 	cfg, err := loadConfig(ctx, mapLookup(env), clock.Now(), true)
 	if err != nil {
 		t.Fatalf("configuration: %v", err)
 	}
-	var logs syncBuffer
+	var logs testkit.Buffer
 	hooks.Now = clock.Now
 	if hooks.Sleep == nil {
 		hooks.Sleep = func(ctx context.Context, d time.Duration) error {
@@ -296,8 +258,8 @@ func v2Cursors(t *testing.T, env map[string]string) map[string]time.Time {
 }
 
 // v2Endpoint returns the source endpoint a record carries.
-func v2Endpoint(r record) string {
-	src, _ := r.rec["source"].(map[string]any)
+func v2Endpoint(r harness.Record) string {
+	src, _ := r.Rec["source"].(map[string]any)
 	ep, _ := src["endpoint"].(string)
 	return ep
 }
@@ -307,7 +269,7 @@ func v2Endpoint(r record) string {
 // that serves its message; and compares every record field by field with the
 // message as that endpoint serves it (/users adds app keys). It returns the
 // number of records per endpoint.
-func v2AssertOnce(t *testing.T, recs []record, want map[string][]simulator.Message) map[string]int {
+func v2AssertOnce(t *testing.T, recs []harness.Record, want map[string][]simulator.Message) map[string]int {
 	t.Helper()
 	byID := map[int64]simulator.Message{}
 	via := map[int64]map[string]bool{}
@@ -324,7 +286,7 @@ func v2AssertOnce(t *testing.T, recs []record, want map[string][]simulator.Messa
 	seen := map[int64]int{}
 	bad, unexpected, wrongEndpoint := 0, 0, 0
 	for _, r := range recs {
-		id, _ := r.rec["msgid"].(int64)
+		id, _ := r.Rec["msgid"].(int64)
 		ep := v2Endpoint(r)
 		perEndpoint[ep]++
 		seen[id]++
@@ -346,13 +308,13 @@ func v2AssertOnce(t *testing.T, recs []record, want map[string][]simulator.Messa
 		}
 		if strings.Contains(ep, "/users/") {
 			if m.FromAppKey == "" {
-				m.FromAppKey = testAppKey
+				m.FromAppKey = harness.AppKey
 			}
 			if m.TargetAppKey == "" && !m.TargetAppKeyEmpty {
-				m.TargetAppKey = testAppKey
+				m.TargetAppKey = harness.AppKey
 			}
 		}
-		if diffs := compareRecord(r, m, ep); len(diffs) > 0 {
+		if diffs := harness.CompareRecord(r, m, ep); len(diffs) > 0 {
 			if bad++; bad <= 5 {
 				t.Errorf("msgid %d (via %s) differs from the simulator's message:\n  %s", id, ep, strings.Join(diffs, "\n  "))
 			}
@@ -373,7 +335,7 @@ func v2AssertOnce(t *testing.T, recs []record, want map[string][]simulator.Messa
 		}
 		var eps []string
 		for _, r := range recs {
-			if x, _ := r.rec["msgid"].(int64); x == id {
+			if x, _ := r.Rec["msgid"].(int64); x == id {
 				eps = append(eps, v2Endpoint(r))
 			}
 		}

@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imreport/imreport/simulator"
+	"github.com/imreport/imreport/internal/fake/simulator"
+	"github.com/imreport/imreport/internal/testkit"
+	"github.com/imreport/imreport/internal/testkit/harness"
 )
 
 // End-to-end tests of Report API v2: the simulator over HTTP and kfake over
@@ -17,7 +19,7 @@ import (
 
 // v2Range is twelve days of history ending two days before now, not on a
 // round hour (so that windows and 7-day parts do not fall on midnight).
-func v2Range(clock *v2Clock) (start, end time.Time) {
+func v2Range(clock *testkit.Clock) (start, end time.Time) {
 	now := clock.Now()
 	start = now.Add(-14 * 24 * time.Hour).Truncate(time.Hour).Add(17*time.Minute + 23*time.Second)
 	return start, start.Add(12 * 24 * time.Hour)
@@ -81,7 +83,7 @@ func TestV2Endpoints(t *testing.T) {
 
 func testV2Endpoint(t *testing.T, scope simulator.Scope, strict bool) {
 	began := time.Now()
-	clock := newV2Clock(time.Now().UTC().Truncate(time.Second))
+	clock := testkit.NewClock(time.Now().UTC().Truncate(time.Second))
 	start, end := v2Range(clock)
 	api := newV2API(t, simulator.GenSpec{Seed: 21, Start: start, End: end, Count: 8000, Users: 20},
 		simulator.Config{V2EntityStrict: strict}, clock)
@@ -91,7 +93,7 @@ func testV2Endpoint(t *testing.T, scope simulator.Scope, strict bool) {
 	pageSize := min(max(len(want)/25, 2), 1000)
 	t.Logf("%s: %d messages over %v, page size %d", path, len(want), end.Sub(start), pageSize)
 
-	brokers := newKafka(t)
+	brokers := testkit.Brokers(t)
 	env := v2Env(t, api, brokers, start, end)
 	env["IMREPORT_WINDOW"] = "240h"
 	// Fixed windows walked one at a time: the test follows each walk's
@@ -207,7 +209,7 @@ func testV2Endpoint(t *testing.T, scope simulator.Scope, strict bool) {
 	if c := v2Cursors(t, env); !c[v2StreamKey(scope, id)].Equal(end) {
 		t.Errorf("checkpoint cursors %v, want %s at %v", c, v2StreamKey(scope, id), end)
 	}
-	v2AssertOnce(t, readTopic(t, brokers, "imreport.messages"), map[string][]simulator.Message{path: want})
+	v2AssertOnce(t, harness.ReadTopic(t, brokers, "imreport.messages"), map[string][]simulator.Message{path: want})
 	t.Logf("%d requests (%d cursor requests), expiry at #%d, stall after #%d, restarts %v, %v",
 		len(reqs), cursorCount, expired, stalled, restarts, time.Since(began).Round(time.Millisecond))
 }
@@ -291,13 +293,13 @@ func TestV2SwitchFromV1(t *testing.T) {
 
 func testV2Switch(t *testing.T, scope simulator.Scope, stopV1 bool) {
 	began := time.Now()
-	clock := newV2Clock(time.Now().UTC().Truncate(time.Second))
+	clock := testkit.NewClock(time.Now().UTC().Truncate(time.Second))
 	start, end := v2Range(clock)
 	api := newV2API(t, simulator.GenSpec{Seed: 33, Start: start, End: end, Count: 6000, Users: 20}, simulator.Config{}, clock)
 	id := v2Busiest(t, api, scope)
 	want := api.all(t, scope, id, start, end)
 	key, v1Path, v2Path := v2StreamKey(scope, id), v2Path("v1", scope, id), v2Path("v2", scope, id)
-	brokers := newKafka(t)
+	brokers := testkit.Brokers(t)
 	env := v2Env(t, api, brokers, start, end)
 	env["IMREPORT_API_VERSION"] = "v1"
 	env["IMREPORT_WINDOW"] = "24h"
@@ -341,7 +343,7 @@ func testV2Switch(t *testing.T, scope simulator.Scope, stopV1 bool) {
 		t.Fatalf("the stopped v1 run left the cursor at %v, want inside (%v, %v)", cursor, start, end)
 	}
 	n1 := len(api.requests())
-	v1Records := len(readTopic(t, brokers, "imreport.messages"))
+	v1Records := len(harness.ReadTopic(t, brokers, "imreport.messages"))
 	t.Logf("v1 run: %d requests, %d records, cursor %v", n1, v1Records, cursor)
 
 	env["IMREPORT_API_VERSION"] = "v2"
@@ -384,7 +386,7 @@ func testV2Switch(t *testing.T, scope simulator.Scope, stopV1 bool) {
 		i, _ := slices.BinarySearchFunc(want, mid.Unix(), func(m simulator.Message, ct int64) int { return int(m.CreateTime - ct) })
 		wantBy = map[string][]simulator.Message{v1Path: want[:i], v2Path: want[i:]}
 	}
-	per := v2AssertOnce(t, readTopic(t, brokers, "imreport.messages"), wantBy)
+	per := v2AssertOnce(t, harness.ReadTopic(t, brokers, "imreport.messages"), wantBy)
 	if per[v1Path] == 0 || per[v2Path] == 0 {
 		t.Fatalf("want records of both versions, got %v", per)
 	}
@@ -398,7 +400,7 @@ func TestV2UserAndGroupShareMessages(t *testing.T) {
 	for _, strict := range []bool{false, true} {
 		t.Run(fmt.Sprintf("strict=%v", strict), func(t *testing.T) {
 			began := time.Now()
-			clock := newV2Clock(time.Now().UTC().Truncate(time.Second))
+			clock := testkit.NewClock(time.Now().UTC().Truncate(time.Second))
 			start, end := v2Range(clock)
 			api := newV2API(t, simulator.GenSpec{Seed: 44, Start: start, End: end, Count: 8000, Users: 20},
 				simulator.Config{V2EntityStrict: strict}, clock)
@@ -417,7 +419,7 @@ func TestV2UserAndGroupShareMessages(t *testing.T) {
 			}
 			t.Logf("user %s: %d messages, group %s: %d messages, %d in both", u, len(user), g, len(group), len(shared))
 
-			brokers := newKafka(t)
+			brokers := testkit.Brokers(t)
 			env := v2Env(t, api, brokers, start, end)
 			env["IMREPORT_USERS"] = u
 			env["IMREPORT_GROUPS"] = g
@@ -429,7 +431,7 @@ func TestV2UserAndGroupShareMessages(t *testing.T) {
 				t.Fatalf("run failed: %v\n%s", err, v2Tail(logs))
 			}
 			userPath, groupPath := v2Path("v2", simulator.ScopeUsers, u), v2Path("v2", simulator.ScopeGroups, g)
-			per := v2AssertOnce(t, readTopic(t, brokers, "imreport.messages"),
+			per := v2AssertOnce(t, harness.ReadTopic(t, brokers, "imreport.messages"),
 				map[string][]simulator.Message{userPath: user, groupPath: group})
 			if per[userPath] == 0 || per[groupPath] == 0 {
 				t.Fatalf("want records from both streams, got %v", per)
@@ -449,7 +451,7 @@ func TestV2UserAndGroupShareMessages(t *testing.T) {
 // reads a again), and every message of a and b is in the topic once.
 func TestV2AddUserLater(t *testing.T) {
 	began := time.Now()
-	clock := newV2Clock(time.Now().UTC().Truncate(time.Second))
+	clock := testkit.NewClock(time.Now().UTC().Truncate(time.Second))
 	start, end := v2Range(clock)
 	api := newV2API(t, simulator.GenSpec{Seed: 55, Start: start, End: end, Count: 4000, Users: 6}, simulator.Config{}, clock)
 	pool := simulator.UserPool(6)
@@ -471,7 +473,7 @@ func TestV2AddUserLater(t *testing.T) {
 		time.Unix(earliestB, 0).UTC(), len(shared))
 	pathA, pathB := v2Path("v2", simulator.ScopeUsers, a), v2Path("v2", simulator.ScopeUsers, b)
 
-	brokers := newKafka(t)
+	brokers := testkit.Brokers(t)
 	env := v2Env(t, api, brokers, start, end)
 	env["IMREPORT_WINDOW"] = "72h"
 	env["IMREPORT_PAGE_SIZE"] = "20"
@@ -483,7 +485,7 @@ func TestV2AddUserLater(t *testing.T) {
 	if c := v2Cursors(t, env); len(c) != 1 || !c["users/"+a].Equal(end) {
 		t.Fatalf("after the first run the checkpoint has %v, want users/%s at %v", c, a, end)
 	}
-	v2AssertOnce(t, readTopic(t, brokers, "imreport.messages"), map[string][]simulator.Message{pathA: msgsA})
+	v2AssertOnce(t, harness.ReadTopic(t, brokers, "imreport.messages"), map[string][]simulator.Message{pathA: msgsA})
 	n1 := len(api.requests())
 
 	env["IMREPORT_USERS"] = a + "," + b
@@ -530,6 +532,6 @@ func TestV2AddUserLater(t *testing.T) {
 			t.Logf("second run logged: %s", line)
 		}
 	}
-	v2AssertOnce(t, readTopic(t, brokers, "imreport.messages"), map[string][]simulator.Message{pathA: msgsA, pathB: msgsB})
+	v2AssertOnce(t, harness.ReadTopic(t, brokers, "imreport.messages"), map[string][]simulator.Message{pathA: msgsA, pathB: msgsB})
 	t.Logf("%v", time.Since(began).Round(time.Millisecond))
 }

@@ -6,7 +6,7 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/imreport/imreport/retry"
+	"github.com/imreport/imreport/internal/retry"
 	"github.com/imreport/imreport/sink"
 	"github.com/imreport/imreport/source"
 )

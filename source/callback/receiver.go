@@ -22,6 +22,14 @@ import (
 	"github.com/imreport/imreport/source"
 )
 
+// Pusher publishes a batch. It returns nil only once every message of the
+// batch is acknowledged by Kafka (or was published before) and will not be
+// published again; any error makes the receiver answer 5xx, so that the
+// vendor may send the request again.
+type Pusher interface {
+	Push(ctx context.Context, b source.PushBatch) error
+}
+
 // Outcomes given to Config.OnRequest: OutcomeAccepted or a rejection reason.
 const (
 	OutcomeAccepted     = "accepted"
@@ -234,27 +242,27 @@ func isTimeout(err error) bool {
 // source.DecodeMessage for each message. It returns an error when the body
 // is not a JSON object with a messages array, or when a message has no
 // usable msgid (wrapping source.ErrNoMsgID); a message with another bad
-// field is returned with its error in Batch.Errs. It never panics.
-func DecodeBody(body []byte) (Batch, error) {
+// field is returned with its error in PushBatch.Errs. It never panics.
+func DecodeBody(body []byte) (source.PushBatch, error) {
 	var env struct {
 		Messages *[]json.RawMessage `json:"messages"`
 	}
 	d := json.NewDecoder(bytes.NewReader(body))
 	if err := d.Decode(&env); err != nil {
-		return Batch{}, fmt.Errorf("callback body: %w", err)
+		return source.PushBatch{}, fmt.Errorf("callback body: %w", err)
 	}
 	if _, err := d.Token(); err != io.EOF {
-		return Batch{}, errors.New("callback body: data after the JSON object")
+		return source.PushBatch{}, errors.New("callback body: data after the JSON object")
 	}
 	if env.Messages == nil {
-		return Batch{}, errors.New("callback body: no messages array")
+		return source.PushBatch{}, errors.New("callback body: no messages array")
 	}
 	raws := *env.Messages
-	b := Batch{Messages: make([]source.Message, 0, len(raws)), Errs: make([]error, 0, len(raws))}
+	b := source.PushBatch{Messages: make([]source.Message, 0, len(raws)), Errs: make([]error, 0, len(raws))}
 	for i, raw := range raws {
 		m, err := source.DecodeMessage(raw)
 		if err != nil && errors.Is(err, source.ErrNoMsgID) {
-			return Batch{}, fmt.Errorf("callback body: message %d: %w", i, err)
+			return source.PushBatch{}, fmt.Errorf("callback body: message %d: %w", i, err)
 		}
 		b.Messages = append(b.Messages, m)
 		b.Errs = append(b.Errs, err)

@@ -28,12 +28,12 @@ const (
 // fakePusher records batches and answers with err (after block, if set).
 type fakePusher struct {
 	mu      sync.Mutex
-	batches []Batch
+	batches []source.PushBatch
 	err     error
 	block   chan struct{}
 }
 
-func (f *fakePusher) Push(ctx context.Context, b Batch) error {
+func (f *fakePusher) Push(ctx context.Context, b source.PushBatch) error {
 	if f.block != nil {
 		select {
 		case <-f.block:
@@ -50,10 +50,10 @@ func (f *fakePusher) Push(ctx context.Context, b Batch) error {
 	return nil
 }
 
-func (f *fakePusher) Batches() []Batch {
+func (f *fakePusher) Batches() []source.PushBatch {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]Batch(nil), f.batches...)
+	return append([]source.PushBatch(nil), f.batches...)
 }
 
 func newTestReceiver(t *testing.T, cfg Config, p Pusher) (*Receiver, map[string]int, *sync.Mutex) {
