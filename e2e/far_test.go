@@ -1,0 +1,214 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/imreport/imreport/internal/fake/farnet"
+	"github.com/imreport/imreport/internal/fake/simulator"
+	"github.com/imreport/imreport/internal/testkit"
+	"github.com/imreport/imreport/internal/testkit/harness"
+)
+
+const (
+	farMessages = 24_000
+	farKills    = 3
+	farTopic    = "far.messages"
+)
+
+// TestFarBroker: a Kafka cluster far away (every answer of the broker
+// arrives 250 ms, then 1 s, late). A bounded backfill by the real binary,
+// SIGKILLed three times, each time once the life after the last kill has
+// read back what the one before left unrecorded, finishes with every
+// message exactly once; then `imreport read` reads the whole topic and
+// `imreport audit` finds every hour complete, against the same far broker.
+func TestFarBroker(t *testing.T) {
+	if os.Getenv("IMREPORT_CHAOS") != "1" {
+		t.Skip("end-to-end test with a far broker (about two minutes): run with IMREPORT_CHAOS=1 go test -count=1 -run TestFarBroker -v ./e2e/")
+	}
+	bin := harness.BuildBinary(t)
+	for i, latency := range []time.Duration{250 * time.Millisecond, time.Second} {
+		t.Run(latency.String(), func(t *testing.T) {
+			farBroker(t, bin, uint64(i+1), latency)
+		})
+	}
+}
+
+func farBroker(t *testing.T, bin string, seed uint64, latency time.Duration) {
+	began := time.Now()
+	start := time.Now().UTC().Add(-5 * time.Hour).Truncate(time.Hour)
+	end := start.Add(3 * time.Hour)
+	msgs := simulator.Generate(simulator.GenSpec{Seed: seed, Start: start, End: end, Count: farMessages})
+	_, apiURL := testkit.Simulator(t, simulator.Config{AppKey: harness.AppKey, MasterSecret: harness.Secret}, msgs)
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DefaultNumPartitions(3),
+		kfake.DataDir(filepath.Join(t.TempDir(), "kafka")), kfake.SyncWrites(),
+		kfake.ListenFn(farnet.ListenFn(latency)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	brokers := strings.Join(cluster.ListenAddrs(), ",")
+
+	dir := t.TempDir()
+	logDir := chaosLogDir(t, dir)
+	env := map[string]string{
+		"IMREPORT_APP_KEY":                  harness.AppKey,
+		"IMREPORT_MASTER_SECRET":            harness.Secret,
+		"IMREPORT_API_URL":                  apiURL,
+		"IMREPORT_START":                    start.Format(time.RFC3339),
+		"IMREPORT_END":                      end.Format(time.RFC3339),
+		"IMREPORT_PAGE_SIZE":                "500",
+		"IMREPORT_RATE_LIMIT":               "4", // 2,000 messages a second: the backfill outlives the kills
+		"IMREPORT_AUDIT_RATE_LIMIT":         "50",
+		"IMREPORT_KAFKA_BROKERS":            brokers,
+		"IMREPORT_KAFKA_TOPIC":              farTopic,
+		"IMREPORT_KAFKA_PARTITIONS":         "3",
+		"IMREPORT_KAFKA_REPLICATION_FACTOR": "1",
+		"IMREPORT_CHECKPOINT_PATH":          filepath.Join(dir, "imreport.db"),
+		"IMREPORT_HTTP_ADDR":                "",
+		"IMREPORT_LOG_LEVEL":                "info",
+		"IMREPORT_SHUTDOWN_TIMEOUT":         "5s",
+	}
+
+	// Lives: the first is killed 2-4 s after its streams start, each later
+	// one 1-3 s after it reconciled with Kafka (its read-back finished);
+	// the last runs to the end.
+	rng := rand.New(rand.NewPCG(seed, 0x666172))
+	var lives []time.Duration
+	var readBacks []string
+	for life := 1; ; life++ {
+		logPath := filepath.Join(logDir, fmt.Sprintf("life-%d.log", life))
+		c := startChild(t, bin, env, logPath)
+		if life > farKills {
+			select {
+			case <-c.done:
+			case <-time.After(5 * time.Minute):
+				c.kill()
+				t.Fatalf("the last life did not finish within 5m:\n%s", logTail(logPath, 40))
+			}
+			if code := c.exitCode(); code != 0 {
+				t.Fatalf("the last life exited %d (%v):\n%s", code, c.err, logTail(logPath, 60))
+			}
+			lives = append(lives, time.Since(c.started))
+			readBacks = append(readBacks, reconciled(t, logPath))
+			break
+		}
+		wait, after := "starting stream", 2*time.Second
+		if life > 1 {
+			wait, after = "reconciled with kafka", time.Second
+		}
+		c.waitForLog(t, wait, 2*time.Minute)
+		time.Sleep(after + time.Duration(rng.Int64N(int64(2*time.Second))))
+		c.kill()
+		if c.exitCode() != -1 {
+			t.Fatalf("life %d exited by itself (%v) before its kill: the backfill is too short for the kills:\n%s", life, c.err, logTail(logPath, 40))
+		}
+		lives = append(lives, time.Since(c.started))
+		if life > 1 {
+			readBacks = append(readBacks, reconciled(t, logPath))
+		}
+	}
+
+	recs := harness.ReadTopic(t, cluster.ListenAddrs(), farTopic)
+	harness.AssertExactlyOnce(t, recs, msgs, "/v2/messages")
+	t.Logf("broker %v away: %d messages, %d records after %d kill -9s; lives %v; read-backs after each kill: %s",
+		latency, len(msgs), len(recs), farKills, roundAll(lives), strings.Join(readBacks, "; "))
+
+	// imreport read: the whole topic, as JSON lines.
+	out := runTool(t, bin, env, "read", "--from-beginning")
+	lines := 0
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var l struct {
+			Value map[string]any `json:"value"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil || l.Value["msgid"] == nil {
+			t.Fatalf("imreport read: line %d is not a decoded record (%v): %.200s", lines+1, err, sc.Text())
+		}
+		lines++
+	}
+	if lines != len(msgs) {
+		t.Errorf("imreport read printed %d records, want %d", lines, len(msgs))
+	}
+
+	// imreport audit: every hour complete, no duplicate.
+	out = runTool(t, bin, env, "audit", "--from", start.Format(time.RFC3339), "--to", end.Format(time.RFC3339), "--json")
+	var audit struct {
+		Summary struct {
+			Clean      bool  `json:"clean"`
+			Buckets    int   `json:"buckets"`
+			Duplicates int64 `json:"duplicates"`
+			Records    int64 `json:"records_read"`
+		} `json:"summary"`
+	}
+	if err := json.Unmarshal(out, &audit); err != nil {
+		t.Fatalf("imreport audit --json: %v:\n%.2000s", err, out)
+	}
+	if s := audit.Summary; !s.Clean || s.Buckets != 3 || s.Duplicates != 0 || s.Records != int64(len(msgs)) {
+		t.Errorf("imreport audit: %+v, want 3 clean buckets, %d records, no duplicate", s, len(msgs))
+	}
+	t.Logf("broker %v away: imreport read %d records; audit %+v; total %v", latency, lines, audit.Summary, time.Since(began).Round(time.Second))
+}
+
+// reconciled returns what the life logging to logPath said of its
+// start-up read-back ("reconciled with kafka").
+func reconciled(t *testing.T, logPath string) string {
+	t.Helper()
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.Contains(line, `"reconciled with kafka"`) {
+			continue
+		}
+		var l struct {
+			Records int64  `json:"records_after_checkpoint"`
+			Unknown int64  `json:"unknown_to_checkpoint"`
+			Elapsed string `json:"elapsed"`
+		}
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		return fmt.Sprintf("%d records read in %s, %d unknown to the checkpoint", l.Records, l.Elapsed, l.Unknown)
+	}
+	t.Fatalf("%s has no read-back line:\n%s", logPath, logTail(logPath, 20))
+	return ""
+}
+
+// runTool runs bin with args and env, and returns its standard output; it
+// fails the test on a non-zero exit or after 3 minutes.
+func runTool(t *testing.T, bin string, env map[string]string, args ...string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = childEnv(env)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("imreport %s: %v\nstderr:\n%s\nstdout:\n%.2000s", strings.Join(args, " "), err, stderr.String(), stdout.String())
+	}
+	return stdout.Bytes()
+}
+
+func roundAll(ds []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = d.Round(100 * time.Millisecond)
+	}
+	return out
+}
