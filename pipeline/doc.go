@@ -5,9 +5,10 @@
 // A planner cuts each stream into windows (NextWindow; with
 // Config.WindowMessages sized by the API's totals, see Sizer), fetchers page
 // through them (a Fetcher) and decode and encode each page across the cores,
-// and one publisher deduplicates each page in order and publishes it (a
-// Publisher), then records progress in the checkpoint (a Checkpointer), whose
-// transactions run in the background, in order. Stages run in one errgroup and talk over
+// and one publisher deduplicates each page in order and queues its records
+// for the next Kafka write (a Publisher; see "Writes in flight"), then
+// records progress in the checkpoint (a Checkpointer), whose transactions
+// run in the background, in order. Stages run in one errgroup and talk over
 // bounded channels, so a slow Kafka slows the fetchers instead of filling
 // memory; every send also watches the context.
 //
@@ -26,6 +27,23 @@
 // records, so a crash reads them back from Kafka. Held msgids are written
 // (a full commit) once 200,000 wait, after a read-back, and by the
 // publisher's last commit.
+//
+// # Writes in flight
+//
+// The publisher never waits for Kafka. A write (one Publish) runs in the
+// background while the publisher takes the next pages, deduplicates them
+// against the seen set and the records queued or in flight, and gathers
+// their records for the next write (at most 20,000 records or 8 MiB; then
+// it takes no more pages until the write lands). A write starts as soon as
+// the one before it is acknowledged and carries whatever gathered, so a
+// Kafka cluster far away sets how many pages one write carries, not how
+// many pages a second move. A batch carries its ack: a window's end is
+// released, and its cursor may move, only once every record of its pages
+// is acknowledged, in order. One write is in flight at a time: kafka-go
+// sends one produce request per partition at a time anyway, and a second
+// writer would let a conversation's later page land before its earlier
+// one. A failed write is handled in the publisher as before (fence, read
+// back, write only what did not land), with nothing else in flight.
 //
 // # Windows of a bounded run
 //
@@ -58,7 +76,13 @@
 //
 // Every commit stores, with the cursors and msgids, Kafka offsets ("marks"):
 // every record of this app below them is recorded (a light commit's are the
-// end offsets from before the oldest msgid it holds back). Run
+// marks from before the oldest msgid it holds back). The marks are raised
+// past every acknowledged record (Publish says where each landed; with one
+// write in flight and each partition written in order, every record of
+// this app below them is acknowledged or was read back), and raised to
+// Kafka's end offsets when nothing is in flight or waiting, so partitions
+// that only others write move too: a commit asks Kafka nothing while
+// writes flow, which a far cluster would make slow. Run
 // starts by reading back everything written at or after the stored marks
 // (Publisher.ReadBack) and committing the msgids found, so a crash between
 // Kafka's acknowledgement and the commit never republishes. A failed write

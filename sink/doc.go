@@ -32,7 +32,10 @@
 //
 // Writer.Publish is synchronous: it returns once every record is acknowledged
 // by all in-sync replicas (RequiredAcks: RequireAll), or with a *WriteError
-// saying which records failed, by their index in the slice given. Main and
+// saying which records failed, by their index in the slice given. Every
+// acknowledged record has its Topic, Partition and Offset set then (from
+// kafka-go's Completion), so a caller knows where each landed without
+// asking Kafka. Main and
 // dead-letter records of one call are written concurrently by two kafka-go
 // writers sharing one transport. kafka-go has no idempotent producer, so a
 // retried record may be written twice: the writers make one attempt per
@@ -77,6 +80,21 @@
 // partitions already read to the end are not read at all. ReadBack reads up
 // to 4 partitions at once, each with its own connection.
 //
+// # Reading
+//
+// Every read of a partition (ReadBack, Scan, Consume) is a loop of kafka-go
+// Client.Fetch requests over a transport of the read's own (fresh metadata,
+// never behind the writers' produce requests). Each request may take
+// Config.ReadTimeout (30s) to be answered, and a bounded read fails with a
+// temporary error only after it made no progress for that long; temporary
+// fetch errors meanwhile are retried with a short backoff. The broker's
+// fetch wait (500ms) is only what a request asks the broker to hold it while
+// it has no data, never a deadline of the client's: a broker far away, or
+// one slow to answer a 16 MiB fetch, makes reads slower, not stuck. (kafka-go's
+// Reader is not used: it sets the connection's read deadline to its MaxWait
+// before each fetch, so any answer slower than that was an i/o timeout,
+// retried forever.) Metadata and ListOffsets requests have the same budget.
+//
 // # Consuming
 //
 // Consume reads the main topic (or another, ConsumeOptions.Topic) for
@@ -104,8 +122,8 @@
 // (MessageSizeTooLarge, or bigger than the 16 MiB batch), a cancelled
 // context, and Publish after Close (ErrClosed). Marks and ReadBack errors
 // follow the same rules (a partition that kafka-go could not ask because
-// its broker was unreachable is temporary; waiting 30s for the next record
-// of a partition is a temporary timeout).
+// its broker was unreachable is temporary; a read that made no progress for
+// Config.ReadTimeout is a temporary timeout).
 //
 // # Concurrency
 //

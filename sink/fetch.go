@@ -12,14 +12,6 @@ import (
 	"github.com/imreport/imreport/internal/retry"
 )
 
-// Reading. Every read of a partition (ReadBack, Scan, Consume) is a loop of
-// kafka-go Client.Fetch requests on a transport of the read's own, each
-// with a deadline of Config.ReadTimeout (30s) and nothing shorter: the
-// broker's fetch wait (fetchWait) is only what the request asks the broker
-// to hold it while it has no data, never a client-side deadline. kafka-go's
-// Reader is not used: it sets the connection's read deadline to its MaxWait
-// before each fetch, so an answer slower than MaxWait (a broker far away, a
-// large fetch from a busy one) is an i/o timeout, retried forever.
 const (
 	// fetchWait is how long the broker may hold a fetch while the partition
 	// has nothing at the requested offset (Kafka's fetch.max.wait.ms).

@@ -51,6 +51,7 @@ type Config struct {
 	KafkaPartitions    int
 	KafkaReplication   int // 0 = auto: the cluster's default (see sink.Config)
 	KafkaCompression   string
+	KafkaReadTimeout   time.Duration
 	KafkaSASLMechanism string
 	KafkaSASLUsername  string
 	KafkaSASLPassword  string // never logged
@@ -317,6 +318,7 @@ func (c *Config) loadKafka(e env, needKafka bool, p *problems) {
 	default:
 		p.bad("IMREPORT_KAFKA_COMPRESSION", "%q is not one of none, gzip, snappy, lz4, zstd", e.get("IMREPORT_KAFKA_COMPRESSION"))
 	}
+	p.dur("IMREPORT_KAFKA_READ_TIMEOUT", e.get("IMREPORT_KAFKA_READ_TIMEOUT"), &c.KafkaReadTimeout, time.Second)
 }
 
 // loadKafkaAuth reads Kafka's SASL and TLS settings.

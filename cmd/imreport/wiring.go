@@ -36,6 +36,7 @@ func sinkConfig(cfg Config, logger *slog.Logger) sink.Config {
 		DLQTopic:          cfg.KafkaDLQTopic,
 		AppKey:            cfg.AppKey,
 		Compression:       cfg.KafkaCompression,
+		ReadTimeout:       cfg.KafkaReadTimeout,
 		CreateTopic:       cfg.KafkaCreateTopic,
 		Partitions:        cfg.KafkaPartitions,
 		ReplicationFactor: cfg.KafkaReplication,
