@@ -58,7 +58,7 @@ func benchWrite(b *testing.B, pub Publisher, pg source.Page) float64 {
 		if err := pw.write(j, pg, p.prepare(pg, true)); err != nil {
 			b.Fatal(err)
 		}
-		if err := pw.flushWrites(b.Context(), func(job) error { return nil }); err != nil {
+		if err := pw.flushWrites(b.Context()); err != nil {
 			b.Fatal(err)
 		}
 		n++

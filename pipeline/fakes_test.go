@@ -91,6 +91,29 @@ type fetchCall struct {
 	Window source.Window
 }
 
+// fetchAfterCommit returns a fakeFetcher.before that holds the fetch of
+// every window from at on until cp's cursor of stream has reached at: the
+// windows before are published and committed, so no Kafka write carries
+// their records with the held windows' (a write gathers whatever pages
+// wait for it).
+func fetchAfterCommit(cp *fakeCheckpoint, stream string, at time.Time) func(context.Context, source.Stream, source.Window) error {
+	return func(ctx context.Context, _ source.Stream, w source.Window) error {
+		if w.From.Before(at) {
+			return nil
+		}
+		for {
+			if c, ok := cp.State().Cursors[stream]; ok && !c.Before(at) {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}
+}
+
 func (f *fakeFetcher) add(ms ...fakeMsg) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

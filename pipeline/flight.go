@@ -93,7 +93,7 @@ func (w *pageWriter) queued(msgid int64) bool {
 // kick starts the next write when none is in flight: its records go to
 // Kafka in the background; job ends with no records before them are
 // released at once. It starts nothing once ctx ended.
-func (w *pageWriter) kick(ctx context.Context, release func(job) error) error {
+func (w *pageWriter) kick(ctx context.Context) error {
 	if w.flight != nil || ctx.Err() != nil {
 		return nil
 	}
@@ -101,7 +101,7 @@ func (w *pageWriter) kick(ctx context.Context, release func(job) error) error {
 		ends := w.next.ends
 		w.next.ends = nil
 		for _, j := range ends {
-			if err := release(j); err != nil {
+			if err := w.release(j); err != nil {
 				return err
 			}
 		}
@@ -120,7 +120,7 @@ func (w *pageWriter) kick(ctx context.Context, release func(job) error) error {
 // are published, the others are written again (after a read-back, see
 // publish) until they are or the run must stop; then the job ends it
 // carried are released, in order.
-func (w *pageWriter) land(first error, release func(job) error) error {
+func (w *pageWriter) land(first error) error {
 	f := w.flight
 	w.flight = nil
 	err := w.publishFrom(f.recs, func(r sink.Record) int64 { return f.horizons[r.MsgID] }, PathPoll, &first)
@@ -131,7 +131,7 @@ func (w *pageWriter) land(first error, release func(job) error) error {
 		w.p.perStream.published(stream, n)
 	}
 	for _, j := range f.ends {
-		if err := release(j); err != nil {
+		if err := w.release(j); err != nil {
 			return err
 		}
 	}
@@ -139,24 +139,24 @@ func (w *pageWriter) land(first error, release func(job) error) error {
 }
 
 // landNow waits for the write in flight, if any, and lands it.
-func (w *pageWriter) landNow(release func(job) error) error {
+func (w *pageWriter) landNow() error {
 	if w.flight == nil {
 		return nil
 	}
-	return w.land(<-w.flight.done, release)
+	return w.land(<-w.flight.done)
 }
 
 // flushWrites writes everything gathered and waits until it is
 // acknowledged: a push then finds every polled message in the seen set.
-func (w *pageWriter) flushWrites(ctx context.Context, release func(job) error) error {
+func (w *pageWriter) flushWrites(ctx context.Context) error {
 	for !w.idle() {
-		if err := w.landNow(release); err != nil {
+		if err := w.landNow(); err != nil {
 			return err
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := w.kick(ctx, release); err != nil {
+		if err := w.kick(ctx); err != nil {
 			return err
 		}
 	}

@@ -184,11 +184,14 @@ func TestFatalPublishErrorStopsRun(t *testing.T) {
 	if inWindow2 <= pageSize {
 		t.Fatalf("test setup: window 2 has %d messages, need more than a page", inWindow2)
 	}
-	f := &fakeFetcher{msgs: msgs, pageSize: pageSize}
+	cp := newFakeCheckpoint()
+	// Window 2 is fetched once windows 0 and 1 are committed: its first
+	// page is a write of its own, the rest come in later writes.
+	f := &fakeFetcher{msgs: msgs, pageSize: pageSize, before: fetchAfterCommit(cp, "messages", start.Add(2*window))}
 	pub := newFakePublisher()
 	failedCall, pagesOf2 := -1, 0
 	pub.hook = func(_ context.Context, n int, recs []sink.Record) error {
-		if windowOf(timeOf[recs[0].MsgID], start, window) != 2 {
+		if !slices.ContainsFunc(recs, func(r sink.Record) bool { return windowOf(timeOf[r.MsgID], start, window) == 2 }) {
 			return nil
 		}
 		if pagesOf2++; pagesOf2 != 2 {
@@ -202,7 +205,6 @@ func TestFatalPublishErrorStopsRun(t *testing.T) {
 		}
 		return we
 	}
-	cp := newFakeCheckpoint()
 	var sleeps atomic.Int64
 	p := mustNew(t, publishRetryConfig(start, end, window, &sleeps), f, pub, cp)
 	err := run(t, t.Context(), p)
