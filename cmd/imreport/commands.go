@@ -36,6 +36,7 @@ func commands() []command {
 		{"run", "run the pipeline (configured by IMREPORT_* variables)", runUsage, cmdRun},
 		{"doctor", "check the configuration against the API, Kafka, the registry and the checkpoint", doctorUsage, cmdDoctor},
 		{"demo", "run the whole pipeline against the built-in simulator and an embedded Kafka broker", demoUsage, cmdDemo},
+		{"media", "archive the media of the topic's messages to object storage, one record per reference in <topic>.media", mediaUsage, cmdMedia},
 		{"simulate", "serve the Report API simulator on an address", simulateUsage, cmdSimulate},
 		{"bench", "measure the run path against the simulator (throughput, requests, rate-limit use)", benchUsage, cmdBench},
 		{"checkpoint", "inspect a checkpoint file", checkpointUsage, cmdCheckpoint},

@@ -75,6 +75,8 @@ type Config struct {
 	CallbackMaxBody     int
 	CallbackReadTimeout time.Duration
 	CallbackAckTimeout  time.Duration
+
+	Media mediaConfig // imreport media
 }
 
 // LogValue lists the configuration, one key per variable in the order of
@@ -121,6 +123,7 @@ func loadConfig(ctx context.Context, lookup envconfig.Lookuper, now time.Time, n
 	c.loadRegistry(e, p.bad)
 	c.loadService(e, &p)
 	c.loadCallback(e, &p)
+	c.loadMedia(e, &p)
 	if c.Window > 0 && c.Lookback > 0 && c.Lookback > 7*24*time.Hour {
 		p.bad("IMREPORT_LOOKBACK", "%s is longer than 7 days", c.Lookback)
 	}

@@ -27,6 +27,12 @@ type GenSpec struct {
 	// Poison is the fraction (0..1) of messages served with a broken field
 	// (Message.Poison, see PoisonFields).
 	Poison float64
+	// MediaMaxSize, when > 0, makes every media reference consistent with
+	// the bytes WithMedia serves for it: its fsize is drawn below this
+	// (at least 4 bytes) and its hash, when it has one, is the Qiniu etag of
+	// those bytes (media_crc32 always matches: the served bytes are made to
+	// have it). 0 keeps the pinned datasets as they always were.
+	MediaMaxSize int64
 }
 
 type genKey struct{ ct, mct, id int64 }
@@ -201,6 +207,11 @@ type gen struct {
 	rooms   []named
 	bw, mw  jw
 	slab    []byte // arena the message JSON is cut from
+
+	mediaMax int64  // GenSpec.MediaMaxSize
+	lastID   string // the media reference being written: id, crc, size
+	lastCRC  uint32
+	lastSize int64
 }
 
 var (
@@ -244,7 +255,7 @@ var (
 )
 
 func newGen(r *rand.Rand, spec GenSpec) *gen {
-	g := &gen{r: r, appKey: spec.AppKey}
+	g := &gen{r: r, appKey: spec.AppKey, mediaMax: spec.MediaMaxSize}
 	nick := func(id string) string {
 		switch p := r.IntN(10); {
 		case p == 0:
@@ -428,8 +439,27 @@ func (g *gen) qiniuHash() string {
 
 func (g *gen) media(kind string) {
 	w := &g.bw
-	w.kstr("media_id", "qiniu/"+kind+"/j/"+g.hex(32))
-	w.kint("media_crc32", int64(g.r.Uint32()))
+	g.lastID = "qiniu/" + kind + "/j/" + g.hex(32)
+	g.lastCRC = g.r.Uint32()
+	w.kstr("media_id", g.lastID)
+	w.kint("media_crc32", int64(g.lastCRC))
+}
+
+// fsize writes the size drawn (as drawn, or below GenSpec.MediaMaxSize).
+func (g *gen) fsize(drawn int64) {
+	if g.mediaMax > 0 {
+		drawn = 4 + drawn%max(1, g.mediaMax-4)
+	}
+	g.lastSize = drawn
+	g.bw.kint("fsize", drawn)
+}
+
+// hash writes a drawn hash, or the real etag of the served bytes.
+func (g *gen) hash(drawn string) {
+	if g.mediaMax > 0 {
+		drawn = QiniuEtag(MediaBytes(g.lastID, g.lastSize, g.lastCRC))
+	}
+	g.bw.kstr("hash", drawn)
 }
 
 func (g *gen) body(m *Message) {
@@ -456,21 +486,21 @@ func (g *gen) body(m *Message) {
 		w.kint("width", int64(16+r.IntN(4000)))
 		w.kint("height", int64(16+r.IntN(4000)))
 		w.kstr("format", pick(r, imageFormats))
-		w.kint("fsize", int64(1000+r.IntN(10<<20)))
+		g.fsize(int64(1000 + r.IntN(10<<20)))
 		if g.pct(60) {
-			w.kstr("hash", g.qiniuHash())
+			g.hash(g.qiniuHash())
 		}
 	case "voice":
 		g.media("voice")
 		w.kint("duration", int64(1+r.IntN(60)))
 		w.kstr("format", pick(r, voiceFormats))
-		w.kint("fsize", int64(500+r.IntN(500000)))
+		g.fsize(int64(500 + r.IntN(500000)))
 		if g.pct(60) {
-			w.kstr("hash", g.qiniuHash())
+			g.hash(g.qiniuHash())
 		}
 	case "file":
 		g.media("file")
-		w.kint("fsize", int64(r.IntN(100<<20)))
+		g.fsize(int64(r.IntN(100 << 20)))
 		w.kstr("fname", pick(r, fileNames))
 	case "location":
 		w.key("latitude")
@@ -487,7 +517,7 @@ func (g *gen) body(m *Message) {
 		w.key("video")
 		w.beginObj()
 		g.media("video")
-		w.kint("fsize", int64(10000+r.IntN(50<<20)))
+		g.fsize(int64(10000 + r.IntN(50<<20)))
 		w.kstr("fname", "VID_"+strconv.Itoa(20200101+r.IntN(50000))+".mp4")
 		w.endObj()
 		w.kint("duration", int64(1+r.IntN(600)))
@@ -498,7 +528,7 @@ func (g *gen) body(m *Message) {
 			w.kint("width", int64(64+r.IntN(1000)))
 			w.kint("height", int64(64+r.IntN(1000)))
 			w.kstr("format", "jpg")
-			w.kint("fsize", int64(1000+r.IntN(200000)))
+			g.fsize(int64(1000 + r.IntN(200000)))
 			w.endObj()
 		}
 	case "custom":

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/imreport/imreport/internal/media"
+	"github.com/imreport/imreport/schema/registry"
+)
+
+const mediaUsage = `imreport media
+
+Archives the media of the chat history: reads the messages topic as a member
+of a Kafka consumer group (IMREPORT_MEDIA_GROUP; replicas share the
+partitions), resolves each image, voice, file and video (and its thumbnail)
+through the IM API (IMREPORT_IM_API_URL, GET /v1/resource), downloads it
+streamed to a spool file, checks its size, CRC-32 and hash against the
+message, stores it content-addressed (IMREPORT_MEDIA_URL: file:///dir or
+s3://bucket/prefix) and publishes one record per media reference, exactly
+once, to the media topic (IMREPORT_MEDIA_TOPIC, default <topic>.media). Runs
+until SIGINT or SIGTERM. Read the media topic with
+"imreport read --topic <topic>.media". See docs/media.md.
+
+Uses run's variables for the API credentials, Kafka and the registry, and the
+IMREPORT_MEDIA_* ones (run --help lists them all).
+
+Exit codes: 0 stopped cleanly, 1 failed, 2 bad configuration.
+`
+
+func cmdMedia(ctx context.Context, args []string, stdout, stderr io.Writer, lookup envconfig.Lookuper) int {
+	fs := flag.NewFlagSet("media", flag.ContinueOnError)
+	if code, done := parseFlags(fs, mediaUsage, args, stdout, stderr); done {
+		return code
+	}
+	cfg, err := loadConfig(ctx, lookup, time.Now(), true)
+	if err != nil {
+		fmt.Fprintln(stderr, "imreport media:", err)
+		return exitUsage
+	}
+	logger := newLogger(stderr, cfg.LogLevel)
+	logger.Info("starting imreport media", "version", buildVersion(), "config", cfg)
+	opts := mediaOptions(cfg, logger)
+	dec, err := registry.Decoder(cfg.Registry)
+	if err == nil {
+		opts.Decoder = dec
+		opts.Codec, err = registry.MediaCodec(ctx, cfg.ValueFormat, cfg.Registry, cfg.Media.Topic+"-value", logger)
+	}
+	if err == nil {
+		err = media.Serve(ctx, opts)
+	}
+	if err != nil {
+		logger.Error("imreport media failed", "error", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+// mediaOptions is imreport media's configuration of cfg (without the
+// decoder and codec, which need the registry).
+func mediaOptions(cfg Config, logger *slog.Logger) media.Options {
+	return media.Options{
+		Kafka: sinkConfig(cfg, logger), MediaTopic: cfg.Media.Topic, Group: cfg.Media.Group, SessionTimeout: cfg.Media.SessionTimeout,
+		APIURL: cfg.Media.APIURL, AppKey: cfg.AppKey, MasterSecret: cfg.MasterSecret, APITimeout: cfg.APITimeout,
+		StoreURL: cfg.Media.StoreURL, RateLimit: cfg.Media.RateLimit, Concurrency: cfg.Media.Concurrency,
+		MaxSize: int64(cfg.Media.MaxSize), MaxAttempts: cfg.Media.MaxAttempts, DownloadTimeout: cfg.Media.DownloadTimeout,
+		SpoolDir: cfg.Media.SpoolDir, HTTPAddr: cfg.HTTPAddr, ProgressEvery: cfg.ProgressEvery, Logger: logger,
+	}
+}

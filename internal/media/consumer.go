@@ -1,0 +1,501 @@
+package media
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/imreport/imreport/schema"
+	"github.com/imreport/imreport/sink"
+)
+
+// Decoder decodes a message record's value: schema.Decoder.
+type Decoder interface {
+	Decode(ctx context.Context, b []byte) (schema.Decoded, error)
+}
+
+// Config configures a Consumer.
+type Config struct {
+	Kafka          sink.Config // the messages topic (Topic) and how to reach Kafka
+	MediaTopic     string
+	Group          string
+	SessionTimeout time.Duration
+	Decoder        Decoder
+	Codec          *schema.MediaCodec
+	Archiver       *Archiver
+	Concurrency    int // downloads at once, in all partitions
+	Window         int // references in flight per partition (0 = 4 x Concurrency)
+	CommitEvery    time.Duration
+	Metrics        *Metrics
+	Logger         *slog.Logger
+}
+
+// Consumer is imreport media's consumer group member.
+type Consumer struct {
+	cfg    Config
+	w      *sink.Writer // the media topic (main); its dead-letter topic is never written
+	client *kafka.Client
+	sem    chan struct{}
+
+	Assigned atomic.Int64 // partitions held now (readiness)
+	Joined   atomic.Bool
+}
+
+// New checks cfg and prepares the media topic's writer (it does not
+// connect).
+func New(cfg Config) (*Consumer, error) {
+	if cfg.Window <= 0 {
+		cfg.Window = 4 * cfg.Concurrency
+	}
+	if cfg.CommitEvery <= 0 {
+		cfg.CommitEvery = time.Second
+	}
+	wcfg := cfg.Kafka
+	wcfg.Topic, wcfg.DLQTopic = cfg.MediaTopic, cfg.Kafka.DLQTopic
+	if wcfg.DLQTopic == "" {
+		wcfg.DLQTopic = cfg.Kafka.Topic + ".dlq"
+	}
+	w, err := sink.New(wcfg)
+	if err != nil {
+		return nil, fmt.Errorf("media: %w", err)
+	}
+	client, err := cfg.Kafka.Client()
+	if err != nil {
+		return nil, fmt.Errorf("media: %w", err)
+	}
+	return &Consumer{cfg: cfg, w: w, client: client, sem: make(chan struct{}, cfg.Concurrency)}, nil
+}
+
+// Writer is the media topic's writer (topic checks, doctor).
+func (c *Consumer) Writer() *sink.Writer { return c.w }
+
+// Run joins the group and archives the partitions it is given until ctx
+// ends (nil then) or the group fails for good.
+func (c *Consumer) Run(ctx context.Context) error {
+	defer c.w.Close()
+	dialer, err := c.cfg.Kafka.Dialer()
+	if err != nil {
+		return fmt.Errorf("media: %w", err)
+	}
+	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID: c.cfg.Group, Brokers: c.cfg.Kafka.Brokers, Dialer: dialer, Topics: []string{c.cfg.Kafka.Topic},
+		SessionTimeout: c.cfg.SessionTimeout, RebalanceTimeout: 2 * c.cfg.SessionTimeout, HeartbeatInterval: c.cfg.SessionTimeout / 4,
+		JoinGroupBackoff: time.Second, StartOffset: kafka.FirstOffset, WatchPartitionChanges: true, PartitionWatchInterval: 10 * time.Second,
+		Timeout: 10 * time.Second,
+	})
+	if err != nil {
+		return fmt.Errorf("media: consumer group: %w", err)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = group.Close() })
+	defer stop()
+	defer group.Close()
+	for {
+		gen, err := group.Next(ctx)
+		if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
+			return nil
+		}
+		if err != nil {
+			c.cfg.Logger.Warn("media: joining the consumer group failed; retrying", "error", err)
+			if sleep(ctx, time.Second) != nil {
+				return nil
+			}
+			continue
+		}
+		c.Joined.Store(true)
+		parts := gen.Assignments[c.cfg.Kafka.Topic]
+		ids := make([]int, len(parts))
+		for i, pa := range parts {
+			ids[i] = pa.ID
+		}
+		c.cfg.Logger.Info("media partitions assigned", "generation", gen.ID, "member", gen.MemberID, "partitions", ids)
+		c.cfg.Metrics.assigned.Set(float64(len(ids)))
+		c.Assigned.Store(int64(len(ids)))
+		for _, p := range ids {
+			gen.Start(func(gctx context.Context) {
+				if err := c.partition(gctx, gen, p); err != nil && gctx.Err() == nil {
+					c.cfg.Logger.Error("media partition stopped; rejoining", "partition", p, "error", err)
+					_ = sleep(gctx, 2*time.Second)
+				}
+			})
+		}
+	}
+}
+
+// pos is where a media record landed.
+type pos struct {
+	partition int
+	offset    int64
+}
+
+// part is the state of one assigned partition, owned by its main loop.
+type part struct {
+	p         int
+	gen       *kafka.Generation
+	committed int64          // offset committed (or found at the start)
+	next      int64          // next offset to read; -1 = none read yet
+	pending   map[int64]int  // source offset -> references not yet published
+	order     []int64        // source offsets read, ascending, not yet committed
+	landed    map[refKey]pos // media records of references at or after committed
+	marksNow  map[int]int64  // last committed marks
+}
+
+type event struct {
+	offset int64
+	items  []Item
+}
+
+// partition archives partition p for one generation: it reads back what
+// the media topic already holds for the partition's uncommitted records,
+// then reads from the committed offset, archives every reference not yet
+// recorded, publishes its record, and commits the offset below which every
+// reference is recorded, with the media topic's offsets from which a later
+// read-back finds every record above it (the commit's metadata).
+func (c *Consumer) partition(ctx context.Context, gen *kafka.Generation, p int) error {
+	st := &part{p: p, gen: gen, next: -1, pending: map[int64]int{}, landed: map[refKey]pos{}}
+	committed, marks, err := c.fetchCommitted(ctx, p)
+	if err != nil {
+		return err
+	}
+	st.committed, st.marksNow = committed, marks
+	if err := c.readBack(ctx, p, committed, marks, st.landed); err != nil {
+		return err
+	}
+	c.cfg.Logger.Info("media partition resumed", "partition", p, "committed", committed, "already_recorded", len(st.landed))
+
+	g, gctx := errgroup.WithContext(ctx)
+	events := make(chan event)
+	results := make(chan Result)
+	dialer, _ := c.cfg.Kafka.Dialer()
+	g.Go(func() error { return c.read(gctx, dialer, p, committed, st.landed, events) })
+
+	var queue []Item
+	inFlight := 0
+	tick := time.NewTicker(c.cfg.CommitEvery)
+	defer tick.Stop()
+	var loopErr error
+loop:
+	for {
+		in := events
+		if len(queue) >= c.cfg.Window {
+			in = nil
+		}
+		for inFlight < c.cfg.Window && len(queue) > 0 {
+			it := queue[0]
+			queue = queue[1:]
+			inFlight++
+			g.Go(func() error {
+				select {
+				case c.sem <- struct{}{}:
+				case <-gctx.Done():
+					return nil
+				}
+				res, err := c.cfg.Archiver.Archive(gctx, it)
+				<-c.sem
+				if err != nil {
+					return nil // the generation ended
+				}
+				select {
+				case results <- res:
+				case <-gctx.Done():
+				}
+				return nil
+			})
+		}
+		select {
+		case ev := <-in:
+			st.pending[ev.offset] = len(ev.items)
+			st.order = append(st.order, ev.offset)
+			st.next = ev.offset + 1
+			queue = append(queue, ev.items...)
+		case res := <-results:
+			inFlight--
+			at, err := c.publish(gctx, res)
+			if err != nil {
+				loopErr = err
+				break loop
+			}
+			c.cfg.Metrics.published(res)
+			st.pending[res.Offset]--
+			st.landed[refKey{res.Offset, res.Role}] = at
+		case <-tick.C:
+			if err := c.commit(gctx, st); err != nil {
+				c.cfg.Logger.Warn("media commit failed", "partition", p, "error", err)
+			}
+		case <-gctx.Done():
+			break loop
+		}
+	}
+	// Commit what is done (the generation may have ended: then the broker
+	// refuses, and the next owner reads back instead).
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	if err := c.commit(cctx, st); err != nil {
+		c.cfg.Logger.Debug("media final commit", "partition", p, "error", err)
+	}
+	cancel()
+	g.Go(func() error { return context.Canceled }) // stop the reader and workers
+	err = g.Wait()
+	if loopErr != nil {
+		return loopErr
+	}
+	if errors.Is(err, context.Canceled) || ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// read reads partition p from offset (committed; -1 = the first) and sends
+// each record's references not in landed.
+func (c *Consumer) read(ctx context.Context, dialer *kafka.Dialer, p int, offset int64, landed map[refKey]pos, out chan<- event) error {
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: c.cfg.Kafka.Brokers, Topic: c.cfg.Kafka.Topic, Partition: p, Dialer: dialer,
+		MinBytes: 1, MaxBytes: 4 << 20, MaxWait: 500 * time.Millisecond, QueueCapacity: 64})
+	defer r.Close()
+	if offset < 0 {
+		offset = kafka.FirstOffset
+	}
+	if err := r.SetOffset(offset); err != nil {
+		return fmt.Errorf("media: partition %d: %w", p, err)
+	}
+	skip := make(map[refKey]bool, len(landed))
+	for k := range landed { // landed is the main loop's from now on
+		skip[k] = true
+	}
+	for {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			return fmt.Errorf("media: read partition %d: %w", p, err)
+		}
+		c.cfg.Metrics.setLag(p, max(r.Lag(), 0))
+		ev := event{offset: m.Offset}
+		if it := c.items(ctx, m); len(it) > 0 {
+			for _, x := range it {
+				if !skip[refKey{m.Offset, x.Role}] {
+					ev.items = append(ev.items, x)
+				}
+			}
+		}
+		select {
+		case out <- ev:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// items decodes a message record and lists its references.
+func (c *Consumer) items(ctx context.Context, m kafka.Message) []Item {
+	d, err := c.cfg.Decoder.Decode(ctx, m.Value)
+	if err != nil {
+		c.cfg.Logger.Warn("media: a record of the messages topic does not decode; skipped", "partition", m.Partition, "offset", m.Offset, "error", err)
+		return nil
+	}
+	body, _ := d.Record["msg_body"].(string)
+	if !strings.Contains(body, "media_id") {
+		return nil
+	}
+	refs := Refs(body)
+	out := make([]Item, 0, len(refs))
+	msgid, _ := d.Record["msgid"].(int64)
+	msgType, _ := d.Record["msg_type"].(string)
+	appKey := c.cfg.Kafka.AppKey
+	if src, ok := d.Record["source"].(map[string]any); ok {
+		if k, ok := src["app_key"].(string); ok && k != "" {
+			appKey = k
+		}
+	}
+	for _, r := range refs {
+		out = append(out, Item{Ref: r, MsgID: msgid, AppKey: appKey, MsgType: msgType, Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
+	}
+	return out
+}
+
+// publish writes res's record; after a failed write (the writer fenced it)
+// it reads back whether it landed, and writes again only if it did not.
+func (c *Consumer) publish(ctx context.Context, res Result) (pos, error) {
+	value, err := c.cfg.Codec.Encode(res.Native())
+	if err != nil {
+		return pos{}, fmt.Errorf("media: %w", err)
+	}
+	wait := 500 * time.Millisecond
+	for {
+		before, err := c.w.Marks(ctx, time.Time{})
+		if err == nil {
+			recs := []sink.Record{{Key: strconv.FormatInt(res.MsgID, 10), Value: value, MsgID: res.MsgID, MsgType: res.MsgType,
+				Time: res.FetchedAt, ContentType: c.cfg.Codec.ContentType()}}
+			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			err = c.w.Publish(pctx, recs)
+			cancel()
+			if err == nil {
+				return pos{recs[0].Partition, recs[0].Offset}, nil
+			}
+			found := map[refKey]pos{}
+			if rerr := c.readBackFrom(ctx, res.Partition, res.Offset, before, found); rerr == nil {
+				if at, ok := found[refKey{res.Offset, res.Role}]; ok {
+					return at, nil
+				}
+			}
+		}
+		c.cfg.Logger.Warn("media: publishing failed; retrying", "partition", res.Partition, "offset", res.Offset, "error", err)
+		if sleep(ctx, wait) != nil {
+			return pos{}, ctx.Err()
+		}
+		wait = min(2*wait, 10*time.Second)
+	}
+}
+
+// fetchCommitted returns the group's committed offset of p (-1 = none) and
+// the media topic marks stored with it (nil = none: read it all back).
+func (c *Consumer) fetchCommitted(ctx context.Context, p int) (int64, map[int]int64, error) {
+	resp, err := c.client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: c.cfg.Group, Topics: map[string][]int{c.cfg.Kafka.Topic: {p}}})
+	if err == nil && resp.Error != nil {
+		err = resp.Error
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("media: committed offset of partition %d: %w", p, err)
+	}
+	for _, fp := range resp.Topics[c.cfg.Kafka.Topic] {
+		if fp.Partition == p {
+			if fp.Error != nil {
+				return 0, nil, fmt.Errorf("media: committed offset of partition %d: %w", p, fp.Error)
+			}
+			return fp.CommittedOffset, parseMarks(fp.Metadata), nil
+		}
+	}
+	return -1, nil, nil
+}
+
+// readBack finds the media records of partition p's references at or
+// after offset, reading the media topic from marks.
+func (c *Consumer) readBack(ctx context.Context, p int, offset int64, marks map[int]int64, into map[refKey]pos) error {
+	ends, err := c.w.Marks(ctx, time.Time{})
+	if err != nil {
+		return fmt.Errorf("media: read-back: %w", err)
+	}
+	from := map[string]map[int]int64{c.w.DLQTopic(): ends[c.w.DLQTopic()]}
+	if marks != nil {
+		from[c.cfg.MediaTopic] = marks
+	}
+	return c.readBackFrom(ctx, p, offset, from, into)
+}
+
+func (c *Consumer) readBackFrom(ctx context.Context, p int, offset int64, from map[string]map[int]int64, into map[refKey]pos) error {
+	if from[c.w.DLQTopic()] == nil {
+		ends, err := c.w.Marks(ctx, time.Time{})
+		if err != nil {
+			return fmt.Errorf("media: read-back: %w", err)
+		}
+		from = maps.Clone(from)
+		from[c.w.DLQTopic()] = ends[c.w.DLQTopic()]
+	}
+	_, err := c.w.ReadBack(ctx, from, func(f sink.Found) error {
+		if f.Topic != c.cfg.MediaTopic {
+			return nil
+		}
+		rec, err := c.cfg.Codec.Decode(f.Value)
+		if err != nil {
+			c.cfg.Logger.Warn("media: a media record does not decode; ignored", "partition", f.Partition, "offset", f.Offset, "error", err)
+			return nil
+		}
+		if rec["source_topic"] != c.cfg.Kafka.Topic || rec["source_partition"] != int32(p) {
+			return nil
+		}
+		off, _ := rec["source_offset"].(int64)
+		role, _ := rec["role"].(string)
+		if off >= offset {
+			k := refKey{off, role}
+			if _, dup := into[k]; !dup {
+				into[k] = pos{f.Partition, f.Offset}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("media: read-back: %w", err)
+	}
+	return nil
+}
+
+// commit commits the offset below which every reference is recorded, with
+// marks: per media partition the lowest offset of a record of a reference
+// at or after it, else the partition's end (the main loop publishes, so no
+// write of this partition is in flight).
+func (c *Consumer) commit(ctx context.Context, st *part) error {
+	for len(st.order) > 0 && st.pending[st.order[0]] <= 0 {
+		delete(st.pending, st.order[0])
+		st.order = st.order[1:]
+	}
+	off := st.next
+	if len(st.order) > 0 {
+		off = st.order[0]
+	}
+	if off < 0 || off == st.committed {
+		return nil
+	}
+	ends, err := c.w.Marks(ctx, time.Time{})
+	if err != nil {
+		return err
+	}
+	marks := maps.Clone(ends[c.cfg.MediaTopic])
+	for k, at := range st.landed {
+		if k.offset < off {
+			delete(st.landed, k)
+		} else if m, ok := marks[at.partition]; !ok || at.offset < m {
+			marks[at.partition] = at.offset
+		}
+	}
+	resp, err := c.client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{GroupID: c.cfg.Group, GenerationID: int(st.gen.ID), MemberID: st.gen.MemberID,
+		Topics: map[string][]kafka.OffsetCommit{c.cfg.Kafka.Topic: {{Partition: st.p, Offset: off, Metadata: formatMarks(marks)}}}})
+	if err != nil {
+		return err
+	}
+	for _, ps := range resp.Topics {
+		for _, pr := range ps {
+			if pr.Error != nil {
+				return pr.Error
+			}
+		}
+	}
+	st.committed, st.marksNow = off, marks
+	return nil
+}
+
+// Marks are stored as "m1 p=o,p=o".
+func formatMarks(m map[int]int64) string {
+	var b strings.Builder
+	b.WriteString("m1 ")
+	first := true
+	for p, o := range m {
+		if !first {
+			b.WriteByte(',')
+		}
+		first = false
+		b.WriteString(strconv.Itoa(p) + "=" + strconv.FormatInt(o, 10))
+	}
+	return b.String()
+}
+
+func parseMarks(s string) map[int]int64 {
+	rest, ok := strings.CutPrefix(s, "m1 ")
+	if !ok {
+		return nil
+	}
+	out := map[int]int64{}
+	for _, kv := range strings.Split(rest, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		p, err1 := strconv.Atoi(k)
+		o, err2 := strconv.ParseInt(v, 10, 64)
+		if !ok || err1 != nil || err2 != nil {
+			return nil
+		}
+		out[p] = o
+	}
+	return out
+}
