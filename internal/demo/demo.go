@@ -77,75 +77,16 @@ func Run(ctx context.Context, o Options, r Runner, stdout io.Writer) error {
 	}
 	began := time.Now()
 	h := newHistory(o, began)
-	start, end, sim, poisoned, expected := h.start, h.end, h.sim, h.poisoned, h.expected
-	f := o.Faults
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return fmt.Errorf("simulator listen: %w", err)
-	}
-	api := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = api.Serve(ln) }()
-	defer api.Close()
-
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DefaultNumPartitions(3))
-	if err != nil {
-		return fmt.Errorf("embedded kafka: %w", err)
-	}
-	defer cluster.Close()
-	brokers := strings.Join(cluster.ListenAddrs(), ",")
-
-	dir, err := os.MkdirTemp("", "imreport-demo-")
+	env, stop, err := startServices(o, h)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	cpPath := filepath.Join(dir, "imreport.db")
-	env := map[string]string{
-		"IMREPORT_APP_KEY":                  AppKey,
-		"IMREPORT_MASTER_SECRET":            MasterSecret,
-		"IMREPORT_API_URL":                  "http://" + ln.Addr().String(),
-		"IMREPORT_START":                    start.Format(time.RFC3339),
-		"IMREPORT_END":                      end.Format(time.RFC3339),
-		"IMREPORT_WINDOW":                   o.Window.String(),
-		"IMREPORT_RATE_LIMIT":               "500",
-		"IMREPORT_KAFKA_BROKERS":            brokers,
-		"IMREPORT_KAFKA_PARTITIONS":         "3",
-		"IMREPORT_KAFKA_REPLICATION_FACTOR": "1",
-		"IMREPORT_CHECKPOINT_PATH":          cpPath,
-		"IMREPORT_HTTP_ADDR":                "127.0.0.1:0",
-		"IMREPORT_LOG_LEVEL":                o.LogLevel,
-		"IMREPORT_API_VERSION":              o.APIVersion,
-		"IMREPORT_API_TIMEOUT":              "1s",
-		"IMREPORT_VALUE_FORMAT":             o.Format,
-	}
-	if o.Live.On {
-		o.Live.configure(env)
-	}
-	var reg *srfake.Registry
-	if o.Format == "confluent" {
-		reg = srfake.New() // an in-memory Confluent Schema Registry on loopback
-		defer reg.Close()
-		env["IMREPORT_SCHEMA_REGISTRY_URL"] = reg.URL()
-	}
-	cfg, err := r.Configure(ctx, env, began)
+	defer stop.close()
+	cfg, err := r.Configure(ctx, env.vars, began)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "imreport demo\n")
-	fmt.Fprintf(stdout, "  simulated Report API  http://%s (%s, %s)\n", ln.Addr(), cfg.APIVersion, cfg.Location)
-	fmt.Fprintf(stdout, "  embedded Kafka        %s, topic %s\n", brokers, cfg.Topic)
-	if reg != nil {
-		fmt.Fprintf(stdout, "  embedded registry     %s, subject %s (values: confluent)\n", reg.URL(), cfg.Subject)
-	} else {
-		fmt.Fprintf(stdout, "  value format          single-object (no registry)\n")
-	}
-	fmt.Fprintf(stdout, "  history               %s .. %s, %d messages (%d bursts of %d in one second)\n",
-		start.Format(time.RFC3339), end.Format(time.RFC3339), len(expected)+len(poisoned), o.Bursts, o.BurstSize)
-	if f > 0 || len(poisoned) > 0 {
-		fmt.Fprintf(stdout, "  faults                each API fault with probability %g per request; %d untransformable messages\n", f, len(poisoned))
-	}
-	fmt.Fprintf(stdout, "  running               imreport run as a bounded backfill (IMREPORT_END), window %s ...\n", o.Window)
+	printIntro(stdout, o, h, env, cfg)
 
 	runStart := time.Now()
 	var hooks Hooks
@@ -165,65 +106,185 @@ func Run(ctx context.Context, o Options, r Runner, stdout io.Writer) error {
 		return ctx.Err()
 	}
 
-	reader, err := sink.New(sink.Config{Brokers: cluster.ListenAddrs(), Topic: cfg.Topic})
+	res, err := verify(ctx, env, cfg, h)
 	if err != nil {
 		return err
+	}
+	printSummary(stdout, o, h, cfg, stats, res, elapsed)
+	if err := res.verdict(cfg, h); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\nOK: every simulated message is in Kafka exactly once.\n")
+	return nil
+}
+
+// services are what the demo runs imreport against: the simulated Report
+// API, an embedded Kafka broker, a temporary checkpoint folder and, for the
+// Confluent format, an in-memory registry; vars is run's configuration.
+type services struct {
+	vars    map[string]string
+	apiAddr string
+	brokers []string
+	cpPath  string
+	reg     *srfake.Registry
+}
+
+// closers closes what startServices started, last first.
+type closers []func()
+
+func (c closers) close() {
+	for i := len(c) - 1; i >= 0; i-- {
+		c[i]()
+	}
+}
+
+// startServices starts the services for h and returns run's configuration
+// for them.
+func startServices(o Options, h history) (services, closers, error) {
+	var stop closers
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return services{}, stop, fmt.Errorf("simulator listen: %w", err)
+	}
+	api := &http.Server{Handler: h.sim, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = api.Serve(ln) }()
+	stop = append(stop, func() { _ = api.Close() })
+
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DefaultNumPartitions(3))
+	if err != nil {
+		stop.close()
+		return services{}, nil, fmt.Errorf("embedded kafka: %w", err)
+	}
+	stop = append(stop, cluster.Close)
+	dir, err := os.MkdirTemp("", "imreport-demo-")
+	if err != nil {
+		stop.close()
+		return services{}, nil, err
+	}
+	stop = append(stop, func() { _ = os.RemoveAll(dir) })
+	s := services{apiAddr: ln.Addr().String(), brokers: cluster.ListenAddrs(), cpPath: filepath.Join(dir, "imreport.db")}
+	s.vars = map[string]string{
+		"IMREPORT_APP_KEY":                  AppKey,
+		"IMREPORT_MASTER_SECRET":            MasterSecret,
+		"IMREPORT_API_URL":                  "http://" + s.apiAddr,
+		"IMREPORT_START":                    h.start.Format(time.RFC3339),
+		"IMREPORT_END":                      h.end.Format(time.RFC3339),
+		"IMREPORT_WINDOW":                   o.Window.String(),
+		"IMREPORT_RATE_LIMIT":               "500",
+		"IMREPORT_KAFKA_BROKERS":            strings.Join(s.brokers, ","),
+		"IMREPORT_KAFKA_PARTITIONS":         "3",
+		"IMREPORT_KAFKA_REPLICATION_FACTOR": "1",
+		"IMREPORT_CHECKPOINT_PATH":          s.cpPath,
+		"IMREPORT_HTTP_ADDR":                "127.0.0.1:0",
+		"IMREPORT_LOG_LEVEL":                o.LogLevel,
+		"IMREPORT_API_VERSION":              o.APIVersion,
+		"IMREPORT_API_TIMEOUT":              "1s",
+		"IMREPORT_VALUE_FORMAT":             o.Format,
+	}
+	if o.Live.On {
+		o.Live.configure(s.vars)
+	}
+	if o.Format == "confluent" {
+		s.reg = srfake.New() // an in-memory Confluent Schema Registry on loopback
+		stop = append(stop, s.reg.Close)
+		s.vars["IMREPORT_SCHEMA_REGISTRY_URL"] = s.reg.URL()
+	}
+	return s, stop, nil
+}
+
+// printIntro says what the demo runs.
+func printIntro(stdout io.Writer, o Options, h history, s services, cfg Settings) {
+	fmt.Fprintf(stdout, "imreport demo\n")
+	fmt.Fprintf(stdout, "  simulated Report API  http://%s (%s, %s)\n", s.apiAddr, cfg.APIVersion, cfg.Location)
+	fmt.Fprintf(stdout, "  embedded Kafka        %s, topic %s\n", strings.Join(s.brokers, ","), cfg.Topic)
+	if s.reg != nil {
+		fmt.Fprintf(stdout, "  embedded registry     %s, subject %s (values: confluent)\n", s.reg.URL(), cfg.Subject)
+	} else {
+		fmt.Fprintf(stdout, "  value format          single-object (no registry)\n")
+	}
+	fmt.Fprintf(stdout, "  history               %s .. %s, %d messages (%d bursts of %d in one second)\n",
+		h.start.Format(time.RFC3339), h.end.Format(time.RFC3339), len(h.expected)+len(h.poisoned), o.Bursts, o.BurstSize)
+	if o.Faults > 0 || len(h.poisoned) > 0 {
+		fmt.Fprintf(stdout, "  faults                each API fault with probability %g per request; %d untransformable messages\n", o.Faults, len(h.poisoned))
+	}
+	fmt.Fprintf(stdout, "  running               imreport run as a bounded backfill (IMREPORT_END), window %s ...\n", o.Window)
+}
+
+// result is what the demo found in Kafka and the checkpoint after the run.
+type result struct {
+	sum    readBackSummary
+	dead   map[int64]int
+	deadOK bool
+	state  checkpoint.State
+}
+
+// verify reads the topics and the checkpoint back.
+func verify(ctx context.Context, s services, cfg Settings, h history) (result, error) {
+	var res result
+	reader, err := sink.New(sink.Config{Brokers: s.brokers, Topic: cfg.Topic})
+	if err != nil {
+		return res, err
 	}
 	defer reader.Close()
 	dec, err := registry.Decoder(cfg.Registry)
 	if err != nil {
-		return err
+		return res, err
 	}
-	sum, err := readBack(ctx, reader, dec, expected)
-	if err != nil {
-		return err
+	if res.sum, err = readBack(ctx, reader, dec, h.expected); err != nil {
+		return res, err
 	}
-	dead, err := deadLetters(ctx, cluster.ListenAddrs(), cfg.DLQTopic)
-	if err != nil {
-		return err
+	if res.dead, err = deadLetters(ctx, s.brokers, cfg.DLQTopic); err != nil {
+		return res, err
 	}
-	deadOK := len(dead) == len(poisoned)
-	for id, n := range dead {
-		deadOK = deadOK && n == 1 && poisoned[id]
+	res.deadOK = len(res.dead) == len(h.poisoned)
+	for id, n := range res.dead {
+		res.deadOK = res.deadOK && n == 1 && h.poisoned[id]
 	}
-	state, err := checkpointState(cpPath)
-	if err != nil {
-		return err
-	}
+	res.state, err = checkpointState(s.cpPath)
+	return res, err
+}
 
-	w := stdout
+// printSummary prints what the run did and what verify found.
+func printSummary(w io.Writer, o Options, h history, cfg Settings, stats pipeline.Stats, res result, elapsed time.Duration) {
+	sum := res.sum
 	fmt.Fprintf(w, "\nsummary\n")
 	fmt.Fprintf(w, "  published             %d records (%d API pages, %d API requests, %d duplicates skipped)\n",
-		stats.Published, stats.Pages, sim.Requests(), stats.Duplicates)
+		stats.Published, stats.Pages, h.sim.Requests(), stats.Duplicates)
 	fmt.Fprintf(w, "  read back             %d records in %d partitions\n", sum.records, len(sum.partitions))
 	fmt.Fprintf(w, "  distinct msgids       %d of %d generated (missing %d, duplicates %d, unexpected %d)\n",
-		sum.distinct, len(expected), sum.missing, sum.duplicates, sum.unexpected)
+		sum.distinct, len(h.expected), sum.missing, sum.duplicates, sum.unexpected)
 	fmt.Fprintf(w, "  value framing         %s\n", sum.framings(cfg.Subject))
 	fmt.Fprintf(w, "  per msg_type          %s\n", sum.types())
 	fmt.Fprintf(w, "  create_time range     %s .. %s\n", sum.first.UTC().Format(time.RFC3339), sum.last.UTC().Format(time.RFC3339))
-	fmt.Fprintf(w, "  dead-letter topic     %d records, %d distinct, %d untransformable generated\n", stats.DeadLettered, len(dead), len(poisoned))
-	if f > 0 {
-		fmt.Fprintf(w, "  API faults injected   %s; %d Kafka read-backs\n", faultSummary(sim.FaultCounts()), stats.ReadBacks)
+	fmt.Fprintf(w, "  dead-letter topic     %d records, %d distinct, %d untransformable generated\n", stats.DeadLettered, len(res.dead), len(h.poisoned))
+	if o.Faults > 0 {
+		fmt.Fprintf(w, "  API faults injected   %s; %d Kafka read-backs\n", faultSummary(h.sim.FaultCounts()), stats.ReadBacks)
 	}
 	if o.Live.On {
 		o.Live.summary(w, stats)
 	}
 	fmt.Fprintf(w, "  elapsed               %s (%.0f messages/second)\n", elapsed.Round(time.Millisecond), float64(stats.Published)/elapsed.Seconds())
-	for s, c := range state.Cursors {
+	for s, c := range res.state.Cursors {
 		fmt.Fprintf(w, "  checkpoint            stream %s cursor %s, %d commits, %d msgids kept for dedupe\n",
-			s, c.Format(time.RFC3339), state.Commits, len(state.Seen))
+			s, c.Format(time.RFC3339), res.state.Commits, len(res.state.Seen))
 	}
 	fmt.Fprintf(w, "\none record (msgid %d, decoded with its writer schema; imreport read prints records like this):\n%s\n", sum.sampleID, sum.sample)
+}
+
+// verdict is nil when every message is in Kafka exactly once, in the
+// configured framing, and the dead-letter topic holds exactly the
+// untransformable ones.
+func (res result) verdict(cfg Settings, h history) error {
+	sum := res.sum
 	if want := cfg.ValueFormat; len(sum.byFraming) != 1 || sum.byFraming[want] != sum.records {
 		return fmt.Errorf("FAILED: expected every value in the %s framing, got %v", want, sum.byFraming)
 	}
-	if sum.missing != 0 || sum.duplicates != 0 || sum.unexpected != 0 || sum.distinct != len(expected) {
-		return fmt.Errorf("FAILED: expected every one of %d messages exactly once", len(expected))
+	if sum.missing != 0 || sum.duplicates != 0 || sum.unexpected != 0 || sum.distinct != len(h.expected) {
+		return fmt.Errorf("FAILED: expected every one of %d messages exactly once", len(h.expected))
 	}
-	if !deadOK {
-		return fmt.Errorf("FAILED: expected the dead-letter topic to hold exactly the %d untransformable messages once", len(poisoned))
+	if !res.deadOK {
+		return fmt.Errorf("FAILED: expected the dead-letter topic to hold exactly the %d untransformable messages once", len(h.poisoned))
 	}
-	fmt.Fprintf(w, "\nOK: every simulated message is in Kafka exactly once.\n")
 	return nil
 }
 
