@@ -121,6 +121,10 @@ func (p *Pipeline) commit(moved map[string]time.Time, pub *pageWriter, full bool
 	return nil
 }
 
+// marksRefresh is how often, at most, an idle commit raises the marks of
+// the acknowledged records to Kafka's end offsets.
+const marksRefresh = 30 * time.Second
+
 // maxQueuedCommits is how many commits may wait for their transaction
 // before the publisher waits for the first.
 const maxQueuedCommits = 4
@@ -179,7 +183,8 @@ func (p *Pipeline) applyCommit(pub *pageWriter, err error) error {
 // write so far is accounted for (every record below them is in seen, and
 // seen's new entries are in this commit): the marks of the acknowledged
 // records (landedEnds), raised to Kafka's end offsets when nothing is in
-// flight or waiting (so partitions written by others move too); without
+// flight or waiting, at most every marksRefresh (so partitions written by
+// others move too, without a round trip per commit); without
 // landed marks, Kafka's end offsets, asked only with nothing in flight.
 // While a failed write is unresolved (ambiguous) or the end offsets cannot
 // be had, the read-back's marks if they moved, else nil (keep the stored
@@ -188,7 +193,8 @@ func (w *pageWriter) commitMarks() marks {
 	if w.ambiguous {
 		return nil
 	}
-	if w.flight == nil && w.next.empty() {
+	if w.flight == nil && w.next.empty() && (!w.landedOK || w.p.cfg.Now().Sub(w.marksAsked) >= marksRefresh) {
+		w.marksAsked = w.p.cfg.Now()
 		ctx, cancel := context.WithTimeout(w.writeCtx, 5*time.Second)
 		defer cancel()
 		m, err := w.p.pub.Marks(ctx, time.Time{})

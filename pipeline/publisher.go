@@ -84,6 +84,7 @@ type pageWriter struct {
 	// (landedMarks); commits store them while landedOK.
 	landedEnds marks
 	landedOK   bool
+	marksAsked time.Time // when Kafka's end offsets were last asked for (commitMarks)
 
 	// marks are Kafka offsets below which every record of this app is in
 	// seen. After a failed write whose records may have landed, ambiguous
@@ -102,7 +103,7 @@ type pageWriter struct {
 // from its committed cursor.
 func (p *Pipeline) newPageWriter(ctx, writeCtx context.Context, seen *seenSet, safe marks) *pageWriter {
 	w := &pageWriter{p: p, ctx: ctx, writeCtx: writeCtx, seen: seen, marks: safe, ends: safe, next: newOutgoing(),
-		landedEnds: cloneMarks(safe), landedOK: len(safe) > 0, trackers: map[string]*tracker[job]{}}
+		landedEnds: cloneMarks(safe), landedOK: len(safe) > 0, marksAsked: p.cfg.Now(), trackers: map[string]*tracker[job]{}}
 	for _, s := range p.cfg.Streams {
 		w.trackers[s.String()] = newTracker(p.firstWindowStart(s.String()), func(_ int64, j job) int64 { return j.window.To.Unix() })
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -16,14 +17,26 @@ import (
 // each that does not and if Config.CreateTopic is set, creates it with
 // Config.Partitions and Config.ReplicationFactor. A topic that exists is
 // left as it is. It returns the main topic's partition count.
+//
+// The two topics are checked (and created) at the same time: with a
+// cluster far away, each takes a few round trips.
 func (w *Writer) EnsureTopic(ctx context.Context) (int, error) {
 	client := w.client()
-	n, err := w.ensureTopic(ctx, client, w.cfg.Topic)
-	if err != nil {
-		return 0, err
+	var n int
+	var mainErr, dlqErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { n, mainErr = w.ensureTopic(ctx, client, w.cfg.Topic) })
+	wg.Go(func() {
+		if _, err := w.ensureTopic(ctx, client, w.cfg.DLQTopic); err != nil {
+			dlqErr = fmt.Errorf("dead-letter topic: %w", err)
+		}
+	})
+	wg.Wait()
+	if mainErr != nil {
+		return 0, mainErr
 	}
-	if _, err := w.ensureTopic(ctx, client, w.cfg.DLQTopic); err != nil {
-		return 0, fmt.Errorf("dead-letter topic: %w", err)
+	if dlqErr != nil {
+		return 0, dlqErr
 	}
 	return n, nil
 }

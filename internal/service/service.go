@@ -141,7 +141,14 @@ func Run(ctx context.Context, cfg Config, hooks Hooks) (err error) {
 		_, err := writer.Marks(ctx, time.Time{})
 		return err
 	}, hooks.ProbeSleep)()
-	writer.WarnTimeConfig(pipeCtx, cfg.Pipeline.Start, r.now())
+	// The topic's time settings are checked beside the pipeline's start
+	// (a round trip to a far cluster); the warnings only log.
+	warned := make(chan struct{})
+	go func() {
+		defer close(warned)
+		writer.WarnTimeConfig(pipeCtx, cfg.Pipeline.Start, r.now())
+	}()
+	defer func() { <-warned }()
 	return r.runPipeline(ctx, pipeCtx, codec, client, writer, store)
 }
 
