@@ -194,7 +194,9 @@ func (w *pageWriter) commitMarks() marks {
 		return nil
 	}
 	if w.flight == nil && w.next.empty() && (!w.landedOK || w.p.cfg.Now().Sub(w.marksAsked) >= marksRefresh) {
-		w.marksAsked = w.p.cfg.Now()
+		if w.landedOK {
+			w.marksAsked = w.p.cfg.Now()
+		}
 		ctx, cancel := context.WithTimeout(w.writeCtx, 5*time.Second)
 		defer cancel()
 		m, err := w.p.pub.Marks(ctx, time.Time{})

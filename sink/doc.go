@@ -119,7 +119,7 @@
 // timeout, leader not available, not leader, unknown topic or partition,
 // request timed out, not enough replicas). Fatal: SASL authentication
 // failed, topic or cluster authorization failed, a record too large
-// (MessageSizeTooLarge, or bigger than the 16 MiB batch), a cancelled
+// (MessageSizeTooLarge, or bigger than a batch's 900 KiB), a cancelled
 // context, and Publish after Close (ErrClosed). Marks and ReadBack errors
 // follow the same rules (a partition that kafka-go could not ask because
 // its broker was unreachable is temporary; a read that made no progress for

@@ -217,7 +217,7 @@ func TestPublishPartialFailure(t *testing.T) {
 func TestPublishRecordTooLargeForBatch(t *testing.T) {
 	_, w := faultSetup(t, "huge")
 	recs := records(1, 3, keyList(3), 10)
-	recs[1].Value = make([]byte, 16<<20+1)
+	recs[1].Value = make([]byte, maxBatchBytes+1)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	err := w.Publish(ctx, recs)

@@ -22,6 +22,14 @@ var ErrClosed = errors.New("kafka writer closed")
 // only the rest; it also retries longer outages with its own backoff.
 const writeAttempts = 1
 
+// maxBatchBytes bounds the records (uncompressed, as kafka-go counts them)
+// of one produce request to a partition: 900 KiB, so that a batch stays
+// within Kafka's default message.max.bytes (1 MiB) with the record batch's
+// own overhead, even uncompressed. A write of many pages goes out as
+// several batches per partition, one after another; a single record larger
+// than this is refused before anything is sent (MessageSizeTooLarge).
+const maxBatchBytes = 900 << 10
+
 // Writer publishes records to a main topic and a dead-letter topic, and
 // reads them back.
 //
@@ -122,7 +130,7 @@ func (w *Writer) newKafkaWriter(topic string) *kafka.Writer {
 		// front, per partition and write; write sets it for each Publish
 		// (batchSize).
 		BatchSize:       1000,
-		BatchBytes:      16 << 20,
+		BatchBytes:      maxBatchBytes,
 		BatchTimeout:    w.cfg.BatchTimeout,
 		WriteTimeout:    w.cfg.WriteTimeout,
 		ReadTimeout:     w.cfg.WriteTimeout,

@@ -71,11 +71,12 @@ func TestRunConfluentSwitchExactlyOnce(t *testing.T) {
 		// (under -race pages are fetched well ahead of their write).
 		var served atomic.Int64 // this run's requests (the history counts them all)
 		var stopped atomic.Bool
+		before := last // a request of this run may still be served after it returned
 		h.SetOnRequest(func(int64) {
 			if served.Add(1) < stopAt || stopped.Load() {
 				return
 			}
-			if n, err := countRecords(brokers, "imreport.messages"); err == nil && n > last {
+			if n, err := countRecords(brokers, "imreport.messages"); err == nil && n > before {
 				stopped.Store(true)
 				cancel()
 			}

@@ -205,7 +205,9 @@ func v2Run(t *testing.T, ctx context.Context, env map[string]string, clock *test
 		t.Fatalf("configuration: %v", err)
 	}
 	var logs testkit.Buffer
-	hooks.Now = clock.Now
+	// The client's readings take a pending stall (StallAfterNextRead);
+	// the rest of the run's only look.
+	hooks.Now, hooks.SourceNow = clock.Peek, clock.Now
 	if hooks.Sleep == nil {
 		hooks.Sleep = func(ctx context.Context, d time.Duration) error {
 			clock.Advance(d)

@@ -130,9 +130,8 @@ func testV2Endpoint(t *testing.T, scope simulator.Scope, strict bool) {
 		if stalled == 0 && expired != 0 && r.IsCursor() && cursorReqs >= stallFrom && r.NextCursor && r.Count > 0 {
 			// The client reads the clock when it gets this page; 130 s
 			// pass before it reads it again. Deterministic: mid-walk in the
-			// first part of the first window, nothing else reads the clock
-			// (the planner waits to hand out the next window, the publisher
-			// reads it only to commit at the end of a window).
+			// first part of the first window, only the client's readings
+			// take the stall (v2Run: the rest of the run peeks).
 			clock.StallAfterNextRead(jump)
 			stalled = r.N
 		}

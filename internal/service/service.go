@@ -65,6 +65,10 @@ type Hooks struct {
 	// fake clock with them); nil = the real ones.
 	Now   func() time.Time
 	Sleep func(ctx context.Context, d time.Duration) error
+	// SourceNow, if set, is the Report API client's clock instead of Now:
+	// a test that stalls exactly what the client sees (the publisher reads
+	// the clock too, at moments that depend on Kafka's answers).
+	SourceNow func() time.Time
 
 	Bars          *progress.Bars                                   // live progress bars instead of progress lines; nil = lines
 	ProgressSleep func(ctx context.Context, d time.Duration) error // the wait between progress reports; nil = a timer
@@ -217,6 +221,9 @@ func (r *run) sourceConfig() source.Config {
 		logger.Warn("report api request failed, retrying", "attempt", attempt, "wait", wait, "error", err)
 	}
 	sc.Now = r.now
+	if r.hooks.SourceNow != nil {
+		sc.Now = r.hooks.SourceNow
+	}
 	sc.OnResponse = r.m.ObserveAPI
 	sc.OnRestart = func(kind, reason string) {
 		r.m.APIRestart(kind, reason)

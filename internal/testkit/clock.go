@@ -52,6 +52,14 @@ func (c *Clock) Set(t time.Time) {
 	c.mu.Unlock()
 }
 
+// Peek returns the time without taking a pending stall (see
+// StallAfterNextRead): for the readers a test does not mean to stall.
+func (c *Clock) Peek() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
 // StallAfterNextRead moves the clock forward by d right after its next
 // reading: whoever reads it next sees the time before the stall, every
 // reader after that the time after it.
