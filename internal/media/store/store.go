@@ -7,6 +7,8 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -51,6 +53,14 @@ func Open(raw string) (Store, error) {
 		return newS3(u)
 	}
 	return nil, fmt.Errorf("store: %q: the scheme is not file or s3", redact(raw))
+}
+
+// probeKey names Check's probe object: its own per call, so that members
+// starting together do not delete each other's.
+func probeKey() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return ".imreport-check-" + hex.EncodeToString(b[:])
 }
 
 // redact drops a user:password from a URL before it is quoted.
