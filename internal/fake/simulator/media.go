@@ -328,5 +328,19 @@ func number(v any) float64 {
 
 // String describes the configuration.
 func (c MediaConfig) String() string {
-	return fmt.Sprintf("links live %s, %.0f%% gone", c.LinkLifetime, 100*c.Gone)
+	life := c.LinkLifetime
+	if life <= 0 {
+		life = 5 * time.Minute
+	}
+	out := fmt.Sprintf("links live %s, %.0f%% gone", life, 100*c.Gone)
+	if c.Latency > 0 {
+		out += fmt.Sprintf(", /v1/resource answers %s late", c.Latency)
+	}
+	if c.RateLimit > 0 {
+		out += fmt.Sprintf(", 429 past %g requests/s", c.RateLimit)
+	}
+	if f := c.ServerError + c.RateLimited + c.Expired + c.Cut + c.Corrupt + c.Slow; f > 0 {
+		out += fmt.Sprintf(", faults: 5xx %g, 429 %g, expired %g, cut %g, corrupt %g, slow %g", c.ServerError, c.RateLimited, c.Expired, c.Cut, c.Corrupt, c.Slow)
+	}
+	return out
 }
