@@ -66,6 +66,7 @@ type MediaServer struct {
 	}
 
 	Resolved, Downloads, Faults atomic.Int64 // counters
+	Requests                    atomic.Int64 // /v1/resource requests, all answers (also in the API Server's Requests)
 }
 
 type mediaInfo struct {
@@ -118,6 +119,7 @@ func (m *MediaServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (m *MediaServer) resource(w http.ResponseWriter, r *http.Request) {
 	m.api.requests.Add(1)
+	m.Requests.Add(1)
 	if m.cfg.Latency > 0 {
 		t := time.NewTimer(m.cfg.Latency)
 		select {
