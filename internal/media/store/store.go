@@ -63,6 +63,9 @@ func probeKey() string {
 	return ".imreport-check-" + hex.EncodeToString(b[:])
 }
 
+// Display is a store URL as it may be shown: without user information.
+func Display(raw string) string { return redact(raw) }
+
 // redact drops a user:password from a URL before it is quoted.
 func redact(raw string) string {
 	if u, err := url.Parse(raw); err == nil && u.User != nil {
