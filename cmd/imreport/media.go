@@ -62,7 +62,7 @@ func serveMedia(ctx context.Context, cfg Config, logger *slog.Logger, onMetrics 
 		return err
 	}
 	opts.Decoder = dec
-	opts.Codec, err = registry.MediaCodec(ctx, cfg.ValueFormat, cfg.Registry, cfg.Media.Topic+"-value", logger)
+	opts.Codec, err = registry.MediaCodec(ctx, cfg.ValueFormat, cfg.Registry, cfg.Media.Subject, logger)
 	if err != nil {
 		return err
 	}
