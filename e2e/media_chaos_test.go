@@ -30,7 +30,7 @@ import (
 
 // The media chaos test's knobs.
 const (
-	mediaMessages   = 560       // over two hours: about 160 media references
+	mediaMessages   = 700       // over two hours: about 200 media references
 	mediaMaxSize    = 256 << 10 // bytes, at most, per media
 	mediaKills      = 6         // kill -9s, alternating between the two members
 	mediaRate       = "5"       // IMREPORT_MEDIA_RATE_LIMIT: the work outlives the kills
