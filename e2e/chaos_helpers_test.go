@@ -35,11 +35,18 @@ type chaosChild struct {
 // to logPath.
 func startChild(t *testing.T, bin string, env map[string]string, logPath string) *chaosChild {
 	t.Helper()
+	return startCommand(t, bin, "run", env, logPath)
+}
+
+// startCommand starts bin with a command (run, media) and exactly env
+// (plus PATH), stderr and stdout to logPath.
+func startCommand(t *testing.T, bin, command string, env map[string]string, logPath string) *chaosChild {
+	t.Helper()
 	f, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "run")
+	cmd := exec.Command(bin, command)
 	cmd.Env = childEnv(env)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {

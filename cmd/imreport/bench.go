@@ -29,6 +29,15 @@ possible (one per full page plus one per 7-day span) and the fraction of the
 rate-limit bound (rate x page size messages/second) reached. --naive first
 runs a naive one-pass pipeline over the same history and prints the ratio.
 
+--media also measures "imreport media": the run alone first, then again
+with "imreport media" (this binary, a process of its own) archiving the
+history's media against the same simulator and broker while the run
+publishes, every /v1/resource answer --media-latency late and
+IMREPORT_MEDIA_RATE_LIMIT=--media-rate, until it has published
+--media-items records; it prints the run's throughput alone and with media
+running, and the media records per second (from the first record to the
+last) as a fraction of the rate.
+
 --serve-kafka ADDR instead serves an embedded Kafka broker on ADDR until
 interrupted, so that "imreport run" can be measured in a process of its own
 (peak RSS: see internal/bench/rss.sh).
@@ -38,6 +47,7 @@ Examples (the issue's table):
   imreport bench --messages 6000 --span 720h
   imreport bench --messages 100000 --span 24h --naive
   imreport bench --messages 600000 --span 18h --latency 200ms --rate-limit 10 --kafka-latency 250ms
+  imreport bench --messages 200000 --span 6h --latency 200ms --rate-limit 10 --media --media-latency 200ms --media-rate 5
 `
 
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, _ envconfig.Lookuper) int {
@@ -63,6 +73,10 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, _ en
 		env[k] = v
 		return nil
 	})
+	withMedia := fs.Bool("media", false, "also measure imreport media (a process of its own) while the run publishes")
+	mediaItems := fs.Int("media-items", 100, "media records to wait for")
+	mediaLatency := fs.Duration("media-latency", 200*time.Millisecond, "delay of every /v1/resource answer")
+	mediaRate := fs.Float64("media-rate", 5, "IMREPORT_MEDIA_RATE_LIMIT")
 	serveKafka := fs.String("serve-kafka", "", "serve an embedded Kafka broker on this address until interrupted")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measurement (simulator and broker included) to this file")
 	memProfile := fs.String("memprofile", "", "write an allocation profile of the measurement (simulator and broker included) to this file")
@@ -80,6 +94,18 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, _ en
 		return exitOK
 	}
 	spec.Env = env
+	if *withMedia {
+		self, err := os.Executable()
+		if err != nil {
+			fmt.Fprintln(stderr, "imreport bench:", err)
+			return exitFailed
+		}
+		if *mediaItems < 2 || *mediaRate <= 0 {
+			fmt.Fprintln(stderr, "imreport bench: --media-items must be at least 2 and --media-rate above 0")
+			return exitUsage
+		}
+		spec.Media = &bench.MediaSpec{Command: []string{self, "media"}, Items: *mediaItems, Latency: *mediaLatency, Rate: *mediaRate}
+	}
 	stopProfiles, err := bench.Profiles{CPU: *cpuProfile, Mem: *memProfile}.Start()
 	if err != nil {
 		fmt.Fprintln(stderr, "imreport bench:", err)

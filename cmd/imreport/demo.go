@@ -6,11 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/imreport/imreport/internal/demo"
+	"github.com/imreport/imreport/internal/media"
 	"github.com/imreport/imreport/pipeline"
 )
 
@@ -23,6 +25,12 @@ second), an embedded Kafka broker and an embedded Schema Registry, runs
 "imreport run" as a bounded backfill over the simulated history, reads the
 topic back, decodes every record by its framing and prints a summary. It exits
 0 only if every simulated message is in Kafka exactly once.
+
+Then (unless --media=false) it runs "imreport media" over the topic: every
+image, voice, file and video (and thumbnail) of the history, served by the
+simulator with small deterministic bytes, is archived into a temporary folder
+and recorded once in <topic>.media; it prints the counts and bytes, and exits
+non-zero unless every reference was archived.
 
 --format confluent (the default) registers the schema in the embedded registry
 and writes the Confluent wire format (00 + schema id + Avro), what Kafka
@@ -49,6 +57,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, _ env
 	faults := fs.Float64("faults", 0, "probability of each simulated API fault per request (0..0.1)")
 	poison := fs.Float64("poison", 0, "fraction of messages the transform must reject (0..0.1)")
 	format := fs.String("format", "confluent", "IMREPORT_VALUE_FORMAT for the run: confluent (with an embedded registry) or single-object")
+	withMedia := fs.Bool("media", true, "then archive the history's media with imreport media into a temporary folder")
 	live := demoLiveFlags(fs)
 	if code, done := parseFlags(fs, demoUsage, args, stdout, stderr); done {
 		return code
@@ -61,7 +70,11 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, _ env
 		fmt.Fprintln(stderr, "imreport demo:", err)
 		return exitUsage
 	}
-	if err := demo.Run(ctx, o, &demoRunner{stderr: stderr}, stdout); err != nil {
+	var runner demo.Runner = &demoRunner{stderr: stderr}
+	if !*withMedia {
+		runner = runOnly{runner}
+	}
+	if err := demo.Run(ctx, o, runner, stdout); err != nil {
 		fmt.Fprintln(stderr, "imreport demo:", err)
 		return exitFailed
 	}
@@ -104,3 +117,49 @@ func (r *demoRunner) Run(ctx context.Context, h demo.Hooks) (pipeline.Stats, err
 	}
 	return p.Stats(), nil
 }
+
+// ArchiveMedia is imreport media's configuration and wiring, in this
+// process, until done reports true of its totals.
+func (r *demoRunner) ArchiveMedia(ctx context.Context, env map[string]string, done func(demo.MediaTotals) bool) (demo.MediaTotals, error) {
+	cfg, err := loadConfig(ctx, envconfig.MapLookuper(env), time.Now(), true)
+	if err != nil {
+		return demo.MediaTotals{}, err
+	}
+	var m atomic.Pointer[media.Metrics]
+	mctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	served := make(chan error, 1)
+	go func() {
+		served <- serveMedia(mctx, cfg, newLogger(r.stderr, cfg.LogLevel), func(x *media.Metrics) { m.Store(x) })
+	}()
+	totals := func() demo.MediaTotals {
+		x := m.Load()
+		if x == nil {
+			return demo.MediaTotals{}
+		}
+		return demo.MediaTotals{Published: x.Published.Load(), Archived: x.Archived.Load(), Missing: x.Missing.Load(),
+			TooLarge: x.TooLarge.Load(), Failed: x.Failed.Load(), Bytes: x.Bytes.Load()}
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-served:
+			if err == nil {
+				err = ctx.Err()
+			}
+			return totals(), fmt.Errorf("imreport media stopped early: %w", err)
+		case <-tick.C:
+			if t := totals(); m.Load() != nil && done(t) {
+				cancel()
+				if err := <-served; err != nil {
+					return t, err
+				}
+				return totals(), nil
+			}
+		}
+	}
+}
+
+// runOnly hides the runner's ArchiveMedia (--media=false).
+type runOnly struct{ demo.Runner }

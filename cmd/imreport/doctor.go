@@ -5,10 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/imreport/imreport/internal/media/store"
 	"github.com/imreport/imreport/internal/tools/doctor"
 )
 
@@ -19,7 +21,9 @@ IMREPORT_* variables): the Report API credentials and each configured
 stream (one count=1 request each), Kafka, the topic and the dead-letter
 topic (exist or can be created; cleanup.policy not compact; retention at
 least 7 days), the Schema Registry when set, and the checkpoint (readable,
-this app key's and topic's, not locked). It prints a table of ok/fail with
+this app key's and topic's, not locked), and, when IMREPORT_MEDIA_URL is set,
+imreport media's store (a probe object written, read back and deleted). It
+prints a table of ok/fail with
 the fix for each failure, changes nothing, and never prints a secret.
 
 Exit codes: 0 every check passed, 1 a check failed, 2 bad configuration.
@@ -41,6 +45,14 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, loo
 		return exitUsage
 	}
 	defer closeDoctor()
+	if v, ok := lookup.Lookup("IMREPORT_MEDIA_URL"); ok && strings.TrimSpace(v) != "" {
+		var st doctor.MediaStore
+		st, err := store.Open(cfg.Media.StoreURL)
+		if err != nil { // e.g. a directory that cannot be made: the check's failure
+			st = unopened{err}
+		}
+		dc.MediaStore, dc.MediaURL = st, store.Display(cfg.Media.StoreURL)
+	}
 	rows := doctor.Run(ctx, dc)
 	if err := doctor.Print(stdout, rows); err != nil {
 		return exitFailed
@@ -50,3 +62,8 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, loo
 	}
 	return exitOK
 }
+
+// unopened is a media store that could not be opened.
+type unopened struct{ err error }
+
+func (u unopened) Check(context.Context) error { return u.err }

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -100,6 +102,26 @@ func TestDoctor(t *testing.T) {
 		if !strings.Contains(out, "cleanup.policy=delete") || !strings.Contains(out, "1 stream cursor(s)") {
 			t.Errorf("details:\n%s", out)
 		}
+	})
+	t.Run("media store", func(t *testing.T) {
+		env := copyEnv(base)
+		dir := t.TempDir()
+		env["IMREPORT_MEDIA_URL"] = "file://" + dir
+		code, out := doctor(env)
+		withMedia := maps.Clone(allOK)
+		withMedia["media store file://"+dir] = "ok"
+		want("media", out, code, 0, withMedia)
+		if left, _ := os.ReadDir(dir); len(left) != 0 {
+			t.Errorf("the probe was left: %v", left)
+		}
+		// A store that cannot be written: a file where the directory goes.
+		blocked := filepath.Join(dir, "blocked")
+		if err := os.WriteFile(blocked, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		env["IMREPORT_MEDIA_URL"] = "file://" + blocked + "/sub"
+		code, out = doctor(env)
+		want("blocked media", out, code, 1, map[string]string{"media store file://" + blocked + "/sub": "fail", "kafka brokers": "ok"})
 	})
 	t.Run("wrong secret", func(t *testing.T) {
 		env := copyEnv(base)

@@ -45,20 +45,28 @@ func cmdMedia(ctx context.Context, args []string, stdout, stderr io.Writer, look
 	}
 	logger := newLogger(stderr, cfg.LogLevel)
 	logger.Info("starting imreport media", "version", buildVersion(), "config", cfg)
-	opts := mediaOptions(cfg, logger)
-	dec, err := registry.Decoder(cfg.Registry)
-	if err == nil {
-		opts.Decoder = dec
-		opts.Codec, err = registry.MediaCodec(ctx, cfg.ValueFormat, cfg.Registry, cfg.Media.Topic+"-value", logger)
-	}
-	if err == nil {
-		err = media.Serve(ctx, opts)
-	}
-	if err != nil {
+	if err := serveMedia(ctx, cfg, logger, nil); err != nil {
 		logger.Error("imreport media failed", "error", err)
 		return exitFailed
 	}
 	return exitOK
+}
+
+// serveMedia runs imreport media with cfg until ctx ends; onMetrics (nil =
+// none) is given its metrics.
+func serveMedia(ctx context.Context, cfg Config, logger *slog.Logger, onMetrics func(*media.Metrics)) error {
+	opts := mediaOptions(cfg, logger)
+	opts.OnMetrics = onMetrics
+	dec, err := registry.Decoder(cfg.Registry)
+	if err != nil {
+		return err
+	}
+	opts.Decoder = dec
+	opts.Codec, err = registry.MediaCodec(ctx, cfg.ValueFormat, cfg.Registry, cfg.Media.Subject, logger)
+	if err != nil {
+		return err
+	}
+	return media.Serve(ctx, opts)
 }
 
 // mediaOptions is imreport media's configuration of cfg (without the

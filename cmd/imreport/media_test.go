@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sethvargo/go-envconfig"
+
 	"github.com/imreport/imreport/internal/fake/simulator"
 	"github.com/imreport/imreport/internal/media"
 	"github.com/imreport/imreport/internal/testkit"
@@ -124,4 +126,25 @@ func TestMediaTwoConsumersExactlyOnce(t *testing.T) {
 	js, _ := json.Marshal(statuses)
 	t.Logf("%d references, %d records: %s; faults served %d", len(want), len(recs), js, ms.Faults.Load())
 	_ = schema.MediaFullName
+}
+
+// The media subject follows IMREPORT_SCHEMA_SUBJECT_STRATEGY like the
+// messages subject.
+func TestMediaSubjectStrategy(t *testing.T) {
+	for strategy, want := range map[string]string{
+		"":             "imreport.messages.media-value",
+		"topic":        "imreport.messages.media-value",
+		"record":       "io.imreport.MediaItem",
+		"topic_record": "imreport.messages.media-io.imreport.MediaItem",
+	} {
+		env := map[string]string{"IMREPORT_APP_KEY": "k", "IMREPORT_MASTER_SECRET": "s", "IMREPORT_KAFKA_BROKERS": "127.0.0.1:9092",
+			"IMREPORT_SCHEMA_SUBJECT_STRATEGY": strategy}
+		cfg, err := loadConfig(context.Background(), envconfig.MapLookuper(env), time.Now(), true)
+		if err != nil {
+			t.Fatalf("%q: %v", strategy, err)
+		}
+		if cfg.Media.Subject != want {
+			t.Errorf("strategy %q: media subject %q, want %q", strategy, cfg.Media.Subject, want)
+		}
+	}
 }

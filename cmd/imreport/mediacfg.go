@@ -4,6 +4,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/imreport/imreport/schema"
+	"github.com/imreport/imreport/schema/registry"
 	"github.com/imreport/imreport/sink"
 )
 
@@ -20,6 +22,7 @@ type mediaConfig struct {
 	DownloadTimeout time.Duration
 	SpoolDir        string
 	SessionTimeout  time.Duration
+	Subject         string // the media records' registry subject (IMREPORT_SCHEMA_SUBJECT_STRATEGY)
 }
 
 // loadMedia reads imreport media's variables (needs c.KafkaTopic).
@@ -40,6 +43,10 @@ func (c *Config) loadMedia(e env, p *problems) {
 	if !sink.ValidTopic(m.Topic) || m.Topic == c.KafkaTopic || m.Topic == c.KafkaDLQTopic {
 		p.bad("IMREPORT_MEDIA_TOPIC", "%q is not a valid topic name distinct from the topic and its dead-letter topic", m.Topic)
 	}
+	// The subject follows the messages' strategy: topic -> <media topic>-value,
+	// record -> io.imreport.MediaItem, topic_record -> both (a bad strategy
+	// is reported with the registry's variables).
+	m.Subject, _ = registry.Subject(strings.TrimSpace(e.get("IMREPORT_SCHEMA_SUBJECT_STRATEGY")), m.Topic, schema.MediaFullName)
 	m.Group = strings.TrimSpace(e.get("IMREPORT_MEDIA_GROUP"))
 	if m.Group == "" {
 		p.bad("IMREPORT_MEDIA_GROUP", "required")

@@ -1,9 +1,11 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -40,6 +42,10 @@ type Spec struct {
 	Env map[string]string
 	// Naive also runs the naive pipeline over the same history.
 	Naive bool
+	// Media, when set, first measures the run alone (the baseline), then
+	// again with imreport media archiving the history's media in a process
+	// of its own, against the same simulator and broker.
+	Media *MediaSpec
 }
 
 // RunFunc runs "imreport run" with env (a bounded backfill) and returns how
@@ -59,6 +65,13 @@ type Result struct {
 	NaiveElapsed   time.Duration // 0 unless Spec.Naive
 	NaivePublished int64
 	NaiveRequests  int64
+
+	// With Spec.Media: the run alone, and what imreport media did while
+	// the measured run published (Published, Elapsed and Requests above
+	// are that run's; its API requests exclude /v1/resource).
+	BaselinePublished int64
+	BaselineElapsed   time.Duration
+	Media             *MediaResult
 }
 
 // MsgPerSec is the run's throughput.
@@ -96,6 +109,14 @@ func (r Result) String() string {
 			r.RateLimit*float64(r.PageSize), r.RateLimit, r.PageSize, r.BoundFraction(),
 			float64(r.Requests)/r.Elapsed.Seconds()/r.RateLimit)
 	}
+	if r.Media != nil {
+		base := float64(r.BaselinePublished) / r.BaselineElapsed.Seconds()
+		fmt.Fprintf(&b, "run alone            %d messages in %v: %.0f msg/s; with imreport media running: %.0f msg/s (%.3f of it)\n",
+			r.BaselinePublished, r.BaselineElapsed.Round(time.Millisecond), base, r.MsgPerSec(), r.MsgPerSec()/base)
+		m := r.Media
+		fmt.Fprintf(&b, "imreport media       %d records (%d downloads served, %d /v1/resource requests); the last %d in %v: %.2f records/s, rate limit %g/s, /v1/resource answers %v late: %.3f of the rate\n",
+			m.Items, m.Archived, m.Requests, m.Counted, m.Elapsed.Round(time.Millisecond), m.PerSec(), m.Rate, m.Latency, m.Fraction())
+	}
 	if r.NaiveElapsed > 0 {
 		fmt.Fprintf(&b, "naive pipeline       %d messages in %v: %.0f msg/s, %d requests; imreport/naive = %.2f\n",
 			r.NaivePublished, r.NaiveElapsed.Round(time.Millisecond), float64(r.NaivePublished)/r.NaiveElapsed.Seconds(), r.NaiveRequests, r.NaiveRatio())
@@ -123,10 +144,14 @@ func Run(ctx context.Context, spec Spec, run RunFunc) (Result, error) {
 	}
 	end := time.Now().UTC().Add(-time.Hour).Truncate(time.Minute)
 	start := end.Add(-spec.Span)
-	msgs := simulator.Generate(simulator.GenSpec{Seed: spec.Seed, Start: start, End: end, Count: spec.Messages,
-		Bursts: spec.Bursts, BurstSize: spec.BurstSize})
+	gs := simulator.GenSpec{Seed: spec.Seed, Start: start, End: end, Count: spec.Messages, Bursts: spec.Bursts, BurstSize: spec.BurstSize}
+	if spec.Media != nil {
+		gs.MediaMaxSize = cmp.Or(spec.Media.MaxSize, 16<<10)
+	}
+	msgs := simulator.Generate(gs)
 	res := Result{Messages: len(msgs), RateLimit: spec.RateLimit, PageSize: spec.PageSize,
 		LeastRequests: LeastRequests(len(msgs), spec.Span, spec.PageSize)}
+	var media *simulator.MediaServer
 	newAPI := func() (*simulator.Server, string, func(), error) {
 		sim := simulator.New(simulator.Config{Latency: spec.Latency,
 			Faults: simulator.Faults{RateLimit: spec.RateLimit, RateBurst: max(1, int(spec.RateLimit))}}, msgs)
@@ -134,7 +159,12 @@ func Run(ctx context.Context, spec Spec, run RunFunc) (Result, error) {
 		if err != nil {
 			return nil, "", nil, fmt.Errorf("bench: simulator listen: %w", err)
 		}
-		srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+		var h http.Handler = sim
+		if spec.Media != nil {
+			media = simulator.WithMedia(sim, simulator.MediaConfig{Latency: spec.Media.Latency})
+			h = media
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		return sim, "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
 	}
@@ -158,57 +188,103 @@ func Run(ctx context.Context, spec Spec, run RunFunc) (Result, error) {
 			return res, fmt.Errorf("bench: naive pipeline: %w", err)
 		}
 	}
-	sim, url, stop, err := newAPI()
-	if err != nil {
-		return res, err
+	measure := func(withMedia bool) (published int64, elapsed time.Duration, requests, limited int64, mres *MediaResult, err error) {
+		sim, url, stop, err := newAPI()
+		if err != nil {
+			return 0, 0, 0, 0, nil, err
+		}
+		defer stop()
+		brokers, closeKafka, err := newKafka(spec.KafkaLatency)
+		if err != nil {
+			return 0, 0, 0, 0, nil, err
+		}
+		defer closeKafka()
+		dir, err := os.MkdirTemp("", "imreport-bench-")
+		if err != nil {
+			return 0, 0, 0, 0, nil, err
+		}
+		defer os.RemoveAll(dir)
+		rate := spec.RateLimit
+		if rate <= 0 {
+			rate = 1e6
+		}
+		env := map[string]string{
+			"IMREPORT_APP_KEY":                  simulator.DefaultAppKey,
+			"IMREPORT_MASTER_SECRET":            simulator.DefaultMasterSecret,
+			"IMREPORT_API_URL":                  url,
+			"IMREPORT_API_VERSION":              spec.APIVersion,
+			"IMREPORT_START":                    start.Format(time.RFC3339),
+			"IMREPORT_END":                      end.Format(time.RFC3339),
+			"IMREPORT_LOOKBACK":                 "0s",
+			"IMREPORT_RATE_LIMIT":               strconv.FormatFloat(rate, 'f', -1, 64),
+			"IMREPORT_PAGE_SIZE":                strconv.Itoa(spec.PageSize),
+			"IMREPORT_KAFKA_BROKERS":            brokers,
+			"IMREPORT_KAFKA_PARTITIONS":         "6",
+			"IMREPORT_KAFKA_REPLICATION_FACTOR": "1",
+			"IMREPORT_CHECKPOINT_PATH":          filepath.Join(dir, "imreport.db"),
+			"IMREPORT_HTTP_ADDR":                "",
+			"IMREPORT_LOG_LEVEL":                "warn",
+		}
+		for k, v := range spec.Env {
+			env[k] = v
+		}
+		// imreport media, in a process of its own, from the moment the run
+		// has created the topic until it has published Items records.
+		type mediaOut struct {
+			res MediaResult
+			err error
+		}
+		mediaDone := make(chan mediaOut, 1)
+		if withMedia {
+			ms := *spec.Media
+			ms.Items = cmp.Or(ms.Items, 100)
+			mctx, cancel := context.WithTimeout(ctx, cmp.Or(ms.Timeout, 10*time.Minute))
+			defer cancel()
+			menv := maps.Clone(env)
+			menv["IMREPORT_IM_API_URL"] = url
+			go func() {
+				out := MediaResult{Rate: ms.Rate, Latency: ms.Latency}
+				p, err := startMedia(mctx, ms, menv, dir)
+				if err != nil {
+					mediaDone <- mediaOut{out, err}
+					return
+				}
+				out.Items, out.Counted, out.Elapsed, err = p.measure(mctx, ms.Items)
+				p.stop()
+				out.Requests, out.Archived = media.Requests.Load(), media.Downloads.Load()
+				mediaDone <- mediaOut{out, err}
+			}()
+		}
+		began := time.Now()
+		published, err = run(ctx, env)
+		elapsed = time.Since(began)
+		requests, limited = sim.Requests(), sim.FaultCounts()[simulator.FaultRateLimit]
+		if withMedia {
+			requests -= media.Requests.Load() // the run's own, measured when it ended
+			mo := <-mediaDone
+			mres = &mo.res
+			if err == nil {
+				err = mo.err
+			}
+		}
+		if err != nil {
+			return published, elapsed, requests, limited, mres, fmt.Errorf("bench: run: %w", err)
+		}
+		if published != int64(len(msgs)) {
+			return published, elapsed, requests, limited, mres, fmt.Errorf("bench: run published %d of %d messages", published, len(msgs))
+		}
+		return published, elapsed, requests, limited, mres, nil
 	}
-	defer stop()
-	brokers, closeKafka, err := newKafka(spec.KafkaLatency)
-	if err != nil {
-		return res, err
+	if spec.Media != nil {
+		var err error
+		res.BaselinePublished, res.BaselineElapsed, _, _, _, err = measure(false)
+		if err != nil {
+			return res, fmt.Errorf("bench: the run alone: %w", err)
+		}
 	}
-	defer closeKafka()
-	dir, err := os.MkdirTemp("", "imreport-bench-")
-	if err != nil {
-		return res, err
-	}
-	defer os.RemoveAll(dir)
-	rate := spec.RateLimit
-	if rate <= 0 {
-		rate = 1e6
-	}
-	env := map[string]string{
-		"IMREPORT_APP_KEY":                  simulator.DefaultAppKey,
-		"IMREPORT_MASTER_SECRET":            simulator.DefaultMasterSecret,
-		"IMREPORT_API_URL":                  url,
-		"IMREPORT_API_VERSION":              spec.APIVersion,
-		"IMREPORT_START":                    start.Format(time.RFC3339),
-		"IMREPORT_END":                      end.Format(time.RFC3339),
-		"IMREPORT_LOOKBACK":                 "0s",
-		"IMREPORT_RATE_LIMIT":               strconv.FormatFloat(rate, 'f', -1, 64),
-		"IMREPORT_PAGE_SIZE":                strconv.Itoa(spec.PageSize),
-		"IMREPORT_KAFKA_BROKERS":            brokers,
-		"IMREPORT_KAFKA_PARTITIONS":         "6",
-		"IMREPORT_KAFKA_REPLICATION_FACTOR": "1",
-		"IMREPORT_CHECKPOINT_PATH":          filepath.Join(dir, "imreport.db"),
-		"IMREPORT_HTTP_ADDR":                "",
-		"IMREPORT_LOG_LEVEL":                "warn",
-	}
-	for k, v := range spec.Env {
-		env[k] = v
-	}
-	began := time.Now()
-	res.Published, err = run(ctx, env)
-	res.Elapsed = time.Since(began)
-	res.Requests = sim.Requests()
-	res.RateLimited = sim.FaultCounts()[simulator.FaultRateLimit]
-	if err != nil {
-		return res, fmt.Errorf("bench: run: %w", err)
-	}
-	if res.Published != int64(len(msgs)) {
-		return res, fmt.Errorf("bench: run published %d of %d messages", res.Published, len(msgs))
-	}
-	return res, nil
+	var err error
+	res.Published, res.Elapsed, res.Requests, res.RateLimited, res.Media, err = measure(spec.Media != nil)
+	return res, err
 }
 
 // newKafka starts a one-broker kfake cluster whose answers arrive latency

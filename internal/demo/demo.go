@@ -114,6 +114,11 @@ func Run(ctx context.Context, o Options, r Runner, stdout io.Writer) error {
 	if err := res.verdict(cfg, h); err != nil {
 		return err
 	}
+	if mr, ok := r.(MediaRunner); ok {
+		if err := archiveMedia(ctx, stdout, mr, env, h); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(stdout, "\nOK: every simulated message is in Kafka exactly once.\n")
 	return nil
 }
@@ -146,7 +151,8 @@ func startServices(o Options, h history) (services, closers, error) {
 	if err != nil {
 		return services{}, stop, fmt.Errorf("simulator listen: %w", err)
 	}
-	api := &http.Server{Handler: h.sim, ReadHeaderTimeout: 10 * time.Second}
+	// The Report API and the IM API's media endpoint (imreport media).
+	api := &http.Server{Handler: simulator.WithMedia(h.sim, simulator.MediaConfig{}), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = api.Serve(ln) }()
 	stop = append(stop, func() { _ = api.Close() })
 
@@ -304,7 +310,7 @@ func newHistory(o Options, began time.Time) history {
 	start := end.Add(-time.Duration(o.Hours) * time.Hour)
 	msgs := simulator.Generate(simulator.GenSpec{
 		Seed: o.Seed, Start: start, End: end, Count: o.Messages, Bursts: o.Bursts, BurstSize: o.BurstSize,
-		Poison: o.Poison,
+		Poison: o.Poison, MediaMaxSize: demoMediaMaxSize,
 	})
 	var live []simulator.Message
 	if o.Live.On {

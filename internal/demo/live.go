@@ -42,7 +42,7 @@ func (d *Live) Check() error {
 func (d *Live) generate(seed uint64, now time.Time) []simulator.Message {
 	d.from = now.UTC().Truncate(time.Second).Add(2 * time.Second)
 	d.end = d.from.Add(d.Duration)
-	d.msgs = simulator.Generate(simulator.GenSpec{Seed: seed + 1000, Start: d.from, End: d.end, Count: int(100 * d.Duration.Seconds())})
+	d.msgs = simulator.Generate(simulator.GenSpec{Seed: seed + 1000, Start: d.from, End: d.end, Count: int(100 * d.Duration.Seconds()), MediaMaxSize: demoMediaMaxSize})
 	return d.msgs
 }
 

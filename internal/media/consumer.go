@@ -121,9 +121,18 @@ func (c *Consumer) Run(ctx context.Context) error {
 		c.Assigned.Store(int64(len(ids)))
 		for _, p := range ids {
 			gen.Start(func(gctx context.Context) {
-				if err := c.partition(gctx, gen, p); err != nil && gctx.Err() == nil {
-					c.cfg.Logger.Error("media partition stopped; rejoining", "partition", p, "error", err)
-					_ = sleep(gctx, 2*time.Second)
+				// The partition is this member's until the generation ends:
+				// after an error it starts over (read-back included), else
+				// it would stay idle until the next rebalance.
+				for {
+					err := c.partition(gctx, gen, p)
+					if err == nil || gctx.Err() != nil {
+						return
+					}
+					c.cfg.Logger.Error("media partition stopped; starting it over", "partition", p, "error", err)
+					if sleep(gctx, 2*time.Second) != nil {
+						return
+					}
 				}
 			})
 		}

@@ -122,6 +122,9 @@ func fetch(ctx context.Context, client *http.Client, link, dir string, max int64
 	if err != nil {
 		return nil, fmt.Errorf("download: spool: %w", err)
 	}
+	// Unlinked at once: the open file is all there is of it, and nothing is
+	// left in the spool directory when the process is killed.
+	_ = os.Remove(f.Name())
 	d := &download{file: f, contentType: resp.Header.Get("Content-Type")}
 	sha, ieee, cc, et := sha256.New(), crc32.NewIEEE(), crc32.New(castagnoli), newEtag()
 	n, err := io.Copy(io.MultiWriter(f, sha, ieee, cc, et), io.LimitReader(resp.Body, max+1))
@@ -140,10 +143,7 @@ func fetch(ctx context.Context, client *http.Client, link, dir string, max int64
 	return d, nil
 }
 
-func (d *download) close() {
-	d.file.Close()
-	os.Remove(d.file.Name())
-}
+func (d *download) close() { d.file.Close() }
 
 // etagHash is Qiniu's etag, streamed: SHA-1 per 4 MiB block.
 type etagHash struct {

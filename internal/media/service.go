@@ -38,6 +38,10 @@ type Options struct {
 	DownloadTimeout              time.Duration
 	SpoolDir                     string
 
+	// OnMetrics, when set, is given the process's metrics once they exist
+	// (the demo watches its totals).
+	OnMetrics func(*Metrics)
+
 	HTTPAddr      string        // /metrics, /healthz, /readyz; "" = none
 	ProgressEvery time.Duration // progress lines
 	Logger        *slog.Logger
@@ -59,6 +63,9 @@ func Serve(ctx context.Context, o Options) error {
 	}
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
+	if o.OnMetrics != nil {
+		o.OnMetrics(m)
+	}
 	arch := &Archiver{
 		Resolver: &Resolver{BaseURL: o.APIURL, AppKey: o.AppKey, MasterSecret: o.MasterSecret, HTTP: &http.Client{Timeout: o.APITimeout}},
 		HTTP:     &http.Client{Timeout: o.DownloadTimeout},

@@ -33,6 +33,10 @@ type GenSpec struct {
 	// those bytes (media_crc32 always matches: the served bytes are made to
 	// have it). 0 keeps the pinned datasets as they always were.
 	MediaMaxSize int64
+	// MediaSize, when > 0, gives every media reference exactly this fsize
+	// (and, like MediaMaxSize, a hash consistent with the bytes served):
+	// for measuring memory against the size of the files.
+	MediaSize int64
 }
 
 type genKey struct{ ct, mct, id int64 }
@@ -209,6 +213,7 @@ type gen struct {
 	slab    []byte // arena the message JSON is cut from
 
 	mediaMax int64  // GenSpec.MediaMaxSize
+	mediaFix int64  // GenSpec.MediaSize
 	lastID   string // the media reference being written: id, crc, size
 	lastCRC  uint32
 	lastSize int64
@@ -255,7 +260,7 @@ var (
 )
 
 func newGen(r *rand.Rand, spec GenSpec) *gen {
-	g := &gen{r: r, appKey: spec.AppKey, mediaMax: spec.MediaMaxSize}
+	g := &gen{r: r, appKey: spec.AppKey, mediaMax: spec.MediaMaxSize, mediaFix: spec.MediaSize}
 	nick := func(id string) string {
 		switch p := r.IntN(10); {
 		case p == 0:
@@ -447,7 +452,10 @@ func (g *gen) media(kind string) {
 
 // fsize writes the size drawn (as drawn, or below GenSpec.MediaMaxSize).
 func (g *gen) fsize(drawn int64) {
-	if g.mediaMax > 0 {
+	switch {
+	case g.mediaFix > 0:
+		drawn = g.mediaFix
+	case g.mediaMax > 0:
 		drawn = 4 + drawn%max(1, g.mediaMax-4)
 	}
 	g.lastSize = drawn
@@ -456,7 +464,7 @@ func (g *gen) fsize(drawn int64) {
 
 // hash writes a drawn hash, or the real etag of the served bytes.
 func (g *gen) hash(drawn string) {
-	if g.mediaMax > 0 {
+	if g.mediaMax > 0 || g.mediaFix > 0 {
 		drawn = QiniuEtag(MediaBytes(g.lastID, g.lastSize, g.lastCRC))
 	}
 	g.bw.kstr("hash", drawn)

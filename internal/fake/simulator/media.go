@@ -66,6 +66,7 @@ type MediaServer struct {
 	}
 
 	Resolved, Downloads, Faults atomic.Int64 // counters
+	Requests                    atomic.Int64 // /v1/resource requests, all answers (also in the API Server's Requests)
 }
 
 type mediaInfo struct {
@@ -118,6 +119,7 @@ func (m *MediaServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (m *MediaServer) resource(w http.ResponseWriter, r *http.Request) {
 	m.api.requests.Add(1)
+	m.Requests.Add(1)
 	if m.cfg.Latency > 0 {
 		t := time.NewTimer(m.cfg.Latency)
 		select {
@@ -328,5 +330,19 @@ func number(v any) float64 {
 
 // String describes the configuration.
 func (c MediaConfig) String() string {
-	return fmt.Sprintf("links live %s, %.0f%% gone", c.LinkLifetime, 100*c.Gone)
+	life := c.LinkLifetime
+	if life <= 0 {
+		life = 5 * time.Minute
+	}
+	out := fmt.Sprintf("links live %s, %.0f%% gone", life, 100*c.Gone)
+	if c.Latency > 0 {
+		out += fmt.Sprintf(", /v1/resource answers %s late", c.Latency)
+	}
+	if c.RateLimit > 0 {
+		out += fmt.Sprintf(", 429 past %g requests/s", c.RateLimit)
+	}
+	if f := c.ServerError + c.RateLimited + c.Expired + c.Cut + c.Corrupt + c.Slow; f > 0 {
+		out += fmt.Sprintf(", faults: 5xx %g, 429 %g, expired %g, cut %g, corrupt %g, slow %g", c.ServerError, c.RateLimited, c.Expired, c.Cut, c.Corrupt, c.Slow)
+	}
+	return out
 }

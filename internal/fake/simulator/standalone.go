@@ -1,6 +1,7 @@
 package simulator
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -25,6 +26,12 @@ type Standalone struct {
 	Faults               float64       // probability of each fault per request (BadDay)
 	RateLimit            float64       // requests per second before 429; 0 = none
 	Push                 PushSpec      // Push.URL "" = no callbacks
+	// Media: /v1/resource and its links are served too (WithMedia).
+	// MediaSize > 0 gives every media reference that size, MediaMaxSize > 0
+	// sizes below it (GenSpec); both 0 keep the sizes as drawn (up to
+	// 100 MiB; the declared hash is then not the served bytes' etag).
+	MediaSize, MediaMaxSize int64
+	Media                   MediaConfig
 }
 
 // Serve generates the history, listens on s.Addr and serves until ctx
@@ -34,7 +41,7 @@ func (s Standalone) Serve(ctx context.Context, out io.Writer) error {
 	now := time.Now().UTC().Truncate(time.Second)
 	start, end := now.Add(-s.History), now.Add(s.Live)
 	msgs := Generate(GenSpec{Seed: s.Seed, AppKey: s.AppKey, Start: start, End: end, Count: s.Count, Bursts: s.Bursts, BurstSize: s.BurstSize,
-		Late: s.Late, LateMin: time.Second, LateMax: 5 * time.Minute, Poison: s.Poison})
+		Late: s.Late, LateMin: time.Second, LateMax: 5 * time.Minute, Poison: s.Poison, MediaSize: s.MediaSize, MediaMaxSize: s.MediaMaxSize})
 	bad := BadDay(s.Seed, s.Faults, time.Minute)
 	bad.RateLimit, bad.RateBurst = s.RateLimit, max(1, int(s.RateLimit))
 	sim := New(Config{AppKey: s.AppKey, MasterSecret: s.MasterSecret, V2EndMixed: s.Faults > 0, Faults: bad}, msgs)
@@ -42,9 +49,11 @@ func (s Standalone) Serve(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	ms := WithMedia(sim, s.Media)
+	srv := &http.Server{Handler: ms, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(out, "simulated Report API on http://%s: %d messages from %s to %s (app key %s)\n",
 		ln.Addr(), len(msgs), start.Format(time.RFC3339), end.Format(time.RFC3339), s.AppKey)
+	fmt.Fprintf(out, "media (IMREPORT_IM_API_URL=http://%s): %d references, %s\n", ln.Addr(), MediaRefs(msgs), s.Media)
 	if s.Push.URL != "" {
 		p := s.Push.Pusher(s.AppKey, s.MasterSecret, s.Seed)
 		live := LiveOnly(msgs, now)
@@ -74,4 +83,13 @@ func LiveOnly(msgs []Message, from time.Time) []Message {
 		}
 	}
 	return out
+}
+
+// MediaRefs counts the media references (media_id) in the messages' bodies.
+func MediaRefs(msgs []Message) int {
+	n := 0
+	for _, m := range msgs {
+		n += bytes.Count(m.Body, []byte(`"media_id"`))
+	}
+	return n
 }

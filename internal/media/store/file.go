@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -28,31 +29,54 @@ func (s *fileStore) Put(ctx context.Context, o Object, body io.ReaderAt) (string
 	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
 		return "", fmt.Errorf("store: %w", err)
 	}
-	meta, _ := json.Marshal(map[string]any{"content_type": o.ContentType, "size": o.Size, "meta": o.Meta})
-	if err := writeAtomic(final+".meta.json", io.NewSectionReader(bytesAt(meta), 0, int64(len(meta)))); err != nil {
+	// The object first, then its sidecar: a process killed in between
+	// leaves a whole object without metadata, which the reference's next
+	// archiving (its record was not published) completes.
+	if err := writeAtomic(final, io.NewSectionReader(body, 0, o.Size)); err != nil {
 		return "", err
 	}
-	if err := writeAtomic(final, io.NewSectionReader(body, 0, o.Size)); err != nil {
+	meta, _ := json.Marshal(map[string]any{"content_type": o.ContentType, "size": o.Size, "meta": o.Meta})
+	if err := writeAtomic(final+".meta.json", io.NewSectionReader(bytesAt(meta), 0, int64(len(meta)))); err != nil {
 		return "", err
 	}
 	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(final)}).String(), ctx.Err()
 }
 
-// writeAtomic writes r to a temporary file next to path, syncs it and
-// renames it into place: path holds the whole content or nothing.
+// writeAtomic writes r to path so that path holds the whole content or
+// nothing, and nothing else is left if the process dies half way. On Linux
+// the content goes to a file without a name (O_TMPFILE), synced, then
+// linked as path; a path that exists already is kept (objects are
+// content-addressed: it holds the same bytes; a sidecar keeps the metadata
+// of the first reference stored). Elsewhere it goes to a temporary file next
+// to path, synced and renamed into place (a process killed half way leaves
+// that temporary file).
 func writeAtomic(path string, r io.Reader) error {
+	f, unnamed, err := openUnnamed(filepath.Dir(path))
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if !unnamed {
+		return writeRenamed(path, r)
+	}
+	defer f.Close()
+	if err := copySync(f, r, path); err != nil {
+		return err
+	}
+	if err := linkUnnamed(f, path); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("store: %w", err)
+	}
+	return nil
+}
+
+func writeRenamed(path string, r io.Reader) error {
 	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	defer os.Remove(f.Name()) // after a successful rename: nothing to remove
-	if _, err := io.Copy(f, r); err != nil {
+	if err := copySync(f, r, path); err != nil {
 		f.Close()
-		return fmt.Errorf("store: write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("store: sync %s: %w", path, err)
+		return err
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("store: %w", err)
@@ -63,13 +87,24 @@ func writeAtomic(path string, r io.Reader) error {
 	return nil
 }
 
+func copySync(f *os.File, r io.Reader, path string) error {
+	if _, err := io.Copy(f, r); err != nil {
+		return fmt.Errorf("store: write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("store: sync %s: %w", path, err)
+	}
+	return nil
+}
+
 func (s *fileStore) Check(ctx context.Context) error {
 	probe := []byte("imreport media store check\n")
-	uri, err := s.Put(ctx, Object{Key: ".imreport-check", Size: int64(len(probe))}, bytesAt(probe))
+	key := probeKey()
+	uri, err := s.Put(ctx, Object{Key: key, Size: int64(len(probe))}, bytesAt(probe))
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(s.dir, ".imreport-check")
+	path := filepath.Join(s.dir, key)
 	if b, err := os.ReadFile(path); err != nil || string(b) != string(probe) {
 		return fmt.Errorf("store: %s did not read back: %v", uri, err)
 	}

@@ -100,7 +100,7 @@ func (s *s3Store) Put(ctx context.Context, o Object, body io.ReaderAt) (string, 
 
 func (s *s3Store) Check(ctx context.Context) error {
 	probe := []byte("imreport media store check\n")
-	k := ".imreport-check"
+	k := probeKey()
 	if _, err := s.Put(ctx, Object{Key: k, Size: int64(len(probe)), ContentType: "text/plain"}, bytes.NewReader(probe)); err != nil {
 		return err
 	}

@@ -7,6 +7,8 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -52,6 +54,17 @@ func Open(raw string) (Store, error) {
 	}
 	return nil, fmt.Errorf("store: %q: the scheme is not file or s3", redact(raw))
 }
+
+// probeKey names Check's probe object: its own per call, so that members
+// starting together do not delete each other's.
+func probeKey() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return ".imreport-check-" + hex.EncodeToString(b[:])
+}
+
+// Display is a store URL as it may be shown: without user information.
+func Display(raw string) string { return redact(raw) }
 
 // redact drops a user:password from a URL before it is quoted.
 func redact(raw string) string {

@@ -73,9 +73,20 @@ func TestFilePutAtomic(t *testing.T) {
 	if string(b) != "hello" || !strings.Contains(string(m), `"msgid":"1"`) {
 		t.Errorf("%q %q", b, m)
 	}
+	// Stored again (another reference to the same bytes): no error, the
+	// object unchanged.
+	if _, err := s.Put(context.Background(), Object{Key: "k/sha256/2c/2cf2", Size: 5, Meta: map[string]string{"msgid": "2"}}, bytes.NewReader(body)); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "k/sha256/2c/2cf2")); string(b) != "hello" {
+		t.Errorf("after a second Put: %q", b)
+	}
 	left, _ := filepath.Glob(filepath.Join(dir, "k/sha256/2c/.tmp-*"))
 	if len(left) != 0 {
 		t.Errorf("left behind: %v", left)
+	}
+	if all, _ := os.ReadDir(dir); len(all) != 1 { // k, and no probe
+		t.Errorf("the store's top level: %v", all)
 	}
 	for _, bad := range []string{"file://host/x", "ftp://x", "s3://", "s3://b?nope=1", "file://relative"} {
 		if _, err := Open(bad); err == nil {

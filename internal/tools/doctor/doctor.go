@@ -15,7 +15,9 @@
 // the Schema Registry when one is configured (reachable, credentials
 // accepted, the schema compatible with the subject's latest version), and
 // the checkpoint (readable, bound to this app key and topic, not locked by
-// a running imreport). A check that depends on a failed one is skipped.
+// a running imreport), and imreport media's store when IMREPORT_MEDIA_URL is
+// set (a probe object written, read back and deleted: the one change the
+// doctor makes, undone). A check that depends on a failed one is skipped.
 // Rows never hold a secret: errors are the ones imreport logs.
 package doctor
 
@@ -45,6 +47,11 @@ type Kafka interface {
 	Inspect(ctx context.Context, topic string) (sink.TopicInfo, error)
 }
 
+// MediaStore is imreport media's store: store.Store.
+type MediaStore interface {
+	Check(ctx context.Context) error
+}
+
 // Registry checks a registration: registry.Client.
 type Registry interface {
 	Check(ctx context.Context, subject, text string) error
@@ -67,6 +74,11 @@ type Config struct {
 	SchemaText string
 
 	CheckpointPath string
+
+	// MediaStore, when set, is imreport media's store (IMREPORT_MEDIA_URL),
+	// checked with a probe object written, read back and deleted.
+	MediaStore MediaStore
+	MediaURL   string // shown; no credentials in it
 
 	// MinRetention is the least retention.ms accepted; 0 = 7 days.
 	MinRetention time.Duration
@@ -116,7 +128,26 @@ func Run(ctx context.Context, cfg Config) []Row {
 	if cfg.Registry != nil {
 		rows = append(rows, d.registry())
 	}
-	return append(rows, d.checkpoint())
+	rows = append(rows, d.checkpoint())
+	if cfg.MediaStore != nil {
+		rows = append(rows, d.mediaStore())
+	}
+	return rows
+}
+
+// mediaStore checks imreport media's store: a probe object written, read
+// back and deleted (the check imreport media runs at its start).
+func (d *run) mediaStore() Row {
+	r := Row{Check: "media store " + d.cfg.MediaURL}
+	ctx, cancel := d.timeout()
+	defer cancel()
+	if err := d.cfg.MediaStore.Check(ctx); err != nil {
+		r.Status, r.Detail = Fail, err.Error()
+		r.Fix = "check IMREPORT_MEDIA_URL: a file:/// directory imreport can write, or an s3:// bucket that exists, with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or a role) allowed to put, get and delete objects"
+		return r
+	}
+	r.Status, r.Detail = OK, "a probe object was written, read back and deleted"
+	return r
 }
 
 type run struct {

@@ -1,0 +1,75 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/imreport/imreport/internal/media"
+)
+
+// MediaTotals are imreport media's counts.
+type MediaTotals struct {
+	Published, Archived, Missing, TooLarge, Failed, Bytes int64
+}
+
+// MediaRunner is imreport media's real wiring, as the demo drives it: a
+// Runner that is one also archives the media of the history after the run.
+type MediaRunner interface {
+	// ArchiveMedia runs imreport media with env (the variables it would
+	// read) until done reports true of its totals, and returns them.
+	ArchiveMedia(ctx context.Context, env map[string]string, done func(MediaTotals) bool) (MediaTotals, error)
+}
+
+// demoMediaMaxSize keeps the demo's media small: sizes below it, their
+// declared size, CRC-32 and hash consistent with the simulator's bytes.
+const demoMediaMaxSize = 4 << 10
+
+// archiveMedia runs imreport media over the topic the run filled, into a
+// temporary folder, until every media reference of the expected messages
+// has its record, and prints the counts and bytes. It fails when a
+// reference was not archived (none is gone at the source in the demo).
+func archiveMedia(ctx context.Context, w io.Writer, mr MediaRunner, s services, h history) error {
+	want := int64(0)
+	for _, m := range h.expected {
+		want += int64(len(media.Refs(string(m.Body))))
+	}
+	dir, err := os.MkdirTemp("", "imreport-demo-media-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	env := maps.Clone(s.vars)
+	maps.Copy(env, map[string]string{
+		"IMREPORT_IM_API_URL":            "http://" + s.apiAddr,
+		"IMREPORT_MEDIA_URL":             "file://" + filepath.Join(dir, "store"),
+		"IMREPORT_MEDIA_SPOOL_DIR":       dir,
+		"IMREPORT_MEDIA_RATE_LIMIT":      "100000",
+		"IMREPORT_MEDIA_CONCURRENCY":     "64",
+		"IMREPORT_MEDIA_SESSION_TIMEOUT": "6s",
+		"IMREPORT_HTTP_ADDR":             "",
+	})
+	began := time.Now()
+	t, err := mr.ArchiveMedia(ctx, env, func(t MediaTotals) bool { return t.Published >= want })
+	if err != nil {
+		return fmt.Errorf("media: %w", err)
+	}
+	fmt.Fprintf(w, "  media                 %d references (image, voice, file, video, thumbnail) archived in %v by imreport media: %d archived (%d bytes, to a temporary folder), %d missing at the source, %d too large, %d failed; one record each in %s.media\n",
+		want, time.Since(began).Round(time.Millisecond), t.Archived, t.Bytes, t.Missing, t.TooLarge, t.Failed, env["IMREPORT_KAFKA_TOPIC"]+topicOr(env))
+	if t.Published != want || t.Archived != want {
+		return fmt.Errorf("media: %d of %d references recorded, %d archived", t.Published, want, t.Archived)
+	}
+	return nil
+}
+
+// topicOr is the default topic when env does not name one.
+func topicOr(env map[string]string) string {
+	if env["IMREPORT_KAFKA_TOPIC"] == "" {
+		return "imreport.messages"
+	}
+	return ""
+}
