@@ -140,7 +140,7 @@ func (w *Writer) consumePartition(ctx context.Context, reads *kafka.Client, topi
 			h[kv.Key] = string(kv.Value)
 		}
 		select {
-		case msgs <- Message{Partition: partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: h, Time: m.Time}:
+		case msgs <- Message{Partition: partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: h, Time: m.Time, HighWatermark: m.HighWaterMark}:
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()

@@ -140,7 +140,7 @@ func eachRecord(resp *kafka.FetchResponse, topic string, partition int, next, en
 		if end >= 0 && r.Offset >= end {
 			return n, end, nil
 		}
-		m, err := message(topic, partition, r)
+		m, err := message(topic, partition, resp.HighWatermark, r)
 		if err != nil {
 			return n, next, fmt.Errorf("kafka read: topic %q partition %d at offset %d: %w", topic, partition, r.Offset, err)
 		}
@@ -152,9 +152,10 @@ func eachRecord(resp *kafka.FetchResponse, topic string, partition int, next, en
 	}
 }
 
-// message copies a fetched record into a kafka.Message.
-func message(topic string, partition int, r *kafka.Record) (kafka.Message, error) {
-	m := kafka.Message{Topic: topic, Partition: partition, Offset: r.Offset, Time: r.Time, Headers: r.Headers}
+// message copies a fetched record into a kafka.Message, with the
+// partition's high watermark as the fetch answered it.
+func message(topic string, partition int, highWatermark int64, r *kafka.Record) (kafka.Message, error) {
+	m := kafka.Message{Topic: topic, Partition: partition, Offset: r.Offset, HighWaterMark: highWatermark, Time: r.Time, Headers: r.Headers}
 	var err error
 	if r.Key != nil {
 		if m.Key, err = kafka.ReadAll(r.Key); err != nil {

@@ -18,6 +18,9 @@ type Message struct {
 	Value     []byte
 	Headers   map[string]string
 	Time      time.Time
+	// HighWatermark is the partition's end offset as the read that
+	// returned the record saw it (Consume: how far behind the record is).
+	HighWatermark int64
 }
 
 // Scan reads every partition of the main topic from its first offset to the

@@ -107,7 +107,7 @@ func (f *pageMembers) fastRead(body []byte) bool {
 			f.set(name, v)
 			continue
 		}
-		f.messages, f.msgErr = nil, nil
+		f.messages = nil // a type error of an earlier one stays, as in encoding/json
 		switch {
 		case s.at('['):
 			if f.messages, ok = s.elements(1, make([]json.RawMessage, 0, f.sizeHint(len(body)))); !ok {
@@ -128,7 +128,9 @@ func (f *pageMembers) fastRead(body []byte) bool {
 
 // read reads the value of the member name of body from d: the messages
 // array element by element, so that the page is tokenised once, any other
-// member whole. A repeated member replaces what the earlier one set.
+// member whole. A repeated member replaces what the earlier one set, but a
+// messages member that was not an array stays an error (encoding/json
+// reports the first type error after reading the whole object).
 func (f *pageMembers) read(body, name []byte, d *jsontext.Decoder) error {
 	if !bytes.EqualFold(name, messagesName) {
 		v, err := readValue(body, d)
@@ -137,7 +139,7 @@ func (f *pageMembers) read(body, name []byte, d *jsontext.Decoder) error {
 		}
 		return err
 	}
-	f.messages, f.msgErr = nil, nil
+	f.messages = nil // a type error of an earlier one stays, as in encoding/json
 	switch d.PeekKind() {
 	case '[':
 	case 'n':

@@ -183,8 +183,7 @@ func (c *Consumer) partition(ctx context.Context, gen *kafka.Generation, p int) 
 	g, gctx := errgroup.WithContext(ctx)
 	events := make(chan event)
 	results := make(chan Result)
-	dialer, _ := c.cfg.Kafka.Dialer()
-	g.Go(func() error { return c.read(gctx, dialer, p, committed, st.landed, events) })
+	g.Go(func() error { return c.read(gctx, p, committed, st.landed, events) })
 
 	var queue []Item
 	inFlight := 0
@@ -262,45 +261,49 @@ loop:
 }
 
 // read reads partition p from offset (committed; -1 = the first) and sends
-// each record's references not in landed.
-func (c *Consumer) read(ctx context.Context, dialer *kafka.Dialer, p int, offset int64, landed map[refKey]pos, out chan<- event) error {
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: c.cfg.Kafka.Brokers, Topic: c.cfg.Kafka.Topic, Partition: p, Dialer: dialer,
-		MinBytes: 1, MaxBytes: 4 << 20, MaxWait: 500 * time.Millisecond, QueueCapacity: 64})
-	defer r.Close()
-	if offset < 0 {
-		offset = kafka.FirstOffset
-	}
-	if err := r.SetOffset(offset); err != nil {
-		return fmt.Errorf("media: partition %d: %w", p, err)
-	}
+// each record's references not in landed. It reads through the sink, whose
+// reads have a budget and no client deadline shorter than it: a broker far
+// away makes it slower, never stuck.
+func (c *Consumer) read(ctx context.Context, p int, offset int64, landed map[refKey]pos, out chan<- event) error {
 	skip := make(map[refKey]bool, len(landed))
 	for k := range landed { // landed is the main loop's from now on
 		skip[k] = true
 	}
-	for {
-		m, err := r.FetchMessage(ctx)
-		if err != nil {
-			return fmt.Errorf("media: read partition %d: %w", p, err)
-		}
-		c.cfg.Metrics.setLag(p, max(r.Lag(), 0))
+	opts := sink.ConsumeOptions{Topic: c.cfg.Kafka.Topic, Partition: p, Start: sink.FromOffset, Offset: offset, Follow: true}
+	if offset < 0 {
+		opts.Start = sink.FromBeginning
+	}
+	fn := func(m sink.Message) error {
+		c.cfg.Metrics.setLag(p, max(m.HighWatermark-m.Offset-1, 0))
 		ev := event{offset: m.Offset}
-		if it := c.items(ctx, m); len(it) > 0 {
-			for _, x := range it {
-				if !skip[refKey{m.Offset, x.Role}] {
-					ev.items = append(ev.items, x)
-				}
+		for _, x := range c.items(ctx, m) {
+			if !skip[refKey{m.Offset, x.Role}] {
+				ev.items = append(ev.items, x)
 			}
 		}
 		select {
 		case out <- ev:
+			return nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
+	err := c.w.Consume(ctx, opts, fn)
+	if errors.Is(err, sink.ErrOffsetOutOfRange) && opts.Start == sink.FromOffset {
+		// Retention deleted records past the committed offset: what is
+		// left is read from its first offset.
+		c.cfg.Logger.Warn("media: the committed offset is no longer in the topic; reading from its first offset", "partition", p, "offset", offset)
+		opts.Start = sink.FromBeginning
+		err = c.w.Consume(ctx, opts, fn)
+	}
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("media: read partition %d: %w", p, err)
+	}
+	return ctx.Err()
 }
 
 // items decodes a message record and lists its references.
-func (c *Consumer) items(ctx context.Context, m kafka.Message) []Item {
+func (c *Consumer) items(ctx context.Context, m sink.Message) []Item {
 	d, err := c.cfg.Decoder.Decode(ctx, m.Value)
 	if err != nil {
 		c.cfg.Logger.Warn("media: a record of the messages topic does not decode; skipped", "partition", m.Partition, "offset", m.Offset, "error", err)
@@ -321,7 +324,7 @@ func (c *Consumer) items(ctx context.Context, m kafka.Message) []Item {
 		}
 	}
 	for _, r := range refs {
-		out = append(out, Item{Ref: r, MsgID: msgid, AppKey: appKey, MsgType: msgType, Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
+		out = append(out, Item{Ref: r, MsgID: msgid, AppKey: appKey, MsgType: msgType, Topic: c.cfg.Kafka.Topic, Partition: m.Partition, Offset: m.Offset})
 	}
 	return out
 }
