@@ -225,15 +225,18 @@ loop:
 			st.next = ev.offset + 1
 			queue = append(queue, ev.items...)
 		case res := <-results:
-			inFlight--
-			at, err := c.publish(gctx, res)
+			batch := gather(res, results)
+			inFlight -= len(batch)
+			ats, err := c.publish(gctx, p, batch)
 			if err != nil {
 				loopErr = err
 				break loop
 			}
-			c.cfg.Metrics.published(res)
-			st.pending[res.Offset]--
-			st.landed[refKey{res.Offset, res.Role}] = at
+			for i, res := range batch {
+				c.cfg.Metrics.published(res)
+				st.pending[res.Offset]--
+				st.landed[refKey{res.Offset, res.Role}] = ats[i]
+			}
 		case <-tick.C:
 			if err := c.commit(gctx, st); err != nil {
 				c.cfg.Logger.Warn("media commit failed", "partition", p, "error", err)
@@ -329,35 +332,82 @@ func (c *Consumer) items(ctx context.Context, m sink.Message) []Item {
 	return out
 }
 
-// publish writes res's record; after a failed write (the writer fenced it)
-// it reads back whether it landed, and writes again only if it did not.
-func (c *Consumer) publish(ctx context.Context, res Result) (pos, error) {
-	value, err := c.cfg.Codec.Encode(res.Native())
-	if err != nil {
-		return pos{}, fmt.Errorf("media: %w", err)
+// maxBatch bounds the records of one write to the media topic.
+const maxBatch = 512
+
+// gather returns first and the results already waiting behind it, up to
+// maxBatch: one write carries them all.
+func gather(first Result, results <-chan Result) []Result {
+	batch := []Result{first}
+	for len(batch) < maxBatch {
+		select {
+		case r := <-results:
+			batch = append(batch, r)
+		default:
+			return batch
+		}
 	}
+	return batch
+}
+
+// publish writes the records of batch (results of source partition p) in
+// one write and returns where each landed. After a failed write (the
+// writer fenced it) it takes the acknowledged ones as landed, reads back
+// whether the others did, and writes again only those that did not.
+func (c *Consumer) publish(ctx context.Context, p int, batch []Result) ([]pos, error) {
+	recs := make([]sink.Record, len(batch))
+	from := batch[0].Offset
+	for i, res := range batch {
+		value, err := c.cfg.Codec.Encode(res.Native())
+		if err != nil {
+			return nil, fmt.Errorf("media: %w", err)
+		}
+		recs[i] = sink.Record{Key: strconv.FormatInt(res.MsgID, 10), Value: value, MsgID: res.MsgID, MsgType: res.MsgType,
+			Time: res.FetchedAt, ContentType: c.cfg.Codec.ContentType()}
+		from = min(from, res.Offset)
+	}
+	at := make([]pos, len(batch))
+	done := make([]bool, len(batch))
 	wait := 500 * time.Millisecond
 	for {
+		var todo []int
+		for i := range batch {
+			if !done[i] {
+				todo = append(todo, i)
+			}
+		}
+		if len(todo) == 0 {
+			return at, nil
+		}
 		before, err := c.w.Marks(ctx, time.Time{})
 		if err == nil {
-			recs := []sink.Record{{Key: strconv.FormatInt(res.MsgID, 10), Value: value, MsgID: res.MsgID, MsgType: res.MsgType,
-				Time: res.FetchedAt, ContentType: c.cfg.Codec.ContentType()}}
+			sub := make([]sink.Record, len(todo))
+			for k, i := range todo {
+				sub[k] = recs[i]
+			}
 			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			err = c.w.Publish(pctx, recs)
+			err = c.w.Publish(pctx, sub)
 			cancel()
+			for k, i := range todo {
+				if sub[k].Topic != "" { // acknowledged, whatever Publish returned
+					at[i], done[i] = pos{sub[k].Partition, sub[k].Offset}, true
+				}
+			}
 			if err == nil {
-				return pos{recs[0].Partition, recs[0].Offset}, nil
+				continue
 			}
 			found := map[refKey]pos{}
-			if rerr := c.readBackFrom(ctx, res.Partition, res.Offset, before, found); rerr == nil {
-				if at, ok := found[refKey{res.Offset, res.Role}]; ok {
-					return at, nil
+			if rerr := c.readBackFrom(ctx, p, from, before, found); rerr == nil {
+				for _, i := range todo {
+					if a, ok := found[refKey{batch[i].Offset, batch[i].Role}]; ok && !done[i] {
+						at[i], done[i] = a, true
+					}
 				}
 			}
 		}
-		c.cfg.Logger.Warn("media: publishing failed; retrying", "partition", res.Partition, "offset", res.Offset, "error", err)
+		c.cfg.Logger.Warn("media: publishing failed; retrying", "partition", p, "records", len(todo), "error", err)
 		if sleep(ctx, wait) != nil {
-			return pos{}, ctx.Err()
+			return nil, ctx.Err()
 		}
 		wait = min(2*wait, 10*time.Second)
 	}
