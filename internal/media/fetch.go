@@ -18,6 +18,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/imreport/imreport/internal/media/store"
 )
 
 // Outcome errors of one attempt.
@@ -118,13 +120,12 @@ func fetch(ctx context.Context, client *http.Client, link, dir string, max int64
 	if resp.ContentLength > max {
 		return nil, errTooLarge
 	}
-	f, err := os.CreateTemp(dir, "imreport-media-*")
+	// The open file is all there is of it: nothing is left in the spool
+	// directory when the process is killed.
+	f, err := store.Spool(dir)
 	if err != nil {
 		return nil, fmt.Errorf("download: spool: %w", err)
 	}
-	// Unlinked at once: the open file is all there is of it, and nothing is
-	// left in the spool directory when the process is killed.
-	_ = os.Remove(f.Name())
 	d := &download{file: f, contentType: resp.Header.Get("Content-Type")}
 	sha, ieee, cc, et := sha256.New(), crc32.NewIEEE(), crc32.New(castagnoli), newEtag()
 	n, err := io.Copy(io.MultiWriter(f, sha, ieee, cc, et), io.LimitReader(resp.Body, max+1))

@@ -125,3 +125,19 @@ func (b bytesAt) ReadAt(p []byte, off int64) (int, error) {
 	}
 	return n, nil
 }
+
+// Spool returns a read-write file in dir for bytes on their way to a store:
+// unnamed where the filesystem allows it (O_TMPFILE: nothing of it is left
+// when the process is killed), else a temporary file removed at once (a
+// kill between the two leaves it behind).
+func Spool(dir string) (*os.File, error) {
+	if f, ok, err := openUnnamed(dir); ok || err != nil {
+		return f, err
+	}
+	f, err := os.CreateTemp(dir, "imreport-media-*")
+	if err != nil {
+		return nil, err
+	}
+	_ = os.Remove(f.Name())
+	return f, nil
+}
