@@ -1,20 +1,18 @@
 package sink
 
 import (
+	"crypto/tls"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
 )
 
 // Dialer returns a kafka-go dialer with cfg's SASL and TLS settings, for
 // consumer groups and partition readers (imreport media). The error names
 // the setting at fault, never a secret.
 func (cfg Config) Dialer() (*kafka.Dialer, error) {
-	mech, err := mechanism(cfg)
-	if err != nil {
-		return nil, err
-	}
-	tlsCfg, err := tlsConfig(cfg)
+	mech, tlsCfg, err := cfg.auth()
 	if err != nil {
 		return nil, err
 	}
@@ -24,11 +22,7 @@ func (cfg Config) Dialer() (*kafka.Dialer, error) {
 // Client returns a kafka-go client of cfg's brokers (for group offset
 // requests, which Writer does not make).
 func (cfg Config) Client() (*kafka.Client, error) {
-	mech, err := mechanism(cfg)
-	if err != nil {
-		return nil, err
-	}
-	tlsCfg, err := tlsConfig(cfg)
+	mech, tlsCfg, err := cfg.auth()
 	if err != nil {
 		return nil, err
 	}
@@ -38,4 +32,14 @@ func (cfg Config) Client() (*kafka.Client, error) {
 	}
 	return &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: timeout,
 		Transport: &kafka.Transport{DialTimeout: 10 * time.Second, SASL: mech, TLS: tlsCfg, ClientID: "imreport", IdleTimeout: 30 * time.Second}}, nil
+}
+
+// auth returns cfg's SASL mechanism and TLS configuration (nil when off).
+func (cfg Config) auth() (sasl.Mechanism, *tls.Config, error) {
+	mech, err := mechanism(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	tlsCfg, err := tlsConfig(cfg)
+	return mech, tlsCfg, err
 }

@@ -20,19 +20,7 @@ func ValueCodec(ctx context.Context, cfg Config, subject string, logger *slog.Lo
 	if err != nil {
 		return nil, err
 	}
-	client, err := New(cfg)
-	if err != nil {
-		return nil, err
-	}
-	policy := retry.Policy{Initial: time.Second, Max: 5 * time.Second, MaxAttempts: 6,
-		OnRetry: func(attempt int, err error, wait time.Duration) {
-			logger.Warn("schema registry not reachable yet, retrying", "attempt", attempt, "wait", wait, "error", err)
-		}}
-	var id int
-	err = policy.Do(ctx, func(ctx context.Context) error {
-		id, err = client.Register(ctx, subject, schema.JSON())
-		return err
-	})
+	id, err := register(ctx, cfg, subject, schema.JSON(), logger)
 	if err != nil {
 		return nil, fmt.Errorf("%w (registry %v; nothing was fetched or published)", err, cfg.URLs)
 	}
@@ -47,4 +35,24 @@ func FramingCodec(ctx context.Context, f schema.Framing, cfg Config, subject str
 		return schema.NewCodec()
 	}
 	return ValueCodec(ctx, cfg, subject, logger)
+}
+
+// register registers schemaJSON under subject and returns its id,
+// retrying what retry.Temporary calls temporary (5xx, timeouts, refused
+// connections) up to 6 times, 1 s to 5 s apart; a refusal fails at once.
+func register(ctx context.Context, cfg Config, subject, schemaJSON string, logger *slog.Logger) (int, error) {
+	client, err := New(cfg)
+	if err != nil {
+		return 0, err
+	}
+	policy := retry.Policy{Initial: time.Second, Max: 5 * time.Second, MaxAttempts: 6,
+		OnRetry: func(attempt int, err error, wait time.Duration) {
+			logger.Warn("schema registry not reachable yet, retrying", "attempt", attempt, "wait", wait, "error", err)
+		}}
+	var id int
+	err = policy.Do(ctx, func(ctx context.Context) error {
+		id, err = client.Register(ctx, subject, schemaJSON)
+		return err
+	})
+	return id, err
 }

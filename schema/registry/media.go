@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"time"
 
-	"github.com/imreport/imreport/internal/retry"
 	"github.com/imreport/imreport/schema"
 )
 
@@ -19,19 +17,7 @@ func MediaCodec(ctx context.Context, f schema.Framing, cfg Config, subject strin
 	if err != nil || f != schema.Confluent {
 		return codec, err
 	}
-	client, err := New(cfg)
-	if err != nil {
-		return nil, err
-	}
-	policy := retry.Policy{Initial: time.Second, Max: 5 * time.Second, MaxAttempts: 6,
-		OnRetry: func(attempt int, err error, wait time.Duration) {
-			logger.Warn("schema registry not reachable yet, retrying", "attempt", attempt, "wait", wait, "error", err)
-		}}
-	var id int
-	err = policy.Do(ctx, func(ctx context.Context) error {
-		id, err = client.Register(ctx, subject, schema.MediaJSON())
-		return err
-	})
+	id, err := register(ctx, cfg, subject, schema.MediaJSON(), logger)
 	if err != nil {
 		return nil, fmt.Errorf("%w (registry %v)", err, cfg.URLs)
 	}
