@@ -96,7 +96,7 @@ func (p *Pipeline) commit(moved map[string]time.Time, pub *pageWriter, full bool
 	c.Seen, c.Marks = pub.settle(c.PruneBefore, full)
 	p.start.sequence++
 	p.start.prunedBefore = max(p.start.prunedBefore, c.PruneBefore)
-	c.Sequence, c.Floor = p.start.sequence, cloneMarks(pub.floor())
+	c.Sequence, c.Floor, c.Lineage = p.start.sequence, cloneMarks(pub.floor()), p.cfg.Lineage
 	snap := Snapshot{Sequence: c.Sequence, Floor: c.Floor, PrunedBefore: p.start.prunedBefore}
 	if c.PruneBefore > 0 {
 		pub.seen.prune(c.PruneBefore)

@@ -99,6 +99,9 @@ type Config struct {
 
 	// OnCommit, if set, is called after every checkpoint commit.
 	OnCommit func(Progress)
+	// Lineage, if set, is stored with every commit
+	// (checkpoint.Commit.Lineage): the history the checkpoint continues.
+	Lineage string
 	// OnSnapshot, if set, is called after every checkpoint commit,
 	// including the one that ends reconciliation, with what a restore
 	// needs (Snapshot), in commit order, from the publisher's goroutine.

@@ -130,7 +130,7 @@ func (p *Pipeline) reconcile(ctx context.Context, state checkpoint.State, seen *
 		p.start.sequence = state.Commits
 	}
 	p.start.sequence++
-	c := checkpoint.Commit{Seen: pending, Marks: ends, Now: p.cfg.Now(), Floor: cloneMarks(floor), Sequence: p.start.sequence}
+	c := checkpoint.Commit{Seen: pending, Marks: ends, Now: p.cfg.Now(), Floor: cloneMarks(floor), Sequence: p.start.sequence, Lineage: p.cfg.Lineage}
 	if err := p.cp.Commit(c); err != nil {
 		return nil, &commitError{err: err}
 	}

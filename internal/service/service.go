@@ -16,6 +16,7 @@ import (
 	"github.com/imreport/imreport/internal/service/metrics"
 	"github.com/imreport/imreport/internal/service/progress"
 	"github.com/imreport/imreport/internal/service/status"
+	"github.com/imreport/imreport/internal/state"
 	"github.com/imreport/imreport/pipeline"
 	"github.com/imreport/imreport/schema"
 	"github.com/imreport/imreport/schema/registry"
@@ -109,15 +110,6 @@ func Run(ctx context.Context, cfg Config, hooks Hooks) (err error) {
 		return err
 	}
 	r.board.SetRegistry(r.registryStatus(codec))
-	store, err := openStore(cfg)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := store.Close(); cerr != nil {
-			err = errors.Join(err, cerr)
-		}
-	}()
 	client, err := source.New(r.sourceConfig())
 	if err != nil {
 		return err
@@ -137,12 +129,25 @@ func Run(ctx context.Context, cfg Config, hooks Hooks) (err error) {
 		}
 		return err
 	}
+	opened, err := r.openState(pipeCtx, writer)
+	if err != nil {
+		if pipeCtx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	store := opened.Store
+	defer func() {
+		if cerr := store.Close(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+	}()
 	defer r.board.StartProbe(pipeCtx, KafkaProbeInterval, 5*time.Second, func(ctx context.Context) error {
 		_, err := writer.Marks(ctx, time.Time{})
 		return err
 	}, hooks.ProbeSleep)()
 	writer.WarnTimeConfig(pipeCtx, cfg.Pipeline.Start, r.now())
-	return r.runPipeline(ctx, pipeCtx, codec, client, writer, store)
+	return r.runPipeline(ctx, pipeCtx, codec, client, writer, opened)
 }
 
 // newRun returns the clock, the status board and the metrics of a run.
@@ -184,19 +189,31 @@ func shutdown(srv *http.Server) {
 	_ = srv.Shutdown(sctx)
 }
 
-// openStore opens the checkpoint and binds it to the app key and topic.
-func openStore(cfg Config) (*checkpoint.Store, error) {
-	store, err := checkpoint.Open(cfg.Checkpoint)
+// openState opens the checkpoint, bound to the app key and topic, and
+// checked against (or restored from) the newest snapshot in the state topic
+// (state.Open). Reading the state topic is retried like the pipeline's
+// Kafka reads, with a bound: Kafka answered EnsureTopic already.
+func (r *run) openState(ctx context.Context, writer *sink.Writer) (state.Opened, error) {
+	logger := r.cfg.Logger
+	policy := retry.Policy{Initial: time.Second, Max: 5 * time.Second, MaxAttempts: 10,
+		OnRetry: func(attempt int, err error, wait time.Duration) {
+			logger.Warn("reading the state topic failed, retrying", "attempt", attempt, "wait", wait, "error", err)
+		}}
+	var opened state.Opened
+	err := policy.Do(ctx, func(ctx context.Context) error {
+		var err error
+		opened, err = state.Open(ctx, state.Options{Checkpoint: r.cfg.Checkpoint,
+			Identity: checkpoint.Identity{AppKey: r.cfg.Sink.AppKey, Topic: r.cfg.Sink.Topic},
+			Kafka:    writer, Logger: logger, Now: r.now})
+		return err
+	})
 	if err != nil {
-		return nil, err
+		return opened, err
 	}
-	if err := store.Bind(checkpoint.Identity{AppKey: cfg.Sink.AppKey, Topic: cfg.Sink.Topic}); err != nil {
-		if cerr := store.Close(); cerr != nil {
-			err = errors.Join(err, cerr)
-		}
-		return nil, err
+	if opened.Restored {
+		r.m.Restored()
 	}
-	return store, nil
+	return opened, nil
 }
 
 // sourceConfig is the Report API client's configuration with the run's

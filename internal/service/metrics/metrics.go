@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +28,9 @@ type Metrics struct {
 	callbackRequests *prometheus.CounterVec         // by outcome
 	freshness        *prometheus.HistogramVec       // by path
 	freshnessOf      map[string]prometheus.Observer // freshness of pipeline.PathPoll and PathCallback, looked up once
+
+	stateOnce sync.Once
+	st        *stateSeries // state.go
 }
 
 // New registers the series of one run at reg: ready says whether /readyz
@@ -70,6 +74,7 @@ func New(reg *prometheus.Registry, ready func() bool, now func() time.Time) *Met
 		m.callbackRequests.WithLabelValues(o)
 	}
 	reg.MustRegister(m.callbackRequests, m.freshness)
+	m.state()
 	m.freshnessOf = map[string]prometheus.Observer{}
 	for _, path := range []string{pipeline.PathPoll, pipeline.PathCallback} {
 		m.freshnessOf[path] = m.freshness.WithLabelValues(path)
