@@ -47,6 +47,7 @@ type Config struct {
 	KafkaBrokers       []string
 	KafkaTopic         string
 	KafkaDLQTopic      string // default KafkaTopic + ".dlq"
+	KafkaStateTopic    string // default KafkaTopic + ".state"
 	KafkaCreateTopic   bool
 	KafkaPartitions    int
 	KafkaReplication   int // 0 = auto: the cluster's default (see sink.Config)
@@ -309,6 +310,16 @@ func (c *Config) loadKafka(e env, needKafka bool, p *problems) {
 		p.bad("IMREPORT_KAFKA_DLQ_TOPIC", "%q is not a valid topic name (1-249 of a-z A-Z 0-9 . _ -)", c.KafkaDLQTopic)
 	case c.KafkaDLQTopic == c.KafkaTopic:
 		p.bad("IMREPORT_KAFKA_DLQ_TOPIC", "must differ from IMREPORT_KAFKA_TOPIC")
+	}
+	c.KafkaStateTopic = strings.TrimSpace(e.get("IMREPORT_KAFKA_STATE_TOPIC"))
+	if c.KafkaStateTopic == "" {
+		c.KafkaStateTopic = c.KafkaTopic + ".state"
+	}
+	switch {
+	case !sink.ValidTopic(c.KafkaStateTopic):
+		p.bad("IMREPORT_KAFKA_STATE_TOPIC", "%q is not a valid topic name (1-249 of a-z A-Z 0-9 . _ -)", c.KafkaStateTopic)
+	case c.KafkaStateTopic == c.KafkaTopic || c.KafkaStateTopic == c.KafkaDLQTopic:
+		p.bad("IMREPORT_KAFKA_STATE_TOPIC", "must differ from IMREPORT_KAFKA_TOPIC and IMREPORT_KAFKA_DLQ_TOPIC")
 	}
 	p.boolean("IMREPORT_KAFKA_CREATE_TOPIC", e.get("IMREPORT_KAFKA_CREATE_TOPIC"), &c.KafkaCreateTopic)
 	p.integer("IMREPORT_KAFKA_PARTITIONS", e.get("IMREPORT_KAFKA_PARTITIONS"), &c.KafkaPartitions, 1, 10000)

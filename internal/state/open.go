@@ -87,7 +87,7 @@ func Open(ctx context.Context, o Options) (Opened, error) {
 		out.Newest = &snap
 	}
 
-	store, st, moved, err := openFile(o, now())
+	store, st, moved, err := openFile(o, out.Newest != nil, now())
 	if err != nil {
 		return out, err
 	}
@@ -146,8 +146,9 @@ func Open(ctx context.Context, o Options) (Opened, error) {
 }
 
 // openFile opens and binds the file and loads it; a corrupt file is moved
-// aside (named in the log) and a new one opened in its place.
-func openFile(o Options, now time.Time) (*checkpoint.Store, checkpoint.State, string, error) {
+// aside (named in the log) and a new one opened in its place when there is
+// a snapshot to restore from (canRestore), and is an error otherwise.
+func openFile(o Options, canRestore bool, now time.Time) (*checkpoint.Store, checkpoint.State, string, error) {
 	store, err := openBound(o)
 	var st checkpoint.State
 	if err == nil {
@@ -158,6 +159,11 @@ func openFile(o Options, now time.Time) (*checkpoint.Store, checkpoint.State, st
 	}
 	if err == nil || !errors.Is(err, checkpoint.ErrCorrupt) {
 		return store, st, "", err
+	}
+	if !canRestore {
+		// Without a snapshot the file was the only record of what is in
+		// Kafka: stop, as before the state topic.
+		return nil, st, "", fmt.Errorf("%w (the state topic holds no snapshot to restore from: move the file away only to start over)", err)
 	}
 	moved, merr := moveAside(o.Checkpoint.Path, "corrupt", now)
 	if merr != nil {
