@@ -40,6 +40,11 @@ func TestLostVolume(t *testing.T) {
 		if n := r.published(t, 2); n != 0 {
 			t.Errorf("the life after the restore published %d records, want 0", n)
 		}
+		// The read-back is bounded by the lookback (10 minutes of the
+		// three hours: about 1,250 records) and a write, not the history.
+		if n := r.readBacks[1]; n < 0 || n > restoreMessages/5 {
+			t.Errorf("the restore read back %d records of %d, want the lookback's", n, restoreMessages)
+		}
 	})
 	t.Run("in the middle of a backfill with kill -9s", func(t *testing.T) {
 		r := newRestoreRig(t, bin, 2)
@@ -97,6 +102,9 @@ type restoreRig struct {
 	logDir  string
 	bin     string
 	lives   []string
+	// readBacks are the records each life read back at its start (-1:
+	// none).
+	readBacks []int64
 }
 
 func newRestoreRig(t *testing.T, bin string, seed uint64) *restoreRig {
@@ -114,7 +122,8 @@ func newRestoreRig(t *testing.T, bin string, seed uint64) *restoreRig {
 		"IMREPORT_START":                    start.Format(time.RFC3339),
 		"IMREPORT_END":                      end.Format(time.RFC3339),
 		"IMREPORT_PAGE_SIZE":                "500",
-		"IMREPORT_RATE_LIMIT":               "4", // 2,000 messages a second: the backfill outlives the kills
+		"IMREPORT_WINDOW_MESSAGES":          "2500", // windows of 15 minutes or so: cursors move, commits follow
+		"IMREPORT_RATE_LIMIT":               "2", // 1,000 messages a second: the backfill outlives the kills
 		"IMREPORT_KAFKA_BROKERS":            strings.Join(brokers, ","),
 		"IMREPORT_KAFKA_TOPIC":              restoreTopic,
 		"IMREPORT_KAFKA_PARTITIONS":         "3",
@@ -149,15 +158,16 @@ func (r *restoreRig) life(t *testing.T, n int, want string, killAfter time.Durat
 			t.Fatalf("life %d exited %d (%v):\n%s", n, code, c.err, logTail(logPath, 60))
 		}
 	} else {
-		c.waitForLog(t, "starting stream", 2*time.Minute)
-		c.waitForLog(t, `"reconciled with kafka"`, 2*time.Minute)
+		c.waitForLog(t, `"stream":"messages","cursor"`, 2*time.Minute)
 		time.Sleep(killAfter)
 		c.kill()
 		if c.exitCode() != -1 {
 			t.Fatalf("life %d exited by itself (%v) before its kill:\n%s", n, c.err, logTail(logPath, 40))
 		}
 	}
-	t.Logf("life %d: %s", n, restoreReadBack(t, logPath))
+	how, read := restoreReadBack(t, logPath)
+	t.Logf("life %d: %s", n, how)
+	r.readBacks = append(r.readBacks, read)
 }
 
 // lose removes the checkpoint file: a lost volume.
@@ -202,7 +212,7 @@ func (r *restoreRig) published(t *testing.T, n int) int64 {
 
 // restoreReadBack describes a life's start: restored or not, and how many
 // records its read-back read.
-func restoreReadBack(t *testing.T, logPath string) string {
+func restoreReadBack(t *testing.T, logPath string) (string, int64) {
 	b, err := os.ReadFile(logPath)
 	if err != nil {
 		t.Fatal(err)
@@ -223,9 +233,9 @@ func restoreReadBack(t *testing.T, logPath string) string {
 		if err := json.Unmarshal([]byte(line), &l); err != nil {
 			t.Fatalf("%s: %v", line, err)
 		}
-		return fmt.Sprintf("%s, read back %d records of %d in %s", how, l.Records, restoreMessages, l.Elapsed)
+		return fmt.Sprintf("%s, read back %d records of %d in %s", how, l.Records, restoreMessages, l.Elapsed), l.Records
 	}
-	return how + ", no read-back"
+	return how + ", no read-back", -1
 }
 
 func copyFile(t *testing.T, from, to string) {

@@ -24,10 +24,9 @@ type Snapshot struct {
 	PrunedBefore int64
 }
 
-// epoch is the msgids published between two commits, as far as the floor
-// needs them: the end offsets taken at the first of the two (every record
-// they name is at or above from) and the largest of their horizons (the
-// epoch matters until pruning passes it).
+// epoch is the msgids of one write (with what a read-back found of it), as
+// far as the floor needs them: marks below every record they name, and the
+// largest of their horizons (the epoch matters until pruning passes it).
 type epoch struct {
 	from marks
 	maxH int64
@@ -38,15 +37,20 @@ type epoch struct {
 // lower for longer.
 const maxEpochs = 512
 
-// addEpoch records the msgids ids, published since the commit whose end
-// offsets were from.
-func (w *pageWriter) addEpoch(from marks, ids []int64) {
-	var maxH int64
-	for _, id := range ids {
-		if h, ok := w.seen.horizon(id); ok && h > maxH {
-			maxH = h
-		}
+// writeFrom returns marks below every record a write starting now can
+// land at: the marks of the acknowledged records (one write in flight,
+// each partition written in order), or without them the end offsets of the
+// last commit.
+func (w *pageWriter) writeFrom() marks {
+	if w.landedOK {
+		return cloneMarks(w.landedEnds)
 	}
+	return w.ends
+}
+
+// addEpoch records msgids published at or above from, the largest of
+// their horizons maxH.
+func (w *pageWriter) addEpoch(from marks, maxH int64) {
 	if n := len(w.epochs); n > 0 && sameMarks(w.epochs[n-1].from, from) {
 		w.epochs[n-1].maxH = max(w.epochs[n-1].maxH, maxH)
 		return

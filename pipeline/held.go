@@ -28,7 +28,6 @@ func (w *pageWriter) waiting() int {
 // held, or the current ones when none is.
 func (w *pageWriter) settle(pruneBefore int64, full bool) (map[int64]int64, marks) {
 	if len(w.pending) > 0 {
-		w.addEpoch(w.ends, w.pending)
 		w.held = append(w.held, heldSeen{from: w.ends, ids: w.pending})
 		w.pending = nil
 	}

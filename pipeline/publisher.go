@@ -96,9 +96,11 @@ type pageWriter struct {
 
 	committing []*inflightCommit // commits whose transaction runs or waits, oldest first
 
-	// epochs are the msgids in seen by the commit that followed them,
-	// oldest first: the floor (floor.go).
-	epochs []epoch
+	// epochs are the msgids in seen by the write that published them,
+	// oldest first: the floor (floor.go); epochMax is the largest horizon
+	// of the write being landed.
+	epochs   []epoch
+	epochMax int64
 }
 
 // newPageWriter returns the publisher's state at the start of a run: seen
