@@ -123,7 +123,7 @@ func newRestoreRig(t *testing.T, bin string, seed uint64) *restoreRig {
 		"IMREPORT_END":                      end.Format(time.RFC3339),
 		"IMREPORT_PAGE_SIZE":                "500",
 		"IMREPORT_WINDOW_MESSAGES":          "2500", // windows of 15 minutes or so: cursors move, commits follow
-		"IMREPORT_RATE_LIMIT":               "2", // 1,000 messages a second: the backfill outlives the kills
+		"IMREPORT_RATE_LIMIT":               "2",    // 1,000 messages a second: the backfill outlives the kills
 		"IMREPORT_KAFKA_BROKERS":            strings.Join(brokers, ","),
 		"IMREPORT_KAFKA_TOPIC":              restoreTopic,
 		"IMREPORT_KAFKA_PARTITIONS":         "3",
