@@ -70,6 +70,8 @@ type Config struct {
 	LogLevel        slog.Level
 	ProgressEvery   time.Duration
 	ShutdownTimeout time.Duration
+	OwnerGroup      bool          // IMREPORT_OWNER_GROUP
+	OwnerSession    time.Duration // IMREPORT_OWNER_SESSION_TIMEOUT
 
 	CallbackAddr        string // "" = no receiver
 	CallbackPath        string
@@ -381,6 +383,8 @@ func (c *Config) loadService(e env, p *problems) {
 		p.bad("IMREPORT_LOG_LEVEL", "%q is not one of debug, info, warn, error", e.get("IMREPORT_LOG_LEVEL"))
 	}
 	p.dur("IMREPORT_SHUTDOWN_TIMEOUT", e.get("IMREPORT_SHUTDOWN_TIMEOUT"), &c.ShutdownTimeout, time.Second)
+	p.boolean("IMREPORT_OWNER_GROUP", e.get("IMREPORT_OWNER_GROUP"), &c.OwnerGroup)
+	p.dur("IMREPORT_OWNER_SESSION_TIMEOUT", e.get("IMREPORT_OWNER_SESSION_TIMEOUT"), &c.OwnerSession, 6*time.Second)
 	p.dur("IMREPORT_PROGRESS_INTERVAL", e.get("IMREPORT_PROGRESS_INTERVAL"), &c.ProgressEvery, time.Second)
 }
 

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/imreport/imreport/internal/retry"
+	"github.com/imreport/imreport/internal/ownership"
 	"github.com/imreport/imreport/internal/service/progress"
 	"github.com/imreport/imreport/internal/state"
 	"github.com/imreport/imreport/pipeline"
@@ -16,15 +17,22 @@ import (
 
 // runPipeline builds the pipeline, starts its progress reporter and the
 // callback receiver, and runs it on pipeCtx; ctx is Run's own.
-func (r *run) runPipeline(ctx, pipeCtx context.Context, codec *schema.Codec, client *source.Client, writer *sink.Writer, opened state.Opened) error {
+func (r *run) runPipeline(ctx, pipeCtx context.Context, codec *schema.Codec, client *source.Client, writer *sink.Writer, opened state.Opened, lease *ownership.Lease) error {
 	var reporter *progress.Reporter
-	snapshots := state.NewWriter(writer, r.cfg.Sink.AppKey, r.cfg.Logger, func(s state.Snapshot) { r.m.SnapshotWritten(s.Sequence) })
+	var pub interface {
+		pipeline.Publisher
+		PutState(ctx context.Context, key string, value []byte) error
+	} = writer
+	if lease != nil {
+		pub = fenced{Writer: writer, lease: lease}
+	}
+	snapshots := state.NewWriter(pub, r.cfg.Sink.AppKey, r.cfg.Logger, func(s state.Snapshot) { r.m.SnapshotWritten(s.Sequence) })
 	pc := r.pipelineConfig(codec, client.APIVersion(), func() *progress.Reporter { return reporter })
 	pc.Lineage = opened.Lineage
 	pc.OnSnapshot = func(s pipeline.Snapshot) {
 		snapshots.Offer(state.FromPipeline(s, r.cfg.Sink.AppKey, r.cfg.Sink.Topic, opened.Lineage, r.now()))
 	}
-	p, err := pipeline.New(pc, client, writer, opened.Store)
+	p, err := pipeline.New(pc, client, pub, opened.Store)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/imreport/imreport/checkpoint"
+	"github.com/imreport/imreport/internal/ownership"
 	"github.com/imreport/imreport/internal/retry"
 	"github.com/imreport/imreport/internal/service/metrics"
 	"github.com/imreport/imreport/internal/service/progress"
@@ -41,6 +42,8 @@ type Config struct {
 	Registry    registry.Config // URLs empty = no registry
 	Subject     string          // the value schema's subject
 	ValueFormat schema.Framing
+
+	Owner Owner // the owner group; off unless Enabled
 
 	HTTPAddr     string          // "" = no HTTP server
 	Progress     progress.Plan   //
@@ -129,25 +132,34 @@ func Run(ctx context.Context, cfg Config, hooks Hooks) (err error) {
 		}
 		return err
 	}
-	opened, err := r.openState(pipeCtx, writer)
+	defer r.board.StartProbe(pipeCtx, KafkaProbeInterval, 5*time.Second, func(ctx context.Context) error {
+		_, err := writer.Marks(ctx, time.Time{})
+		return err
+	}, hooks.ProbeSleep)()
+	writer.WarnTimeConfig(pipeCtx, cfg.Pipeline.Start, r.now())
+	if !cfg.Owner.Enabled {
+		return r.runOwned(ctx, pipeCtx, codec, client, writer, nil)
+	}
+	return r.runMember(ctx, pipeCtx, codec, client, writer)
+}
+
+// runOwned opens the checkpoint (restoring it from the state topic if need
+// be) and runs the pipeline on it; with a lease, every Kafka write of the
+// run is fenced by it.
+func (r *run) runOwned(ctx, pipeCtx context.Context, codec *schema.Codec, client *source.Client, writer *sink.Writer, lease *ownership.Lease) (err error) {
+	opened, err := r.openState(pipeCtx, writer, lease)
 	if err != nil {
 		if pipeCtx.Err() != nil {
 			return nil
 		}
 		return err
 	}
-	store := opened.Store
 	defer func() {
-		if cerr := store.Close(); cerr != nil {
+		if cerr := opened.Store.Close(); cerr != nil {
 			err = errors.Join(err, cerr)
 		}
 	}()
-	defer r.board.StartProbe(pipeCtx, KafkaProbeInterval, 5*time.Second, func(ctx context.Context) error {
-		_, err := writer.Marks(ctx, time.Time{})
-		return err
-	}, hooks.ProbeSleep)()
-	writer.WarnTimeConfig(pipeCtx, cfg.Pipeline.Start, r.now())
-	return r.runPipeline(ctx, pipeCtx, codec, client, writer, opened)
+	return r.runPipeline(ctx, pipeCtx, codec, client, writer, opened, lease)
 }
 
 // newRun returns the clock, the status board and the metrics of a run.
@@ -193,7 +205,7 @@ func shutdown(srv *http.Server) {
 // checked against (or restored from) the newest snapshot in the state topic
 // (state.Open). Reading the state topic is retried like the pipeline's
 // Kafka reads, with a bound: Kafka answered EnsureTopic already.
-func (r *run) openState(ctx context.Context, writer *sink.Writer) (state.Opened, error) {
+func (r *run) openState(ctx context.Context, writer *sink.Writer, lease *ownership.Lease) (state.Opened, error) {
 	logger := r.cfg.Logger
 	policy := retry.Policy{Initial: time.Second, Max: 5 * time.Second, MaxAttempts: 10,
 		OnRetry: func(attempt int, err error, wait time.Duration) {
@@ -205,6 +217,13 @@ func (r *run) openState(ctx context.Context, writer *sink.Writer) (state.Opened,
 		opened, err = state.Open(ctx, state.Options{Checkpoint: r.cfg.Checkpoint,
 			Identity: checkpoint.Identity{AppKey: r.cfg.Sink.AppKey, Topic: r.cfg.Sink.Topic},
 			Kafka:    writer, Logger: logger, Now: r.now})
+		if err == nil && lease != nil {
+			// Restored from what another owner wrote: make sure it has
+			// not taken over since.
+			if err = lease.Check(ctx); err != nil {
+				err = errors.Join(err, opened.Store.Close())
+			}
+		}
 		return err
 	})
 	if err != nil {
