@@ -103,8 +103,10 @@ func Run(ctx context.Context, cfg Config, owned func(ctx context.Context, l *Lea
 		now = time.Now
 	}
 	heartbeat := max(cfg.SessionTimeout/10, 100*time.Millisecond)
+	balancer := newSticky()
 	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                cfg.GroupID,
+		GroupBalancers:    []kafka.GroupBalancer{balancer},
 		Brokers:           cfg.Brokers,
 		Dialer:            cfg.Dialer,
 		Topics:            []string{cfg.Topic},
@@ -134,12 +136,14 @@ func Run(ctx context.Context, cfg Config, owned func(ctx context.Context, l *Lea
 			continue
 		}
 		if !holds(gen, cfg.Topic) {
+			balancer.setHeld(-1)
 			if !standby {
 				cfg.Logger.Info("standing by: another member owns the app", "group", cfg.GroupID, "member", gen.MemberID, "generation", gen.ID)
 				standby = true
 			}
 			continue
 		}
+		balancer.setHeld(gen.ID)
 		standby = false
 		since := now()
 		type result struct {

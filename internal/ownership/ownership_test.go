@@ -111,3 +111,19 @@ wait:
 		t.Fatalf("Check of the old lease = %v, want ErrNotOwner", err)
 	}
 }
+
+// TestStickyAssignment: the state partition goes to the most recent
+// holder, whoever joins; without one, to the lowest member id.
+func TestStickyAssignment(t *testing.T) {
+	parts := []kafka.Partition{{Topic: "s", ID: 0}}
+	got := newSticky().AssignGroups([]kafka.GroupMember{
+		{ID: "b", UserData: []byte("-1")}, {ID: "c", UserData: []byte("7")}, {ID: "a", UserData: []byte("3")},
+	}, parts)
+	if len(got["c"]["s"]) != 1 || len(got["a"]["s"]) != 0 || len(got["b"]["s"]) != 0 {
+		t.Fatalf("assignment %v, want the partition for c (held it in generation 7)", got)
+	}
+	got = newSticky().AssignGroups([]kafka.GroupMember{{ID: "b"}, {ID: "a", UserData: []byte("x")}}, parts)
+	if len(got["a"]["s"]) != 1 {
+		t.Fatalf("assignment %v, want the partition for a (lowest id, no holder)", got)
+	}
+}
