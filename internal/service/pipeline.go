@@ -4,8 +4,8 @@ import (
 	"context"
 	"time"
 
-	"github.com/imreport/imreport/internal/retry"
 	"github.com/imreport/imreport/internal/ownership"
+	"github.com/imreport/imreport/internal/retry"
 	"github.com/imreport/imreport/internal/service/progress"
 	"github.com/imreport/imreport/internal/state"
 	"github.com/imreport/imreport/pipeline"
