@@ -62,7 +62,7 @@ type Config struct {
 	Topic      string
 	DLQTopic   string
 	StateTopic string // "" = not checked
-	SASL       bool // SASL is configured: a failed connection may be a wrong password
+	SASL       bool   // SASL is configured: a failed connection may be a wrong password
 	Registry   Registry
 	Subject    string
 	SchemaText string
