@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,6 +34,16 @@ func TestOwnerGroup(t *testing.T) {
 		a, b := g.start(t), g.start(t)
 		owner, standby := g.whoOwns(t, a, b)
 		standby.waitForLog(t, "standing by", time.Minute)
+		// The standby answers the vendor's callbacks 503: only the owner
+		// can put a message in Kafka exactly once.
+		resp, err := http.Post("http://"+g.callback[standby]+"/callback", "application/json", strings.NewReader(`[]`))
+		if err != nil {
+			t.Fatalf("callback to the standby: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("callback to the standby: %d, want 503", resp.StatusCode)
+		}
 		g.waitExit(t, owner)
 		// The owner finished and left: the standby takes over, restores
 		// (its file is not the owner's) and finds nothing left to do.
@@ -100,6 +111,8 @@ type ownerRig struct {
 	logDir  string
 	bin     string
 	n       int
+	// callback is each member's callback address.
+	callback map[*chaosChild]string
 }
 
 func newOwnerRig(t *testing.T, bin string, seed uint64, count int) *ownerRig {
@@ -109,7 +122,7 @@ func newOwnerRig(t *testing.T, bin string, seed uint64, count int) *ownerRig {
 	_, apiURL := testkit.Simulator(t, simulator.Config{AppKey: harness.AppKey, MasterSecret: harness.Secret}, msgs)
 	brokers := persistentKafka(t)
 	dir := t.TempDir()
-	g := &ownerRig{msgs: msgs, brokers: brokers, dir: dir, logDir: chaosLogDir(t, dir), bin: bin}
+	g := &ownerRig{msgs: msgs, brokers: brokers, dir: dir, logDir: chaosLogDir(t, dir), bin: bin, callback: map[*chaosChild]string{}}
 	g.env = map[string]string{
 		"IMREPORT_APP_KEY":                  harness.AppKey,
 		"IMREPORT_MASTER_SECRET":            harness.Secret,
@@ -141,7 +154,11 @@ func (g *ownerRig) start(t *testing.T) *chaosChild {
 		env[k] = v
 	}
 	env["IMREPORT_CHECKPOINT_PATH"] = filepath.Join(g.dir, fmt.Sprintf("member-%d.db", g.n))
-	return startChild(t, g.bin, env, filepath.Join(g.logDir, fmt.Sprintf("member-%d.log", g.n)))
+	addr := fmt.Sprintf("127.0.0.1:%d", harness.FreeLoopbackPort(t))
+	env["IMREPORT_CALLBACK_ADDR"] = addr
+	c := startChild(t, g.bin, env, filepath.Join(g.logDir, fmt.Sprintf("member-%d.log", g.n)))
+	g.callback[c] = addr
+	return c
 }
 
 // whoOwns waits until one of a and b owns the app and returns it first.

@@ -30,11 +30,19 @@ func (r *run) runMember(ctx, pipeCtx context.Context, codec *schema.Codec, clien
 	}
 	group := GroupID(r.cfg.Sink.AppKey, r.cfg.Sink.Topic)
 	r.board.SetOwner(status.Owner{Role: "standby", Group: group, Since: r.now()})
+	callbacks := &standbyCallbacks{addr: r.cfg.CallbackAddr, logger: r.cfg.Logger}
+	callbacks.start()
+	defer callbacks.stop()
 	return ownership.Run(pipeCtx, ownership.Config{
 		GroupID: group, Brokers: r.cfg.Sink.Brokers, Dialer: dialer, Topic: writer.StateTopic(),
 		SessionTimeout: r.cfg.Owner.SessionTimeout, Logger: r.cfg.Logger, Now: r.now,
 		OnChange: func(owner bool, member string, generation int32, since time.Time) {
 			r.m.Owner(owner)
+			if owner {
+				callbacks.stop()
+			} else {
+				callbacks.start()
+			}
 			if owner {
 				r.board.SetOwner(status.Owner{Role: "owner", Group: group, MemberID: member, Generation: generation, Since: since})
 			} else {

@@ -187,7 +187,9 @@ func (b *Board) Ready() (bool, string) {
 		o := b.owner
 		b.mu.Unlock()
 		if o != nil && o.Role == "standby" {
-			return false, "standing by since " + o.Since.UTC().Format(time.RFC3339) + ": another member of group " + o.Group + " owns the app"
+			// Ready to take over: a rollout may go on, and the callbacks
+			// a Service sends here are answered 503 (the vendor retries).
+			return true, ""
 		}
 		return false, "starting: the checkpoint or the Kafka topics are not ready yet"
 	}

@@ -11,9 +11,9 @@ type Owner struct {
 	Since      time.Time `json:"since,omitzero"` // owner: since when; standby: since when it stands by
 }
 
-// SetOwner records this member's role. A standby is not ready: it runs no
-// pipeline (and no callback receiver), so a Kubernetes Service sends the
-// vendor's callbacks to the owner.
+// SetOwner records this member's role. A standby runs no pipeline; it is
+// ready (to take over: a rolling update of a Deployment with a standby
+// must go on), and answers the vendor's callbacks 503.
 func (b *Board) SetOwner(o Owner) {
 	b.mu.Lock()
 	b.owner = &o
