@@ -52,13 +52,13 @@ func TestOwnerGroup(t *testing.T) {
 		g.assertExact(t)
 	})
 	t.Run("five kill -9s of the owner", func(t *testing.T) {
-		g := newOwnerRig(t, bin, 2, 60_000)
+		g := newOwnerRig(t, bin, 2, 50_000)
 		a, b := g.start(t), g.start(t)
 		owner, standby := g.whoOwns(t, a, b)
 		var takeovers []time.Duration
 		for i := range 5 {
-			owner.waitForLog(t, `"reconciled with kafka"`, time.Minute)
-			time.Sleep(time.Second) // under load: the owner publishes
+			owner.waitForLog(t, `"stream":"messages","cursor"`, time.Minute) // its pipeline runs
+			time.Sleep(1500 * time.Millisecond)                              // under load: the owner publishes
 			killed := time.Now()
 			owner.kill()
 			standby.waitForLog(t, "owner of the app", time.Minute)
