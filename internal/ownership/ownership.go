@@ -38,8 +38,13 @@ type Config struct {
 	// SessionTimeout is how long the coordinator waits for a silent
 	// member before it gives its partition to another; 0 = 10s.
 	SessionTimeout time.Duration
-	Logger         *slog.Logger
-	Now            func() time.Time // nil = time.Now
+	// RebalanceTimeout is how long the coordinator waits, in a rebalance,
+	// for a live member to rejoin: an owner whose generation ended first
+	// lets its write in flight finish, and no other member may be given
+	// the partition meanwhile. 0 = SessionTimeout.
+	RebalanceTimeout time.Duration
+	Logger           *slog.Logger
+	Now              func() time.Time // nil = time.Now
 	// OnChange, if set, is told when this member becomes the owner
 	// (owner true) and when it stops being one.
 	OnChange func(owner bool, memberID string, generation int32, since time.Time)
@@ -102,6 +107,9 @@ func Run(ctx context.Context, cfg Config, owned func(ctx context.Context, l *Lea
 	if now == nil {
 		now = time.Now
 	}
+	if cfg.RebalanceTimeout < cfg.SessionTimeout {
+		cfg.RebalanceTimeout = cfg.SessionTimeout
+	}
 	heartbeat := max(cfg.SessionTimeout/10, 100*time.Millisecond)
 	balancer := newSticky()
 	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
@@ -111,7 +119,7 @@ func Run(ctx context.Context, cfg Config, owned func(ctx context.Context, l *Lea
 		Dialer:            cfg.Dialer,
 		Topics:            []string{cfg.Topic},
 		SessionTimeout:    cfg.SessionTimeout,
-		RebalanceTimeout:  cfg.SessionTimeout,
+		RebalanceTimeout:  cfg.RebalanceTimeout,
 		HeartbeatInterval: heartbeat,
 		JoinGroupBackoff:  time.Second,
 		Timeout:           cfg.SessionTimeout / 2,

@@ -36,6 +36,10 @@ func (r *run) runMember(ctx, pipeCtx context.Context, codec *schema.Codec, clien
 	return ownership.Run(pipeCtx, ownership.Config{
 		GroupID: group, Brokers: r.cfg.Sink.Brokers, Dialer: dialer, Topic: writer.StateTopic(),
 		SessionTimeout: r.cfg.Owner.SessionTimeout, Logger: r.cfg.Logger, Now: r.now,
+		// An owner whose generation ends drains its write in flight (up
+		// to the shutdown timeout, then fences it within the write
+		// timeout) before it rejoins: the coordinator waits that long.
+		RebalanceTimeout: shutdownTimeout(r.cfg.Pipeline.ShutdownTimeout) + 15*time.Second,
 		OnChange: func(owner bool, member string, generation int32, since time.Time) {
 			r.m.Owner(owner)
 			if owner {
@@ -76,4 +80,12 @@ func (f fenced) PutState(ctx context.Context, key string, value []byte) error {
 		return err
 	}
 	return f.Writer.PutState(ctx, key, value)
+}
+
+// shutdownTimeout is the pipeline's, with its default.
+func shutdownTimeout(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 15 * time.Second
+	}
+	return d
 }
