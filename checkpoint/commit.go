@@ -49,6 +49,22 @@ type Commit struct {
 
 	// Now is recorded as State.Updated; zero means time.Now().
 	Now time.Time
+
+	// Floor, when not nil, replaces the stored floor (State.Floor): Kafka
+	// offsets, topic -> partition -> offset, below every record whose
+	// msgid is still in Seen (or held by the caller). A restore from a
+	// snapshot, which holds no msgids, reads back from there. Same
+	// constraints as Marks.
+	Floor map[string]map[int]int64
+
+	// Sequence, when not zero, is stored as State.Sequence: the caller's
+	// commit sequence, which continues across restores (the snapshot in
+	// Kafka carries the same number).
+	Sequence uint64
+
+	// Lineage, when not empty, is stored as State.Lineage: the history
+	// this file continues (a new one starts at each restore).
+	Lineage string
 }
 
 // Commit applies c in exactly one bbolt read-write transaction, fsynced
@@ -83,6 +99,12 @@ func (s *Store) Commit(c Commit) error {
 	marks, err := sortedMarks(c.Marks)
 	if err != nil {
 		return s.errorf("commit", err)
+	}
+	var floor []byte
+	if c.Floor != nil {
+		if floor, err = encFloor(c.Floor); err != nil {
+			return s.errorf("commit", err)
+		}
 	}
 	now := c.Now
 	if now.IsZero() {
@@ -167,6 +189,9 @@ func (s *Store) Commit(c Commit) error {
 			}
 		}
 
+		if err := putLineage(b.meta, c, floor); err != nil {
+			return err
+		}
 		if err := b.meta.Put(keySeenCount, encUint(count)); err != nil {
 			return err
 		}

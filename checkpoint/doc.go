@@ -62,6 +62,12 @@ stored as their two's-complement uint64.
 	    "updated"     time of the last Commit, Unix nanoseconds int64 (absent until the first Commit)
 	    "pruned_before" highest Commit.PruneBefore applied, Unix seconds int64 (absent until the
 	                  first pruning): seen entries below it may be gone (State.PrunedBefore)
+	    "floor"       Commit.Floor (absent until stored): per entry the topic's length (2 bytes), the
+	                  topic, the partition (4 bytes), the offset (8 bytes); every record whose msgid
+	                  is in seen is at or above it (a restore from Kafka reads back from there)
+	    "sequence"    Commit.Sequence, uint64 (absent until stored): the commit sequence, which
+	                  the snapshot in Kafka's state topic carries too
+	    "lineage"     Commit.Lineage (absent until stored): the history the file continues
 	cursors
 	    stream name -> cursor, Unix seconds int64
 	seen

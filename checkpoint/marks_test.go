@@ -5,6 +5,8 @@ import (
 	"errors"
 	"maps"
 	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -290,5 +292,60 @@ func TestMarkKeyRoundTrip(t *testing.T) {
 		if !ok || topic != tc.topic || p != tc.p {
 			t.Errorf("decMarkKey(markKey(%q, %d)) = %q, %d, %v", tc.topic, tc.p, topic, p, ok)
 		}
+	}
+}
+
+func TestCommitStoresFloorSequenceAndLineage(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cp.db")
+	s, err := Open(Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Bind(Identity{AppKey: "a", Topic: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Floor != nil || st.Sequence != 0 || st.Lineage != "" {
+		t.Fatalf("new file: floor %v sequence %d lineage %q, want none", st.Floor, st.Sequence, st.Lineage)
+	}
+	floor := map[string]map[int]int64{"t": {0: 5, 1: 0}, "t.dlq": {0: 7}}
+	if err := s.Commit(Commit{Floor: floor, Sequence: 42, Lineage: "L1"}); err != nil {
+		t.Fatal(err)
+	}
+	// A commit without them keeps them.
+	if err := s.Commit(Commit{Seen: map[int64]int64{1: 10}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(Options{Path: path, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st, err = s.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(st.Floor, floor) || st.Sequence != 42 || st.Lineage != "L1" {
+		t.Fatalf("floor %v sequence %d lineage %q, want %v 42 L1", st.Floor, st.Sequence, st.Lineage, floor)
+	}
+}
+
+func TestCommitRejectsAnInvalidFloor(t *testing.T) {
+	s, err := Open(Options{Path: filepath.Join(t.TempDir(), "cp.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Bind(Identity{AppKey: "a", Topic: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(Commit{Floor: map[string]map[int]int64{"t": {0: -1}}}); err == nil {
+		t.Fatal("negative floor offset accepted")
 	}
 }

@@ -38,6 +38,17 @@ type State struct {
 
 	// Updated is the time of the last Commit (UTC), zero if none.
 	Updated time.Time
+
+	// Floor is the last Commit.Floor stored: Kafka offsets below every
+	// record whose msgid is in Seen. nil when none was ever stored (a file
+	// of an older build).
+	Floor map[string]map[int]int64
+
+	// Sequence is the last Commit.Sequence stored; 0 if none.
+	Sequence uint64
+
+	// Lineage is the last Commit.Lineage stored; "" if none.
+	Lineage string
 }
 
 // Load reads the whole checkpoint in one read transaction. It also checks
@@ -59,6 +70,9 @@ func (s *Store) Load() (State, error) {
 			return err
 		}
 		if st.Commits, err = mustUint(b.meta, keyCommits); err != nil {
+			return err
+		}
+		if err := readLineage(b.meta, &st); err != nil {
 			return err
 		}
 		if pb, ok, err := getUint(b.meta, keyPrunedBefore); err != nil {

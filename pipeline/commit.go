@@ -94,12 +94,16 @@ func (p *Pipeline) commit(moved map[string]time.Time, pub *pageWriter, full bool
 	}
 	full = full || pub.ambiguous || pub.marksMoved
 	c.Seen, c.Marks = pub.settle(c.PruneBefore, full)
+	p.start.sequence++
+	p.start.prunedBefore = max(p.start.prunedBefore, c.PruneBefore)
+	c.Sequence, c.Floor, c.Lineage = p.start.sequence, cloneMarks(pub.floor()), p.cfg.Lineage
+	snap := Snapshot{Sequence: c.Sequence, Floor: c.Floor, PrunedBefore: p.start.prunedBefore}
 	if c.PruneBefore > 0 {
 		pub.seen.prune(c.PruneBefore)
 		p.index.prune(c.PruneBefore)
 	}
 	p.stats.seen.Store(int64(pub.seen.len()))
-	ic := &inflightCommit{moved: moved, done: make(chan error, 1), finished: make(chan struct{})}
+	ic := &inflightCommit{moved: moved, snap: snap, done: make(chan error, 1), finished: make(chan struct{})}
 	var prev *inflightCommit
 	if n := len(pub.committing); n > 0 {
 		prev = pub.committing[n-1]
@@ -133,6 +137,7 @@ const maxQueuedCommits = 4
 // the background.
 type inflightCommit struct {
 	moved    map[string]time.Time
+	snap     Snapshot
 	done     chan error    // its result, for the publisher
 	finished chan struct{} // closed after the transaction; failed is set then
 	failed   bool
@@ -175,6 +180,11 @@ func (p *Pipeline) applyCommit(pub *pageWriter, err error) error {
 	p.mu.Unlock()
 	if p.cfg.OnCommit != nil {
 		p.cfg.OnCommit(Progress{Cursors: p.Cursors(), Stats: p.Stats()})
+	}
+	if p.cfg.OnSnapshot != nil {
+		snap := c.snap
+		snap.Cursors = p.Cursors()
+		p.cfg.OnSnapshot(snap)
 	}
 	return nil
 }

@@ -93,6 +93,20 @@
 // horizon (a stream added later, a cursor moved back), the read-back also
 // covers everything published since that stream's start.
 //
+// # State in Kafka
+//
+// Every commit also carries a Snapshot (Config.OnSnapshot, after the commit
+// is durable): the cursors, a commit sequence that continues the
+// checkpoint's, the pruning horizon, and the floor: Kafka offsets below
+// every record whose msgid the dedupe set still holds. The publisher keeps,
+// per Kafka write, the marks of the records acknowledged before it and the
+// largest horizon it published (an epoch); an epoch matters until pruning
+// passes that horizon, and the floor is the oldest epoch's marks (or the
+// last commit's end offsets when none matters). A checkpoint seeded from a
+// snapshot alone (its floor as marks) therefore recovers, by the start-up
+// read-back, every msgid a query can still return; the read-back is about
+// the lookback's records, not the history's.
+//
 // # Dead letters
 //
 // A message with a readable msgid that cannot be decoded, transformed or

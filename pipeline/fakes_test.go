@@ -456,6 +456,18 @@ func (f *fakeCheckpoint) Commit(c checkpoint.Commit) error {
 			}
 		}
 	}
+	if c.Floor != nil {
+		f.state.Floor = map[string]map[int]int64{}
+		for t, ps := range c.Floor {
+			f.state.Floor[t] = maps.Clone(ps)
+		}
+	}
+	if c.Sequence > 0 {
+		f.state.Sequence = c.Sequence
+	}
+	if c.Lineage != "" {
+		f.state.Lineage = c.Lineage
+	}
 	f.state.Commits++
 	f.state.Updated = c.Now.UTC()
 	rec := c

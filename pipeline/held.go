@@ -31,6 +31,7 @@ func (w *pageWriter) settle(pruneBefore int64, full bool) (map[int64]int64, mark
 		w.held = append(w.held, heldSeen{from: w.ends, ids: w.pending})
 		w.pending = nil
 	}
+	w.pruneEpochs(pruneBefore)
 	if pruneBefore > 0 {
 		kept := w.held[:0]
 		for _, h := range w.held {

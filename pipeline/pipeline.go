@@ -99,6 +99,14 @@ type Config struct {
 
 	// OnCommit, if set, is called after every checkpoint commit.
 	OnCommit func(Progress)
+	// Lineage, if set, is stored with every commit
+	// (checkpoint.Commit.Lineage): the history the checkpoint continues.
+	Lineage string
+	// OnSnapshot, if set, is called after every checkpoint commit,
+	// including the one that ends reconciliation, with what a restore
+	// needs (Snapshot), in commit order, from the publisher's goroutine.
+	// It must be quick.
+	OnSnapshot func(Snapshot)
 	// OnPublished, if set, is called by the publisher for every record
 	// Kafka acknowledged, with the path it came by (PathPoll, PathCallback)
 	// and the time of the acknowledgement. It must be quick.
@@ -175,6 +183,14 @@ type Pipeline struct {
 	// For progress reports: set by Run before its stages start.
 	began     map[string]time.Time // the cursors when Run started
 	perStream streamCounters
+
+	// start is what Run found: the floor after reconciliation and the
+	// sequence and pruning horizon to continue (floor.go).
+	start struct {
+		floor        marks
+		sequence     uint64
+		prunedBefore int64
+	}
 }
 
 // New checks cfg and returns a Pipeline.

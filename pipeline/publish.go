@@ -22,8 +22,19 @@ func (w *pageWriter) publish(recs []sink.Record, horizon func(sink.Record) int64
 // made already (a write in flight, see flight.go): *first is its result.
 func (w *pageWriter) publishFrom(recs []sink.Record, horizon func(sink.Record) int64, path string, first *error) error {
 	p := w.p
+	// Every record this call publishes, or finds landed, is at or above
+	// the marks of the records acknowledged before it: one epoch of the
+	// floor (floor.go).
+	from, before := w.writeFrom(), len(w.pending)
+	w.epochMax = 0
+	defer func() {
+		if len(w.pending) > before {
+			w.addEpoch(from, w.epochMax)
+		}
+	}()
 	done := func(r sink.Record, at time.Time) {
 		h := horizon(r)
+		w.epochMax = max(w.epochMax, h)
 		w.seen.add(r.MsgID, h)
 		w.landedMarks(r)
 		w.pending = append(w.pending, r.MsgID)
@@ -118,6 +129,7 @@ func (w *pageWriter) readBack(ctx context.Context) error {
 	recovered := 0
 	for id, h := range found {
 		if !w.seen.has(id) {
+			w.epochMax = max(w.epochMax, h)
 			w.seen.add(id, h)
 			w.pending = append(w.pending, id)
 			recovered++

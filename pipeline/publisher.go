@@ -96,6 +96,12 @@ type pageWriter struct {
 	pushed pushState // see push.go
 
 	committing []*inflightCommit // commits whose transaction runs or waits, oldest first
+
+	// epochs are the msgids in seen by the write that published them,
+	// oldest first: the floor (floor.go); epochMax is the largest horizon
+	// of the write being landed.
+	epochs   []epoch
+	epochMax int64
 }
 
 // newPageWriter returns the publisher's state at the start of a run: seen
@@ -104,6 +110,16 @@ type pageWriter struct {
 func (p *Pipeline) newPageWriter(ctx, writeCtx context.Context, seen *seenSet, safe marks) *pageWriter {
 	w := &pageWriter{p: p, ctx: ctx, writeCtx: writeCtx, seen: seen, marks: safe, ends: safe, next: newOutgoing(),
 		landedEnds: cloneMarks(safe), landedOK: len(safe) > 0, marksAsked: p.cfg.Now(), trackers: map[string]*tracker[job]{}}
+	if p.start.floor != nil && seen.len() > 0 {
+		// What the run starts with: every msgid in seen is above the
+		// initial floor, and stays there until its newest horizon is
+		// pruned.
+		var maxH int64
+		for _, h := range seen.ids {
+			maxH = max(maxH, h)
+		}
+		w.epochs = []epoch{{from: p.start.floor, maxH: maxH}}
+	}
 	for _, s := range p.cfg.Streams {
 		w.trackers[s.String()] = newTracker(p.firstWindowStart(s.String()), func(_ int64, j job) int64 { return j.window.To.Unix() })
 	}

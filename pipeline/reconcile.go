@@ -105,10 +105,39 @@ func (p *Pipeline) reconcile(ctx context.Context, state checkpoint.State, seen *
 		p.cfg.Logger.Info("reconciled with kafka", "records_after_checkpoint", records,
 			"unknown_to_checkpoint", len(pending), "elapsed", time.Since(began).Round(time.Millisecond))
 	}
-	if err := p.cp.Commit(checkpoint.Commit{Seen: pending, Marks: ends, Now: p.cfg.Now()}); err != nil {
+	var read marks // where the read-back started; nil if it read nothing
+	if records > 0 || len(pending) > 0 {
+		read = old
+		if len(added) > 0 {
+			read = nil // the read-back's own from, which covers old: recomputed below
+		}
+	}
+	if len(added) > 0 {
+		at, err := p.pub.Marks(ctx, since)
+		if err != nil {
+			return nil, fmt.Errorf("pipeline: reconcile with kafka: %w", err)
+		}
+		read = lowest(old, at)
+	}
+	floor, err := p.initialFloor(ctx, state, seen, read, len(pending), ends)
+	if err != nil {
+		return nil, err
+	}
+	p.start.floor = floor
+	p.start.prunedBefore = state.PrunedBefore
+	p.start.sequence = state.Sequence
+	if p.start.sequence == 0 {
+		p.start.sequence = state.Commits
+	}
+	p.start.sequence++
+	c := checkpoint.Commit{Seen: pending, Marks: ends, Now: p.cfg.Now(), Floor: cloneMarks(floor), Sequence: p.start.sequence, Lineage: p.cfg.Lineage}
+	if err := p.cp.Commit(c); err != nil {
 		return nil, &commitError{err: err}
 	}
 	p.stats.commits.Add(1)
+	if p.cfg.OnSnapshot != nil {
+		p.cfg.OnSnapshot(Snapshot{Cursors: p.Cursors(), Sequence: c.Sequence, Floor: c.Floor, PrunedBefore: p.start.prunedBefore})
+	}
 	return ends, nil
 }
 

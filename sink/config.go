@@ -23,7 +23,10 @@ type Config struct {
 	Brokers  []string // host:port, at least one
 	Topic    string   // required
 	DLQTopic string   // dead-letter topic; "" = Topic + ".dlq"; must differ from Topic
-	AppKey   string   // written in every record's app_key header
+	// StateTopic is the compacted topic of the pipeline's snapshots; "" =
+	// Topic + ".state"; must differ from Topic and DLQTopic.
+	StateTopic string
+	AppKey     string // written in every record's app_key header
 
 	Compression       string // none, gzip, snappy, lz4, zstd; "" = snappy
 	CreateTopic       bool   // create the main and dead-letter topics if they do not exist

@@ -179,8 +179,11 @@ func TestEnsureTopic(t *testing.T) {
 		if err != nil || n != 3 {
 			t.Fatalf("second EnsureTopic = %d, %v; want 3, nil", n, err)
 		}
-		if got := strings.Count(logs.String(), "created kafka topic"); got != 2 {
-			t.Errorf("creation logged %d times, want twice (main and dead-letter topic, once each)", got)
+		if got := strings.Count(logs.String(), "created kafka topic"); got != 3 {
+			t.Errorf("creation logged %d times, want three times (main, dead-letter and state topic, once each)", got)
+		}
+		if !strings.Contains(logs.String(), `msg="created kafka topic" topic=created.state partitions=1 `) {
+			t.Errorf("state topic not created with one partition: %q", logs.String())
 		}
 	})
 
@@ -226,7 +229,7 @@ func TestEnsureTopic(t *testing.T) {
 	})
 
 	t.Run("existing topic left alone", func(t *testing.T) {
-		c := newCluster(t, kfake.NumBrokers(3), kfake.SeedTopics(5, "existing", "existing.dlq"))
+		c := newCluster(t, kfake.NumBrokers(3), kfake.SeedTopics(5, "existing", "existing.dlq", "existing.state"))
 		var logs logBuffer
 		cfg := testConfig(c, "existing") // asks for 3 partitions
 		cfg.Logger = logs.logger()

@@ -61,8 +61,8 @@ func TestEnsureTopicReplicationFactor(t *testing.T) {
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			if len(sent) != 2 || sent[0] != tc.wantSent || sent[1] != tc.wantSent {
-				t.Errorf("CreateTopics asked for replication factors %v, want %d for both topics", sent, tc.wantSent)
+			if len(sent) != 3 || sent[0] != tc.wantSent || sent[1] != tc.wantSent || sent[2] != tc.wantSent {
+				t.Errorf("CreateTopics asked for replication factors %v, want %d for the three topics", sent, tc.wantSent)
 			}
 			for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
 				if !strings.Contains(line, "created kafka topic") {
@@ -72,8 +72,8 @@ func TestEnsureTopicReplicationFactor(t *testing.T) {
 					t.Errorf("log line %q lacks %q or %q", line, tc.wantGot, tc.wantFrom)
 				}
 			}
-			if n := strings.Count(logs.String(), "created kafka topic"); n != 2 {
-				t.Errorf("%d topic creations logged, want 2:\n%s", n, logs.String())
+			if n := strings.Count(logs.String(), "created kafka topic"); n != 3 {
+				t.Errorf("%d topic creations logged, want 3 (main, dead-letter, state):\n%s", n, logs.String())
 			}
 		})
 	}

@@ -38,6 +38,9 @@ func (w *Writer) EnsureTopic(ctx context.Context) (int, error) {
 	if dlqErr != nil {
 		return 0, dlqErr
 	}
+	if err := w.ensureStateTopic(ctx, client); err != nil {
+		return 0, err
+	}
 	return n, nil
 }
 
@@ -48,6 +51,12 @@ func (w *Writer) client() *kafka.Client {
 
 // ensureTopic is EnsureTopic for one topic.
 func (w *Writer) ensureTopic(ctx context.Context, client *kafka.Client, topic string) (int, error) {
+	return w.ensureTopicWith(ctx, client, topic, w.cfg.Partitions, nil)
+}
+
+// ensureTopicWith is ensureTopic with the partitions and configuration a
+// created topic gets.
+func (w *Writer) ensureTopicWith(ctx context.Context, client *kafka.Client, topic string, partitions int, configs []kafka.ConfigEntry) (int, error) {
 	n, err := w.partitions(ctx, client, topic)
 	if err == nil {
 		return n, nil
@@ -64,15 +73,16 @@ func (w *Writer) ensureTopic(ctx context.Context, client *kafka.Client, topic st
 	}
 	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
 		Topic:             topic,
-		NumPartitions:     w.cfg.Partitions,
+		NumPartitions:     partitions,
 		ReplicationFactor: rf,
+		ConfigEntries:     configs,
 	}}})
 	if err != nil {
 		return 0, fmt.Errorf("kafka create topic %q: %w", topic, err)
 	}
 	if e := resp.Errors[topic]; e != nil && !errors.Is(e, kafka.TopicAlreadyExists) {
 		return 0, fmt.Errorf("kafka create topic %q (%d partitions, replication factor %s): %w",
-			topic, w.cfg.Partitions, how, e)
+			topic, partitions, how, e)
 	}
 	n, err = w.awaitTopic(ctx, client, topic)
 	if err != nil {

@@ -48,6 +48,7 @@ type Writer struct {
 	mu     sync.Mutex
 	main   *kafka.Writer
 	dlq    *kafka.Writer
+	state  *kafka.Writer // made on the first PutState
 	closed bool
 
 	// partitionsOf is each topic's partition count as Marks last saw it;
@@ -71,6 +72,12 @@ func New(cfg Config) (*Writer, error) {
 	}
 	if cfg.DLQTopic == "" && cfg.Topic != "" {
 		cfg.DLQTopic = cfg.Topic + ".dlq"
+	}
+	if cfg.StateTopic == "" && cfg.Topic != "" {
+		cfg.StateTopic = cfg.Topic + ".state"
+	}
+	if cfg.StateTopic != "" && (cfg.StateTopic == cfg.Topic || cfg.StateTopic == cfg.DLQTopic) {
+		problems = append(problems, fmt.Errorf("state topic %q is the main or the dead-letter topic", cfg.StateTopic))
 	}
 	if cfg.DLQTopic != "" && cfg.DLQTopic == cfg.Topic {
 		problems = append(problems, fmt.Errorf("dead-letter topic %q is the main topic", cfg.DLQTopic))
@@ -167,6 +174,7 @@ func (w *Writer) Close() error {
 	for _, kw := range []*kafka.Writer{w.main, w.dlq} {
 		wg.Go(func() { _ = kw.Close() })
 	}
+	w.closeState(&wg)
 	wg.Wait()
 	w.transport.CloseIdleConnections()
 	return nil

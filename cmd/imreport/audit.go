@@ -105,6 +105,12 @@ func (f *auditFlags) check(cfg Config, now time.Time) (problems []string) {
 
 // runAudit audits, repairs if asked and needed, and prints the reports.
 func runAudit(ctx context.Context, cfg Config, f auditFlags, logger *slog.Logger, stdout io.Writer) (int, error) {
+	if f.repair && cfg.OwnerGroup {
+		// The repair publishes from a checkpoint of its own: beside an
+		// owner group's owner it would be a second writer.
+		return exitFailed, errors.New("audit --repair: IMREPORT_OWNER_GROUP is set, and a repair does not run through the owner group yet " +
+			"(it would be a second writer beside the owner): audit without --repair, or repair from a single instance without the owner group")
+	}
 	api := apiConfig(cfg, cfg.AuditRate, logger)
 	api.Retry.OnRetry = func(attempt int, err error, wait time.Duration) {
 		logger.Warn("report api request failed, retrying", "attempt", attempt, "wait", wait, "error", err)

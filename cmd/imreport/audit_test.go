@@ -655,3 +655,20 @@ func TestAuditLiveDeployment(t *testing.T) {
 	auditJSON(t, env, h, exitOK, "--repair")
 	assertTopicsExactlyOnce(t, h, brokers, "imreport.messages", nil)
 }
+
+// TestAuditRepairRefusedWithTheOwnerGroup: a repair publishes from a
+// checkpoint of its own, so beside an owner group it would be a second
+// writer: refused before anything is read or written.
+func TestAuditRepairRefusedWithTheOwnerGroup(t *testing.T) {
+	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
+	h := harness.NewHistory(t, simulator.GenSpec{Seed: 43, Start: end.Add(-time.Hour), End: end, Count: 10})
+	env := harness.BaseEnv(t, h, testkit.Brokers(t))
+	env["IMREPORT_OWNER_GROUP"] = "true"
+	code, _, stderr := runMain(context.Background(), env, "audit", "--from", end.Add(-time.Hour).Format(time.RFC3339), "--to", end.Format(time.RFC3339), "--repair")
+	if code != exitFailed || !strings.Contains(stderr, "IMREPORT_OWNER_GROUP") {
+		t.Fatalf("audit --repair with the owner group: exit %d, want %d naming IMREPORT_OWNER_GROUP:\n%s", code, exitFailed, stderr)
+	}
+	if n := h.Srv.Requests(); n != 0 {
+		t.Errorf("%d API requests made before the refusal", n)
+	}
+}

@@ -47,6 +47,7 @@ type Config struct {
 	KafkaBrokers       []string
 	KafkaTopic         string
 	KafkaDLQTopic      string // default KafkaTopic + ".dlq"
+	KafkaStateTopic    string // default KafkaTopic + ".state"
 	KafkaCreateTopic   bool
 	KafkaPartitions    int
 	KafkaReplication   int // 0 = auto: the cluster's default (see sink.Config)
@@ -69,6 +70,8 @@ type Config struct {
 	LogLevel        slog.Level
 	ProgressEvery   time.Duration
 	ShutdownTimeout time.Duration
+	OwnerGroup      bool          // IMREPORT_OWNER_GROUP
+	OwnerSession    time.Duration // IMREPORT_OWNER_SESSION_TIMEOUT
 
 	CallbackAddr        string // "" = no receiver
 	CallbackPath        string
@@ -310,6 +313,16 @@ func (c *Config) loadKafka(e env, needKafka bool, p *problems) {
 	case c.KafkaDLQTopic == c.KafkaTopic:
 		p.bad("IMREPORT_KAFKA_DLQ_TOPIC", "must differ from IMREPORT_KAFKA_TOPIC")
 	}
+	c.KafkaStateTopic = strings.TrimSpace(e.get("IMREPORT_KAFKA_STATE_TOPIC"))
+	if c.KafkaStateTopic == "" {
+		c.KafkaStateTopic = c.KafkaTopic + ".state"
+	}
+	switch {
+	case !sink.ValidTopic(c.KafkaStateTopic):
+		p.bad("IMREPORT_KAFKA_STATE_TOPIC", "%q is not a valid topic name (1-249 of a-z A-Z 0-9 . _ -)", c.KafkaStateTopic)
+	case c.KafkaStateTopic == c.KafkaTopic || c.KafkaStateTopic == c.KafkaDLQTopic:
+		p.bad("IMREPORT_KAFKA_STATE_TOPIC", "must differ from IMREPORT_KAFKA_TOPIC and IMREPORT_KAFKA_DLQ_TOPIC")
+	}
 	p.boolean("IMREPORT_KAFKA_CREATE_TOPIC", e.get("IMREPORT_KAFKA_CREATE_TOPIC"), &c.KafkaCreateTopic)
 	p.integer("IMREPORT_KAFKA_PARTITIONS", e.get("IMREPORT_KAFKA_PARTITIONS"), &c.KafkaPartitions, 1, 10000)
 	if !strings.EqualFold(strings.TrimSpace(e.get("IMREPORT_KAFKA_REPLICATION_FACTOR")), "auto") {
@@ -370,6 +383,8 @@ func (c *Config) loadService(e env, p *problems) {
 		p.bad("IMREPORT_LOG_LEVEL", "%q is not one of debug, info, warn, error", e.get("IMREPORT_LOG_LEVEL"))
 	}
 	p.dur("IMREPORT_SHUTDOWN_TIMEOUT", e.get("IMREPORT_SHUTDOWN_TIMEOUT"), &c.ShutdownTimeout, time.Second)
+	p.boolean("IMREPORT_OWNER_GROUP", e.get("IMREPORT_OWNER_GROUP"), &c.OwnerGroup)
+	p.dur("IMREPORT_OWNER_SESSION_TIMEOUT", e.get("IMREPORT_OWNER_SESSION_TIMEOUT"), &c.OwnerSession, 6*time.Second)
 	p.dur("IMREPORT_PROGRESS_INTERVAL", e.get("IMREPORT_PROGRESS_INTERVAL"), &c.ProgressEvery, time.Second)
 }
 

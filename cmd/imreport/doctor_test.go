@@ -83,7 +83,7 @@ func TestDoctor(t *testing.T) {
 	cp := "checkpoint " + base["IMREPORT_CHECKPOINT_PATH"]
 	allOK := map[string]string{
 		"report api credentials": "ok", "report api version v2": "ok", "stream users/" + user: "ok", "kafka brokers": "ok",
-		"topic imreport.messages": "ok", "dead-letter topic imreport.messages.dlq": "ok", cp: "ok",
+		"topic imreport.messages": "ok", "dead-letter topic imreport.messages.dlq": "ok", "state topic imreport.messages.state": "ok", cp: "ok",
 	}
 
 	t.Run("all pass before the first run", func(t *testing.T) {
@@ -99,7 +99,7 @@ func TestDoctor(t *testing.T) {
 		}
 		code, out := doctor(base)
 		want("after", out, code, 0, allOK)
-		if !strings.Contains(out, "cleanup.policy=delete") || !strings.Contains(out, "1 stream cursor(s)") {
+		if !strings.Contains(out, "cleanup.policy=delete") || !strings.Contains(out, "1 stream cursor(s)") || !strings.Contains(out, "1 partition(s), cleanup.policy=compact") {
 			t.Errorf("details:\n%s", out)
 		}
 	})
@@ -143,7 +143,7 @@ func TestDoctor(t *testing.T) {
 		env["IMREPORT_KAFKA_BROKERS"] = fmt.Sprintf("127.0.0.1:%d", harness.FreeLoopbackPort(t))
 		code, out := doctor(env)
 		want("broker", out, code, 1, map[string]string{"report api credentials": "ok", "kafka brokers": "fail",
-			"topic imreport.messages": "skip", "dead-letter topic imreport.messages.dlq": "skip"})
+			"topic imreport.messages": "skip", "dead-letter topic imreport.messages.dlq": "skip", "state topic imreport.messages.state": "skip"})
 	})
 	t.Run("compacted topic", func(t *testing.T) {
 		if err := cluster.CreateTopic("compacted", 3, map[string]string{"cleanup.policy": "compact"}); err != nil {
@@ -156,6 +156,19 @@ func TestDoctor(t *testing.T) {
 		want("compact", out, code, 1, map[string]string{"topic compacted": "fail", "dead-letter topic compacted.dlq": "ok"})
 		if !strings.Contains(out, "cleanup.policy=compact") || !strings.Contains(out, "cleanup.policy=delete") {
 			t.Errorf("no reason or fix:\n%s", out)
+		}
+	})
+	t.Run("state topic not compacted", func(t *testing.T) {
+		if err := cluster.CreateTopic("plain.state", 1, map[string]string{"cleanup.policy": "delete"}); err != nil {
+			t.Fatal(err)
+		}
+		env := copyEnv(base)
+		env["IMREPORT_KAFKA_TOPIC"] = "plain"
+		env["IMREPORT_CHECKPOINT_PATH"] = filepath.Join(t.TempDir(), "p.db")
+		code, out := doctor(env)
+		want("state", out, code, 1, map[string]string{"topic plain": "ok", "state topic plain.state": "fail"})
+		if !strings.Contains(out, "cleanup.policy=compact") {
+			t.Errorf("no fix:\n%s", out)
 		}
 	})
 	t.Run("locked checkpoint", func(t *testing.T) {

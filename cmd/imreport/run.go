@@ -94,6 +94,7 @@ func serviceConfig(cfg Config, logger *slog.Logger) service.Config {
 		Subject:      cfg.Subject,
 		ValueFormat:  cfg.ValueFormat,
 		HTTPAddr:     cfg.HTTPAddr,
+		Owner:        service.Owner{Enabled: cfg.OwnerGroup, SessionTimeout: cfg.OwnerSession},
 		Progress:     progressPlan(cfg),
 		CallbackAddr: cfg.CallbackAddr,
 		Callback: callback.Config{

@@ -34,6 +34,7 @@ func sinkConfig(cfg Config, logger *slog.Logger) sink.Config {
 		Brokers:           cfg.KafkaBrokers,
 		Topic:             cfg.KafkaTopic,
 		DLQTopic:          cfg.KafkaDLQTopic,
+		StateTopic:        cfg.KafkaStateTopic,
 		AppKey:            cfg.AppKey,
 		Compression:       cfg.KafkaCompression,
 		ReadTimeout:       cfg.KafkaReadTimeout,

@@ -4,9 +4,10 @@ import (
 	"context"
 	"time"
 
-	"github.com/imreport/imreport/checkpoint"
+	"github.com/imreport/imreport/internal/ownership"
 	"github.com/imreport/imreport/internal/retry"
 	"github.com/imreport/imreport/internal/service/progress"
+	"github.com/imreport/imreport/internal/state"
 	"github.com/imreport/imreport/pipeline"
 	"github.com/imreport/imreport/schema"
 	"github.com/imreport/imreport/sink"
@@ -16,12 +17,37 @@ import (
 
 // runPipeline builds the pipeline, starts its progress reporter and the
 // callback receiver, and runs it on pipeCtx; ctx is Run's own.
-func (r *run) runPipeline(ctx, pipeCtx context.Context, codec *schema.Codec, client *source.Client, writer *sink.Writer, store *checkpoint.Store) error {
+func (r *run) runPipeline(ctx, pipeCtx context.Context, codec *schema.Codec, client *source.Client, writer *sink.Writer, opened state.Opened, lease *ownership.Lease) error {
 	var reporter *progress.Reporter
-	p, err := pipeline.New(r.pipelineConfig(codec, client.APIVersion(), func() *progress.Reporter { return reporter }), client, writer, store)
+	var pub interface {
+		pipeline.Publisher
+		PutState(ctx context.Context, key string, value []byte) error
+	} = writer
+	if lease != nil {
+		pub = fenced{Writer: writer, lease: lease}
+	}
+	snapshots := state.NewWriter(pub, r.cfg.Sink.AppKey, r.cfg.Logger, func(s state.Snapshot) { r.m.SnapshotWritten(s.Sequence) })
+	pc := r.pipelineConfig(codec, client.APIVersion(), func() *progress.Reporter { return reporter })
+	pc.Lineage = opened.Lineage
+	pc.OnSnapshot = func(s pipeline.Snapshot) {
+		snapshots.Offer(state.FromPipeline(s, r.cfg.Sink.AppKey, r.cfg.Sink.Topic, opened.Lineage, r.now()))
+	}
+	p, err := pipeline.New(pc, client, pub, opened.Store)
 	if err != nil {
 		return err
 	}
+	// Snapshots are written in the background until the pipeline returns,
+	// then the last one within snapshotGrace.
+	snapCtx, stopSnapshots := context.WithCancel(context.WithoutCancel(ctx))
+	snapDone := make(chan struct{})
+	go func() {
+		defer close(snapDone)
+		snapshots.Run(snapCtx, snapshotGrace)
+	}()
+	defer func() {
+		stopSnapshots()
+		<-snapDone
+	}()
 	r.m.Watch(p)
 	reporter = progress.ForPipeline(r.cfg.Progress, p.StreamProgress, r.cfg.Logger, r.hooks.Bars, r.now, func(st []progress.Status) {
 		r.m.ObserveProgress(st)
@@ -42,6 +68,10 @@ func (r *run) runPipeline(ctx, pipeCtx context.Context, codec *schema.Codec, cli
 	}
 	return p.Run(pipeCtx)
 }
+
+// snapshotGrace is how long a run that ends may take to write its last
+// snapshot to the state topic.
+const snapshotGrace = 10 * time.Second
 
 // pipelineConfig is the pipeline's configuration with the run's codec,
 // clock and observers; reporter is the progress reporter once it exists.

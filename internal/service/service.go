@@ -12,10 +12,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/imreport/imreport/checkpoint"
+	"github.com/imreport/imreport/internal/ownership"
 	"github.com/imreport/imreport/internal/retry"
 	"github.com/imreport/imreport/internal/service/metrics"
 	"github.com/imreport/imreport/internal/service/progress"
 	"github.com/imreport/imreport/internal/service/status"
+	"github.com/imreport/imreport/internal/state"
 	"github.com/imreport/imreport/pipeline"
 	"github.com/imreport/imreport/schema"
 	"github.com/imreport/imreport/schema/registry"
@@ -40,6 +42,8 @@ type Config struct {
 	Registry    registry.Config // URLs empty = no registry
 	Subject     string          // the value schema's subject
 	ValueFormat schema.Framing
+
+	Owner Owner // the owner group; off unless Enabled
 
 	HTTPAddr     string          // "" = no HTTP server
 	Progress     progress.Plan   //
@@ -113,15 +117,6 @@ func Run(ctx context.Context, cfg Config, hooks Hooks) (err error) {
 		return err
 	}
 	r.board.SetRegistry(r.registryStatus(codec))
-	store, err := openStore(cfg)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := store.Close(); cerr != nil {
-			err = errors.Join(err, cerr)
-		}
-	}()
 	client, err := source.New(r.sourceConfig())
 	if err != nil {
 		return err
@@ -153,7 +148,29 @@ func Run(ctx context.Context, cfg Config, hooks Hooks) (err error) {
 		writer.WarnTimeConfig(pipeCtx, cfg.Pipeline.Start, r.now())
 	}()
 	defer func() { <-warned }()
-	return r.runPipeline(ctx, pipeCtx, codec, client, writer, store)
+	if !cfg.Owner.Enabled {
+		return r.runOwned(ctx, pipeCtx, codec, client, writer, nil)
+	}
+	return r.runMember(ctx, pipeCtx, codec, client, writer)
+}
+
+// runOwned opens the checkpoint (restoring it from the state topic if need
+// be) and runs the pipeline on it; with a lease, every Kafka write of the
+// run is fenced by it.
+func (r *run) runOwned(ctx, pipeCtx context.Context, codec *schema.Codec, client *source.Client, writer *sink.Writer, lease *ownership.Lease) (err error) {
+	opened, err := r.openState(pipeCtx, writer, lease)
+	if err != nil {
+		if pipeCtx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	defer func() {
+		if cerr := opened.Store.Close(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+	}()
+	return r.runPipeline(ctx, pipeCtx, codec, client, writer, opened, lease)
 }
 
 // newRun returns the clock, the status board and the metrics of a run.
@@ -195,19 +212,38 @@ func shutdown(srv *http.Server) {
 	_ = srv.Shutdown(sctx)
 }
 
-// openStore opens the checkpoint and binds it to the app key and topic.
-func openStore(cfg Config) (*checkpoint.Store, error) {
-	store, err := checkpoint.Open(cfg.Checkpoint)
-	if err != nil {
-		return nil, err
-	}
-	if err := store.Bind(checkpoint.Identity{AppKey: cfg.Sink.AppKey, Topic: cfg.Sink.Topic}); err != nil {
-		if cerr := store.Close(); cerr != nil {
-			err = errors.Join(err, cerr)
+// openState opens the checkpoint, bound to the app key and topic, and
+// checked against (or restored from) the newest snapshot in the state topic
+// (state.Open). Reading the state topic is retried like the pipeline's
+// Kafka reads, with a bound: Kafka answered EnsureTopic already.
+func (r *run) openState(ctx context.Context, writer *sink.Writer, lease *ownership.Lease) (state.Opened, error) {
+	logger := r.cfg.Logger
+	policy := retry.Policy{Initial: time.Second, Max: 5 * time.Second, MaxAttempts: 10,
+		OnRetry: func(attempt int, err error, wait time.Duration) {
+			logger.Warn("reading the state topic failed, retrying", "attempt", attempt, "wait", wait, "error", err)
+		}}
+	var opened state.Opened
+	err := policy.Do(ctx, func(ctx context.Context) error {
+		var err error
+		opened, err = state.Open(ctx, state.Options{Checkpoint: r.cfg.Checkpoint,
+			Identity: checkpoint.Identity{AppKey: r.cfg.Sink.AppKey, Topic: r.cfg.Sink.Topic},
+			Kafka:    writer, Logger: logger, Now: r.now})
+		if err == nil && lease != nil {
+			// Restored from what another owner wrote: make sure it has
+			// not taken over since.
+			if err = lease.Check(ctx); err != nil {
+				err = errors.Join(err, opened.Store.Close())
+			}
 		}
-		return nil, err
+		return err
+	})
+	if err != nil {
+		return opened, err
 	}
-	return store, nil
+	if opened.Restored {
+		r.m.Restored()
+	}
+	return opened, nil
 }
 
 // sourceConfig is the Report API client's configuration with the run's

@@ -2,6 +2,8 @@ package metrics
 
 import (
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,7 +29,20 @@ type Metrics struct {
 	callbackRequests *prometheus.CounterVec         // by outcome
 	freshness        *prometheus.HistogramVec       // by path
 	freshnessOf      map[string]prometheus.Observer // freshness of pipeline.PathPoll and PathCallback, looked up once
+
+	stateOnce sync.Once
+	st        *stateSeries // state.go
+
+	watched atomic.Pointer[pipeline.Pipeline] // the pipeline Watch reads
 }
+
+// watched reads the pipeline Watch was given last.
+type watched struct {
+	p *atomic.Pointer[pipeline.Pipeline]
+}
+
+func (w watched) Stats() pipeline.Stats         { return w.p.Load().Stats() }
+func (w watched) Cursors() map[string]time.Time { return w.p.Load().Cursors() }
 
 // New registers the series of one run at reg: ready says whether /readyz
 // answers 200 (imreport_ready), now is the clock of imreport_lag_seconds.
@@ -70,6 +85,7 @@ func New(reg *prometheus.Registry, ready func() bool, now func() time.Time) *Met
 		m.callbackRequests.WithLabelValues(o)
 	}
 	reg.MustRegister(m.callbackRequests, m.freshness)
+	m.state()
 	m.freshnessOf = map[string]prometheus.Observer{}
 	for _, path := range []string{pipeline.PathPoll, pipeline.PathCallback} {
 		m.freshnessOf[path] = m.freshness.WithLabelValues(path)
@@ -129,8 +145,14 @@ func (m *Metrics) ObserveProgress(st []progress.Status) {
 	}
 }
 
-// Watch exposes the pipeline's own counters.
-func (m *Metrics) Watch(p *pipeline.Pipeline) {
+// Watch exposes the pipeline's own counters. A later Watch (the owner
+// group gave this member the app again) replaces the pipeline they read:
+// its counters start from zero, which Prometheus takes for a reset.
+func (m *Metrics) Watch(pl *pipeline.Pipeline) {
+	if m.watched.Swap(pl) != nil {
+		return
+	}
+	p := watched{&m.watched}
 	counter := func(name, help string, f func(pipeline.Stats) int64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f(p.Stats())) })
 	}

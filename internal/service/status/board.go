@@ -71,6 +71,8 @@ type Status struct {
 	// LastAPIError is the last Report API error not tied to one stream.
 	LastAPIError   string    `json:"last_api_error,omitempty"`
 	LastAPIErrorAt time.Time `json:"last_api_error_at,omitzero"`
+	// Owner is this member's role in the owner group; absent without one.
+	Owner *Owner `json:"owner,omitempty"`
 }
 
 // Board collects the state. Its methods are safe for concurrent use.
@@ -85,6 +87,7 @@ type Board struct {
 	progress map[string]progress.Status
 	errors   map[string]stampedError // by stream
 	lastAPI  stampedError
+	owner    *Owner // nil without an owner group
 }
 
 type stampedError struct {
@@ -180,6 +183,14 @@ func (b *Board) Ready() (bool, string) {
 	case b.stopping.Load():
 		return false, "shutting down"
 	case !b.running.Load():
+		b.mu.Lock()
+		o := b.owner
+		b.mu.Unlock()
+		if o != nil && o.Role == "standby" {
+			// Ready to take over: a rollout may go on, and the callbacks
+			// a Service sends here are answered 503 (the vendor retries).
+			return true, ""
+		}
 		return false, "starting: the checkpoint or the Kafka topics are not ready yet"
 	}
 	b.mu.Lock()
@@ -198,7 +209,7 @@ func (b *Board) Snapshot() Status {
 	defer b.mu.Unlock()
 	st := Status{Ready: ready, NotReadyReason: why, Version: b.cfg.Version, Now: now.UTC(),
 		Kafka: b.kafka, Registry: b.cfg.Registry, LastAPIError: b.lastAPI.msg, LastAPIErrorAt: b.lastAPI.at,
-		Streams: []Stream{}}
+		Streams: []Stream{}, Owner: b.ownerStatus()}
 	if b.streams == nil {
 		return st
 	}

@@ -9,7 +9,7 @@
 // In order: the Report API credentials (one count=1 request on the app's
 // /messages), the API version (that request's endpoint), each configured stream (one count=1 request on its
 // endpoint), Kafka (reachable with the configured TLS and SASL), the topic
-// and the dead-letter topic (exists, or the broker would create it as
+// the dead-letter topic and the state topic (exists, or the broker would create it as
 // configured; cleanup.policy not compact, whose compaction would drop
 // records that exactly-once read-back relies on; retention long enough),
 // the Schema Registry when one is configured (reachable, credentials
@@ -68,7 +68,8 @@ type Config struct {
 	Brokers    []string
 	Topic      string
 	DLQTopic   string
-	SASL       bool // SASL is configured: a failed connection may be a wrong password
+	StateTopic string // "" = not checked
+	SASL       bool   // SASL is configured: a failed connection may be a wrong password
 	Registry   Registry
 	Subject    string
 	SchemaText string
@@ -244,13 +245,46 @@ func (d *run) kafka() []Row {
 		skip := func(name string) Row {
 			return Row{Check: name, Status: Skip, Detail: "skipped: kafka is not reachable"}
 		}
-		return []Row{reach, skip("topic " + d.cfg.Topic), skip("dead-letter topic " + d.cfg.DLQTopic)}
+		rows := []Row{reach, skip("topic " + d.cfg.Topic), skip("dead-letter topic " + d.cfg.DLQTopic)}
+		if d.cfg.StateTopic != "" {
+			rows = append(rows, skip("state topic "+d.cfg.StateTopic))
+		}
+		return rows
 	}
 	reach.Status, reach.Detail = OK, "reachable: "+strings.Join(d.cfg.Brokers, ", ")
 	ctx, cancel = d.timeout()
 	dlq, dlqErr := d.cfg.Kafka.Inspect(ctx, d.cfg.DLQTopic)
 	cancel()
-	return []Row{reach, d.topic("topic "+d.cfg.Topic, d.cfg.Topic, main, nil), d.topic("dead-letter topic "+d.cfg.DLQTopic, d.cfg.DLQTopic, dlq, dlqErr)}
+	rows := []Row{reach, d.topic("topic "+d.cfg.Topic, d.cfg.Topic, main, nil), d.topic("dead-letter topic "+d.cfg.DLQTopic, d.cfg.DLQTopic, dlq, dlqErr)}
+	if d.cfg.StateTopic != "" {
+		ctx, cancel = d.timeout()
+		st, stErr := d.cfg.Kafka.Inspect(ctx, d.cfg.StateTopic)
+		cancel()
+		rows = append(rows, d.stateTopic(st, stErr))
+	}
+	return rows
+}
+
+// stateTopic judges the state topic: one partition or more (the first is
+// used), compacted so that the newest snapshot per app key stays.
+func (d *run) stateTopic(info sink.TopicInfo, err error) Row {
+	r := Row{Check: "state topic " + d.cfg.StateTopic}
+	switch {
+	case err != nil:
+		r.Status, r.Detail, r.Fix = Fail, err.Error(), "check the principal may describe topics (ACL DESCRIBE, DESCRIBE_CONFIGS)"
+	case !info.Exists && info.CreateError != nil:
+		r.Status, r.Detail = Fail, "missing, and it would not be created: "+info.CreateError.Error()
+		r.Fix = "create it (1 partition, cleanup.policy=compact), or set IMREPORT_KAFKA_CREATE_TOPIC=true"
+	case !info.Exists:
+		r.Status, r.Detail = OK, "missing: run will create it (1 partition, cleanup.policy=compact)"
+	case !strings.Contains(info.CleanupPolicy, "compact"):
+		r.Status = Fail
+		r.Detail = fmt.Sprintf("cleanup.policy=%s: the newest snapshot of an idle app could expire, and a lost checkpoint could not be restored", info.CleanupPolicy)
+		r.Fix = "kafka-configs.sh --alter --entity-type topics --entity-name " + d.cfg.StateTopic + " --add-config cleanup.policy=compact"
+	default:
+		r.Status, r.Detail = OK, fmt.Sprintf("%d partition(s), cleanup.policy=%s", info.Partitions, info.CleanupPolicy)
+	}
+	return r
 }
 
 // topic judges one topic.

@@ -31,7 +31,7 @@ func Setup(api source.Config, kafka sink.Config, reg registry.Config, subject st
 	close = func() { _ = writer.Close() }
 	cfg = Config{
 		API: client, AppKey: api.AppKey, APIVersion: api.APIVersion, Streams: streams,
-		Kafka: writer, Brokers: kafka.Brokers, Topic: kafka.Topic, DLQTopic: kafka.DLQTopic,
+		Kafka: writer, Brokers: kafka.Brokers, Topic: kafka.Topic, DLQTopic: kafka.DLQTopic, StateTopic: writer.StateTopic(),
 		SASL: kafka.SASLMechanism != "", CheckpointPath: checkpointPath,
 	}
 	if len(reg.URLs) > 0 {

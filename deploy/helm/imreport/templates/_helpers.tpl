@@ -68,6 +68,9 @@ imreport.io/app: {{ .app.name }}
 {{- $_ := set $c "IMREPORT_CALLBACK_ADDR" (printf ":%v" .root.Values.callback.port) -}}
 {{- $_ := set $c "IMREPORT_CALLBACK_PATH" .root.Values.callback.path -}}
 {{- end -}}
+{{- if and (gt (int (default .root.Values.replicas .app.replicas)) 1) (not .backfill) -}}
+{{- $_ := set $c "IMREPORT_OWNER_GROUP" "true" -}}
+{{- end -}}
 {{- if not (get $c "IMREPORT_KAFKA_BROKERS") -}}
 {{- fail "config.IMREPORT_KAFKA_BROKERS is required" -}}
 {{- end -}}
