@@ -138,6 +138,12 @@ func Run(ctx context.Context, cfg Config, hooks Hooks) (err error) {
 	}
 	defer r.board.StartProbe(pipeCtx, KafkaProbeInterval, 5*time.Second, func(ctx context.Context) error {
 		_, err := writer.Marks(ctx, time.Time{})
+		if err != nil && retry.Temporary(err) && ctx.Err() == nil {
+			// A connection the broker closed (a restart) fails the first
+			// request made on it, and kafka-go dials anew for the next:
+			// one more try before Kafka counts as unreachable.
+			_, err = writer.Marks(ctx, time.Time{})
+		}
 		return err
 	}, hooks.ProbeSleep)()
 	// The topic's time settings are checked beside the pipeline's start
