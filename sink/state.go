@@ -22,17 +22,6 @@ const (
 // StateTopic returns the state topic (Config.StateTopic, or Topic + ".state").
 func (w *Writer) StateTopic() string { return w.cfg.StateTopic }
 
-// ensureStateTopic is EnsureTopic for the state topic: one partition,
-// cleanup.policy=compact.
-func (w *Writer) ensureStateTopic(ctx context.Context, client *kafka.Client) error {
-	_, err := w.ensureTopicWith(ctx, client, w.cfg.StateTopic, statePartitions,
-		[]kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "compact"}})
-	if err != nil {
-		return fmt.Errorf("state topic: %w", err)
-	}
-	return nil
-}
-
 // stateWriter returns the kafka-go writer of the state topic, made on first
 // use.
 func (w *Writer) stateWriter() (*kafka.Writer, error) {
@@ -102,18 +91,29 @@ func (w *Writer) LatestState(ctx context.Context, key string) (value []byte, off
 // HoldsRecords reports whether the last tail records of some partition of
 // the main or the dead-letter topic include one of this app (by its
 // app_key header): a topic that imreport wrote to before.
+//
+// With a cluster far away every request counts: it asks for the end
+// offsets only, on the writers' connections, so that topics whose
+// partitions are all empty are told in one round of requests. Only when a
+// partition holds records are they read (ReadBack, which lists the offsets
+// again on fresh connections).
 func (w *Writer) HoldsRecords(ctx context.Context, tail int64) (bool, error) {
-	client := w.client()
-	offs, err := w.listOffsets(ctx, client, true, w.cfg.Topic, w.cfg.DLQTopic)
+	ends, err := w.listOffsets(ctx, w.client(), false, w.cfg.Topic, w.cfg.DLQTopic)
 	if err != nil {
 		return false, fmt.Errorf("kafka records of this app: %w", err)
 	}
 	from := map[string]map[int]int64{}
-	for topic, pos := range offs {
+	held := false
+	for topic, pos := range ends {
 		from[topic] = map[int]int64{}
 		for _, po := range pos {
-			from[topic][po.Partition] = max(po.FirstOffset, po.LastOffset-tail)
+			// ReadBack starts a mark below the first offset at the first.
+			from[topic][po.Partition] = max(0, po.LastOffset-tail)
+			held = held || po.LastOffset > 0
 		}
+	}
+	if !held {
+		return false, nil
 	}
 	errFound := errors.New("found")
 	_, err = w.ReadBack(ctx, from, func(Found) error { return errFound })
@@ -124,6 +124,15 @@ func (w *Writer) HoldsRecords(ctx context.Context, tail int64) (bool, error) {
 		return false, err
 	}
 	return false, nil
+}
+
+// CreatedTopics reports whether EnsureTopic created both the main and the
+// dead-letter topic: until this process publishes, they hold no record of
+// it.
+func (w *Writer) CreatedTopics() bool {
+	_, mainNew := w.created.Load(w.cfg.Topic)
+	_, dlqNew := w.created.Load(w.cfg.DLQTopic)
+	return mainNew && dlqNew
 }
 
 // closeState closes the state topic's writer, if one was made.

@@ -26,8 +26,12 @@ func TestStateTopic(t *testing.T) {
 	if _, _, found, err := w.LatestState(ctx, "a"); err != nil || found {
 		t.Fatalf("LatestState on an empty topic = found %v, %v; want nothing", found, err)
 	}
-	if held, err := w.HoldsRecords(ctx, 100); err != nil || held {
-		t.Fatalf("HoldsRecords on an empty topic = %v, %v; want false", held, err)
+	if held, err := w.HoldsRecords(ctx, 100); err != nil || held || !w.CreatedTopics() {
+		t.Fatalf("HoldsRecords on topics it created = %v, %v (CreatedTopics %v); want false (true)", held, err, w.CreatedTopics())
+	}
+	other := readyWriter(t, testConfig(c, "st"), 3)
+	if held, err := other.HoldsRecords(ctx, 100); err != nil || held || other.CreatedTopics() {
+		t.Fatalf("HoldsRecords on empty topics it found = %v, %v (CreatedTopics %v); want false (false)", held, err, other.CreatedTopics())
 	}
 	for i := range 3 {
 		if err := w.PutState(ctx, "a", fmt.Appendf(nil, "a%d", i)); err != nil {
@@ -52,7 +56,9 @@ func TestStateTopic(t *testing.T) {
 		t.Fatalf("LatestState(c) = found %v, %v; want nothing", found, err)
 	}
 	publish(t, w, records(1, 10, keyList(5), 10))
-	if held, err := w.HoldsRecords(ctx, 100); err != nil || !held {
-		t.Fatalf("HoldsRecords after a publish = %v, %v; want true", held, err)
+	for name, w := range map[string]*Writer{"the publishing writer": w, "another writer": other} {
+		if held, err := w.HoldsRecords(ctx, 100); err != nil || !held {
+			t.Fatalf("HoldsRecords of %s after a publish = %v, %v; want true", name, held, err)
+		}
 	}
 }

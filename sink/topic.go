@@ -6,42 +6,112 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol"
 )
 
-// EnsureTopic checks that the main and the dead-letter topic exist and, for
-// each that does not and if Config.CreateTopic is set, creates it with
-// Config.Partitions and Config.ReplicationFactor. A topic that exists is
-// left as it is. It returns the main topic's partition count.
+// EnsureTopic checks that the main, the dead-letter and the state topic
+// exist and, for each that does not and if Config.CreateTopic is set,
+// creates it: the first two with Config.Partitions, the state topic with
+// one partition, compacted; all with Config.ReplicationFactor. A topic that
+// exists is left as it is. It returns the main topic's partition count.
 //
-// The two topics are checked (and created) at the same time: with a
-// cluster far away, each takes a few round trips.
+// With a cluster far away every round trip counts: the three are looked up
+// in one metadata request and the missing ones created in one CreateTopics
+// request.
 func (w *Writer) EnsureTopic(ctx context.Context) (int, error) {
 	client := w.client()
-	var n int
-	var mainErr, dlqErr error
-	var wg sync.WaitGroup
-	wg.Go(func() { n, mainErr = w.ensureTopic(ctx, client, w.cfg.Topic) })
-	wg.Go(func() {
-		if _, err := w.ensureTopic(ctx, client, w.cfg.DLQTopic); err != nil {
-			dlqErr = fmt.Errorf("dead-letter topic: %w", err)
-		}
-	})
-	wg.Wait()
-	if mainErr != nil {
-		return 0, mainErr
+	wanted := []kafka.TopicConfig{
+		{Topic: w.cfg.Topic, NumPartitions: w.cfg.Partitions},
+		{Topic: w.cfg.DLQTopic, NumPartitions: w.cfg.Partitions},
+		{Topic: w.cfg.StateTopic, NumPartitions: statePartitions,
+			ConfigEntries: []kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "compact"}}},
 	}
-	if dlqErr != nil {
-		return 0, dlqErr
-	}
-	if err := w.ensureStateTopic(ctx, client); err != nil {
+	counts, missing, err := w.lookUpTopics(ctx, client, wanted)
+	if err != nil {
 		return 0, err
 	}
-	return n, nil
+	if len(missing) > 0 {
+		how, err := w.createTopics(ctx, client, missing)
+		if err != nil {
+			return 0, err
+		}
+		for _, tc := range missing {
+			n, replicas, err := w.awaitTopic(ctx, client, tc.Topic)
+			if err != nil {
+				return 0, fmt.Errorf("kafka create topic %q: %w", tc.Topic, err)
+			}
+			counts[tc.Topic] = n
+			w.created.Store(tc.Topic, struct{}{})
+			w.cfg.Logger.Info("created kafka topic", "topic", tc.Topic, "partitions", n,
+				"replication_factor", replicas, "replication_factor_from", how)
+		}
+	}
+	return counts[w.cfg.Topic], nil
+}
+
+// lookUpTopics returns the partition counts of the wanted topics that
+// exist and the configs of those that do not; with Config.CreateTopic off,
+// a missing topic is an error (all of them named).
+func (w *Writer) lookUpTopics(ctx context.Context, client *kafka.Client, wanted []kafka.TopicConfig) (map[string]int, []kafka.TopicConfig, error) {
+	names := make([]string, len(wanted))
+	for i, tc := range wanted {
+		names[i] = tc.Topic
+	}
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
+	if err != nil {
+		return nil, nil, fmt.Errorf("kafka metadata: %w", err)
+	}
+	counts := make(map[string]int, len(wanted))
+	for _, t := range md.Topics {
+		switch {
+		case !slices.Contains(names, t.Name), errors.Is(t.Error, kafka.UnknownTopicOrPartition):
+		case t.Error != nil:
+			return nil, nil, fmt.Errorf("kafka topic %q: %w", t.Name, t.Error)
+		default:
+			counts[t.Name] = len(t.Partitions)
+		}
+	}
+	var missing []kafka.TopicConfig
+	var errs []error
+	for _, tc := range wanted {
+		if _, ok := counts[tc.Topic]; ok {
+			continue
+		}
+		missing = append(missing, tc)
+		if !w.cfg.CreateTopic {
+			errs = append(errs, fmt.Errorf("kafka topic %q does not exist and topic creation is off: %w", tc.Topic, kafka.UnknownTopicOrPartition))
+		}
+	}
+	return counts, missing, errors.Join(errs...)
+}
+
+// createTopics creates the topics in one request with the replication
+// factor to use (replicationFactor), and says how that was chosen; a topic
+// created meanwhile by someone else is not an error.
+func (w *Writer) createTopics(ctx context.Context, client *kafka.Client, topics []kafka.TopicConfig) (how string, err error) {
+	rf, how, err := w.replicationFactor(ctx, client)
+	if err != nil {
+		return "", fmt.Errorf("kafka create topics: %w", err)
+	}
+	names := make([]string, len(topics))
+	for i := range topics {
+		topics[i].ReplicationFactor = rf
+		names[i] = topics[i].Topic
+	}
+	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: topics})
+	if err != nil {
+		return "", fmt.Errorf("kafka create topics %q: %w", names, err)
+	}
+	var errs []error
+	for _, tc := range topics {
+		if e := resp.Errors[tc.Topic]; e != nil && !errors.Is(e, kafka.TopicAlreadyExists) {
+			errs = append(errs, fmt.Errorf("kafka create topic %q (%d partitions, replication factor %s): %w", tc.Topic, tc.NumPartitions, how, e))
+		}
+	}
+	return how, errors.Join(errs...)
 }
 
 // client returns a kafka-go client over the shared transport.
@@ -49,61 +119,19 @@ func (w *Writer) client() *kafka.Client {
 	return &kafka.Client{Addr: w.addr, Transport: w.transport, Timeout: 30 * time.Second}
 }
 
-// ensureTopic is EnsureTopic for one topic.
-func (w *Writer) ensureTopic(ctx context.Context, client *kafka.Client, topic string) (int, error) {
-	return w.ensureTopicWith(ctx, client, topic, w.cfg.Partitions, nil)
-}
-
-// ensureTopicWith is ensureTopic with the partitions and configuration a
-// created topic gets.
-func (w *Writer) ensureTopicWith(ctx context.Context, client *kafka.Client, topic string, partitions int, configs []kafka.ConfigEntry) (int, error) {
-	n, err := w.partitions(ctx, client, topic)
-	if err == nil {
-		return n, nil
-	}
-	if !errors.Is(err, kafka.UnknownTopicOrPartition) {
-		return 0, err
-	}
-	if !w.cfg.CreateTopic {
-		return 0, fmt.Errorf("kafka topic %q does not exist and topic creation is off: %w", topic, err)
-	}
-	rf, how, err := w.replicationFactor(ctx, client)
-	if err != nil {
-		return 0, fmt.Errorf("kafka create topic %q: %w", topic, err)
-	}
-	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
-		Topic:             topic,
-		NumPartitions:     partitions,
-		ReplicationFactor: rf,
-		ConfigEntries:     configs,
-	}}})
-	if err != nil {
-		return 0, fmt.Errorf("kafka create topic %q: %w", topic, err)
-	}
-	if e := resp.Errors[topic]; e != nil && !errors.Is(e, kafka.TopicAlreadyExists) {
-		return 0, fmt.Errorf("kafka create topic %q (%d partitions, replication factor %s): %w",
-			topic, partitions, how, e)
-	}
-	n, err = w.awaitTopic(ctx, client, topic)
-	if err != nil {
-		return 0, err
-	}
-	w.cfg.Logger.Info("created kafka topic", "topic", topic, "partitions", n,
-		"replication_factor", w.replicas(ctx, client, topic), "replication_factor_from", how)
-	return n, nil
-}
-
-// awaitTopic returns the partition count of a topic just created: metadata
-// can lag creation briefly.
-func (w *Writer) awaitTopic(ctx context.Context, client *kafka.Client, topic string) (int, error) {
+// awaitTopic returns the partition count of a topic just created and the
+// replication factor it got (its first partition's replica count, -1 when
+// metadata does not say; for the log only): metadata can lag creation
+// briefly.
+func (w *Writer) awaitTopic(ctx context.Context, client *kafka.Client, topic string) (partitions, replicas int, err error) {
 	for i := 0; ; i++ {
-		n, err := w.partitions(ctx, client, topic)
+		partitions, replicas, err = topicLayout(ctx, client, topic)
 		if err == nil || i >= 50 {
-			return n, err
+			return partitions, replicas, err
 		}
 		select {
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return 0, 0, ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -174,19 +202,29 @@ func (w *Writer) replicationFactor(ctx context.Context, client *kafka.Client) (i
 	return n, fmt.Sprintf("%d (min(3, %d brokers): the broker predates Kafka 2.4)", n, len(md.Brokers)), nil
 }
 
-// replicas is the replication factor topic got (its first partition's
-// replica count), or -1 when metadata does not say; for the log only.
-func (w *Writer) replicas(ctx context.Context, client *kafka.Client, topic string) int {
+// topicLayout returns the partition count of topic and its first
+// partition's replica count (-1 when metadata does not say), in one
+// metadata request. A topic that does not exist is an error wrapping
+// kafka.UnknownTopicOrPartition.
+func topicLayout(ctx context.Context, client *kafka.Client, topic string) (partitions, replicas int, err error) {
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
-		return -1
+		return 0, 0, fmt.Errorf("kafka metadata: %w", err)
 	}
 	for _, t := range md.Topics {
-		if t.Name == topic && len(t.Partitions) > 0 {
-			return len(t.Partitions[0].Replicas)
+		if t.Name != topic {
+			continue
 		}
+		if t.Error != nil {
+			return 0, 0, fmt.Errorf("kafka topic %q: %w", t.Name, t.Error)
+		}
+		replicas = -1
+		if len(t.Partitions) > 0 {
+			replicas = len(t.Partitions[0].Replicas)
+		}
+		return len(t.Partitions), replicas, nil
 	}
-	return -1
+	return 0, 0, fmt.Errorf("kafka topic %q: %w", topic, kafka.UnknownTopicOrPartition)
 }
 
 // ValidTopic reports whether t is a valid Kafka topic name: 1 to 249 of

@@ -54,6 +54,8 @@ type Writer struct {
 	// partitionsOf is each topic's partition count as Marks last saw it;
 	// Publish sizes kafka-go's batches by it (batchSize).
 	partitionsOf sync.Map // topic -> int
+	// created holds the topics EnsureTopic created (CreatedTopics).
+	created sync.Map // topic -> struct{}
 }
 
 // New checks cfg and returns a Writer. It does not connect.

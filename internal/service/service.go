@@ -233,7 +233,7 @@ func (r *run) openState(ctx context.Context, writer *sink.Writer, lease *ownersh
 		var err error
 		opened, err = state.Open(ctx, state.Options{Checkpoint: r.cfg.Checkpoint,
 			Identity: checkpoint.Identity{AppKey: r.cfg.Sink.AppKey, Topic: r.cfg.Sink.Topic},
-			Kafka:    writer, Logger: logger, Now: r.now})
+			Kafka:    writer, NewTopics: writer.CreatedTopics() && lease == nil, Logger: logger, Now: r.now})
 		if err == nil && lease != nil {
 			// Restored from what another owner wrote: make sure it has
 			// not taken over since.

@@ -31,8 +31,13 @@ type Options struct {
 	Checkpoint checkpoint.Options
 	Identity   checkpoint.Identity
 	Kafka      kafkaState
-	Logger     *slog.Logger
-	Now        func() time.Time // nil = time.Now
+	// NewTopics says the main and dead-letter topics were created by this
+	// process a moment ago and no other instance can have written to them
+	// since (no owner group): they hold no records of the app, and Open
+	// does not ask Kafka (HoldsRecords costs round trips to a far cluster).
+	NewTopics bool
+	Logger    *slog.Logger
+	Now       func() time.Time // nil = time.Now
 }
 
 // Opened is the checkpoint to run on and how Open got it.
@@ -126,7 +131,10 @@ func Open(ctx context.Context, o Options) (Opened, error) {
 		out.Store, out.Lineage = store, st.Lineage
 		o.Logger.Info("no snapshot in the state topic yet: running on the checkpoint file, snapshots follow from its next commit", "commits", st.Commits)
 	default:
-		held, err := o.Kafka.HoldsRecords(ctx, historyTail)
+		held, err := false, error(nil)
+		if !o.NewTopics {
+			held, err = o.Kafka.HoldsRecords(ctx, historyTail)
+		}
 		if err != nil {
 			_ = store.Close()
 			return out, fmt.Errorf("state: look for records of this app: %w", err)

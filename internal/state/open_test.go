@@ -21,8 +21,9 @@ var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 // fakeKafka is a state topic with at most one snapshot and a topic that
 // holds records of the app or not.
 type fakeKafka struct {
-	snap *Snapshot
-	held bool
+	snap  *Snapshot
+	held  bool
+	asked int // HoldsRecords calls
 }
 
 func (f *fakeKafka) LatestState(context.Context, string) ([]byte, int64, bool, error) {
@@ -33,7 +34,10 @@ func (f *fakeKafka) LatestState(context.Context, string) ([]byte, int64, bool, e
 	return b, 7, true, err
 }
 
-func (f *fakeKafka) HoldsRecords(context.Context, int64) (bool, error) { return f.held, nil }
+func (f *fakeKafka) HoldsRecords(context.Context, int64) (bool, error) {
+	f.asked++
+	return f.held, nil
+}
 
 var id = checkpoint.Identity{AppKey: "app", Topic: "t"}
 
@@ -81,6 +85,15 @@ func TestOpenRules(t *testing.T) {
 		if !errors.Is(err, ErrUnknownHistory) {
 			t.Fatalf("Open = %v, want ErrUnknownHistory", err)
 		}
+	})
+	t.Run("new file, no snapshot, topics this process created: starts without asking for records", func(t *testing.T) {
+		k := &fakeKafka{held: true} // would refuse if asked
+		o, err := Open(t.Context(), Options{Checkpoint: checkpoint.Options{Path: filepath.Join(t.TempDir(), "cp.db")}, Identity: id,
+			Kafka: k, NewTopics: true, Logger: discard})
+		if err != nil || o.Restored || k.asked != 0 {
+			t.Fatalf("Open = %+v, %v after %d HoldsRecords calls; want a start without any", o, err, k.asked)
+		}
+		o.Store.Close()
 	})
 	t.Run("missing file: restored from the snapshot", func(t *testing.T) {
 		snap := snapshot(40, "L1")
