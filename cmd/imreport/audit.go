@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/imreport/imreport/internal/ownership"
 	"github.com/imreport/imreport/internal/service/metrics"
 	"github.com/imreport/imreport/internal/service/status"
 	"github.com/imreport/imreport/internal/tools/audit"
@@ -105,12 +106,6 @@ func (f *auditFlags) check(cfg Config, now time.Time) (problems []string) {
 
 // runAudit audits, repairs if asked and needed, and prints the reports.
 func runAudit(ctx context.Context, cfg Config, f auditFlags, logger *slog.Logger, stdout io.Writer) (int, error) {
-	if f.repair && cfg.OwnerGroup {
-		// The repair publishes from a checkpoint of its own: beside an
-		// owner group's owner it would be a second writer.
-		return exitFailed, errors.New("audit --repair: IMREPORT_OWNER_GROUP is set, and a repair does not run through the owner group yet " +
-			"(it would be a second writer beside the owner): audit without --repair, or repair from a single instance without the owner group")
-	}
 	api := apiConfig(cfg, cfg.AuditRate, logger)
 	api.Retry.OnRetry = func(attempt int, err error, wait time.Duration) {
 		logger.Warn("report api request failed, retrying", "attempt", attempt, "wait", wait, "error", err)
@@ -139,6 +134,11 @@ func runAudit(ctx context.Context, cfg Config, f auditFlags, logger *slog.Logger
 	if f.repair {
 		repair = &audit.RepairJob{CheckpointPath: cfg.CheckpointPath, LockTimeout: cfg.CheckpointLock, Subject: cfg.Subject, ValueFormat: cfg.ValueFormat,
 			Pipeline: pipeline.Config{AppKey: cfg.AppKey, Window: cfg.Window, Settle: cfg.Settle, ShutdownTimeout: cfg.ShutdownTimeout, Logger: logger}}
+		if cfg.OwnerGroup {
+			if repair.Owner, err = repairOwner(cfg, logger); err != nil {
+				return exitFailed, err
+			}
+		}
 	}
 	o, err := clients.Run(ctx, acfg, repair)
 	if rerr := (*audit.RepairError)(nil); errors.As(err, &rerr) {
@@ -149,6 +149,18 @@ func runAudit(ctx context.Context, cfg Config, f auditFlags, logger *slog.Logger
 		return exitFailed, err
 	}
 	return printAudit(stdout, f.json, o)
+}
+
+// repairOwner is the owner group a repair joins with IMREPORT_OWNER_GROUP
+// (audit.RepairJob.Owner): the run's, so that the repair runs only as the
+// owner.
+func repairOwner(cfg Config, logger *slog.Logger) (*ownership.Config, error) {
+	dialer, err := sinkConfig(cfg, logger).Dialer()
+	if err != nil {
+		return nil, fmt.Errorf("owner group: %w", err)
+	}
+	return &ownership.Config{GroupID: ownership.GroupID(cfg.AppKey, cfg.KafkaTopic), Brokers: cfg.KafkaBrokers, Dialer: dialer,
+		SessionTimeout: cfg.OwnerSession, Logger: logger}, nil
 }
 
 // printAudit prints the outcome and returns the exit code: 0 when the

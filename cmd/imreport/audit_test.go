@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/sethvargo/go-envconfig"
 
 	"github.com/imreport/imreport/checkpoint"
 	"github.com/imreport/imreport/internal/fake/simulator"
@@ -337,14 +338,7 @@ func TestAuditFindsUnpublishedRangeAndRepairs(t *testing.T) {
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
 		t.Fatalf("run exited %d:\n%s", code, stderr)
 	}
-	s, err := checkpoint.Open(checkpoint.Options{Path: env["IMREPORT_CHECKPOINT_PATH"]})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Commit(checkpoint.Commit{Cursors: map[string]time.Time{"messages": gapTo}}); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
+	moveCursor(t, env["IMREPORT_CHECKPOINT_PATH"], gapTo)
 	env["IMREPORT_END"] = h.End.Format(time.RFC3339)
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
 		t.Fatalf("second run exited %d:\n%s", code, stderr)
@@ -656,19 +650,116 @@ func TestAuditLiveDeployment(t *testing.T) {
 	assertTopicsExactlyOnce(t, h, brokers, "imreport.messages", nil)
 }
 
-// TestAuditRepairRefusedWithTheOwnerGroup: a repair publishes from a
-// checkpoint of its own, so beside an owner group it would be a second
-// writer: refused before anything is read or written.
-func TestAuditRepairRefusedWithTheOwnerGroup(t *testing.T) {
+// TestAuditRepairAsOwner: with IMREPORT_OWNER_GROUP a repair runs only as
+// the owner of the app. While an instance of the pipeline owns it, --repair
+// refuses (publishing nothing); once none runs, the repair owns the app,
+// restores the checkpoint its own file is behind (the pipeline ran on
+// another volume since) from the state topic, publishes the two missing
+// hours exactly once and leaves a snapshot that the next owner continues
+// from.
+func TestAuditRepairAsOwner(t *testing.T) {
 	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
-	h := harness.NewHistory(t, simulator.GenSpec{Seed: 43, Start: end.Add(-time.Hour), End: end, Count: 10})
-	env := harness.BaseEnv(t, h, testkit.Brokers(t))
+	h := harness.NewHistory(t, simulator.GenSpec{Seed: 59, Start: end.Add(-6 * time.Hour), End: end, Count: 3000, Poison: 0.002})
+	brokers := testkit.Brokers(t)
+	env := harness.BaseEnv(t, h, brokers)
 	env["IMREPORT_OWNER_GROUP"] = "true"
-	code, _, stderr := runMain(context.Background(), env, "audit", "--from", end.Add(-time.Hour).Format(time.RFC3339), "--to", end.Format(time.RFC3339), "--repair")
-	if code != exitFailed || !strings.Contains(stderr, "IMREPORT_OWNER_GROUP") {
-		t.Fatalf("audit --repair with the owner group: exit %d, want %d naming IMREPORT_OWNER_GROUP:\n%s", code, exitFailed, stderr)
+	env["IMREPORT_OWNER_SESSION_TIMEOUT"] = "6s"
+	gapFrom, gapTo := h.Start.Add(2*time.Hour), h.Start.Add(4*time.Hour)
+	gap := len(h.Srv.Visible(gapFrom, gapTo))
+	env["IMREPORT_END"] = gapFrom.Format(time.RFC3339)
+	mustRun(t, env)
+	moveCursor(t, env["IMREPORT_CHECKPOINT_PATH"], gapTo) // two hours never published
+	env["IMREPORT_END"] = h.End.Format(time.RFC3339)
+	mustRun(t, env)
+
+	// An owner on another volume, following the tail.
+	owner := maps.Clone(env)
+	owner["IMREPORT_CHECKPOINT_PATH"] = filepath.Join(t.TempDir(), "owner.db")
+	delete(owner, "IMREPORT_END")
+	ctx, stopOwner := context.WithCancel(context.Background())
+	defer stopOwner()
+	var ownerLog testkit.Buffer
+	ownerDone := make(chan int, 1)
+	go func() {
+		var out testkit.Buffer
+		ownerDone <- Main(ctx, []string{"run"}, &out, &ownerLog, envconfig.MapLookuper(withLogLevel(owner, "info")))
+	}()
+	waitFor(t, "the tail run to own the app", func() bool { return strings.Contains(ownerLog.String(), "owner of the app") })
+
+	args := []string{"audit", "--from", h.Start.Format(time.RFC3339), "--to", h.End.Format(time.RFC3339), "--repair", "--json"}
+	code, _, stderr := runMain(context.Background(), env, args...)
+	if code != exitFailed || !strings.Contains(stderr, "another member owns the app") || !strings.Contains(stderr, "replicas=0") {
+		t.Fatalf("audit --repair beside a running owner exited %d, want %d naming the owner:\n%s", code, exitFailed, stderr)
 	}
-	if n := h.Srv.Requests(); n != 0 {
-		t.Errorf("%d API requests made before the refusal", n)
+	stopOwner()
+	if code := <-ownerDone; code != exitOK {
+		t.Fatalf("the tail run exited %d:\n%s", code, ownerLog.String())
+	}
+
+	code, out, stderr := runMain(context.Background(), withLogLevel(env, "info"), args...)
+	var repaired struct {
+		After  auditReport
+		Repair struct {
+			Published    int64
+			DeadLettered int64 `json:"dead_lettered"`
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &repaired); err != nil || code != exitOK {
+		t.Fatalf("audit --repair with no owner running exited %d: %v\n%s\n%s", code, err, out, stderr)
+	}
+	if got := repaired.Repair.Published + repaired.Repair.DeadLettered; got != int64(gap) || !repaired.After.Summary.Clean {
+		t.Fatalf("repair published %d, after clean %v; want the gap's %d and clean", got, repaired.After.Summary.Clean, gap)
+	}
+	if !strings.Contains(stderr, "owner of the app") || !strings.Contains(stderr, "restored the checkpoint from the state topic") {
+		t.Errorf("the repair did not own the app or did not restore its superseded file:\n%s", stderr)
+	}
+	assertTopicsExactlyOnce(t, h, brokers, "imreport.messages", nil)
+
+	// The next owner's file is behind the repair's snapshot: it is moved
+	// aside, and the run from the snapshot publishes nothing twice.
+	owner["IMREPORT_END"] = h.End.Format(time.RFC3339)
+	code, _, stderr = runMain(context.Background(), withLogLevel(owner, "info"), "run")
+	if code != exitOK || !strings.Contains(stderr, "moved the superseded checkpoint aside") {
+		t.Fatalf("the next owner exited %d (want %d, its file moved aside):\n%s", code, exitOK, stderr)
+	}
+	assertTopicsExactlyOnce(t, h, brokers, "imreport.messages", nil)
+}
+
+func mustRun(t *testing.T, env map[string]string) {
+	t.Helper()
+	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
+		t.Fatalf("run exited %d:\n%s", code, stderr)
+	}
+}
+
+// moveCursor moves the messages stream's cursor of the checkpoint at path
+// forward to to, by hand.
+func moveCursor(t *testing.T, path string, to time.Time) {
+	t.Helper()
+	s, err := checkpoint.Open(checkpoint.Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Commit(checkpoint.Commit{Cursors: map[string]time.Time{"messages": to}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func withLogLevel(env map[string]string, level string) map[string]string {
+	out := maps.Clone(env)
+	out["IMREPORT_LOG_LEVEL"] = level
+	return out
+}
+
+// waitFor waits until cond holds, for at most testkit's generous deadline.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 2m0s for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

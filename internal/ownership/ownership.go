@@ -29,6 +29,13 @@ import (
 // member may own the app now.
 var ErrNotOwner = errors.New("not the owner any more")
 
+// ErrOwnedElsewhere is returned by Run with Config.NoStandby when the
+// coordinator gives the app to another member.
+var ErrOwnedElsewhere = errors.New("another member owns the app")
+
+// GroupID is the owner group of an app key and topic.
+func GroupID(appKey, topic string) string { return "imreport.owner." + topic + "." + appKey }
+
 // Config configures Run.
 type Config struct {
 	GroupID string // one group per app key and topic
@@ -48,6 +55,10 @@ type Config struct {
 	// OnChange, if set, is told when this member becomes the owner
 	// (owner true) and when it stops being one.
 	OnChange func(owner bool, memberID string, generation int32, since time.Time)
+	// NoStandby makes Run return ErrOwnedElsewhere instead of standing by
+	// when another member owns the app (a one-off job such as a repair,
+	// which must not wait for, or take over from, a running owner).
+	NoStandby bool
 }
 
 // Lease is this member's ownership for one generation.
@@ -145,6 +156,9 @@ func Run(ctx context.Context, cfg Config, owned func(ctx context.Context, l *Lea
 		}
 		if !holds(gen, cfg.Topic) {
 			balancer.setHeld(-1)
+			if cfg.NoStandby {
+				return fmt.Errorf("ownership: group %q, generation %d: %w", cfg.GroupID, gen.ID, ErrOwnedElsewhere)
+			}
 			if !standby {
 				cfg.Logger.Info("standing by: another member owns the app", "group", cfg.GroupID, "member", gen.MemberID, "generation", gen.ID)
 				standby = true

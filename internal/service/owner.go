@@ -18,9 +18,6 @@ type Owner struct {
 	SessionTimeout time.Duration // 0 = 10s
 }
 
-// GroupID is the owner group of an app key and topic.
-func GroupID(appKey, topic string) string { return "imreport.owner." + topic + "." + appKey }
-
 // runMember joins the owner group and runs the pipeline whenever this
 // member owns the app, standing by otherwise.
 func (r *run) runMember(ctx, pipeCtx context.Context, codec *schema.Codec, client *source.Client, writer *sink.Writer) error {
@@ -28,7 +25,7 @@ func (r *run) runMember(ctx, pipeCtx context.Context, codec *schema.Codec, clien
 	if err != nil {
 		return fmt.Errorf("owner group: %w", err)
 	}
-	group := GroupID(r.cfg.Sink.AppKey, r.cfg.Sink.Topic)
+	group := ownership.GroupID(r.cfg.Sink.AppKey, r.cfg.Sink.Topic)
 	r.board.SetOwner(status.Owner{Role: "standby", Group: group, Since: r.now()})
 	callbacks := &standbyCallbacks{addr: r.cfg.CallbackAddr, logger: r.cfg.Logger}
 	callbacks.start()
@@ -56,30 +53,6 @@ func (r *run) runMember(ctx, pipeCtx context.Context, codec *schema.Codec, clien
 	}, func(octx context.Context, lease *ownership.Lease) error {
 		return r.runOwned(octx, octx, codec, client, writer, lease)
 	})
-}
-
-// fenced is the pipeline's Publisher with every write checked against the
-// lease first: a member that lost the ownership (paused past the session
-// timeout, say) writes nothing more.
-type fenced struct {
-	*sink.Writer
-	lease *ownership.Lease
-}
-
-// Publish checks the lease, then writes.
-func (f fenced) Publish(ctx context.Context, recs []sink.Record) error {
-	if err := f.lease.Check(ctx); err != nil {
-		return err
-	}
-	return f.Writer.Publish(ctx, recs)
-}
-
-// PutState checks the lease, then writes the snapshot.
-func (f fenced) PutState(ctx context.Context, key string, value []byte) error {
-	if err := f.lease.Check(ctx); err != nil {
-		return err
-	}
-	return f.Writer.PutState(ctx, key, value)
 }
 
 // shutdownTimeout is the pipeline's, with its default.

@@ -24,7 +24,7 @@ func (r *run) runPipeline(ctx, pipeCtx context.Context, codec *schema.Codec, cli
 		PutState(ctx context.Context, key string, value []byte) error
 	} = writer
 	if lease != nil {
-		pub = fenced{Writer: writer, lease: lease}
+		pub = ownership.Fenced{Writer: writer, Lease: lease}
 	}
 	snapshots := state.NewWriter(pub, r.cfg.Sink.AppKey, r.cfg.Logger, func(s state.Snapshot) { r.m.SnapshotWritten(s.Sequence) })
 	pc := r.pipelineConfig(codec, client.APIVersion(), func() *progress.Reporter { return reporter })

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/imreport/imreport/checkpoint"
+	"github.com/imreport/imreport/internal/ownership"
 	"github.com/imreport/imreport/internal/retry"
 	"github.com/imreport/imreport/pipeline"
 	"github.com/imreport/imreport/schema"
@@ -58,6 +59,10 @@ type RepairJob struct {
 	Subject        string          // the value schema's subject
 	ValueFormat    schema.Framing  // the value format the pipeline writes
 	Pipeline       pipeline.Config // the template of RepairConfig; APIVersion, Codec and PublishRetry are set here
+	// Owner, when set, runs the repair as the owner of the app in its
+	// owner group (repairAsOwner); its Topic is set here (the state topic).
+	// Nil: the checkpoint's lock is the only guard.
+	Owner *ownership.Config
 }
 
 // Run audits with cfg (its Decode set to the clients' decoder) and, with
@@ -71,19 +76,29 @@ func (c *Clients) Run(ctx context.Context, cfg Config, repair *RepairJob) (Outco
 	return RunAndRepair(ctx, cfg, c.api, c.kafka, c.api, fn)
 }
 
-// repair takes the checkpoint's lock and repairs.
+// repair takes the checkpoint's lock and repairs; with an owner group, as
+// the owner (repairAsOwner).
 func (c *Clients) repair(ctx context.Context, rep *Report, job RepairJob) (*RepairReport, error) {
+	if job.Owner != nil {
+		return c.repairAsOwner(ctx, rep, job)
+	}
 	store, err := OpenCheckpoint(job.CheckpointPath, job.LockTimeout, c.identity)
 	if err != nil {
 		return nil, err
 	}
 	defer store.Close()
+	return c.repairWith(ctx, rep, job, c.kafka, store, "")
+}
+
+// repairWith repairs on store, publishing with pub; lineage, when not
+// empty, is the history the repair's commits continue.
+func (c *Clients) repairWith(ctx context.Context, rep *Report, job RepairJob, pub pipeline.Publisher, store Store, lineage string) (*RepairReport, error) {
 	codec, err := registry.FramingCodec(ctx, job.ValueFormat, c.registry, job.Subject, job.Pipeline.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("repair: %w", err)
 	}
 	pc := job.Pipeline
-	pc.APIVersion, pc.Codec = c.api.APIVersion(), codec
+	pc.APIVersion, pc.Codec, pc.Lineage = c.api.APIVersion(), codec, lineage
 	pc.PublishRetry = retry.Policy{Initial: 500 * time.Millisecond, Max: 5 * time.Second, MaxAttempts: 20}
-	return Repair(ctx, rep, RepairConfig{Pipeline: pc, Fetcher: c.api, Publisher: c.kafka, Store: store})
+	return Repair(ctx, rep, RepairConfig{Pipeline: pc, Fetcher: c.api, Publisher: pub, Store: store})
 }
