@@ -89,12 +89,16 @@ func (c *chaosChild) kill() {
 }
 
 // exitCode is the exit status after done: -1 when killed by a signal.
-func (c *chaosChild) exitCode() int {
-	if c.err == nil {
+func (c *chaosChild) exitCode() int { return exitOf(c.err) }
+
+// exitOf is the exit status a command's Wait or Run returned: 0, its code,
+// -1 when killed by a signal, -2 when it did not run to an exit.
+func exitOf(err error) int {
+	if err == nil {
 		return 0
 	}
 	var ee *exec.ExitError
-	if errors.As(c.err, &ee) {
+	if errors.As(err, &ee) {
 		return ee.ExitCode()
 	}
 	return -2

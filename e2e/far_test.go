@@ -193,16 +193,25 @@ func reconciled(t *testing.T, logPath string) string {
 // fails the test on a non-zero exit or after 3 minutes.
 func runTool(t *testing.T, bin string, env map[string]string, args ...string) []byte {
 	t.Helper()
+	stdout, stderr, err := runToolErr(bin, env, args...)
+	if err != nil {
+		t.Fatalf("imreport %s: %v\nstderr:\n%s\nstdout:\n%.2000s", strings.Join(args, " "), err, stderr, stdout)
+	}
+	return stdout
+}
+
+// runToolErr runs bin with args and env for at most 3 minutes, and returns
+// its standard output and error and cmd.Run's error (an *exec.ExitError on
+// a non-zero exit).
+func runToolErr(bin string, env map[string]string, args ...string) (stdout, stderr []byte, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = childEnv(env)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("imreport %s: %v\nstderr:\n%s\nstdout:\n%.2000s", strings.Join(args, " "), err, stderr.String(), stdout.String())
-	}
-	return stdout.Bytes()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	return out.Bytes(), errb.Bytes(), err
 }
 
 func roundAll(ds []time.Duration) []time.Duration {

@@ -23,7 +23,8 @@ const (
 // TestLostVolume: the checkpoint file is lost, emptied, corrupted or
 // replaced by an old copy, and the real binary, restoring from the
 // snapshot in the state topic and reading back from its floor, publishes
-// every message exactly once.
+// every message exactly once; lost with the state topic, it is rebuilt
+// from the topic (rebuildFromTopic).
 func TestLostVolume(t *testing.T) {
 	if os.Getenv("IMREPORT_CHAOS") != "1" {
 		t.Skip("end-to-end test of lost checkpoints (about a minute): run with IMREPORT_CHAOS=1 go test -count=1 -run TestLostVolume -v ./e2e/")
@@ -90,6 +91,7 @@ func TestLostVolume(t *testing.T) {
 		r.life(t, 3, "checkpoint file is behind the newest snapshot", 0)
 		r.assertExact(t)
 	})
+	t.Run("and the state topic: checkpoint rebuild", func(t *testing.T) { rebuildFromTopic(t, bin) })
 }
 
 // restoreRig is a backfill of restoreMessages over three hours against a

@@ -118,8 +118,8 @@ func sameMarks(a, b marks) bool {
 // initialFloor returns the floor at the start of a run, once reconcile has
 // read back from from (nil: it read nothing) and found found new msgids:
 // the checkpoint's floor, or for a file written before floors were stored,
-// the offsets of the records stamped an hour before the oldest horizon in
-// the dedupe set (record timestamps are event times; see reconcile), lowered
+// the offsets of the records stamped since the oldest horizon in the
+// dedupe set (record timestamps are event times; see StampedSince), lowered
 // to from when the read-back added msgids. With an empty dedupe set, ends.
 func (p *Pipeline) initialFloor(ctx context.Context, state checkpoint.State, seen *seenSet, from marks, found int, ends marks) (marks, error) {
 	if seen.len() == 0 {
@@ -136,7 +136,7 @@ func (p *Pipeline) initialFloor(ctx context.Context, state checkpoint.State, see
 				oldest = h
 			}
 		}
-		at := time.Unix(oldest-1, 0).Add(-time.Hour)
+		at := StampedSince(time.Unix(oldest, 0))
 		policy := p.kafkaPolicy(ctx, "kafka offsets by time failed, retrying")
 		if err := policy.Do(ctx, func(ctx context.Context) error {
 			m, err := p.pub.Marks(ctx, at)

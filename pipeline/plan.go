@@ -98,6 +98,22 @@ func PruneBefore(cursors []time.Time, lookback time.Duration) time.Time {
 	return low.Add(-lookback - 2*time.Second)
 }
 
+// stampSlack is how much earlier than its create_time a record may be
+// stamped in Kafka. A record's timestamp is its msg_ctime (the vendor's
+// receive time, close to create_time, which queries and horizons are
+// measured in), or for dead letters and records of older versions the
+// later time of publishing.
+const stampSlack = time.Hour
+
+// StampedSince returns a Kafka timestamp at or before that of every record
+// whose dedupe horizon (a second past its create_time) is at or after
+// horizon: the first offset stamped at or after it (a ListOffsets by
+// timestamp, sink.Writer.Marks) is below every such record, however out of
+// order the partition's timestamps are.
+func StampedSince(horizon time.Time) time.Time {
+	return horizon.Add(-time.Second - stampSlack)
+}
+
 func ceilSecond(t time.Time) time.Time {
 	if f := t.Truncate(time.Second); !f.Equal(t) {
 		return f.Add(time.Second)

@@ -43,13 +43,10 @@ func (p *Pipeline) reconcile(ctx context.Context, state checkpoint.State, seen *
 				continue
 			}
 			added = append(added, s.String())
-			// An hour early. A record's timestamp is its msg_ctime (the
-			// vendor's receive time, close to create_time, which the
-			// reach is measured in), or for dead letters and records of
-			// older versions the later time of publishing. Marks(since)
-			// is the first offset stamped at or after since, so every
-			// record stamped later is read, however out of order.
-			if at := reach.Add(-time.Hour); since.IsZero() || at.Before(since) {
+			// Marks(since) is the first offset stamped at or after
+			// since, so every record stamped later is read, however
+			// out of order (StampedSince).
+			if at := StampedSince(reach); since.IsZero() || at.Before(since) {
 				since = at
 			}
 		}

@@ -6,17 +6,23 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/imreport/imreport/checkpoint"
+	"github.com/imreport/imreport/internal/state"
+	"github.com/imreport/imreport/sink"
 	"github.com/imreport/imreport/source"
 )
 
 const checkpointUsage = `imreport checkpoint show [--path FILE]
 imreport checkpoint rewind --stream STREAM --to TIME [--path FILE]
+imreport checkpoint rebuild [--path FILE] [--json]
 
 show prints a checkpoint as JSON: its identity (app key and topic), each
 stream's cursor (everything sent before it is in Kafka), the Kafka offsets
@@ -30,7 +36,18 @@ reads back from Kafka what was published since TIME and publishes only what
 is missing. STREAM is a stream name as show prints it ("messages",
 "users/<name>", "groups/<gid>", "chatrooms/<id>").
 
-The file defaults to IMREPORT_CHECKPOINT_PATH. Both need the pipeline to be
+rebuild writes the state a run restores from to the state topic, when the
+run refuses to start because the checkpoint is new or lost and the topic
+holds records of the app key but no snapshot (written by an older version,
+or with another IMREPORT_KAFKA_STATE_TOPIC). It reads no record: every
+stream starts again where a run without a checkpoint starts (IMREPORT_START,
+within the API's 60 days), and the next run reads back everything stamped
+since then (record timestamps are event times) and publishes only what the
+topic lacks. Configure it with the same IMREPORT_* variables as run. It
+refuses when the state topic already holds a snapshot of the app key or the
+file holds commits. --json prints one JSON object.
+
+The file defaults to IMREPORT_CHECKPOINT_PATH. Each needs the pipeline to be
 stopped: it holds the file lock.
 `
 
@@ -39,7 +56,7 @@ func cmdCheckpoint(ctx context.Context, args []string, stdout, stderr io.Writer,
 		fmt.Fprint(stdout, checkpointUsage)
 		return exitOK
 	}
-	if len(args) == 0 || (args[0] != "show" && args[0] != "rewind") {
+	if len(args) == 0 || (args[0] != "show" && args[0] != "rewind" && args[0] != "rebuild") {
 		if len(args) > 0 {
 			fmt.Fprintf(stderr, "imreport checkpoint: unknown subcommand %q\n\n", args[0])
 		}
@@ -54,11 +71,15 @@ func cmdCheckpoint(ctx context.Context, args []string, stdout, stderr io.Writer,
 	path := fs.String("path", def, "checkpoint file")
 	streamFlag := fs.String("stream", "", "rewind: the stream to move back")
 	to := fs.String("to", "", "rewind: the new cursor, RFC 3339")
+	asJSON := fs.Bool("json", false, "rebuild: print one JSON object")
 	if code, done := parseFlags(fs, checkpointUsage, args[1:], stdout, stderr); done {
 		return code
 	}
-	if args[0] == "rewind" {
+	switch args[0] {
+	case "rewind":
 		return rewindCheckpoint(*path, *streamFlag, *to, stdout, stderr)
+	case "rebuild":
+		return rebuildCheckpoint(ctx, *path, *asJSON, stdout, stderr, lookup)
 	}
 	out, err := checkpoint.Describe(*path)
 	if err != nil {
@@ -98,4 +119,103 @@ func rewindCheckpoint(path, stream, to string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "%s: cursor moved back from %s to %s; the next run fetches that range again and publishes only what Kafka does not hold yet\n",
 		stream, cur.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339))
 	return exitOK
+}
+
+// rebuildCheckpoint writes the snapshot a run restores from, taken from the
+// configuration and the topic (state.Rebuild), and prints it.
+func rebuildCheckpoint(ctx context.Context, path string, asJSON bool, stdout, stderr io.Writer, lookup envconfig.Lookuper) int {
+	cfg, err := loadConfig(ctx, lookup, time.Now(), true)
+	if err != nil {
+		fmt.Fprintln(stderr, "imreport checkpoint rebuild:", err)
+		return exitUsage
+	}
+	logger := newLogger(stderr, cfg.LogLevel)
+	rb, err := rebuildState(ctx, cfg, path, logger)
+	if err != nil {
+		fmt.Fprintln(stderr, "imreport checkpoint rebuild:", err)
+		return exitFailed
+	}
+	report := newRebuildReport(cfg, rb)
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(report)
+	} else {
+		err = report.write(stdout)
+	}
+	if err != nil {
+		return exitFailed
+	}
+	return exitOK
+}
+
+// rebuildState ensures the topics (the state topic may be new) and runs
+// state.Rebuild with the run's Kafka writer, identity and streams.
+func rebuildState(ctx context.Context, cfg Config, path string, logger *slog.Logger) (state.Rebuilt, error) {
+	writer, err := sink.New(sinkConfig(cfg, logger))
+	if err != nil {
+		return state.Rebuilt{}, err
+	}
+	defer writer.Close()
+	if _, err := writer.EnsureTopic(ctx); err != nil {
+		return state.Rebuilt{}, fmt.Errorf("kafka %v: %w%s", cfg.KafkaBrokers, err, kafkaHint(cfg, err))
+	}
+	var streams []string
+	for _, s := range configStreams(cfg) {
+		streams = append(streams, s.String())
+	}
+	return state.Rebuild(ctx, state.RebuildOptions{
+		Checkpoint: checkpoint.Options{Path: path, LockTimeout: cfg.CheckpointLock},
+		Identity:   checkpoint.Identity{AppKey: cfg.AppKey, Topic: cfg.KafkaTopic},
+		Streams:    streams, Start: cfg.Start, Lookback: cfg.Lookback, Kafka: writer,
+	})
+}
+
+// rebuildReport is what checkpoint rebuild prints (--json: as is).
+type rebuildReport struct {
+	AppKey       string                   `json:"app_key"`
+	Topic        string                   `json:"topic"`
+	StateTopic   string                   `json:"state_topic"`
+	Sequence     uint64                   `json:"sequence"`
+	Lineage      string                   `json:"lineage"`
+	Cursors      map[string]time.Time     `json:"cursors"`
+	PrunedBefore time.Time                `json:"pruned_before"`
+	FloorSince   time.Time                `json:"floor_since"`
+	Floor        map[string]map[int]int64 `json:"floor"`
+	Ends         map[string]map[int]int64 `json:"end_offsets"`
+	ReadBack     int64                    `json:"read_back_at_most"`
+	CorruptFile  bool                     `json:"corrupt_file,omitempty"`
+}
+
+func newRebuildReport(cfg Config, rb state.Rebuilt) rebuildReport {
+	s := rb.Snapshot
+	return rebuildReport{AppKey: s.AppKey, Topic: s.Topic, StateTopic: cfg.KafkaStateTopic, Sequence: s.Sequence, Lineage: s.Lineage,
+		Cursors: s.CursorTimes(), PrunedBefore: time.Unix(s.PrunedBefore, 0).UTC(), FloorSince: rb.Since.UTC(),
+		Floor: s.Floor, Ends: rb.Ends, ReadBack: rb.ReadBack, CorruptFile: rb.CorruptFile}
+}
+
+// write prints the report for people.
+func (r rebuildReport) write(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "rebuilt the state of app key %q, topic %q, in state topic %q (snapshot sequence %d, lineage %s)\n",
+		r.AppKey, r.Topic, r.StateTopic, r.Sequence, r.Lineage)
+	b.WriteString("cursors (where a run without a checkpoint starts; the next run walks from there again):\n")
+	for _, k := range slices.Sorted(maps.Keys(r.Cursors)) {
+		fmt.Fprintf(&b, "  %-20s %s\n", k, r.Cursors[k].Format(time.RFC3339))
+	}
+	fmt.Fprintf(&b, "floor (per partition, the first record stamped at or after %s; end offset in brackets):\n", r.FloorSince.Format(time.RFC3339))
+	for _, t := range slices.Sorted(maps.Keys(r.Floor)) {
+		fmt.Fprintf(&b, "  %s:", t)
+		for _, p := range slices.Sorted(maps.Keys(r.Floor[t])) {
+			fmt.Fprintf(&b, " %d:%d (%d)", p, r.Floor[t][p], r.Ends[t][p])
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "the next run restores from it and reads back at most %d records (the end offsets minus the floor), then publishes only what the topic lacks\n", r.ReadBack)
+	if r.CorruptFile {
+		b.WriteString("the checkpoint file is corrupt: the next run moves it aside and restores\n")
+	}
+	b.WriteString("next: imreport run, with the same configuration\n")
+	_, err := io.WriteString(w, b.String())
+	return err
 }

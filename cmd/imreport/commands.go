@@ -39,7 +39,7 @@ func commands() []command {
 		{"media", "archive the media of the topic's messages to object storage, one record per reference in <topic>.media", mediaUsage, cmdMedia},
 		{"simulate", "serve the Report API simulator on an address", simulateUsage, cmdSimulate},
 		{"bench", "measure the run path against the simulator (throughput, requests, rate-limit use)", benchUsage, cmdBench},
-		{"checkpoint", "inspect a checkpoint file", checkpointUsage, cmdCheckpoint},
+		{"checkpoint", "inspect a checkpoint file, move a cursor back, or rebuild the state from the topic", checkpointUsage, cmdCheckpoint},
 		{"audit", "prove completeness: the API's counts against the topic, per bucket; --repair fills gaps", auditUsage, cmdAudit},
 		{"read", "print the topic's records as JSON lines, decoding either value format", readUsage, cmdRead},
 		{"schema", "print the Avro value schema", "imreport schema\n\nPrints the Avro schema (JSON) of the Kafka record values.\n", cmdSchema},

@@ -15,6 +15,15 @@ var (
 	// publish them again.
 	ErrUnknownHistory = errors.New("the topic holds records of this app key but no snapshot")
 
+	// ErrSnapshotExists is returned by Rebuild when the state topic already
+	// holds a snapshot of the app key: a run restores from it.
+	ErrSnapshotExists = errors.New("the state topic holds a snapshot of this app key already")
+
+	// ErrFileHasCommits is returned by Rebuild when the checkpoint file
+	// holds cursors, msgids or Kafka marks: a run continues from it and
+	// writes snapshots.
+	ErrFileHasCommits = errors.New("the checkpoint file holds commits")
+
 	// ErrIdentity is returned by Open when the newest snapshot under the
 	// app key names another topic.
 	ErrIdentity = errors.New("snapshot of another topic")

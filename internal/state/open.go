@@ -67,7 +67,7 @@ type Opened struct {
 //   - without a snapshot, a file with commits is used (written by an older
 //     version, or the state topic was lost: snapshots follow); a new file
 //     starts over unless the topic holds records of the app key
-//     (ErrUnknownHistory).
+//     (ErrUnknownHistory: Rebuild writes a snapshot to restore from).
 //
 // The caller closes Opened.Store.
 func Open(ctx context.Context, o Options) (Opened, error) {
@@ -142,7 +142,8 @@ func Open(ctx context.Context, o Options) (Opened, error) {
 		if held {
 			_ = store.Close()
 			return out, fmt.Errorf("state: %w: app key %q, topic %q, and the checkpoint is new or was lost. Starting over would publish them again. "+
-				"Put back the checkpoint file of the version that wrote them (it then writes snapshots), or publish into a new topic",
+				"Run `imreport checkpoint rebuild` with the same configuration to rebuild the state from the topic, then run again; "+
+				"or put back the checkpoint file of the version that wrote them (it then writes snapshots), or publish into a new topic",
 				ErrUnknownHistory, o.Identity.AppKey, o.Identity.Topic)
 		}
 		out.Store = store

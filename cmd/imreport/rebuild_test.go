@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imreport/imreport/internal/fake/simulator"
+	"github.com/imreport/imreport/internal/testkit"
+	"github.com/imreport/imreport/internal/testkit/harness"
+)
+
+// TestCheckpointRebuild: a backfill with one state topic; with the file
+// lost and another state topic, run refuses and names `checkpoint rebuild`;
+// rebuild refuses while the file holds commits and where a snapshot
+// exists, and otherwise writes one; the run then restores from it and the
+// topics hold every message and dead letter exactly once.
+func TestCheckpointRebuild(t *testing.T) {
+	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
+	h := harness.NewHistory(t, simulator.GenSpec{Seed: 71, Start: end.Add(-3 * time.Hour), End: end, Count: 1500, Poison: 0.003})
+	brokers := testkit.Brokers(t)
+	env := harness.BaseEnv(t, h, brokers)
+	env["IMREPORT_KAFKA_STATE_TOPIC"] = "imreport.state-a"
+	path := env["IMREPORT_CHECKPOINT_PATH"]
+	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
+		t.Fatalf("run exited %d:\n%s", code, stderr)
+	}
+	rebuild := func(want int, args ...string) (string, string) {
+		t.Helper()
+		code, out, stderr := runMain(context.Background(), env, append([]string{"checkpoint", "rebuild"}, args...)...)
+		if code != want {
+			t.Fatalf("checkpoint rebuild %v exited %d, want %d:\n%s%s", args, code, want, stderr, out)
+		}
+		return out, stderr
+	}
+	if _, stderr := rebuild(exitFailed); !strings.Contains(stderr, "holds commits") || !strings.Contains(stderr, "imreport run") {
+		t.Errorf("rebuild beside a file with commits: %s", stderr)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr := rebuild(exitFailed); !strings.Contains(stderr, "holds a snapshot") {
+		t.Errorf("rebuild where a snapshot exists: %s", stderr)
+	}
+
+	env["IMREPORT_KAFKA_STATE_TOPIC"] = "imreport.state-b"
+	code, _, stderr := runMain(context.Background(), env, "run")
+	if code != exitFailed || !strings.Contains(stderr, "imreport checkpoint rebuild") {
+		t.Fatalf("run on a lost file with a new state topic exited %d, want %d naming checkpoint rebuild:\n%s", code, exitFailed, stderr)
+	}
+	out, _ := rebuild(exitOK, "--json")
+	var rep struct {
+		StateTopic string                      `json:"state_topic"`
+		Cursors    map[string]time.Time        `json:"cursors"`
+		Floor      map[string]map[string]int64 `json:"floor"`
+		ReadBack   int64                       `json:"read_back_at_most"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("rebuild --json printed %q: %v", out, err)
+	}
+	if rep.StateTopic != "imreport.state-b" || !rep.Cursors["messages"].Equal(h.Start) || len(rep.Floor["imreport.messages"]) != 3 ||
+		len(rep.Floor["imreport.messages.dlq"]) != 3 || rep.ReadBack < int64(len(h.Msgs)) {
+		t.Fatalf("rebuild --json: %s\nwant messages from %s, a floor of 3+3 partitions, all %d records to read back", out, h.Start, len(h.Msgs))
+	}
+	if _, stderr := rebuild(exitFailed); !strings.Contains(stderr, "holds a snapshot") {
+		t.Errorf("second rebuild: %s", stderr)
+	}
+	env["IMREPORT_LOG_LEVEL"] = "info"
+	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK || !strings.Contains(stderr, "restored the checkpoint from the state topic") {
+		t.Fatalf("run after the rebuild exited %d, want restored:\n%s", code, stderr)
+	}
+	assertTopicsExactlyOnce(t, h, brokers, "imreport.messages", nil)
+
+	// The report for people, from a third state topic.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	env["IMREPORT_KAFKA_STATE_TOPIC"] = "imreport.state-c"
+	out, _ = rebuild(exitOK)
+	for _, want := range []string{`state topic "imreport.state-c"`, "messages             " + h.Start.Format(time.RFC3339), "imreport.messages.dlq:", "reads back at most", "next: imreport run"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("rebuild printed:\n%s\nwant %q in it", out, want)
+		}
+	}
+}
