@@ -68,7 +68,10 @@ imreport.io/app: {{ .app.name }}
 {{- $_ := set $c "IMREPORT_CALLBACK_ADDR" (printf ":%v" .root.Values.callback.port) -}}
 {{- $_ := set $c "IMREPORT_CALLBACK_PATH" .root.Values.callback.path -}}
 {{- end -}}
-{{- if and (gt (int (default .root.Values.replicas .app.replicas)) 1) (not .backfill) -}}
+{{- /* The owner group by default (one writer per app key and topic, even
+across releases, or a backfill Job into the Deployment's topic); forced on
+with more than one replica. */ -}}
+{{- if or (not (hasKey $c "IMREPORT_OWNER_GROUP")) (and (gt (int (default .root.Values.replicas .app.replicas)) 1) (not .backfill)) -}}
 {{- $_ := set $c "IMREPORT_OWNER_GROUP" "true" -}}
 {{- end -}}
 {{- if not (get $c "IMREPORT_KAFKA_BROKERS") -}}
