@@ -56,11 +56,8 @@ const (
 // the spool directory is empty. Once with file:// and once with an S3 server
 // (gofakes3 over HTTP).
 func TestMediaChaos(t *testing.T) {
-	if os.Getenv("IMREPORT_CHAOS") != "1" {
-		t.Skip("media chaos test (about two minutes): run with IMREPORT_CHAOS=1 go test -count=1 -run TestMediaChaos -v ./e2e/")
-	}
 	began := time.Now()
-	bin := harness.BuildBinary(t)
+	bin := chaosBinary(t, "media chaos test (about two minutes)")
 	for i, st := range []string{"file", "s3"} {
 		t.Run(st, func(t *testing.T) { mediaChaos(t, bin, st, uint64(i+1)) })
 	}
@@ -99,29 +96,19 @@ func mediaChaos(t *testing.T, bin, storeKind string, seed uint64) {
 	if err := os.Mkdir(spool, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{
-		"IMREPORT_APP_KEY":                  harness.AppKey,
-		"IMREPORT_MASTER_SECRET":            harness.Secret,
-		"IMREPORT_API_URL":                  api.URL,
-		"IMREPORT_START":                    end.Add(-2 * time.Hour).Format(time.RFC3339),
-		"IMREPORT_END":                      end.Format(time.RFC3339),
-		"IMREPORT_RATE_LIMIT":               "2000",
-		"IMREPORT_KAFKA_BROKERS":            strings.Join(brokers, ","),
-		"IMREPORT_KAFKA_PARTITIONS":         "3",
-		"IMREPORT_KAFKA_REPLICATION_FACTOR": "1",
-		"IMREPORT_CHECKPOINT_PATH":          filepath.Join(dir, "imreport.db"),
-		"IMREPORT_HTTP_ADDR":                "",
-		"IMREPORT_LOG_LEVEL":                "info",
-		"IMREPORT_PROGRESS_INTERVAL":        "5s",
-		"IMREPORT_SHUTDOWN_TIMEOUT":         "5s",
-		"IMREPORT_IM_API_URL":               api.URL,
-		"IMREPORT_MEDIA_GROUP":              mediaGroup,
-		"IMREPORT_MEDIA_RATE_LIMIT":         mediaRate,
-		"IMREPORT_MEDIA_CONCURRENCY":        "4",
-		"IMREPORT_MEDIA_MAX_ATTEMPTS":       "10",
-		"IMREPORT_MEDIA_SESSION_TIMEOUT":    "6s",
-		"IMREPORT_MEDIA_SPOOL_DIR":          spool,
-	}
+	env := runEnv(api.URL, end.Add(-2*time.Hour), end, brokers, map[string]string{
+		"IMREPORT_RATE_LIMIT":            "2000",
+		"IMREPORT_CHECKPOINT_PATH":       filepath.Join(dir, "imreport.db"),
+		"IMREPORT_HTTP_ADDR":             "",
+		"IMREPORT_PROGRESS_INTERVAL":     "5s",
+		"IMREPORT_IM_API_URL":            api.URL,
+		"IMREPORT_MEDIA_GROUP":           mediaGroup,
+		"IMREPORT_MEDIA_RATE_LIMIT":      mediaRate,
+		"IMREPORT_MEDIA_CONCURRENCY":     "4",
+		"IMREPORT_MEDIA_MAX_ATTEMPTS":    "10",
+		"IMREPORT_MEDIA_SESSION_TIMEOUT": "6s",
+		"IMREPORT_MEDIA_SPOOL_DIR":       spool,
+	})
 	var objects func(t *testing.T) map[string][]byte // key -> bytes, every object of the store
 	var read func(t *testing.T, uri string) []byte
 	switch storeKind {
@@ -165,14 +152,7 @@ func mediaChaos(t *testing.T, bin, storeKind string, seed uint64) {
 
 	// The messages topic, filled by a bounded backfill.
 	fill := startCommand(t, bin, "run", env, filepath.Join(logDir, "run.log"))
-	select {
-	case <-fill.done:
-	case <-time.After(2 * time.Minute):
-		t.Fatalf("imreport run did not finish within 2m:\n%s", logTail(fill.logPath, 40))
-	}
-	if code := fill.exitCode(); code != 0 {
-		t.Fatalf("imreport run exited %d:\n%s", code, logTail(fill.logPath, 40))
-	}
+	fill.waitExit(t, "imreport run", 2*time.Minute)
 
 	// Two members, SIGKILLed in turn, each kill a random 0.5-3 s after the
 	// member resumed its partitions, and restarted at once.
