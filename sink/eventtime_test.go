@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kfake"
 )
 
 // TestEventTime: every record's Kafka timestamp is its Record.Time (the
@@ -15,8 +13,7 @@ import (
 // letters that could not be decoded), and the content-type header is the
 // record's own.
 func TestEventTime(t *testing.T) {
-	c := newCluster(t, kfake.NumBrokers(1))
-	w := readyWriter(t, testConfig(c, "eventtime"), 3)
+	_, w := clusterWriter(t, "eventtime")
 	base := time.Date(2026, 10, 3, 4, 5, 6, 789_000_000, time.UTC)
 	recs := records(1, 30, keyList(7), 40)
 	for i := range recs {
@@ -65,8 +62,7 @@ func TestEventTime(t *testing.T) {
 // stamped at or after at. Checked for every timestamp present, the
 // milliseconds around them, and times before and after all of them.
 func TestMarksAtNonMonotonic(t *testing.T) {
-	c := newCluster(t, kfake.NumBrokers(1))
-	w := readyWriter(t, testConfig(c, "nonmono"), 3)
+	_, w := clusterWriter(t, "nonmono")
 	rng := rand.New(rand.NewPCG(8, 8))
 	base := time.Date(2026, 9, 20, 0, 0, 0, 0, time.UTC)
 	var all []Record

@@ -23,13 +23,6 @@ import (
 	"github.com/imreport/imreport/internal/retry"
 )
 
-// faultSetup is a 1-broker cluster with a 3-partition topic and a writer.
-func faultSetup(t *testing.T, topic string) (*kfake.Cluster, *Writer) {
-	t.Helper()
-	c := newCluster(t, kfake.NumBrokers(1))
-	return c, readyWriter(t, testConfig(c, topic), 3)
-}
-
 func asWriteError(t *testing.T, err error) *WriteError {
 	t.Helper()
 	var we *WriteError
@@ -64,7 +57,7 @@ func allIndexes(n int) []int {
 func TestPublishRetriesTransientProduceErrorOnce(t *testing.T) {
 	for _, code := range []*kerr.Error{kerr.NotLeaderForPartition, kerr.LeaderNotAvailable} {
 		t.Run(code.Message, func(t *testing.T) {
-			c, w := faultSetup(t, "transient")
+			c, w := clusterWriter(t, "transient")
 			var mu sync.Mutex
 			calls := 0
 			c.ControlKey(int16(kmsg.Produce), produceError(code.Code, &calls, &mu))
@@ -159,7 +152,7 @@ func TestPublishFatalProduceErrors(t *testing.T) {
 
 // When one partition fails, Failed names exactly the records routed to it.
 func TestPublishPartialFailure(t *testing.T) {
-	c, w := faultSetup(t, "partial")
+	c, w := clusterWriter(t, "partial")
 	const bad = 1
 	answer := produceError(kerr.TopicAuthorizationFailed.Code, nil, nil)
 	c.ControlKey(int16(kmsg.Produce), func(r kmsg.Request) (kmsg.Response, error, bool) {
@@ -215,7 +208,7 @@ func TestPublishPartialFailure(t *testing.T) {
 
 // kafka-go refuses a record bigger than BatchBytes before sending anything.
 func TestPublishRecordTooLargeForBatch(t *testing.T) {
-	_, w := faultSetup(t, "huge")
+	_, w := clusterWriter(t, "huge")
 	recs := records(1, 3, keyList(3), 10)
 	recs[1].Value = make([]byte, maxBatchBytes+1)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
@@ -233,7 +226,7 @@ func TestPublishRecordTooLargeForBatch(t *testing.T) {
 // The broker goes away: Publish fails and retry.Temporary says to keep
 // trying, both with warm connections and for a writer that never connected.
 func TestPublishBrokerDown(t *testing.T) {
-	c, w := faultSetup(t, "outage")
+	c, w := clusterWriter(t, "outage")
 	cold := newWriter(t, testConfig(c, "outage"))
 	publish(t, w, records(1, 10, keyList(5), 50))
 
@@ -269,7 +262,7 @@ func TestPublishBrokerDown(t *testing.T) {
 // so Publish can only fail through the cancellation; it returns only once the
 // request it had in flight is finished (fencing).
 func TestPublishCanceledIsNotTemporary(t *testing.T) {
-	c, w := faultSetup(t, "cancel")
+	c, w := clusterWriter(t, "cancel")
 	hold := holdFirstProduce(c)
 	defer hold.release() // before the writer's Close
 	err := publishCancelledWhileHeld(t, w, hold, records(1, 10, []string{"one-key"}, 50))
@@ -398,7 +391,7 @@ func TestWriteErrorText(t *testing.T) {
 // requests the broker answered.
 func publishAgainstProduceError(t *testing.T, topic string, code int16) (c *kfake.Cluster, recs []Record, err error, calls func() int) {
 	t.Helper()
-	c, w := faultSetup(t, topic)
+	c, w := clusterWriter(t, topic)
 	var mu sync.Mutex
 	n := 0
 	answer := produceError(code, &n, &mu)

@@ -5,16 +5,13 @@ import (
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kfake"
 )
 
 // TestMarksAt: Marks with a time gives, per partition, the first record
 // produced at or after it, so a ReadBack from there finds exactly what was
 // written since; a time after everything gives the end offsets.
 func TestMarksAt(t *testing.T) {
-	c := newCluster(t, kfake.NumBrokers(1))
-	w := readyWriter(t, testConfig(c, "since"), 3)
+	_, w := clusterWriter(t, "since")
 	before := records(1, 40, keyList(9), 30)
 	publish(t, w, before)
 	// Record timestamps are milliseconds of the producer's clock: leave a

@@ -129,8 +129,7 @@ func TestScanPartitionOrder(t *testing.T) {
 }
 
 func TestScanStopsOnCallbackError(t *testing.T) {
-	c := newCluster(t, kfake.NumBrokers(1))
-	w := readyWriter(t, testConfig(c, "scan-stop"), 3)
+	_, w := clusterWriter(t, "scan-stop")
 	publish(t, w, records(1, 30, keyList(5), 20))
 	stop := errors.New("enough")
 	n := 0
@@ -147,8 +146,7 @@ func TestScanStopsOnCallbackError(t *testing.T) {
 }
 
 func TestScanEmptyTopic(t *testing.T) {
-	c := newCluster(t, kfake.NumBrokers(1))
-	w := readyWriter(t, testConfig(c, "empty"), 3)
+	_, w := clusterWriter(t, "empty")
 	if got := scanAll(t, w); len(got) != 0 {
 		t.Fatalf("Scan of an empty topic returned %d records", len(got))
 	}

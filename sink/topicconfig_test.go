@@ -5,15 +5,12 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kfake"
 )
 
 // TestTimeConfig reads retention.ms and message.timestamp.type as the broker
 // has them, and warns only when they work against event times.
 func TestTimeConfig(t *testing.T) {
-	c := newCluster(t, kfake.NumBrokers(1))
-	w := readyWriter(t, testConfig(c, "times"), 3)
+	_, w := clusterWriter(t, "times")
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	tc, err := w.TimeConfig(ctx)
