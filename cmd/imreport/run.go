@@ -3,11 +3,8 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"log/slog"
-	"time"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/sethvargo/go-envconfig"
@@ -34,14 +31,9 @@ Exit codes: 0 done or stopped cleanly, 1 failed, 2 bad configuration.
 `
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, lookup envconfig.Lookuper) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	if code, done := parseFlags(fs, runUsage+variablesHelp(), args, stdout, stderr); done {
+	cfg, code, done := commandConfig(ctx, "run", runUsage+variablesHelp(), args, stdout, stderr, lookup)
+	if done {
 		return code
-	}
-	cfg, err := loadConfig(ctx, lookup, time.Now(), true)
-	if err != nil {
-		fmt.Fprintln(stderr, "imreport run:", err)
-		return exitUsage
 	}
 	logs, bars := terminalOutput(stderr)
 	if bars != nil {
