@@ -102,10 +102,7 @@ func TestFailedWriteThatLandedIsNotWrittenAgain(t *testing.T) {
 	cfg := boundedConfig(start, end, 5*time.Minute)
 	var slept int
 	cfg.PublishRetry = retry.Policy{Sleep: func(context.Context, time.Duration) error { slept++; return nil }}
-	p := mustNew(t, cfg, f, pub, cp)
-	if err := run(t, t.Context(), p); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	p := runOK(t, cfg, f, pub, cp)
 	exactlyOnce(t, pub.Acked(), ids(msgs))
 	s := p.Stats()
 	calls := pub.Calls()
@@ -183,10 +180,7 @@ func TestReadBackFailureIsRetried(t *testing.T) {
 	cp := newFakeCheckpoint()
 	cfg := boundedConfig(start, end, 5*time.Minute)
 	cfg.PublishRetry = retry.Policy{Sleep: func(context.Context, time.Duration) error { return nil }}
-	p := mustNew(t, cfg, f, pub, cp)
-	if err := run(t, t.Context(), p); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	p := runOK(t, cfg, f, pub, cp)
 	exactlyOnce(t, pub.Acked(), ids(msgs))
 	if pub.ReadBacks() != 4 {
 		t.Errorf("%d read-backs, want 3 failed and 1 good", pub.ReadBacks())
@@ -378,10 +372,7 @@ func TestBoundedRunWaitsForLateArrivalsBeforeEnd(t *testing.T) {
 		clock.Advance(d)
 		return nil
 	}
-	p := mustNew(t, cfg, f, pub, cp)
-	if err := run(t, t.Context(), p); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	runOK(t, cfg, f, pub, cp)
 	if clock.Now().Before(end.Add(lookback)) {
 		t.Errorf("run ended at %v, before End+Lookback %v", clock.Now(), end.Add(lookback))
 	}

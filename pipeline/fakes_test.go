@@ -624,6 +624,17 @@ func run(t *testing.T, ctx context.Context, p *Pipeline) error {
 	}
 }
 
+// runOK builds a pipeline of cfg over the fakes, runs it to its end and
+// fails the test unless Run returns nil.
+func runOK(t *testing.T, cfg Config, f Fetcher, pub Publisher, cp Checkpointer) *Pipeline {
+	t.Helper()
+	p := mustNew(t, cfg, f, pub, cp)
+	if err := run(t, t.Context(), p); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	return p
+}
+
 // exactlyOnce checks that every want msgid was acknowledged exactly once and
 // nothing else was.
 func exactlyOnce(t *testing.T, acked map[int64]int, want []int64) {
