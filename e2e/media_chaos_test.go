@@ -116,13 +116,7 @@ func mediaChaos(t *testing.T, bin, storeKind string, seed uint64) {
 		root := filepath.Join(dir, "store")
 		env["IMREPORT_MEDIA_URL"] = "file://" + root
 		objects = func(t *testing.T) map[string][]byte { return fileObjects(t, root) }
-		read = func(t *testing.T, uri string) []byte {
-			b, err := os.ReadFile(strings.TrimPrefix(uri, "file://"))
-			if err != nil {
-				t.Errorf("%s: %v", uri, err)
-			}
-			return b
-		}
+		read = harness.ReadFileObject
 	case "s3":
 		backend := s3mem.New()
 		if err := backend.CreateBucket(mediaS3Bucket); err != nil {
@@ -224,43 +218,8 @@ func mediaChaos(t *testing.T, bin, storeKind string, seed uint64) {
 
 	// Exactly one record per reference, each with the right outcome.
 	recs := harness.ReadTopic(t, brokers, mediaTopic)
-	seen := map[string]int{}
-	statuses := map[string]int{}
-	var archivedBytes int64
-	referenced := map[string]bool{} // store keys the records name
-	for _, r := range recs {
-		v := r.Rec
-		k := fmt.Sprint(v["msgid"]) + "/" + fmt.Sprint(v["role"])
-		seen[k]++
-		st, _ := v["status"].(string)
-		statuses[st]++
-		ref, ok := want[k]
-		if !ok {
-			t.Errorf("record of no reference: %s", k)
-			continue
-		}
-		gone := ms.IsGone(ref.MediaID)
-		switch {
-		case gone && st != media.StatusMissing:
-			t.Errorf("%s is gone at the source; status %s", k, st)
-		case !gone && st != media.StatusArchived:
-			t.Errorf("%s: status %s (%v)", k, st, v["reason"])
-		case st == media.StatusArchived:
-			uri, _ := harness.Union(v["uri"]).(string)
-			sum, _ := harness.Union(v["sha256"]).(string)
-			size, _ := harness.Union(v["size"]).(int64)
-			exp := sha256.New()
-			n, _ := io.Copy(exp, simulator.MediaBytes(ref.MediaID, *ref.Size, uint32(*ref.CRC)))
-			expSum := hex.EncodeToString(exp.Sum(nil))
-			got := read(t, uri)
-			gotSum := sha256.Sum256(got)
-			if sum != expSum || size != n || hex.EncodeToString(gotSum[:]) != expSum || int64(len(got)) != n {
-				t.Errorf("%s: record sha256 %s size %d, stored %d bytes; the simulator's: %s, %d bytes", k, sum, size, len(got), expSum, n)
-			}
-			archivedBytes += size
-			referenced[sum] = true
-		}
-	}
+	got := harness.CheckMediaRecords(t, recs, want, ms, read)
+	seen, statuses, archivedBytes, referenced := got.Seen, got.Statuses, got.ArchivedBytes, got.Referenced
 	dups, missing := 0, 0
 	for k := range want {
 		switch n := seen[k]; {
