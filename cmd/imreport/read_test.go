@@ -10,22 +10,14 @@ import (
 
 	"github.com/imreport/imreport/internal/testkit"
 	"github.com/imreport/imreport/internal/testkit/harness"
+	"github.com/imreport/imreport/internal/tools/reader"
 	"github.com/imreport/imreport/sink"
 )
 
-// readLine is one line of `imreport read`.
+// readLine is one line of `imreport read`, its value decoded.
 type readLine struct {
-	Partition int               `json:"partition"`
-	Offset    int64             `json:"offset"`
-	Timestamp string            `json:"timestamp"`
-	Key       string            `json:"key"`
-	Headers   map[string]string `json:"headers"`
-	Framing   string            `json:"framing"`
-	SchemaID  int               `json:"schema_id"`
-	Value     map[string]any    `json:"value"`
-	Error     string            `json:"error"`
-	Raw       *string           `json:"raw"`
-	RawBase64 []byte            `json:"raw_base64"`
+	reader.Line
+	Value map[string]any `json:"value"`
 }
 
 func parseLines(t *testing.T, out string) []readLine {
