@@ -14,7 +14,6 @@ import (
 
 	"github.com/imreport/imreport/checkpoint"
 	"github.com/imreport/imreport/internal/fake/simulator"
-	"github.com/imreport/imreport/internal/testkit"
 	"github.com/imreport/imreport/internal/testkit/harness"
 )
 
@@ -25,9 +24,7 @@ import (
 func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 	bin := harness.BuildBinary(t)
 	now := time.Now().UTC()
-	h := harness.NewHistory(t, simulator.GenSpec{Seed: 11, Start: now.Add(-2 * time.Hour), End: now.Add(time.Hour), Count: 4000})
-	brokers := testkit.Brokers(t)
-	env := harness.BaseEnv(t, h, brokers)
+	h, brokers, env := harness.NewRun(t, simulator.GenSpec{Seed: 11, Start: now.Add(-2 * time.Hour), End: now.Add(time.Hour), Count: 4000})
 	delete(env, "IMREPORT_END")
 	env["IMREPORT_START"] = "-90m"
 	env["IMREPORT_POLL_INTERVAL"] = "200ms"

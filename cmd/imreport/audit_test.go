@@ -101,9 +101,7 @@ func expectBuckets(t *testing.T, h *harness.History, rep auditReport) []time.Tim
 // output says so.
 func TestAuditCleanBackfill(t *testing.T) {
 	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
-	h := harness.NewHistory(t, simulator.GenSpec{Seed: 41, Start: end.Add(-6 * time.Hour), End: end, Count: 6000, Bursts: 2, BurstSize: 1200, Poison: 0.003})
-	brokers := testkit.Brokers(t)
-	env := harness.BaseEnv(t, h, brokers)
+	h, brokers, env := harness.NewRun(t, simulator.GenSpec{Seed: 41, Start: end.Add(-6 * time.Hour), End: end, Count: 6000, Bursts: 2, BurstSize: 1200, Poison: 0.003})
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
 		t.Fatalf("run exited %d:\n%s", code, stderr)
 	}
@@ -240,9 +238,7 @@ func TestAuditUnreliableAPI(t *testing.T) {
 // audit is exact too.
 func TestAuditV1(t *testing.T) {
 	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
-	h := harness.NewHistory(t, simulator.GenSpec{Seed: 67, Start: end.Add(-2 * time.Hour), End: end, Count: 2000, Users: 10})
-	brokers := testkit.Brokers(t)
-	env := harness.BaseEnv(t, h, brokers)
+	h, _, env := harness.NewRun(t, simulator.GenSpec{Seed: 67, Start: end.Add(-2 * time.Hour), End: end, Count: 2000, Users: 10})
 	env["IMREPORT_API_VERSION"] = "v1"
 	env["IMREPORT_USERS"] = strings.Join(h.Srv.Users()[:2], ",")
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
@@ -273,9 +269,7 @@ func TestAuditV1(t *testing.T) {
 // every message exactly once.
 func TestAuditFindsDeletedMessagesAndRepairs(t *testing.T) {
 	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
-	h := harness.NewHistory(t, simulator.GenSpec{Seed: 47, Start: end.Add(-5 * time.Hour), End: end, Count: 5000, Poison: 0.003})
-	brokers := testkit.Brokers(t)
-	env := harness.BaseEnv(t, h, brokers)
+	h, brokers, env := harness.NewRun(t, simulator.GenSpec{Seed: 47, Start: end.Add(-5 * time.Hour), End: end, Count: 5000, Poison: 0.003})
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
 		t.Fatalf("run exited %d:\n%s", code, stderr)
 	}
@@ -327,9 +321,7 @@ func TestAuditFindsDeletedMessagesAndRepairs(t *testing.T) {
 // publishes them exactly once. Values are in the Confluent wire format.
 func TestAuditFindsUnpublishedRangeAndRepairs(t *testing.T) {
 	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
-	h := harness.NewHistory(t, simulator.GenSpec{Seed: 53, Start: end.Add(-6 * time.Hour), End: end, Count: 6000, Poison: 0.002})
-	brokers := testkit.Brokers(t)
-	env := harness.BaseEnv(t, h, brokers)
+	h, brokers, env := harness.NewRun(t, simulator.GenSpec{Seed: 53, Start: end.Add(-6 * time.Hour), End: end, Count: 6000, Poison: 0.002})
 	reg, client := newRegistry(t) // values in the Confluent wire format: the audit resolves their schema id
 	env["IMREPORT_SCHEMA_REGISTRY_URL"] = reg.URL()
 	gapFrom, gapTo := h.Start.Add(2*time.Hour), h.Start.Add(4*time.Hour)
@@ -535,9 +527,7 @@ func TestAuditStatistics(t *testing.T) {
 		day = today.AddDate(0, 0, -1)
 	}
 	spec := simulator.GenSpec{Seed: 59, Start: day.Add(-25 * time.Hour).UTC(), End: now.Add(-time.Hour).Truncate(time.Hour).UTC(), Count: 8000}
-	h := harness.NewHistory(t, spec)
-	brokers := testkit.Brokers(t)
-	env := harness.BaseEnv(t, h, brokers)
+	h, _, env := harness.NewRun(t, spec)
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
 		t.Fatalf("run exited %d:\n%s", code, stderr)
 	}
@@ -615,9 +605,7 @@ func TestAuditStatistics(t *testing.T) {
 // exactly once.
 func TestAuditLiveDeployment(t *testing.T) {
 	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
-	h := harness.NewHistory(t, simulator.GenSpec{Seed: 61, Start: end.Add(-3 * time.Hour), End: end, Count: 3000})
-	brokers := testkit.Brokers(t)
-	env := harness.BaseEnv(t, h, brokers)
+	h, brokers, env := harness.NewRun(t, simulator.GenSpec{Seed: 61, Start: end.Add(-3 * time.Hour), End: end, Count: 3000})
 	live := maps.Clone(env)
 	delete(live, "IMREPORT_END") // tail
 	live["IMREPORT_LOG_LEVEL"] = "info"
@@ -661,8 +649,7 @@ func TestAuditLiveDeployment(t *testing.T) {
 // writer: refused before anything is read or written.
 func TestAuditRepairRefusedWithTheOwnerGroup(t *testing.T) {
 	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
-	h := harness.NewHistory(t, simulator.GenSpec{Seed: 43, Start: end.Add(-time.Hour), End: end, Count: 10})
-	env := harness.BaseEnv(t, h, testkit.Brokers(t))
+	h, _, env := harness.NewRun(t, simulator.GenSpec{Seed: 43, Start: end.Add(-time.Hour), End: end, Count: 10})
 	env["IMREPORT_OWNER_GROUP"] = "true"
 	code, _, stderr := runMain(context.Background(), env, "audit", "--from", end.Add(-time.Hour).Format(time.RFC3339), "--to", end.Format(time.RFC3339), "--repair")
 	if code != exitFailed || !strings.Contains(stderr, "IMREPORT_OWNER_GROUP") {
@@ -684,8 +671,7 @@ func TestAuditRepairRefusedWithTheOwnerGroup(t *testing.T) {
 func BenchmarkAuditDay(b *testing.B) {
 	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
 	spec := simulator.GenSpec{Seed: 1, Start: end.Add(-24 * time.Hour), End: end, Count: 40000, Bursts: 3, BurstSize: 1500, Poison: 0.001}
-	h := harness.NewHistory(b, spec)
-	env := harness.BaseEnv(b, h, testkit.Brokers(b))
+	h, _, env := harness.NewRun(b, spec)
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
 		b.Fatalf("run exited %d:\n%s", code, stderr)
 	}

@@ -30,8 +30,7 @@ import (
 func TestCallbackAndPollingExactlyOnce(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Second)
 	liveFrom, liveEnd := now.Add(time.Second), now.Add(8*time.Second)
-	h := harness.NewHistory(t, simulator.GenSpec{Seed: 61, Start: now.Add(-30 * time.Second), End: liveEnd, Count: 1500})
-	env := harness.BaseEnv(t, h, testkit.Brokers(t))
+	h, _, env := harness.NewRun(t, simulator.GenSpec{Seed: 61, Start: now.Add(-30 * time.Second), End: liveEnd, Count: 1500})
 	env["IMREPORT_END"] = liveEnd.Format(time.RFC3339)
 	env["IMREPORT_START"] = now.Add(-time.Minute).Format(time.RFC3339)
 	env["IMREPORT_WINDOW"] = "10s"
@@ -156,8 +155,7 @@ func seriesValue(body, series string) (float64, bool) {
 // connection refused) are not published; once it is over, nothing listens.
 func TestCallbackShutdown(t *testing.T) {
 	now := time.Now().UTC()
-	h := harness.NewHistory(t, simulator.GenSpec{Seed: 62, Start: now.Add(-time.Minute), End: now, Count: 1})
-	env := harness.BaseEnv(t, h, testkit.Brokers(t))
+	_, _, env := harness.NewRun(t, simulator.GenSpec{Seed: 62, Start: now.Add(-time.Minute), End: now, Count: 1})
 	delete(env, "IMREPORT_END")
 	env["IMREPORT_START"] = "-1m"
 	env["IMREPORT_SETTLE"] = "1s"

@@ -29,9 +29,7 @@ func progressLines(t *testing.T, logs string, msg string) []map[string]any {
 func TestRunLogsProgress(t *testing.T) {
 	start := time.Now().UTC().Add(-30 * time.Hour).Truncate(time.Hour)
 	end := start.Add(6 * time.Hour)
-	h := harness.NewHistory(t, simulator.GenSpec{Seed: 31, Start: start, End: end, Count: 6000})
-	brokers := testkit.Brokers(t)
-	env := harness.BaseEnv(t, h, brokers)
+	h, _, env := harness.NewRun(t, simulator.GenSpec{Seed: 31, Start: start, End: end, Count: 6000})
 	env["IMREPORT_LOG_LEVEL"] = "info"
 	env["IMREPORT_WINDOW_MESSAGES"] = "100" // windows of about 100 messages: some 60 windows, 70 requests
 	cfg, err := loadConfig(context.Background(), mapLookup(env), time.Now(), true)
@@ -129,9 +127,7 @@ func TestRunLogsProgress(t *testing.T) {
 func TestRunAnnouncesTheWaitForLateArrivals(t *testing.T) {
 	end := time.Now().UTC().Add(-time.Hour).Truncate(time.Minute)
 	start := end.Add(-30 * time.Minute)
-	h := harness.NewHistory(t, simulator.GenSpec{Seed: 32, Start: start, End: end, Count: 500})
-	brokers := testkit.Brokers(t)
-	env := harness.BaseEnv(t, h, brokers)
+	_, _, env := harness.NewRun(t, simulator.GenSpec{Seed: 32, Start: start, End: end, Count: 500})
 	env["IMREPORT_LOG_LEVEL"] = "info"
 	env["IMREPORT_LOOKBACK"] = "2m"
 	clock := testkit.NewClock(end.Add(30 * time.Second))

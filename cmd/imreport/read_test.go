@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imreport/imreport/internal/testkit"
 	"github.com/imreport/imreport/internal/testkit/harness"
 	"github.com/imreport/imreport/internal/tools/reader"
 	"github.com/imreport/imreport/sink"
@@ -45,10 +44,8 @@ func parseLines(t *testing.T, out string) []readLine {
 func TestRead(t *testing.T) {
 	spec := bigSpec()
 	spec.Count = 1500
-	h := harness.NewHistory(t, spec)
-	brokers := testkit.Brokers(t)
+	h, brokers, env := harness.NewRun(t, spec)
 	reg, client := newRegistry(t)
-	env := harness.BaseEnv(t, h, brokers)
 	runUntil(t, env, h.Start.Add(12*time.Hour)) // single-object
 	env["IMREPORT_SCHEMA_REGISTRY_URL"] = reg.URL()
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {

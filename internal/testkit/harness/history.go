@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/imreport/imreport/internal/fake/simulator"
+	"github.com/imreport/imreport/internal/testkit"
 )
 
 // The app key and master secret the simulator of a History accepts.
@@ -61,6 +62,15 @@ func (h *History) SetOnRequest(f func(int64)) {
 	h.mu.Lock()
 	h.onRequest = f
 	h.mu.Unlock()
+}
+
+// NewRun serves spec's history, starts a one-broker Kafka, and returns them
+// with BaseEnv's configuration of a bounded run from one to the other.
+func NewRun(t testing.TB, spec simulator.GenSpec) (*History, []string, map[string]string) {
+	t.Helper()
+	h := NewHistory(t, spec)
+	brokers := testkit.Brokers(t)
+	return h, brokers, BaseEnv(t, h, brokers)
 }
 
 // BaseEnv is a complete configuration for a bounded run over h into brokers.
