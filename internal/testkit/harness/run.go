@@ -1,0 +1,39 @@
+package harness
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imreport/imreport/internal/fake/simulator"
+	"github.com/imreport/imreport/internal/testkit"
+)
+
+// NewRun serves spec's history, starts a one-broker Kafka, and returns them
+// with BaseEnv's configuration of a bounded run from one to the other.
+func NewRun(t testing.TB, spec simulator.GenSpec) (*History, []string, map[string]string) {
+	t.Helper()
+	h := NewHistory(t, spec)
+	brokers := testkit.Brokers(t)
+	return h, brokers, BaseEnv(t, h, brokers)
+}
+
+// BaseEnv is a complete configuration for a bounded run over h into brokers.
+func BaseEnv(t testing.TB, h *History, brokers []string) map[string]string {
+	return map[string]string{
+		"IMREPORT_APP_KEY":                  AppKey,
+		"IMREPORT_MASTER_SECRET":            Secret,
+		"IMREPORT_API_URL":                  h.URL,
+		"IMREPORT_START":                    h.Start.Format(time.RFC3339),
+		"IMREPORT_END":                      h.End.Format(time.RFC3339),
+		"IMREPORT_RATE_LIMIT":               "2000",
+		"IMREPORT_AUDIT_RATE_LIMIT":         "2000",
+		"IMREPORT_KAFKA_BROKERS":            strings.Join(brokers, ","),
+		"IMREPORT_KAFKA_PARTITIONS":         "3",
+		"IMREPORT_KAFKA_REPLICATION_FACTOR": "1",
+		"IMREPORT_CHECKPOINT_PATH":          filepath.Join(t.TempDir(), "imreport.db"),
+		"IMREPORT_HTTP_ADDR":                "",
+		"IMREPORT_LOG_LEVEL":                "warn",
+	}
+}
