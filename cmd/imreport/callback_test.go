@@ -39,10 +39,7 @@ func TestCallbackAndPollingExactlyOnce(t *testing.T) {
 	env["IMREPORT_POLL_INTERVAL"] = "200ms"
 	env["IMREPORT_CALLBACK_ADDR"] = "127.0.0.1:0"
 	env["IMREPORT_HTTP_ADDR"] = "127.0.0.1:0"
-	cfg, err := loadConfig(context.Background(), mapLookup(env), now, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := configAt(t, env, now)
 	var mu sync.Mutex
 	ackedAt := map[int64]time.Time{}
 	addrc := make(chan string, 1)
@@ -161,10 +158,7 @@ func TestCallbackShutdown(t *testing.T) {
 	env["IMREPORT_SETTLE"] = "1s"
 	env["IMREPORT_POLL_INTERVAL"] = "200ms"
 	env["IMREPORT_CALLBACK_ADDR"] = "127.0.0.1:0"
-	cfg, err := loadConfig(context.Background(), mapLookup(env), now, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := configAt(t, env, now)
 	// Messages the API never serves: only callbacks can publish them.
 	pushed := simulator.Generate(simulator.GenSpec{Seed: 63, Start: now.Add(-10 * time.Second), End: now, Count: 40})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -260,10 +254,7 @@ func BenchmarkCallbackThroughput(b *testing.B) {
 		"IMREPORT_HTTP_ADDR": "", "IMREPORT_LOG_LEVEL": "error", "IMREPORT_CALLBACK_ADDR": "127.0.0.1:0",
 		"IMREPORT_SETTLE": "1s", "IMREPORT_POLL_INTERVAL": "1s",
 	}
-	cfg, err := loadConfig(context.Background(), mapLookup(env), now, true)
-	if err != nil {
-		b.Fatal(err)
-	}
+	cfg := configAt(b, env, now)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	addrc := make(chan string, 1)

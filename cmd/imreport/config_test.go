@@ -30,11 +30,7 @@ func configOf(env map[string]string) (Config, error) {
 // mustConfig is configOf's configuration; the test fails on any problem.
 func mustConfig(t *testing.T, env map[string]string) Config {
 	t.Helper()
-	c, err := configOf(env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return configAt(t, env, fixedNow)
 }
 
 // configError is configOf's error; the test fails unless it is a

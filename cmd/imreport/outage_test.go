@@ -60,10 +60,7 @@ func TestBrokerOutage(t *testing.T) {
 	env["IMREPORT_FETCH_CONCURRENCY"] = "1"
 	env["IMREPORT_WINDOW_MESSAGES"] = "2000" // 20 windows: the cursor moves often
 	env["IMREPORT_LOG_LEVEL"] = "info"
-	cfg, err := loadConfig(context.Background(), mapLookup(env), time.Now(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := configAt(t, env, time.Now())
 	logs := new(testkit.Buffer)
 	fail := func(format string, args ...any) {
 		t.Helper()

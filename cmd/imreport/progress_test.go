@@ -32,10 +32,7 @@ func TestRunLogsProgress(t *testing.T) {
 	h, _, env := harness.NewRun(t, simulator.GenSpec{Seed: 31, Start: start, End: end, Count: 6000})
 	env["IMREPORT_LOG_LEVEL"] = "info"
 	env["IMREPORT_WINDOW_MESSAGES"] = "100" // windows of about 100 messages: some 60 windows, 70 requests
-	cfg, err := loadConfig(context.Background(), mapLookup(env), time.Now(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := configAt(t, env, time.Now())
 	reports := newStepper()
 	var intervals []time.Duration
 	progressSleep := func(ctx context.Context, d time.Duration) error {
@@ -68,7 +65,7 @@ func TestRunLogsProgress(t *testing.T) {
 		}
 		reports.step()
 	}
-	err = runPipeline(context.Background(), cfg, newLogger(logs, cfg.LogLevel), runHooks{
+	err := runPipeline(context.Background(), cfg, newLogger(logs, cfg.LogLevel), runHooks{
 		ProgressSleep: progressSleep,
 		OnPipeline:    func(p *pipeline.Pipeline) { pipe = p },
 		OnCommit: func(time.Time) {
@@ -131,10 +128,7 @@ func TestRunAnnouncesTheWaitForLateArrivals(t *testing.T) {
 	env["IMREPORT_LOG_LEVEL"] = "info"
 	env["IMREPORT_LOOKBACK"] = "2m"
 	clock := testkit.NewClock(end.Add(30 * time.Second))
-	cfg, err := loadConfig(context.Background(), mapLookup(env), clock.Now(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := configAt(t, env, clock.Now())
 	logs := new(testkit.Buffer)
 	// The planner starts polling as soon as it has planned the last window;
 	// the fake clock moves on only once that window is committed (in real

@@ -133,10 +133,7 @@ func tailConfig(t *testing.T, seed uint64, brokers []string, now time.Time) Conf
 	delete(env, "IMREPORT_END")
 	env["IMREPORT_START"] = "-1h"
 	env["IMREPORT_HTTP_ADDR"] = "127.0.0.1:0"
-	cfg, err := loadConfig(context.Background(), mapLookup(env), now, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := configAt(t, env, now)
 	return cfg
 }
 

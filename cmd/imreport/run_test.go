@@ -261,10 +261,7 @@ func TestRunTailServesHealthAndMetricsThenStops(t *testing.T) {
 	env["IMREPORT_START"] = "-1h"
 	env["IMREPORT_POLL_INTERVAL"] = "200ms"
 	env["IMREPORT_SETTLE"] = "1s"
-	cfg, err := loadConfig(context.Background(), mapLookup(env), now, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := configAt(t, env, now)
 	cfg.HTTPAddr = "127.0.0.1:0"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
