@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imreport/imreport/checkpoint"
 	"github.com/imreport/imreport/internal/fake/simulator"
 	"github.com/imreport/imreport/internal/testkit"
 	"github.com/imreport/imreport/internal/testkit/harness"
@@ -103,15 +102,7 @@ func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 			t.Errorf("logs lack %q:\n%s", want, all)
 		}
 	}
-	s, err := checkpoint.Open(checkpoint.Options{Path: env["IMREPORT_CHECKPOINT_PATH"], ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := s.Load()
-	s.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := harness.CheckpointState(t, env["IMREPORT_CHECKPOINT_PATH"])
 	c := st.Cursors["messages"]
 	if c.Before(now.Add(-5 * time.Second)) {
 		t.Fatalf("cursor %v: the caught-up run should have committed close to now (%v)", c, now)

@@ -477,15 +477,7 @@ func copyTopic(t *testing.T, brokers []string, from, to string, drop, twice map[
 // checkpoint of a deployment whose topic was restored from that copy.
 func cloneCheckpoint(t *testing.T, env map[string]string, brokers []string, topic string) string {
 	t.Helper()
-	old, err := checkpoint.Open(checkpoint.Options{Path: env["IMREPORT_CHECKPOINT_PATH"], ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := old.Load()
-	old.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := harness.CheckpointState(t, env["IMREPORT_CHECKPOINT_PATH"])
 	w, err := sink.New(sink.Config{Brokers: brokers, Topic: topic, AppKey: harness.AppKey})
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imreport/imreport/checkpoint"
 	"github.com/imreport/imreport/internal/fake/simulator"
 	"github.com/imreport/imreport/internal/testkit"
 )
@@ -36,4 +37,20 @@ func BaseEnv(t testing.TB, h *History, brokers []string) map[string]string {
 		"IMREPORT_HTTP_ADDR":                "",
 		"IMREPORT_LOG_LEVEL":                "warn",
 	}
+}
+
+// CheckpointState is the state of the checkpoint file at path, read
+// without writing (a run's IMREPORT_CHECKPOINT_PATH, after it).
+func CheckpointState(t testing.TB, path string) checkpoint.State {
+	t.Helper()
+	s, err := checkpoint.Open(checkpoint.Options{Path: path, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Load()
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
