@@ -53,6 +53,13 @@ func testConfig(c *kfake.Cluster, topic string) Config {
 	}
 }
 
+// loggedConfig is testConfig(c, topic) logging into logs.
+func loggedConfig(c *kfake.Cluster, topic string, logs *logBuffer) Config {
+	cfg := testConfig(c, topic)
+	cfg.Logger = logs.logger()
+	return cfg
+}
+
 func newWriter(t testing.TB, cfg Config) *Writer {
 	t.Helper()
 	w, err := New(cfg)

@@ -163,8 +163,7 @@ func TestEnsureTopic(t *testing.T) {
 	t.Run("create is idempotent", func(t *testing.T) {
 		c := newCluster(t, kfake.NumBrokers(3))
 		var logs logBuffer
-		cfg := testConfig(c, "created")
-		cfg.Logger = logs.logger()
+		cfg := loggedConfig(c, "created", &logs)
 		w := readyWriter(t, cfg, 3)
 		for _, topic := range []string{"created", "created.dlq"} {
 			if !strings.Contains(logs.String(), `msg="created kafka topic" topic=`+topic+" ") {
@@ -230,8 +229,7 @@ func TestEnsureTopic(t *testing.T) {
 	t.Run("existing topic left alone", func(t *testing.T) {
 		c := newCluster(t, kfake.NumBrokers(3), kfake.SeedTopics(5, "existing", "existing.dlq", "existing.state"))
 		var logs logBuffer
-		cfg := testConfig(c, "existing") // asks for 3 partitions
-		cfg.Logger = logs.logger()
+		cfg := loggedConfig(c, "existing", &logs) // asks for 3 partitions
 		w := readyWriter(t, cfg, 5)
 		if pis := c.PartitionInfos("existing"); len(pis) != 5 {
 			t.Errorf("existing topic now has %d partitions, want 5", len(pis))

@@ -85,8 +85,7 @@ func recordIDs(recs ...[]Record) []int64 {
 func TestReadBackFromMarks(t *testing.T) {
 	c := newCluster(t, kfake.NumBrokers(3))
 	var logs logBuffer
-	cfg := testConfig(c, "rb")
-	cfg.Logger = logs.logger()
+	cfg := loggedConfig(c, "rb", &logs)
 	w := readyWriter(t, cfg, 3)
 
 	before := append(records(1, 40, keyList(9), 30), deadLetters(100, 6)...)
@@ -230,8 +229,7 @@ func TestReadBackMissingPartitions(t *testing.T) {
 func TestReadBackReadsNothingAtEnd(t *testing.T) {
 	c := newCluster(t, kfake.NumBrokers(1))
 	var logs logBuffer
-	cfg := testConfig(c, "quiet")
-	cfg.Logger = logs.logger()
+	cfg := loggedConfig(c, "quiet", &logs)
 	w := readyWriter(t, cfg, 3)
 	fetches := countRequests(c, kmsg.Fetch)
 
