@@ -26,18 +26,12 @@ func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 	bin := harness.BuildBinary(t)
 	now := time.Now().UTC()
 	h, brokers, env := harness.NewRun(t, simulator.GenSpec{Seed: 11, Start: now.Add(-2 * time.Hour), End: now.Add(time.Hour), Count: 4000})
-	delete(env, "IMREPORT_END")
-	env["IMREPORT_START"] = "-90m"
-	env["IMREPORT_POLL_INTERVAL"] = "200ms"
-	env["IMREPORT_SETTLE"] = "1s"
+	harness.TailEnv(env, "-90m")
 	env["IMREPORT_LOG_LEVEL"] = "info"
 	env["IMREPORT_HTTP_ADDR"] = "127.0.0.1:0"
 
 	cmd := exec.Command(bin, "run")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
+	cmd.Env = childEnv(env)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

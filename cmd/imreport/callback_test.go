@@ -153,10 +153,7 @@ func seriesValue(body, series string) (float64, bool) {
 func TestCallbackShutdown(t *testing.T) {
 	now := time.Now().UTC()
 	_, _, env := harness.NewRun(t, simulator.GenSpec{Seed: 62, Start: now.Add(-time.Minute), End: now, Count: 1})
-	delete(env, "IMREPORT_END")
-	env["IMREPORT_START"] = "-1m"
-	env["IMREPORT_SETTLE"] = "1s"
-	env["IMREPORT_POLL_INTERVAL"] = "200ms"
+	harness.TailEnv(env, "-1m")
 	env["IMREPORT_CALLBACK_ADDR"] = "127.0.0.1:0"
 	cfg := configAt(t, env, now)
 	// Messages the API never serves: only callbacks can publish them.

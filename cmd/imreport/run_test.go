@@ -257,10 +257,7 @@ func basicForms(appKey, secret string) []string {
 func TestRunTailServesHealthAndMetricsThenStops(t *testing.T) {
 	now := time.Now().UTC()
 	_, _, env := harness.NewRun(t, simulator.GenSpec{Seed: 5, Start: now.Add(-2 * time.Hour), End: now.Add(time.Hour), Count: 3000})
-	delete(env, "IMREPORT_END")
-	env["IMREPORT_START"] = "-1h"
-	env["IMREPORT_POLL_INTERVAL"] = "200ms"
-	env["IMREPORT_SETTLE"] = "1s"
+	harness.TailEnv(env, "-1h")
 	cfg := configAt(t, env, now)
 	cfg.HTTPAddr = "127.0.0.1:0"
 	ctx, cancel := context.WithCancel(context.Background())

@@ -39,6 +39,15 @@ func BaseEnv(t testing.TB, h *History, brokers []string) map[string]string {
 	}
 }
 
+// TailEnv turns env (BaseEnv's bounded run) into a tailing run from start
+// (as IMREPORT_START takes it) that polls every 200 ms, 1 s behind now.
+func TailEnv(env map[string]string, start string) {
+	delete(env, "IMREPORT_END")
+	env["IMREPORT_START"] = start
+	env["IMREPORT_POLL_INTERVAL"] = "200ms"
+	env["IMREPORT_SETTLE"] = "1s"
+}
+
 // CheckpointState is the state of the checkpoint file at path, read
 // without writing (a run's IMREPORT_CHECKPOINT_PATH, after it).
 func CheckpointState(t testing.TB, path string) checkpoint.State {
