@@ -189,6 +189,10 @@ func (w *Writer) replicas(ctx context.Context, client *kafka.Client, topic strin
 	return -1
 }
 
+// TooFewBrokers reports whether err is the cluster's refusal of a topic
+// whose replication factor is more than its brokers.
+func TooFewBrokers(err error) bool { return errors.Is(err, kafka.InvalidReplicationFactor) }
+
 // ValidTopic reports whether t is a valid Kafka topic name: 1 to 249 of
 // a-z A-Z 0-9 . _ -, and neither "." nor "..".
 func ValidTopic(t string) bool {

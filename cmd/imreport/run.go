@@ -6,12 +6,13 @@ import (
 	"io"
 	"log/slog"
 
-	"github.com/segmentio/kafka-go"
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/imreport/imreport/checkpoint"
 	"github.com/imreport/imreport/internal/service"
+	"github.com/imreport/imreport/internal/service/progress"
 	"github.com/imreport/imreport/pipeline"
+	"github.com/imreport/imreport/sink"
 	"github.com/imreport/imreport/source"
 	"github.com/imreport/imreport/source/callback"
 )
@@ -35,7 +36,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, lookup
 	if done {
 		return code
 	}
-	logs, bars := terminalOutput(stderr)
+	logs, bars := progress.TerminalOutput(stderr)
 	if bars != nil {
 		defer bars.Close()
 	}
@@ -113,7 +114,7 @@ func configStreams(cfg Config) []source.Stream {
 // configuration makes one cause likely; "" otherwise.
 func kafkaHint(cfg Config, err error) string {
 	switch {
-	case errors.Is(err, kafka.InvalidReplicationFactor):
+	case sink.TooFewBrokers(err):
 		return " (IMREPORT_KAFKA_REPLICATION_FACTOR is more than the brokers: set it lower, or to auto)"
 	case cfg.KafkaSASLMechanism != "" && (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)):
 		return " (with SASL, a wrong username or password shows up as an unexpected EOF)"
