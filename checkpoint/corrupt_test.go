@@ -47,13 +47,7 @@ func countBucket(t testing.TB, s *Store, name []byte) int {
 func newCheckpointFile(t testing.TB, seen int) string {
 	t.Helper()
 	path := tempPath(t)
-	s, err := Open(Options{Path: path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Bind(testID); err != nil {
-		t.Fatal(err)
-	}
+	s := openBoundAt(t, path)
 	c := Commit{Cursors: map[string]time.Time{"messages": ts(5000)}, Seen: map[int64]int64{}}
 	for i := range seen {
 		c.Seen[int64(i)*7919] = 5000 + int64(i%100)

@@ -28,7 +28,14 @@ func openT(t testing.TB, opts Options) *Store {
 // openBound opens a writable Store at a new path and binds testID.
 func openBound(t testing.TB) *Store {
 	t.Helper()
-	s := openT(t, Options{Path: tempPath(t)})
+	return openBoundAt(t, tempPath(t))
+}
+
+// openBoundAt opens a writable Store at path and binds testID; it is
+// closed at the end of the test if the test did not close it.
+func openBoundAt(t testing.TB, path string) *Store {
+	t.Helper()
+	s := openT(t, Options{Path: path})
 	if err := s.Bind(testID); err != nil {
 		t.Fatalf("Bind: %v", err)
 	}

@@ -34,13 +34,7 @@ func TestOpenCreatesFileWithLayout(t *testing.T) {
 
 func TestReopenAfterCloseKeepsData(t *testing.T) {
 	path := tempPath(t)
-	s, err := Open(Options{Path: path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Bind(testID); err != nil {
-		t.Fatal(err)
-	}
+	s := openBoundAt(t, path)
 	now := time.Date(2025, 3, 4, 5, 6, 7, 890, time.FixedZone("X", 3600))
 	mustCommit(t, s, Commit{
 		Cursors: map[string]time.Time{"messages": ts(1000), "users/alice": ts(2000)},

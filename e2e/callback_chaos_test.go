@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -46,10 +44,7 @@ const (
 // own delays: retries, reordering) is printed for the undisturbed first 20 s
 // and for the whole run, kills included, whose p99 must be under 1 s.
 func TestCallbackChaos(t *testing.T) {
-	if os.Getenv("IMREPORT_CHAOS") != "1" {
-		t.Skip("callback chaos test (about 90 s): run with IMREPORT_CHAOS=1 go test -count=1 -run TestCallbackChaos -v ./e2e/")
-	}
-	bin := harness.BuildBinary(t)
+	bin := chaosBinary(t, "callback chaos test (about 90 s)")
 	const seed = 7
 	began := time.Now()
 	now := began.UTC().Truncate(time.Second)
@@ -72,28 +67,18 @@ func TestCallbackChaos(t *testing.T) {
 	callbackAddr := "127.0.0.1:" + strconv.Itoa(harness.FreeLoopbackPort(t))
 	dir := t.TempDir()
 	logDir := chaosLogDir(t, dir)
-	env := map[string]string{
-		"IMREPORT_APP_KEY":                  harness.AppKey,
-		"IMREPORT_MASTER_SECRET":            harness.Secret,
-		"IMREPORT_API_URL":                  apiURL,
-		"IMREPORT_API_TIMEOUT":              "2s",
-		"IMREPORT_START":                    now.Add(-6 * time.Minute).Format(time.RFC3339),
-		"IMREPORT_END":                      liveEnd.Format(time.RFC3339),
-		"IMREPORT_WINDOW":                   "1m",
-		"IMREPORT_SETTLE":                   "2s",
-		"IMREPORT_LOOKBACK":                 "5s",
-		"IMREPORT_POLL_INTERVAL":            "500ms",
-		"IMREPORT_RATE_LIMIT":               "100",
-		"IMREPORT_KAFKA_BROKERS":            strings.Join(brokers, ","),
-		"IMREPORT_KAFKA_PARTITIONS":         "3",
-		"IMREPORT_KAFKA_REPLICATION_FACTOR": "1",
-		"IMREPORT_CHECKPOINT_PATH":          filepath.Join(dir, "imreport.db"),
-		"IMREPORT_HTTP_ADDR":                "127.0.0.1:0",
-		"IMREPORT_CALLBACK_ADDR":            callbackAddr,
-		"IMREPORT_CALLBACK_ACK_TIMEOUT":     "5s",
-		"IMREPORT_LOG_LEVEL":                "info",
-		"IMREPORT_SHUTDOWN_TIMEOUT":         "5s",
-	}
+	env := runEnv(apiURL, now.Add(-6*time.Minute), liveEnd, brokers, map[string]string{
+		"IMREPORT_API_TIMEOUT":          "2s",
+		"IMREPORT_WINDOW":               "1m",
+		"IMREPORT_SETTLE":               "2s",
+		"IMREPORT_LOOKBACK":             "5s",
+		"IMREPORT_POLL_INTERVAL":        "500ms",
+		"IMREPORT_RATE_LIMIT":           "100",
+		"IMREPORT_CHECKPOINT_PATH":      filepath.Join(dir, "imreport.db"),
+		"IMREPORT_HTTP_ADDR":            "127.0.0.1:0",
+		"IMREPORT_CALLBACK_ADDR":        callbackAddr,
+		"IMREPORT_CALLBACK_ACK_TIMEOUT": "5s",
+	})
 
 	pusher := simulator.NewPusher(simulator.PushConfig{URL: "http://" + callbackAddr + "/callback", AppKey: harness.AppKey, MasterSecret: harness.Secret,
 		RetryMax: 500 * time.Millisecond, Timeout: 10 * time.Second, Faults: harness.CallbackFaults(seed)})

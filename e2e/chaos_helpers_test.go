@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +18,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/imreport/imreport/internal/fake/simulator"
 	"github.com/imreport/imreport/internal/testkit"
+	"github.com/imreport/imreport/internal/testkit/harness"
 )
 
 // chaosChild is one life of `imreport run` as a child process, its stderr
@@ -129,6 +132,45 @@ func (c *chaosChild) waitForLog(t *testing.T, substr string, timeout time.Durati
 	}
 }
 
+// waitExit waits up to within for the child to exit and fails the test
+// unless it exits 0; name is what the failure calls the child.
+func (c *chaosChild) waitExit(t *testing.T, name string, within time.Duration) {
+	t.Helper()
+	select {
+	case <-c.done:
+	case <-time.After(within):
+		c.kill()
+		t.Fatalf("%s did not finish within %v:\n%s", name, within, logTail(c.logPath, 40))
+	}
+	if code := c.exitCode(); code != 0 {
+		t.Fatalf("%s exited %d (%v):\n%s", name, code, c.err, logTail(c.logPath, 60))
+	}
+}
+
+// readBack is what a life logged of its start-up read-back ("reconciled
+// with kafka").
+type readBack struct {
+	Records int64  `json:"records_after_checkpoint"`
+	Unknown int64  `json:"unknown_to_checkpoint"`
+	Elapsed string `json:"elapsed"`
+}
+
+// readBackOf returns the read-back a life's log holds; ok is false if it
+// holds none.
+func readBackOf(t *testing.T, log []byte) (l readBack, ok bool) {
+	t.Helper()
+	for _, line := range strings.Split(string(log), "\n") {
+		if !strings.Contains(line, `"reconciled with kafka"`) {
+			continue
+		}
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		return l, true
+	}
+	return l, false
+}
+
 // logTail returns the last n lines of a log file.
 func logTail(path string, n int) string {
 	b, err := os.ReadFile(path)
@@ -203,11 +245,75 @@ func countIDs(found []int64, expected map[int64]bool) (records, distinct, dups, 
 	return len(found), len(seen), dups, missing, unexpected
 }
 
-// persistentKafka starts a broker in this process whose data survives the
-// lives of the binary: on disk, every write synced.
-func persistentKafka(t *testing.T) []string {
+// chaosBinary skips the test unless IMREPORT_CHAOS=1, telling what it is
+// (about) and how to run it, and otherwise builds the binary.
+func chaosBinary(t *testing.T, about string) string {
 	t.Helper()
-	return testkit.Brokers(t, kfake.DataDir(filepath.Join(t.TempDir(), "kafka")), kfake.SyncWrites())
+	if os.Getenv("IMREPORT_CHAOS") != "1" {
+		t.Skipf("%s: run with IMREPORT_CHAOS=1 go test -count=1 -run %s -v ./e2e/", about, t.Name())
+	}
+	return harness.BuildBinary(t)
+}
+
+// persistentKafka starts a broker in this process whose data survives the
+// lives of the binary: on disk, every write synced; opts add to that.
+func persistentKafka(t *testing.T, opts ...kfake.Opt) []string {
+	t.Helper()
+	return testkit.Brokers(t, append([]kfake.Opt{kfake.DataDir(filepath.Join(t.TempDir(), "kafka")), kfake.SyncWrites()}, opts...)...)
+}
+
+// runEnv is the environment of a child imreport in these tests: the
+// simulator's app at apiURL, the range from start to end, a topic of three
+// partitions of one replica on brokers, info logs and a 5 s shutdown; more
+// adds variables or overrides these.
+func runEnv(apiURL string, start, end time.Time, brokers []string, more map[string]string) map[string]string {
+	env := map[string]string{
+		"IMREPORT_APP_KEY":                  harness.AppKey,
+		"IMREPORT_MASTER_SECRET":            harness.Secret,
+		"IMREPORT_API_URL":                  apiURL,
+		"IMREPORT_START":                    start.Format(time.RFC3339),
+		"IMREPORT_END":                      end.Format(time.RFC3339),
+		"IMREPORT_KAFKA_BROKERS":            strings.Join(brokers, ","),
+		"IMREPORT_KAFKA_PARTITIONS":         "3",
+		"IMREPORT_KAFKA_REPLICATION_FACTOR": "1",
+		"IMREPORT_LOG_LEVEL":                "info",
+		"IMREPORT_SHUTDOWN_TIMEOUT":         "5s",
+	}
+	maps.Copy(env, more)
+	return env
+}
+
+// backfillRig is a bounded backfill of a generated history into topic, the
+// simulator and the broker in this process (they outlive the lives of the
+// binary, which log to files in logDir).
+type backfillRig struct {
+	msgs    []simulator.Message
+	env     map[string]string
+	brokers []string
+	topic   string
+	dir     string
+	logDir  string
+	bin     string
+}
+
+// newBackfillRig serves the history spec generates and starts a broker;
+// the lives' environment is runEnv's over them, into topic, with more.
+func newBackfillRig(t *testing.T, bin string, spec simulator.GenSpec, topic string, more map[string]string) backfillRig {
+	h := harness.NewHistory(t, spec)
+	brokers := persistentKafka(t)
+	dir := t.TempDir()
+	env := runEnv(h.URL, spec.Start, spec.End, brokers, more)
+	env["IMREPORT_KAFKA_TOPIC"] = topic
+	return backfillRig{msgs: h.Msgs, env: env, brokers: brokers, topic: topic, dir: dir, logDir: chaosLogDir(t, dir), bin: bin}
+}
+
+// readExact reads the topic and checks that it holds every message
+// exactly once.
+func (r *backfillRig) readExact(t *testing.T) []harness.Record {
+	t.Helper()
+	recs := harness.ReadTopic(t, r.brokers, r.topic)
+	harness.AssertExactlyOnce(t, recs, r.msgs, "/v2/messages")
+	return recs
 }
 
 // chaosLogDir is where the lives of a chaos test log: dir, or, with

@@ -36,11 +36,8 @@ const (
 // every msgid exactly once, the poisoned ones in the dead-letter topic and
 // only there. Seeds 1 and 3 use the v2 API, seed 2 v1.
 func TestChaos(t *testing.T) {
-	if os.Getenv("IMREPORT_CHAOS") != "1" {
-		t.Skip("chaos test (about a minute per seed): run with IMREPORT_CHAOS=1 go test -count=1 -run TestChaos -v ./e2e/")
-	}
 	began := time.Now()
-	bin := harness.BuildBinary(t)
+	bin := chaosBinary(t, "chaos test (about a minute per seed)")
 	for _, tc := range []struct {
 		seed uint64
 		api  string
@@ -98,28 +95,18 @@ func chaosSeed(t *testing.T, bin string, seed uint64, apiVersion string) {
 
 	dir := t.TempDir()
 	logDir := chaosLogDir(t, dir)
-	env := map[string]string{
-		"IMREPORT_APP_KEY":                  harness.AppKey,
-		"IMREPORT_MASTER_SECRET":            harness.Secret,
-		"IMREPORT_API_URL":                  apiURL,
-		"IMREPORT_API_VERSION":              apiVersion,
-		"IMREPORT_API_TIMEOUT":              "1s",
-		"IMREPORT_START":                    start.Format(time.RFC3339),
-		"IMREPORT_END":                      end.Format(time.RFC3339),
-		"IMREPORT_WINDOW":                   "2m",
-		"IMREPORT_PAGE_SIZE":                "500",
-		"IMREPORT_SETTLE":                   "2s",
-		"IMREPORT_LOOKBACK":                 "30s", // > LateMax + settle
-		"IMREPORT_POLL_INTERVAL":            "500ms",
-		"IMREPORT_RATE_LIMIT":               "30", // a bit above the simulator's 27/s: its bucket answers some 429s
-		"IMREPORT_KAFKA_BROKERS":            strings.Join(brokers, ","),
-		"IMREPORT_KAFKA_PARTITIONS":         "3",
-		"IMREPORT_KAFKA_REPLICATION_FACTOR": "1",
-		"IMREPORT_CHECKPOINT_PATH":          filepath.Join(dir, "imreport.db"),
-		"IMREPORT_HTTP_ADDR":                "127.0.0.1:0",
-		"IMREPORT_LOG_LEVEL":                "info",
-		"IMREPORT_SHUTDOWN_TIMEOUT":         "5s",
-	}
+	env := runEnv(apiURL, start, end, brokers, map[string]string{
+		"IMREPORT_API_VERSION":     apiVersion,
+		"IMREPORT_API_TIMEOUT":     "1s",
+		"IMREPORT_WINDOW":          "2m",
+		"IMREPORT_PAGE_SIZE":       "500",
+		"IMREPORT_SETTLE":          "2s",
+		"IMREPORT_LOOKBACK":        "30s", // > LateMax + settle
+		"IMREPORT_POLL_INTERVAL":   "500ms",
+		"IMREPORT_RATE_LIMIT":      "30", // a bit above the simulator's 27/s: its bucket answers some 429s
+		"IMREPORT_CHECKPOINT_PATH": filepath.Join(dir, "imreport.db"),
+		"IMREPORT_HTTP_ADDR":       "127.0.0.1:0",
+	})
 
 	// Lives: each killed at a random moment until chaosMinKills kills, then
 	// one runs to completion.

@@ -18,7 +18,6 @@ import (
 
 	"github.com/imreport/imreport/internal/fake/farnet"
 	"github.com/imreport/imreport/internal/fake/simulator"
-	"github.com/imreport/imreport/internal/testkit"
 	"github.com/imreport/imreport/internal/testkit/harness"
 )
 
@@ -35,10 +34,7 @@ const (
 // message exactly once; then `imreport read` reads the whole topic and
 // `imreport audit` finds every hour complete, against the same far broker.
 func TestFarBroker(t *testing.T) {
-	if os.Getenv("IMREPORT_CHAOS") != "1" {
-		t.Skip("end-to-end test with a far broker (about two minutes): run with IMREPORT_CHAOS=1 go test -count=1 -run TestFarBroker -v ./e2e/")
-	}
-	bin := harness.BuildBinary(t)
+	bin := chaosBinary(t, "end-to-end test with a far broker (about two minutes)")
 	for i, latency := range []time.Duration{250 * time.Millisecond, time.Second} {
 		t.Run(latency.String(), func(t *testing.T) {
 			farBroker(t, bin, uint64(i+1), latency)
@@ -50,37 +46,20 @@ func farBroker(t *testing.T, bin string, seed uint64, latency time.Duration) {
 	began := time.Now()
 	start := time.Now().UTC().Add(-5 * time.Hour).Truncate(time.Hour)
 	end := start.Add(3 * time.Hour)
-	msgs := simulator.Generate(simulator.GenSpec{Seed: seed, Start: start, End: end, Count: farMessages})
-	_, apiURL := testkit.Simulator(t, simulator.Config{AppKey: harness.AppKey, MasterSecret: harness.Secret}, msgs)
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DefaultNumPartitions(3),
-		kfake.DataDir(filepath.Join(t.TempDir(), "kafka")), kfake.SyncWrites(),
-		kfake.ListenFn(farnet.ListenFn(latency)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close)
-	brokers := strings.Join(cluster.ListenAddrs(), ",")
+	h := harness.NewHistory(t, simulator.GenSpec{Seed: seed, Start: start, End: end, Count: farMessages})
+	msgs, apiURL := h.Msgs, h.URL
+	brokers := persistentKafka(t, kfake.ListenFn(farnet.ListenFn(latency)))
 
 	dir := t.TempDir()
 	logDir := chaosLogDir(t, dir)
-	env := map[string]string{
-		"IMREPORT_APP_KEY":                  harness.AppKey,
-		"IMREPORT_MASTER_SECRET":            harness.Secret,
-		"IMREPORT_API_URL":                  apiURL,
-		"IMREPORT_START":                    start.Format(time.RFC3339),
-		"IMREPORT_END":                      end.Format(time.RFC3339),
-		"IMREPORT_PAGE_SIZE":                "500",
-		"IMREPORT_RATE_LIMIT":               "4", // 2,000 messages a second: the backfill outlives the kills
-		"IMREPORT_AUDIT_RATE_LIMIT":         "50",
-		"IMREPORT_KAFKA_BROKERS":            brokers,
-		"IMREPORT_KAFKA_TOPIC":              farTopic,
-		"IMREPORT_KAFKA_PARTITIONS":         "3",
-		"IMREPORT_KAFKA_REPLICATION_FACTOR": "1",
-		"IMREPORT_CHECKPOINT_PATH":          filepath.Join(dir, "imreport.db"),
-		"IMREPORT_HTTP_ADDR":                "",
-		"IMREPORT_LOG_LEVEL":                "info",
-		"IMREPORT_SHUTDOWN_TIMEOUT":         "5s",
-	}
+	env := runEnv(apiURL, start, end, brokers, map[string]string{
+		"IMREPORT_PAGE_SIZE":        "500",
+		"IMREPORT_RATE_LIMIT":       "4", // 2,000 messages a second: the backfill outlives the kills
+		"IMREPORT_AUDIT_RATE_LIMIT": "50",
+		"IMREPORT_KAFKA_TOPIC":      farTopic,
+		"IMREPORT_CHECKPOINT_PATH":  filepath.Join(dir, "imreport.db"),
+		"IMREPORT_HTTP_ADDR":        "",
+	})
 
 	// Lives: the first is killed 2-4 s after its streams start, each later
 	// one 1-3 s after it reconciled with Kafka (its read-back finished);
@@ -92,15 +71,7 @@ func farBroker(t *testing.T, bin string, seed uint64, latency time.Duration) {
 		logPath := filepath.Join(logDir, fmt.Sprintf("life-%d.log", life))
 		c := startChild(t, bin, env, logPath)
 		if life > farKills {
-			select {
-			case <-c.done:
-			case <-time.After(5 * time.Minute):
-				c.kill()
-				t.Fatalf("the last life did not finish within 5m:\n%s", logTail(logPath, 40))
-			}
-			if code := c.exitCode(); code != 0 {
-				t.Fatalf("the last life exited %d (%v):\n%s", code, c.err, logTail(logPath, 60))
-			}
+			c.waitExit(t, "the last life", 5*time.Minute)
 			lives = append(lives, time.Since(c.started))
 			readBacks = append(readBacks, reconciled(t, logPath))
 			break
@@ -121,7 +92,7 @@ func farBroker(t *testing.T, bin string, seed uint64, latency time.Duration) {
 		}
 	}
 
-	recs := harness.ReadTopic(t, cluster.ListenAddrs(), farTopic)
+	recs := harness.ReadTopic(t, brokers, farTopic)
 	harness.AssertExactlyOnce(t, recs, msgs, "/v2/messages")
 	t.Logf("broker %v away: %d messages, %d records after %d kill -9s; lives %v; read-backs after each kill: %s",
 		latency, len(msgs), len(recs), farKills, roundAll(lives), strings.Join(readBacks, "; "))
@@ -171,22 +142,11 @@ func reconciled(t *testing.T, logPath string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if !strings.Contains(line, `"reconciled with kafka"`) {
-			continue
-		}
-		var l struct {
-			Records int64  `json:"records_after_checkpoint"`
-			Unknown int64  `json:"unknown_to_checkpoint"`
-			Elapsed string `json:"elapsed"`
-		}
-		if err := json.Unmarshal([]byte(line), &l); err != nil {
-			t.Fatalf("%s: %v", line, err)
-		}
-		return fmt.Sprintf("%d records read in %s, %d unknown to the checkpoint", l.Records, l.Elapsed, l.Unknown)
+	l, ok := readBackOf(t, b)
+	if !ok {
+		t.Fatalf("%s has no read-back line:\n%s", logPath, logTail(logPath, 20))
 	}
-	t.Fatalf("%s has no read-back line:\n%s", logPath, logTail(logPath, 20))
-	return ""
+	return fmt.Sprintf("%d records read in %s, %d unknown to the checkpoint", l.Records, l.Elapsed, l.Unknown)
 }
 
 // runTool runs bin with args and env, and returns its standard output; it

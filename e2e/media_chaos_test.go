@@ -56,11 +56,8 @@ const (
 // the spool directory is empty. Once with file:// and once with an S3 server
 // (gofakes3 over HTTP).
 func TestMediaChaos(t *testing.T) {
-	if os.Getenv("IMREPORT_CHAOS") != "1" {
-		t.Skip("media chaos test (about two minutes): run with IMREPORT_CHAOS=1 go test -count=1 -run TestMediaChaos -v ./e2e/")
-	}
 	began := time.Now()
-	bin := harness.BuildBinary(t)
+	bin := chaosBinary(t, "media chaos test (about two minutes)")
 	for i, st := range []string{"file", "s3"} {
 		t.Run(st, func(t *testing.T) { mediaChaos(t, bin, st, uint64(i+1)) })
 	}
@@ -99,29 +96,19 @@ func mediaChaos(t *testing.T, bin, storeKind string, seed uint64) {
 	if err := os.Mkdir(spool, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{
-		"IMREPORT_APP_KEY":                  harness.AppKey,
-		"IMREPORT_MASTER_SECRET":            harness.Secret,
-		"IMREPORT_API_URL":                  api.URL,
-		"IMREPORT_START":                    end.Add(-2 * time.Hour).Format(time.RFC3339),
-		"IMREPORT_END":                      end.Format(time.RFC3339),
-		"IMREPORT_RATE_LIMIT":               "2000",
-		"IMREPORT_KAFKA_BROKERS":            strings.Join(brokers, ","),
-		"IMREPORT_KAFKA_PARTITIONS":         "3",
-		"IMREPORT_KAFKA_REPLICATION_FACTOR": "1",
-		"IMREPORT_CHECKPOINT_PATH":          filepath.Join(dir, "imreport.db"),
-		"IMREPORT_HTTP_ADDR":                "",
-		"IMREPORT_LOG_LEVEL":                "info",
-		"IMREPORT_PROGRESS_INTERVAL":        "5s",
-		"IMREPORT_SHUTDOWN_TIMEOUT":         "5s",
-		"IMREPORT_IM_API_URL":               api.URL,
-		"IMREPORT_MEDIA_GROUP":              mediaGroup,
-		"IMREPORT_MEDIA_RATE_LIMIT":         mediaRate,
-		"IMREPORT_MEDIA_CONCURRENCY":        "4",
-		"IMREPORT_MEDIA_MAX_ATTEMPTS":       "10",
-		"IMREPORT_MEDIA_SESSION_TIMEOUT":    "6s",
-		"IMREPORT_MEDIA_SPOOL_DIR":          spool,
-	}
+	env := runEnv(api.URL, end.Add(-2*time.Hour), end, brokers, map[string]string{
+		"IMREPORT_RATE_LIMIT":            "2000",
+		"IMREPORT_CHECKPOINT_PATH":       filepath.Join(dir, "imreport.db"),
+		"IMREPORT_HTTP_ADDR":             "",
+		"IMREPORT_PROGRESS_INTERVAL":     "5s",
+		"IMREPORT_IM_API_URL":            api.URL,
+		"IMREPORT_MEDIA_GROUP":           mediaGroup,
+		"IMREPORT_MEDIA_RATE_LIMIT":      mediaRate,
+		"IMREPORT_MEDIA_CONCURRENCY":     "4",
+		"IMREPORT_MEDIA_MAX_ATTEMPTS":    "10",
+		"IMREPORT_MEDIA_SESSION_TIMEOUT": "6s",
+		"IMREPORT_MEDIA_SPOOL_DIR":       spool,
+	})
 	var objects func(t *testing.T) map[string][]byte // key -> bytes, every object of the store
 	var read func(t *testing.T, uri string) []byte
 	switch storeKind {
@@ -129,13 +116,7 @@ func mediaChaos(t *testing.T, bin, storeKind string, seed uint64) {
 		root := filepath.Join(dir, "store")
 		env["IMREPORT_MEDIA_URL"] = "file://" + root
 		objects = func(t *testing.T) map[string][]byte { return fileObjects(t, root) }
-		read = func(t *testing.T, uri string) []byte {
-			b, err := os.ReadFile(strings.TrimPrefix(uri, "file://"))
-			if err != nil {
-				t.Errorf("%s: %v", uri, err)
-			}
-			return b
-		}
+		read = harness.ReadFileObject
 	case "s3":
 		backend := s3mem.New()
 		if err := backend.CreateBucket(mediaS3Bucket); err != nil {
@@ -165,14 +146,7 @@ func mediaChaos(t *testing.T, bin, storeKind string, seed uint64) {
 
 	// The messages topic, filled by a bounded backfill.
 	fill := startCommand(t, bin, "run", env, filepath.Join(logDir, "run.log"))
-	select {
-	case <-fill.done:
-	case <-time.After(2 * time.Minute):
-		t.Fatalf("imreport run did not finish within 2m:\n%s", logTail(fill.logPath, 40))
-	}
-	if code := fill.exitCode(); code != 0 {
-		t.Fatalf("imreport run exited %d:\n%s", code, logTail(fill.logPath, 40))
-	}
+	fill.waitExit(t, "imreport run", 2*time.Minute)
 
 	// Two members, SIGKILLed in turn, each kill a random 0.5-3 s after the
 	// member resumed its partitions, and restarted at once.
@@ -244,43 +218,8 @@ func mediaChaos(t *testing.T, bin, storeKind string, seed uint64) {
 
 	// Exactly one record per reference, each with the right outcome.
 	recs := harness.ReadTopic(t, brokers, mediaTopic)
-	seen := map[string]int{}
-	statuses := map[string]int{}
-	var archivedBytes int64
-	referenced := map[string]bool{} // store keys the records name
-	for _, r := range recs {
-		v := r.Rec
-		k := fmt.Sprint(v["msgid"]) + "/" + fmt.Sprint(v["role"])
-		seen[k]++
-		st, _ := v["status"].(string)
-		statuses[st]++
-		ref, ok := want[k]
-		if !ok {
-			t.Errorf("record of no reference: %s", k)
-			continue
-		}
-		gone := ms.IsGone(ref.MediaID)
-		switch {
-		case gone && st != media.StatusMissing:
-			t.Errorf("%s is gone at the source; status %s", k, st)
-		case !gone && st != media.StatusArchived:
-			t.Errorf("%s: status %s (%v)", k, st, v["reason"])
-		case st == media.StatusArchived:
-			uri, _ := harness.Union(v["uri"]).(string)
-			sum, _ := harness.Union(v["sha256"]).(string)
-			size, _ := harness.Union(v["size"]).(int64)
-			exp := sha256.New()
-			n, _ := io.Copy(exp, simulator.MediaBytes(ref.MediaID, *ref.Size, uint32(*ref.CRC)))
-			expSum := hex.EncodeToString(exp.Sum(nil))
-			got := read(t, uri)
-			gotSum := sha256.Sum256(got)
-			if sum != expSum || size != n || hex.EncodeToString(gotSum[:]) != expSum || int64(len(got)) != n {
-				t.Errorf("%s: record sha256 %s size %d, stored %d bytes; the simulator's: %s, %d bytes", k, sum, size, len(got), expSum, n)
-			}
-			archivedBytes += size
-			referenced[sum] = true
-		}
-	}
+	got := harness.CheckMediaRecords(t, recs, want, ms, read)
+	seen, statuses, archivedBytes, referenced := got.Seen, got.Statuses, got.ArchivedBytes, got.Referenced
 	dups, missing := 0, 0
 	for k := range want {
 		switch n := seen[k]; {

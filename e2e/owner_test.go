@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,7 +14,6 @@ import (
 	"time"
 
 	"github.com/imreport/imreport/internal/fake/simulator"
-	"github.com/imreport/imreport/internal/testkit"
 	"github.com/imreport/imreport/internal/testkit/harness"
 )
 
@@ -25,10 +25,7 @@ const ownerTopic = "owner.messages"
 // timeout is replaced by a standby, and every message is in the topic
 // exactly once.
 func TestOwnerGroup(t *testing.T) {
-	if os.Getenv("IMREPORT_CHAOS") != "1" {
-		t.Skip("end-to-end test of the owner group (about three minutes): run with IMREPORT_CHAOS=1 go test -count=1 -run TestOwnerGroup -v ./e2e/")
-	}
-	bin := harness.BuildBinary(t)
+	bin := chaosBinary(t, "end-to-end test of the owner group (about three minutes)")
 	t.Run("two started together", func(t *testing.T) {
 		g := newOwnerRig(t, bin, 1, 15_000)
 		a, b := g.start(t), g.start(t)
@@ -44,11 +41,11 @@ func TestOwnerGroup(t *testing.T) {
 		if resp.StatusCode != http.StatusServiceUnavailable {
 			t.Errorf("callback to the standby: %d, want 503", resp.StatusCode)
 		}
-		g.waitExit(t, owner)
+		owner.waitExit(t, owner.logPath, 5*time.Minute)
 		// The owner finished and left: the standby takes over, restores
 		// (its file is not the owner's) and finds nothing left to do.
 		standby.waitForLog(t, "owner of the app", time.Minute)
-		g.waitExit(t, standby)
+		standby.waitExit(t, standby.logPath, 5*time.Minute)
 		g.assertExact(t)
 	})
 	t.Run("five kill -9s of the owner", func(t *testing.T) {
@@ -68,7 +65,7 @@ func TestOwnerGroup(t *testing.T) {
 			owner, standby = standby, g.start(t)
 			standby.waitForLog(t, "standing by", time.Minute)
 		}
-		g.waitExit(t, owner)
+		owner.waitExit(t, owner.logPath, 5*time.Minute)
 		standby.kill()
 		g.assertExact(t)
 		t.Logf("takeover after kill -9 (session timeout 6s): %v", takeovers)
@@ -95,7 +92,7 @@ func TestOwnerGroup(t *testing.T) {
 			t.Fatal(err)
 		}
 		owner.waitForLog(t, "lost the ownership of the app", time.Minute)
-		g.waitExit(t, standby)
+		standby.waitExit(t, standby.logPath, 5*time.Minute)
 		owner.kill()
 		g.assertExact(t)
 	})
@@ -104,55 +101,30 @@ func TestOwnerGroup(t *testing.T) {
 // ownerRig is a backfill served by a simulator and a broker in this
 // process, run by members of one owner group.
 type ownerRig struct {
-	msgs    []simulator.Message
-	env     map[string]string
-	brokers []string
-	dir     string
-	logDir  string
-	bin     string
-	n       int
+	backfillRig
+	n int
 	// callback is each member's callback address.
 	callback map[*chaosChild]string
 }
 
 func newOwnerRig(t *testing.T, bin string, seed uint64, count int) *ownerRig {
 	start := time.Now().UTC().Add(-6 * time.Hour).Truncate(time.Hour)
-	end := start.Add(4 * time.Hour)
-	msgs := simulator.Generate(simulator.GenSpec{Seed: seed, Start: start, End: end, Count: count})
-	_, apiURL := testkit.Simulator(t, simulator.Config{AppKey: harness.AppKey, MasterSecret: harness.Secret}, msgs)
-	brokers := persistentKafka(t)
-	dir := t.TempDir()
-	g := &ownerRig{msgs: msgs, brokers: brokers, dir: dir, logDir: chaosLogDir(t, dir), bin: bin, callback: map[*chaosChild]string{}}
-	g.env = map[string]string{
-		"IMREPORT_APP_KEY":                  harness.AppKey,
-		"IMREPORT_MASTER_SECRET":            harness.Secret,
-		"IMREPORT_API_URL":                  apiURL,
-		"IMREPORT_START":                    start.Format(time.RFC3339),
-		"IMREPORT_END":                      end.Format(time.RFC3339),
-		"IMREPORT_PAGE_SIZE":                "500",
-		"IMREPORT_WINDOW_MESSAGES":          "2500",
-		"IMREPORT_RATE_LIMIT":               "2", // 1,000 messages a second
-		"IMREPORT_KAFKA_BROKERS":            strings.Join(brokers, ","),
-		"IMREPORT_KAFKA_TOPIC":              ownerTopic,
-		"IMREPORT_KAFKA_PARTITIONS":         "3",
-		"IMREPORT_KAFKA_REPLICATION_FACTOR": "1",
-		"IMREPORT_HTTP_ADDR":                "",
-		"IMREPORT_LOG_LEVEL":                "info",
-		"IMREPORT_SHUTDOWN_TIMEOUT":         "5s",
-		"IMREPORT_OWNER_GROUP":              "true",
-		"IMREPORT_OWNER_SESSION_TIMEOUT":    "6s",
-	}
-	return g
+	spec := simulator.GenSpec{Seed: seed, Start: start, End: start.Add(4 * time.Hour), Count: count}
+	return &ownerRig{backfillRig: newBackfillRig(t, bin, spec, ownerTopic, map[string]string{
+		"IMREPORT_PAGE_SIZE":             "500",
+		"IMREPORT_WINDOW_MESSAGES":       "2500",
+		"IMREPORT_RATE_LIMIT":            "2", // 1,000 messages a second
+		"IMREPORT_HTTP_ADDR":             "",
+		"IMREPORT_OWNER_GROUP":           "true",
+		"IMREPORT_OWNER_SESSION_TIMEOUT": "6s",
+	}), callback: map[*chaosChild]string{}}
 }
 
 // start starts a member with a checkpoint file of its own.
 func (g *ownerRig) start(t *testing.T) *chaosChild {
 	t.Helper()
 	g.n++
-	env := make(map[string]string, len(g.env)+1)
-	for k, v := range g.env {
-		env[k] = v
-	}
+	env := maps.Clone(g.env)
 	env["IMREPORT_CHECKPOINT_PATH"] = filepath.Join(g.dir, fmt.Sprintf("member-%d.db", g.n))
 	addr := fmt.Sprintf("127.0.0.1:%d", harness.FreeLoopbackPort(t))
 	env["IMREPORT_CALLBACK_ADDR"] = addr
@@ -182,24 +154,9 @@ func (g *ownerRig) whoOwns(t *testing.T, a, b *chaosChild) (owner, standby *chao
 	return nil, nil
 }
 
-// waitExit waits for c to exit 0.
-func (g *ownerRig) waitExit(t *testing.T, c *chaosChild) {
-	t.Helper()
-	select {
-	case <-c.done:
-	case <-time.After(5 * time.Minute):
-		c.kill()
-		t.Fatalf("%s did not finish within 5m:\n%s", c.logPath, logTail(c.logPath, 40))
-	}
-	if code := c.exitCode(); code != 0 {
-		t.Fatalf("%s exited %d (%v):\n%s", c.logPath, code, c.err, logTail(c.logPath, 60))
-	}
-}
-
 func (g *ownerRig) assertExact(t *testing.T) {
 	t.Helper()
-	recs := harness.ReadTopic(t, g.brokers, ownerTopic)
-	harness.AssertExactlyOnce(t, recs, g.msgs, "/v2/messages")
+	recs := g.readExact(t)
 	t.Logf("%d messages, %d records, %d members", len(g.msgs), len(recs), g.n)
 }
 

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/imreport/imreport/internal/fake/simulator"
-	"github.com/imreport/imreport/internal/testkit"
-	"github.com/imreport/imreport/internal/testkit/harness"
 )
 
 const (
@@ -26,10 +24,7 @@ const (
 // every message exactly once; lost with the state topic, it is rebuilt
 // from the topic (rebuildFromTopic).
 func TestLostVolume(t *testing.T) {
-	if os.Getenv("IMREPORT_CHAOS") != "1" {
-		t.Skip("end-to-end test of lost checkpoints (about a minute): run with IMREPORT_CHAOS=1 go test -count=1 -run TestLostVolume -v ./e2e/")
-	}
-	bin := harness.BuildBinary(t)
+	bin := chaosBinary(t, "end-to-end test of lost checkpoints (about a minute)")
 	t.Run("after a finished backfill", func(t *testing.T) {
 		r := newRestoreRig(t, bin, 1)
 		r.life(t, 1, "", 0)
@@ -97,13 +92,9 @@ func TestLostVolume(t *testing.T) {
 // restoreRig is a backfill of restoreMessages over three hours against a
 // simulator and a broker in this process, its lives logging to files.
 type restoreRig struct {
-	msgs    []simulator.Message
-	env     map[string]string
-	brokers []string
-	path    string
-	logDir  string
-	bin     string
-	lives   []string
+	backfillRig
+	path  string
+	lives []string
 	// readBacks are the records each life read back at its start (-1:
 	// none).
 	readBacks []int64
@@ -111,30 +102,15 @@ type restoreRig struct {
 
 func newRestoreRig(t *testing.T, bin string, seed uint64) *restoreRig {
 	start := time.Now().UTC().Add(-5 * time.Hour).Truncate(time.Hour)
-	end := start.Add(3 * time.Hour)
-	msgs := simulator.Generate(simulator.GenSpec{Seed: seed, Start: start, End: end, Count: restoreMessages})
-	_, apiURL := testkit.Simulator(t, simulator.Config{AppKey: harness.AppKey, MasterSecret: harness.Secret}, msgs)
-	brokers := persistentKafka(t)
-	dir := t.TempDir()
-	r := &restoreRig{msgs: msgs, brokers: brokers, path: filepath.Join(dir, "imreport.db"), logDir: chaosLogDir(t, dir), bin: bin}
-	r.env = map[string]string{
-		"IMREPORT_APP_KEY":                  harness.AppKey,
-		"IMREPORT_MASTER_SECRET":            harness.Secret,
-		"IMREPORT_API_URL":                  apiURL,
-		"IMREPORT_START":                    start.Format(time.RFC3339),
-		"IMREPORT_END":                      end.Format(time.RFC3339),
-		"IMREPORT_PAGE_SIZE":                "500",
-		"IMREPORT_WINDOW_MESSAGES":          "2500", // windows of 15 minutes or so: cursors move, commits follow
-		"IMREPORT_RATE_LIMIT":               "2",    // 1,000 messages a second: the backfill outlives the kills
-		"IMREPORT_KAFKA_BROKERS":            strings.Join(brokers, ","),
-		"IMREPORT_KAFKA_TOPIC":              restoreTopic,
-		"IMREPORT_KAFKA_PARTITIONS":         "3",
-		"IMREPORT_KAFKA_REPLICATION_FACTOR": "1",
-		"IMREPORT_CHECKPOINT_PATH":          r.path,
-		"IMREPORT_HTTP_ADDR":                "",
-		"IMREPORT_LOG_LEVEL":                "info",
-		"IMREPORT_SHUTDOWN_TIMEOUT":         "5s",
-	}
+	spec := simulator.GenSpec{Seed: seed, Start: start, End: start.Add(3 * time.Hour), Count: restoreMessages}
+	r := &restoreRig{backfillRig: newBackfillRig(t, bin, spec, restoreTopic, map[string]string{
+		"IMREPORT_PAGE_SIZE":       "500",
+		"IMREPORT_WINDOW_MESSAGES": "2500", // windows of 15 minutes or so: cursors move, commits follow
+		"IMREPORT_RATE_LIMIT":      "2",    // 1,000 messages a second: the backfill outlives the kills
+		"IMREPORT_HTTP_ADDR":       "",
+	})}
+	r.path = filepath.Join(r.dir, "imreport.db")
+	r.env["IMREPORT_CHECKPOINT_PATH"] = r.path
 	return r
 }
 
@@ -150,15 +126,7 @@ func (r *restoreRig) life(t *testing.T, n int, want string, killAfter time.Durat
 		c.waitForLog(t, want, 2*time.Minute)
 	}
 	if killAfter == 0 {
-		select {
-		case <-c.done:
-		case <-time.After(5 * time.Minute):
-			c.kill()
-			t.Fatalf("life %d did not finish within 5m:\n%s", n, logTail(logPath, 40))
-		}
-		if code := c.exitCode(); code != 0 {
-			t.Fatalf("life %d exited %d (%v):\n%s", n, code, c.err, logTail(logPath, 60))
-		}
+		c.waitExit(t, fmt.Sprintf("life %d", n), 5*time.Minute)
 	} else {
 		c.waitForLog(t, `"stream":"messages","cursor"`, 2*time.Minute)
 		time.Sleep(killAfter)
@@ -183,8 +151,7 @@ func (r *restoreRig) lose(t *testing.T) {
 // assertExact checks the topic: every message exactly once.
 func (r *restoreRig) assertExact(t *testing.T) {
 	t.Helper()
-	recs := harness.ReadTopic(t, r.brokers, restoreTopic)
-	harness.AssertExactlyOnce(t, recs, r.msgs, "/v2/messages")
+	recs := r.readExact(t)
 	t.Logf("%d messages, %d records after %d lives", len(r.msgs), len(recs), len(r.lives))
 }
 
@@ -223,21 +190,11 @@ func restoreReadBack(t *testing.T, logPath string) (string, int64) {
 	if strings.Contains(string(b), "restored the checkpoint from the state topic") {
 		how = "restored from the state topic"
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if !strings.Contains(line, `"reconciled with kafka"`) {
-			continue
-		}
-		var l struct {
-			Records int64  `json:"records_after_checkpoint"`
-			Unknown int64  `json:"unknown_to_checkpoint"`
-			Elapsed string `json:"elapsed"`
-		}
-		if err := json.Unmarshal([]byte(line), &l); err != nil {
-			t.Fatalf("%s: %v", line, err)
-		}
-		return fmt.Sprintf("%s, read back %d records of %d in %s", how, l.Records, restoreMessages, l.Elapsed), l.Records
+	l, ok := readBackOf(t, b)
+	if !ok {
+		return how + ", no read-back", -1
 	}
-	return how + ", no read-back", -1
+	return fmt.Sprintf("%s, read back %d records of %d in %s", how, l.Records, restoreMessages, l.Elapsed), l.Records
 }
 
 func copyFile(t *testing.T, from, to string) {

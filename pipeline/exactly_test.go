@@ -102,10 +102,7 @@ func TestFailedWriteThatLandedIsNotWrittenAgain(t *testing.T) {
 	cfg := boundedConfig(start, end, 5*time.Minute)
 	var slept int
 	cfg.PublishRetry = retry.Policy{Sleep: func(context.Context, time.Duration) error { slept++; return nil }}
-	p := mustNew(t, cfg, f, pub, cp)
-	if err := run(t, t.Context(), p); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	p := runOK(t, cfg, f, pub, cp)
 	exactlyOnce(t, pub.Acked(), ids(msgs))
 	s := p.Stats()
 	calls := pub.Calls()
@@ -183,10 +180,7 @@ func TestReadBackFailureIsRetried(t *testing.T) {
 	cp := newFakeCheckpoint()
 	cfg := boundedConfig(start, end, 5*time.Minute)
 	cfg.PublishRetry = retry.Policy{Sleep: func(context.Context, time.Duration) error { return nil }}
-	p := mustNew(t, cfg, f, pub, cp)
-	if err := run(t, t.Context(), p); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	p := runOK(t, cfg, f, pub, cp)
 	exactlyOnce(t, pub.Acked(), ids(msgs))
 	if pub.ReadBacks() != 4 {
 		t.Errorf("%d read-backs, want 3 failed and 1 good", pub.ReadBacks())
@@ -289,11 +283,9 @@ func TestRescanSkippedWhenTotalUnchanged(t *testing.T) {
 		poll     = 30 * time.Second
 	)
 	T0 := t0.Add(12 * time.Hour)
-	clock := testkit.NewClock(T0)
 	base := generate(t, 26, T0.Add(-20*time.Minute), 20*time.Minute, 200, 0, 0)
-	f := &fakeFetcher{msgs: base, pageSize: 25, now: clock.Now}
-	pub := newFakePublisher()
-	cp := newFakeCheckpoint()
+	tf := newTailFakes(T0, base, 25)
+	clock, f, pub, cp := tf.clock, tf.f, tf.pub, tf.cp
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var (
@@ -303,14 +295,8 @@ func TestRescanSkippedWhenTotalUnchanged(t *testing.T) {
 	)
 	cfg := tailConfig(T0.Add(-20*time.Minute), clock, window, lookback, poll)
 	var p *Pipeline
-	cfg.Sleep = func(sctx context.Context, d time.Duration) error {
-		polls++
-		now := clock.Now().Truncate(time.Second)
-		if err := cp.waitFor(sctx, func(s checkpoint.State, _ map[int64]int64) bool {
-			return s.Cursors["messages"].Equal(now)
-		}); err != nil {
-			return err
-		}
+	cfg.Sleep = pollSleep(clock, cp, "messages", func(_ context.Context, n int, now time.Time, _ time.Duration) error {
+		polls = n
 		// Let the rescans planned before this wait finish: with one
 		// fetcher they are done once the publisher committed after them,
 		// which the next poll's waitFor proves; record stats per poll.
@@ -323,9 +309,8 @@ func TestRescanSkippedWhenTotalUnchanged(t *testing.T) {
 			cancel()
 			return context.Canceled
 		}
-		clock.Advance(d)
 		return nil
-	}
+	})
 	p = mustNew(t, cfg, f, pub, cp)
 	if err := run(t, ctx, p); err != nil {
 		t.Fatalf("Run = %v, want nil after cancel", err)
@@ -387,10 +372,7 @@ func TestBoundedRunWaitsForLateArrivalsBeforeEnd(t *testing.T) {
 		clock.Advance(d)
 		return nil
 	}
-	p := mustNew(t, cfg, f, pub, cp)
-	if err := run(t, t.Context(), p); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	runOK(t, cfg, f, pub, cp)
 	if clock.Now().Before(end.Add(lookback)) {
 		t.Errorf("run ended at %v, before End+Lookback %v", clock.Now(), end.Add(lookback))
 	}

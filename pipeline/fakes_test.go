@@ -547,6 +547,46 @@ func tailConfig(start time.Time, clock *testkit.Clock, window, lookback, poll ti
 	}
 }
 
+// tailFakes are the fakes of a tailing run on a fake clock at T0: a fetcher
+// serving msgs in pages of pageSize (those sent after the clock invisible
+// until it passes them), a publisher and a checkpoint.
+type tailFakes struct {
+	T0    time.Time
+	clock *testkit.Clock
+	f     *fakeFetcher
+	pub   *fakePublisher
+	cp    *fakeCheckpoint
+}
+
+func newTailFakes(T0 time.Time, msgs []fakeMsg, pageSize int) *tailFakes {
+	clock := testkit.NewClock(T0)
+	return &tailFakes{T0: T0, clock: clock, f: &fakeFetcher{msgs: msgs, pageSize: pageSize, now: clock.Now},
+		pub: newFakePublisher(), cp: newFakeCheckpoint()}
+}
+
+// pollSleep is the Sleep of a tailing run on clock: each poll first waits
+// until every window planned so far is committed (the stream's cursor in cp
+// is at the poll's time), then calls at with the poll's number (from 1),
+// that time and the wait; an error from at ends the wait with it, nil lets
+// the clock advance by the wait.
+func pollSleep(clock *testkit.Clock, cp *fakeCheckpoint, stream string, at func(ctx context.Context, n int, now time.Time, d time.Duration) error) func(context.Context, time.Duration) error {
+	polls := 0
+	return func(ctx context.Context, d time.Duration) error {
+		polls++
+		now := clock.Now().Truncate(time.Second)
+		if err := cp.waitFor(ctx, func(s checkpoint.State, _ map[int64]int64) bool {
+			return s.Cursors[stream].Equal(now)
+		}); err != nil {
+			return err
+		}
+		if err := at(ctx, polls, now, d); err != nil {
+			return err
+		}
+		clock.Advance(d)
+		return nil
+	}
+}
+
 // windowOf returns the index of the window (of size w from start) that first
 // serves a message sent at t under inclusive bounds: window k serves
 // [From_k, To_k], and a message at To_k is first served by k.
@@ -582,6 +622,17 @@ func run(t *testing.T, ctx context.Context, p *Pipeline) error {
 		t.Fatalf("Run did not return: deadlock?\n%s", buf[:n])
 		return nil
 	}
+}
+
+// runOK builds a pipeline of cfg over the fakes, runs it to its end and
+// fails the test unless Run returns nil.
+func runOK(t *testing.T, cfg Config, f Fetcher, pub Publisher, cp Checkpointer) *Pipeline {
+	t.Helper()
+	p := mustNew(t, cfg, f, pub, cp)
+	if err := run(t, t.Context(), p); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	return p
 }
 
 // exactlyOnce checks that every want msgid was acknowledged exactly once and

@@ -292,11 +292,7 @@ func (p *Pipeline) Stats() Stats {
 func (p *Pipeline) Cursors() map[string]time.Time {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make(map[string]time.Time, len(p.cursors))
-	for k, v := range p.cursors {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(p.cursors)
 }
 
 // job is one window of one stream to fetch and publish.

@@ -62,11 +62,7 @@ func TestBackfillPublishesEveryMessageOnce(t *testing.T) {
 	cfg := boundedConfig(start, end, window)
 	var progress []Progress
 	cfg.OnCommit = func(p Progress) { progress = append(progress, p) }
-	p := mustNew(t, cfg, f, pub, cp)
-
-	if err := run(t, t.Context(), p); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	p := runOK(t, cfg, f, pub, cp)
 
 	exactlyOnce(t, pub.Acked(), ids(msgs))
 	// One stream, one fetcher: Kafka sees the messages in the API's order.
@@ -217,10 +213,7 @@ func TestBackfillConcurrent(t *testing.T) {
 	cfg := boundedConfig(start, end, window)
 	cfg.FetchConcurrency = 5
 	cp.check = cursorOnlyForward()
-	p := mustNew(t, cfg, f, pub, cp)
-	if err := run(t, t.Context(), p); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	p := runOK(t, cfg, f, pub, cp)
 	exactlyOnce(t, pub.Acked(), ids(msgs))
 	if got := cp.State().Cursors["messages"]; !got.Equal(end) {
 		t.Errorf("final cursor = %v, want %v", got, end)
@@ -247,10 +240,7 @@ func TestDuplicatesArePublishedOnce(t *testing.T) {
 	cp := newFakeCheckpoint()
 	cfg := boundedConfig(start, end, window)
 	cfg.Lookback = time.Hour // keeps every msgid in the checkpoint
-	p := mustNew(t, cfg, f, pub, cp)
-	if err := run(t, t.Context(), p); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	p := runOK(t, cfg, f, pub, cp)
 	exactlyOnce(t, pub.Acked(), []int64{101, 102, 103, 104, 105})
 	// Writes gather the pages that wait for them: in order, each new
 	// msgid once, no empty write.
@@ -314,10 +304,7 @@ func TestTwoStreamsShareTheSeenSet(t *testing.T) {
 		}
 		return nil
 	}
-	p := mustNew(t, cfg, f, pub, cp)
-	if err := run(t, t.Context(), p); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	p := runOK(t, cfg, f, pub, cp)
 	exactlyOnce(t, pub.Acked(), ids(msgs))
 	st := cp.State()
 	for _, k := range []string{"messages", "users/alice"} {
@@ -420,10 +407,7 @@ func TestOutOfOrderWindowsNeverMoveTheCursorEarly(t *testing.T) {
 	}
 	cfg := boundedConfig(start, end, window)
 	cfg.FetchConcurrency = 4
-	p := mustNew(t, cfg, f, pub, cp)
-	if err := run(t, t.Context(), p); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	runOK(t, cfg, f, pub, cp)
 	exactlyOnce(t, pub.Acked(), ids(msgs))
 	// Window 2i+1 ends before window 2i, which then releases both, in one
 	// commit unless 2i's end reaches the publisher before 2i+1's (the end

@@ -111,10 +111,7 @@ func TestSizedWindows(t *testing.T) {
 	cfg.WindowMessages = target
 	cfg.FetchConcurrency = 4
 	cp.check = cursorOnlyForward()
-	p := mustNew(t, cfg, f, pub, cp)
-	if err := run(t, t.Context(), p); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	p := runOK(t, cfg, f, pub, cp)
 	exactlyOnce(t, pub.Acked(), ids(msgs))
 	if got := cp.State().Cursors["messages"]; !got.Equal(end) {
 		t.Errorf("final cursor = %v, want %v", got, end)

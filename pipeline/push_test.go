@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imreport/imreport/checkpoint"
 	"github.com/imreport/imreport/internal/retry"
 	"github.com/imreport/imreport/internal/testkit"
 	"github.com/imreport/imreport/sink"
@@ -39,47 +38,31 @@ func batchOf(t *testing.T, at time.Time, msgs ...fakeMsg) source.PushBatch {
 	return batch
 }
 
-// pushTail sets up a tail run whose first poll (the planner caught up at T0)
-// calls atFirstPoll, then lets the clock run poll by poll until the cursor
-// reaches until, then cancels. Messages sent after T0 are invisible to the
-// fetcher until the clock passes them.
-type pushTail struct {
-	T0    time.Time
-	clock *testkit.Clock
-	f     *fakeFetcher
-	pub   *fakePublisher
-	cp    *fakeCheckpoint
+// newPushTail is the fakes of a tail run at t0 + 6h over msgs (pages of
+// 20). Its run's first poll (the planner caught up at T0) calls
+// atFirstPoll, then the clock runs poll by poll until the cursor reaches
+// until, then the run is cancelled.
+func newPushTail(t *testing.T, msgs []fakeMsg) *tailFakes {
+	return newTailFakes(t0.Add(6*time.Hour), msgs, 20)
 }
 
-func newPushTail(t *testing.T, msgs []fakeMsg) *pushTail {
-	T0 := t0.Add(6 * time.Hour)
-	clock := testkit.NewClock(T0)
-	return &pushTail{T0: T0, clock: clock, f: &fakeFetcher{msgs: msgs, pageSize: 20, now: clock.Now},
-		pub: newFakePublisher(), cp: newFakeCheckpoint()}
-}
-
-func (pt *pushTail) run(t *testing.T, atFirstPoll func(ctx context.Context, p *Pipeline) error, until time.Time) (*Pipeline, error) {
+func (pt *tailFakes) run(t *testing.T, atFirstPoll func(ctx context.Context, p *Pipeline) error, until time.Time) (*Pipeline, error) {
 	t.Helper()
 	return pt.runWith(t, nil, atFirstPoll, until)
 }
 
-func (pt *pushTail) runWith(t *testing.T, adjust func(*Config), atFirstPoll func(ctx context.Context, p *Pipeline) error, until time.Time) (*Pipeline, error) {
+func (pt *tailFakes) runWith(t *testing.T, adjust func(*Config), atFirstPoll func(ctx context.Context, p *Pipeline) error, until time.Time) (*Pipeline, error) {
 	t.Helper()
 	const poll = 30 * time.Second
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	cfg := tailConfig(pt.T0.Add(-5*time.Minute), pt.clock, time.Minute, 2*time.Minute, poll)
 	cfg.PublishRetry = retry.Policy{Sleep: func(context.Context, time.Duration) error { return nil }}
+	if adjust != nil {
+		adjust(&cfg)
+	}
 	var p *Pipeline
-	polls := 0
-	cfg.Sleep = func(sctx context.Context, d time.Duration) error {
-		polls++
-		now := pt.clock.Now().Truncate(time.Second)
-		if err := pt.cp.waitFor(sctx, func(s checkpoint.State, _ map[int64]int64) bool {
-			return s.Cursors[cfg.Streams[0].String()].Equal(now)
-		}); err != nil {
-			return err
-		}
+	cfg.Sleep = pollSleep(pt.clock, pt.cp, cfg.Streams[0].String(), func(sctx context.Context, polls int, now time.Time, _ time.Duration) error {
 		if polls == 1 && atFirstPoll != nil {
 			if err := atFirstPoll(sctx, p); err != nil {
 				return err
@@ -89,12 +72,8 @@ func (pt *pushTail) runWith(t *testing.T, adjust func(*Config), atFirstPoll func
 			cancel()
 			return context.Canceled
 		}
-		pt.clock.Advance(d)
 		return nil
-	}
-	if adjust != nil {
-		adjust(&cfg)
-	}
+	})
 	p = mustNew(t, cfg, pt.f, pt.pub, pt.cp)
 	return p, run(t, ctx, p)
 }

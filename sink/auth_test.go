@@ -36,9 +36,8 @@ func TestSASL(t *testing.T) {
 
 			t.Run("right credentials", func(t *testing.T) {
 				var logs logBuffer
-				cfg := testConfig(c, "secured")
+				cfg := loggedConfig(c, "secured", &logs)
 				cfg.SASLMechanism, cfg.SASLUsername, cfg.SASLPassword = mech, saslUser, saslPassword
-				cfg.Logger = logs.logger()
 				w := readyWriter(t, cfg, 3)
 				recs := records(1, 20, keyList(5), 40)
 				publish(t, w, recs)
@@ -53,9 +52,8 @@ func TestSASL(t *testing.T) {
 
 			t.Run("wrong password", func(t *testing.T) {
 				var logs logBuffer
-				cfg := testConfig(c, "secured")
+				cfg := loggedConfig(c, "secured", &logs)
 				cfg.SASLMechanism, cfg.SASLUsername, cfg.SASLPassword = mech, saslUser, badPassword
-				cfg.Logger = logs.logger()
 				w := newWriter(t, cfg)
 				ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 				defer cancel()

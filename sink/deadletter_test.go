@@ -140,8 +140,7 @@ func TestPublishDeadLetters(t *testing.T) {
 func TestPublishMixedPartialFailure(t *testing.T) {
 	for _, failTopic := range []string{"mixed.dlq", "mixed"} {
 		t.Run(failTopic, func(t *testing.T) {
-			c := newCluster(t, kfake.NumBrokers(1))
-			w := readyWriter(t, testConfig(c, "mixed"), 3)
+			c, w := clusterWriter(t, "mixed")
 			var failing atomic.Bool
 			failing.Store(true)
 			answer := produceError(kerr.TopicAuthorizationFailed.Code, nil, nil)

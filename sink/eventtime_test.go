@@ -3,11 +3,11 @@ package sink
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kfake"
 )
 
 // TestEventTime: every record's Kafka timestamp is its Record.Time (the
@@ -15,8 +15,7 @@ import (
 // letters that could not be decoded), and the content-type header is the
 // record's own.
 func TestEventTime(t *testing.T) {
-	c := newCluster(t, kfake.NumBrokers(1))
-	w := readyWriter(t, testConfig(c, "eventtime"), 3)
+	_, w := clusterWriter(t, "eventtime")
 	base := time.Date(2026, 10, 3, 4, 5, 6, 789_000_000, time.UTC)
 	recs := records(1, 30, keyList(7), 40)
 	for i := range recs {
@@ -65,8 +64,7 @@ func TestEventTime(t *testing.T) {
 // stamped at or after at. Checked for every timestamp present, the
 // milliseconds around them, and times before and after all of them.
 func TestMarksAtNonMonotonic(t *testing.T) {
-	c := newCluster(t, kfake.NumBrokers(1))
-	w := readyWriter(t, testConfig(c, "nonmono"), 3)
+	_, w := clusterWriter(t, "nonmono")
 	rng := rand.New(rand.NewPCG(8, 8))
 	base := time.Date(2026, 9, 20, 0, 0, 0, 0, time.UTC)
 	var all []Record
@@ -161,4 +159,64 @@ func msgID(t testing.TB, m Message) int64 {
 		t.Fatalf("offset %d: msgid header %q: %v", m.Offset, m.Headers[HeaderMsgID], err)
 	}
 	return id
+}
+
+// TestMarksAt: Marks with a time gives, per partition, the first record
+// produced at or after it, so a ReadBack from there finds exactly what was
+// written since; a time after everything gives the end offsets.
+func TestMarksAt(t *testing.T) {
+	_, w := clusterWriter(t, "since")
+	before := records(1, 40, keyList(9), 30)
+	publish(t, w, before)
+	// Record timestamps are milliseconds of the producer's clock: leave a
+	// few between the batches and the boundary.
+	time.Sleep(5 * time.Millisecond)
+	at := time.Now()
+	time.Sleep(5 * time.Millisecond)
+	after := append(records(100, 25, keyList(9), 30), deadLetters(200, 5)...)
+	publish(t, w, after)
+
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	from, err := w.Marks(ctx, at)
+	if err != nil {
+		t.Fatalf("Marks(at): %v", err)
+	}
+	found, ends := readBack(t, w, from)
+	if got, want := foundIDs(found), recordIDs(after); !slices.Equal(got, want) {
+		t.Errorf("read back since %v: %v, want exactly the later batch %v", at, got, want)
+	}
+	equalMarks(t, ends, mustMarks(t, w))
+
+	late, err := w.Marks(ctx, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatalf("Marks(future): %v", err)
+	}
+	equalMarks(t, late, mustMarks(t, w))
+}
+
+// TestTimeConfig reads retention.ms and message.timestamp.type as the broker
+// has them, and warns only when they work against event times.
+func TestTimeConfig(t *testing.T) {
+	_, w := clusterWriter(t, "times")
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	tc, err := w.TimeConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tc.Retention != 7*24*time.Hour || tc.TimestampType != "CreateTime" {
+		t.Fatalf("defaults: %+v, want 7 days and CreateTime", tc)
+	}
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	if ws := tc.TimeWarnings(now.Add(-24*time.Hour), now); len(ws) != 0 {
+		t.Errorf("a day of history in a week's retention: %v", ws)
+	}
+	if ws := tc.TimeWarnings(now.Add(-30*24*time.Hour), now); len(ws) != 1 || !strings.Contains(ws[0], "retention.ms (168h0m0s)") {
+		t.Errorf("30 days in a week's retention: %v", ws)
+	}
+	forever := TimeConfig{Retention: -1, TimestampType: "LogAppendTime"}
+	if ws := forever.TimeWarnings(now.Add(-60*24*time.Hour), now); len(ws) != 1 || !strings.Contains(ws[0], "LogAppendTime") {
+		t.Errorf("kept forever, LogAppendTime: %v", ws)
+	}
 }

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
-
 	"github.com/imreport/imreport/internal/retry"
 )
 
@@ -27,8 +25,7 @@ func TestPublishFencesOnCancel(t *testing.T) {
 		{"mixed", func() []Record { return append(records(100, 30, keyList(9), 40), deadLetters(500, 12)...) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newCluster(t, kfake.NumBrokers(1))
-			w := readyWriter(t, testConfig(c, "fence"), 3)
+			c, w := clusterWriter(t, "fence")
 			publish(t, w, append(records(1, 20, keyList(9), 40), deadLetters(50, 4)...)) // warm connections
 			before := mustMarks(t, w)
 
@@ -98,8 +95,7 @@ func checkFailedUnacknowledged(t *testing.T, mixed bool, recs []Record, failed [
 }
 
 func TestPublishAfterClose(t *testing.T) {
-	c := newCluster(t, kfake.NumBrokers(1))
-	w := readyWriter(t, testConfig(c, "closed"), 3)
+	_, w := clusterWriter(t, "closed")
 	publish(t, w, records(1, 5, keyList(3), 10))
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
@@ -121,8 +117,7 @@ func TestPublishAfterClose(t *testing.T) {
 // Marks, ReadBack and Scan run while Publish does, and while it fences
 // (the race detector checks the writer's state).
 func TestReadWhilePublishing(t *testing.T) {
-	c := newCluster(t, kfake.NumBrokers(1))
-	w := readyWriter(t, testConfig(c, "busy"), 3)
+	_, w := clusterWriter(t, "busy")
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	stop := make(chan struct{})

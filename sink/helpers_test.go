@@ -31,6 +31,14 @@ func (l *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
+// clusterWriter is a 1-broker cluster with a 3-partition topic and a
+// writer of it.
+func clusterWriter(t testing.TB, topic string) (*kfake.Cluster, *Writer) {
+	t.Helper()
+	c := newCluster(t, kfake.NumBrokers(1))
+	return c, readyWriter(t, testConfig(c, topic), 3)
+}
+
 // testConfig is a Config for c with a topic of 3 partitions, replication
 // factor 1, created on demand.
 func testConfig(c *kfake.Cluster, topic string) Config {
@@ -43,6 +51,13 @@ func testConfig(c *kfake.Cluster, topic string) Config {
 		ReplicationFactor: 1,
 		Logger:            slog.New(slog.DiscardHandler),
 	}
+}
+
+// loggedConfig is testConfig(c, topic) logging into logs.
+func loggedConfig(c *kfake.Cluster, topic string, logs *logBuffer) Config {
+	cfg := testConfig(c, topic)
+	cfg.Logger = logs.logger()
+	return cfg
 }
 
 func newWriter(t testing.TB, cfg Config) *Writer {

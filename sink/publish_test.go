@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -129,8 +130,7 @@ func TestScanPartitionOrder(t *testing.T) {
 }
 
 func TestScanStopsOnCallbackError(t *testing.T) {
-	c := newCluster(t, kfake.NumBrokers(1))
-	w := readyWriter(t, testConfig(c, "scan-stop"), 3)
+	_, w := clusterWriter(t, "scan-stop")
 	publish(t, w, records(1, 30, keyList(5), 20))
 	stop := errors.New("enough")
 	n := 0
@@ -147,8 +147,7 @@ func TestScanStopsOnCallbackError(t *testing.T) {
 }
 
 func TestScanEmptyTopic(t *testing.T) {
-	c := newCluster(t, kfake.NumBrokers(1))
-	w := readyWriter(t, testConfig(c, "empty"), 3)
+	_, w := clusterWriter(t, "empty")
 	if got := scanAll(t, w); len(got) != 0 {
 		t.Fatalf("Scan of an empty topic returned %d records", len(got))
 	}
@@ -164,8 +163,7 @@ func TestEnsureTopic(t *testing.T) {
 	t.Run("create is idempotent", func(t *testing.T) {
 		c := newCluster(t, kfake.NumBrokers(3))
 		var logs logBuffer
-		cfg := testConfig(c, "created")
-		cfg.Logger = logs.logger()
+		cfg := loggedConfig(c, "created", &logs)
 		w := readyWriter(t, cfg, 3)
 		for _, topic := range []string{"created", "created.dlq"} {
 			if !strings.Contains(logs.String(), `msg="created kafka topic" topic=`+topic+" ") {
@@ -231,8 +229,7 @@ func TestEnsureTopic(t *testing.T) {
 	t.Run("existing topic left alone", func(t *testing.T) {
 		c := newCluster(t, kfake.NumBrokers(3), kfake.SeedTopics(5, "existing", "existing.dlq", "existing.state"))
 		var logs logBuffer
-		cfg := testConfig(c, "existing") // asks for 3 partitions
-		cfg.Logger = logs.logger()
+		cfg := loggedConfig(c, "existing", &logs) // asks for 3 partitions
 		w := readyWriter(t, cfg, 5)
 		if pis := c.PartitionInfos("existing"); len(pis) != 5 {
 			t.Errorf("existing topic now has %d partitions, want 5", len(pis))
@@ -352,5 +349,41 @@ func TestPublishOrderPerKey(t *testing.T) {
 	}
 	if n != int(id) {
 		t.Fatalf("scanned %d records, want %d", n, id)
+	}
+}
+
+// BenchmarkPublish publishes 1,000 records of ~400 bytes per call to a
+// 1-broker kfake cluster over loopback (acks=all, snappy, 3 partitions).
+// Publish is synchronous, so each call waits out BatchTimeout for its
+// partial batches: the sub-benchmarks show what that costs.
+func BenchmarkPublish(b *testing.B) {
+	for _, bc := range []struct {
+		name         string
+		batchTimeout time.Duration
+	}{
+		{"BatchTimeout=default", 0},
+		{"BatchTimeout=1ms", time.Millisecond},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			c := newCluster(b, kfake.NumBrokers(1))
+			cfg := testConfig(c, "bench")
+			cfg.BatchTimeout = bc.batchTimeout
+			w := readyWriter(b, cfg, 3)
+			const perCall = 1000
+			recs := records(1, perCall, keyList(200), 400)
+			ctx := context.Background()
+			// Warm metadata and connections outside the measurement.
+			if err := w.Publish(ctx, recs); err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(perCall * 400))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := w.Publish(ctx, recs); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*perCall)/b.Elapsed().Seconds(), "records/s")
+		})
 	}
 }

@@ -85,8 +85,7 @@ func recordIDs(recs ...[]Record) []int64 {
 func TestReadBackFromMarks(t *testing.T) {
 	c := newCluster(t, kfake.NumBrokers(3))
 	var logs logBuffer
-	cfg := testConfig(c, "rb")
-	cfg.Logger = logs.logger()
+	cfg := loggedConfig(c, "rb", &logs)
 	w := readyWriter(t, cfg, 3)
 
 	before := append(records(1, 40, keyList(9), 30), deadLetters(100, 6)...)
@@ -166,8 +165,7 @@ func TestReadBackFromMarks(t *testing.T) {
 // Partitions missing from from are read from their first offset, and the
 // topics may have grown partitions since the marks were taken.
 func TestReadBackMissingPartitions(t *testing.T) {
-	c := newCluster(t, kfake.NumBrokers(1))
-	w := readyWriter(t, testConfig(c, "grow"), 3)
+	c, w := clusterWriter(t, "grow")
 	first := append(records(1, 30, keyList(9), 20), deadLetters(100, 6)...)
 	publish(t, w, first)
 	marks := mustMarks(t, w)
@@ -231,8 +229,7 @@ func TestReadBackMissingPartitions(t *testing.T) {
 func TestReadBackReadsNothingAtEnd(t *testing.T) {
 	c := newCluster(t, kfake.NumBrokers(1))
 	var logs logBuffer
-	cfg := testConfig(c, "quiet")
-	cfg.Logger = logs.logger()
+	cfg := loggedConfig(c, "quiet", &logs)
 	w := readyWriter(t, cfg, 3)
 	fetches := countRequests(c, kmsg.Fetch)
 
@@ -271,8 +268,7 @@ func TestReadBackReadsNothingAtEnd(t *testing.T) {
 // A mark below the partition's first offset (retention deleted records)
 // starts at the first offset.
 func TestReadBackMarkBelowFirstOffset(t *testing.T) {
-	c := newCluster(t, kfake.NumBrokers(1))
-	w := readyWriter(t, testConfig(c, "trimmed"), 3)
+	c, w := clusterWriter(t, "trimmed")
 	recs := records(1, 30, []string{"one-key"}, 20) // one partition
 	publish(t, w, recs)
 	p := int32(javaPartition([]byte("one-key"), 3))
@@ -304,8 +300,7 @@ func TestReadBackMarkBelowFirstOffset(t *testing.T) {
 }
 
 func TestReadBackBrokerDownIsTemporary(t *testing.T) {
-	c := newCluster(t, kfake.NumBrokers(1))
-	w := readyWriter(t, testConfig(c, "down"), 3)
+	c, w := clusterWriter(t, "down")
 	publish(t, w, records(1, 10, keyList(3), 20))
 	c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -50,9 +50,8 @@ func TestEnsureTopicReplicationFactor(t *testing.T) {
 				return nil, nil, false
 			})
 			var logs logBuffer
-			cfg := testConfig(c, "rf")
+			cfg := loggedConfig(c, "rf", &logs)
 			cfg.ReplicationFactor = tc.configured
-			cfg.Logger = logs.logger()
 			w := newWriter(t, cfg)
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()

@@ -227,6 +227,10 @@ func topicLayout(ctx context.Context, client *kafka.Client, topic string) (parti
 	return 0, 0, fmt.Errorf("kafka topic %q: %w", topic, kafka.UnknownTopicOrPartition)
 }
 
+// TooFewBrokers reports whether err is the cluster's refusal of a topic
+// whose replication factor is more than its brokers.
+func TooFewBrokers(err error) bool { return errors.Is(err, kafka.InvalidReplicationFactor) }
+
 // ValidTopic reports whether t is a valid Kafka topic name: 1 to 249 of
 // a-z A-Z 0-9 . _ -, and neither "." nor "..".
 func ValidTopic(t string) bool {

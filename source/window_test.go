@@ -16,22 +16,20 @@ func mustLoad(t testing.TB, name string) *time.Location {
 	return loc
 }
 
+// mustParse parses s (in layout) in loc, failing the test if it does not.
+func mustParse(t testing.TB, layout, s string, loc *time.Location) time.Time {
+	t.Helper()
+	v, err := time.ParseInLocation(layout, s, loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 func TestQueryBoundsFixedOffset(t *testing.T) {
 	shanghai := mustLoad(t, "Asia/Shanghai")
-	cst := func(s string) time.Time {
-		v, err := time.ParseInLocation(TimeLayout, s, shanghai)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
-	utc := func(s string) time.Time {
-		v, err := time.Parse(TimeLayout, s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
+	cst := func(s string) time.Time { return mustParse(t, TimeLayout, s, shanghai) }
+	utc := func(s string) time.Time { return mustParse(t, TimeLayout, s, time.UTC) }
 	cases := []struct {
 		name       string
 		w          Window
@@ -201,13 +199,7 @@ func checkCovers(t testing.TB, w Window, loc *time.Location, b Bounds, begin, en
 // wall times 01:00-01:59 happen twice).
 func TestQueryBoundsDST(t *testing.T) {
 	ny := mustLoad(t, "America/New_York")
-	z := func(s string) time.Time {
-		v, err := time.Parse(time.RFC3339, s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
+	z := func(s string) time.Time { return mustParse(t, time.RFC3339, s, time.UTC) }
 	windows := []struct {
 		name string
 		w    Window

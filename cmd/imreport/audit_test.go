@@ -102,9 +102,7 @@ func expectBuckets(t *testing.T, h *harness.History, rep auditReport) []time.Tim
 // output says so.
 func TestAuditCleanBackfill(t *testing.T) {
 	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
-	h := harness.NewHistory(t, simulator.GenSpec{Seed: 41, Start: end.Add(-6 * time.Hour), End: end, Count: 6000, Bursts: 2, BurstSize: 1200, Poison: 0.003})
-	brokers := testkit.Brokers(t)
-	env := harness.BaseEnv(t, h, brokers)
+	h, brokers, env := harness.NewRun(t, simulator.GenSpec{Seed: 41, Start: end.Add(-6 * time.Hour), End: end, Count: 6000, Bursts: 2, BurstSize: 1200, Poison: 0.003})
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
 		t.Fatalf("run exited %d:\n%s", code, stderr)
 	}
@@ -241,9 +239,7 @@ func TestAuditUnreliableAPI(t *testing.T) {
 // audit is exact too.
 func TestAuditV1(t *testing.T) {
 	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
-	h := harness.NewHistory(t, simulator.GenSpec{Seed: 67, Start: end.Add(-2 * time.Hour), End: end, Count: 2000, Users: 10})
-	brokers := testkit.Brokers(t)
-	env := harness.BaseEnv(t, h, brokers)
+	h, _, env := harness.NewRun(t, simulator.GenSpec{Seed: 67, Start: end.Add(-2 * time.Hour), End: end, Count: 2000, Users: 10})
 	env["IMREPORT_API_VERSION"] = "v1"
 	env["IMREPORT_USERS"] = strings.Join(h.Srv.Users()[:2], ",")
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
@@ -274,9 +270,7 @@ func TestAuditV1(t *testing.T) {
 // every message exactly once.
 func TestAuditFindsDeletedMessagesAndRepairs(t *testing.T) {
 	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
-	h := harness.NewHistory(t, simulator.GenSpec{Seed: 47, Start: end.Add(-5 * time.Hour), End: end, Count: 5000, Poison: 0.003})
-	brokers := testkit.Brokers(t)
-	env := harness.BaseEnv(t, h, brokers)
+	h, brokers, env := harness.NewRun(t, simulator.GenSpec{Seed: 47, Start: end.Add(-5 * time.Hour), End: end, Count: 5000, Poison: 0.003})
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
 		t.Fatalf("run exited %d:\n%s", code, stderr)
 	}
@@ -328,9 +322,7 @@ func TestAuditFindsDeletedMessagesAndRepairs(t *testing.T) {
 // publishes them exactly once. Values are in the Confluent wire format.
 func TestAuditFindsUnpublishedRangeAndRepairs(t *testing.T) {
 	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
-	h := harness.NewHistory(t, simulator.GenSpec{Seed: 53, Start: end.Add(-6 * time.Hour), End: end, Count: 6000, Poison: 0.002})
-	brokers := testkit.Brokers(t)
-	env := harness.BaseEnv(t, h, brokers)
+	h, brokers, env := harness.NewRun(t, simulator.GenSpec{Seed: 53, Start: end.Add(-6 * time.Hour), End: end, Count: 6000, Poison: 0.002})
 	reg, client := newRegistry(t) // values in the Confluent wire format: the audit resolves their schema id
 	env["IMREPORT_SCHEMA_REGISTRY_URL"] = reg.URL()
 	gapFrom, gapTo := h.Start.Add(2*time.Hour), h.Start.Add(4*time.Hour)
@@ -479,15 +471,7 @@ func copyTopic(t *testing.T, brokers []string, from, to string, drop, twice map[
 // checkpoint of a deployment whose topic was restored from that copy.
 func cloneCheckpoint(t *testing.T, env map[string]string, brokers []string, topic string) string {
 	t.Helper()
-	old, err := checkpoint.Open(checkpoint.Options{Path: env["IMREPORT_CHECKPOINT_PATH"], ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := old.Load()
-	old.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := harness.CheckpointState(t, env["IMREPORT_CHECKPOINT_PATH"])
 	w, err := sink.New(sink.Config{Brokers: brokers, Topic: topic, AppKey: harness.AppKey})
 	if err != nil {
 		t.Fatal(err)
@@ -529,9 +513,7 @@ func TestAuditStatistics(t *testing.T) {
 		day = today.AddDate(0, 0, -1)
 	}
 	spec := simulator.GenSpec{Seed: 59, Start: day.Add(-25 * time.Hour).UTC(), End: now.Add(-time.Hour).Truncate(time.Hour).UTC(), Count: 8000}
-	h := harness.NewHistory(t, spec)
-	brokers := testkit.Brokers(t)
-	env := harness.BaseEnv(t, h, brokers)
+	h, _, env := harness.NewRun(t, spec)
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
 		t.Fatalf("run exited %d:\n%s", code, stderr)
 	}
@@ -609,9 +591,7 @@ func TestAuditStatistics(t *testing.T) {
 // exactly once.
 func TestAuditLiveDeployment(t *testing.T) {
 	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
-	h := harness.NewHistory(t, simulator.GenSpec{Seed: 61, Start: end.Add(-3 * time.Hour), End: end, Count: 3000})
-	brokers := testkit.Brokers(t)
-	env := harness.BaseEnv(t, h, brokers)
+	h, brokers, env := harness.NewRun(t, simulator.GenSpec{Seed: 61, Start: end.Add(-3 * time.Hour), End: end, Count: 3000})
 	live := maps.Clone(env)
 	delete(live, "IMREPORT_END") // tail
 	live["IMREPORT_LOG_LEVEL"] = "info"
@@ -659,9 +639,7 @@ func TestAuditLiveDeployment(t *testing.T) {
 // from.
 func TestAuditRepairAsOwner(t *testing.T) {
 	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
-	h := harness.NewHistory(t, simulator.GenSpec{Seed: 59, Start: end.Add(-6 * time.Hour), End: end, Count: 3000, Poison: 0.002})
-	brokers := testkit.Brokers(t)
-	env := harness.BaseEnv(t, h, brokers)
+	h, brokers, env := harness.NewRun(t, simulator.GenSpec{Seed: 59, Start: end.Add(-6 * time.Hour), End: end, Count: 3000, Poison: 0.002})
 	env["IMREPORT_OWNER_GROUP"] = "true"
 	env["IMREPORT_OWNER_SESSION_TIMEOUT"] = "6s"
 	gapFrom, gapTo := h.Start.Add(2*time.Hour), h.Start.Add(4*time.Hour)
@@ -762,4 +740,51 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// BenchmarkAuditDay measures what an audit of one day of history costs:
+// the demo's day (44,500 messages) published once, then audited with 1h
+// buckets. It reports the API requests (deterministic: one count per
+// bucket and stream, one bounds probe per stream) and the seconds spent
+// reading Kafka; the API part takes requests / IMREPORT_AUDIT_RATE_LIMIT
+// seconds (the benchmark lifts the limit to measure the rest).
+//
+//	go test ./cmd/imreport -run '^$' -bench AuditDay -benchtime 3x
+func BenchmarkAuditDay(b *testing.B) {
+	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
+	spec := simulator.GenSpec{Seed: 1, Start: end.Add(-24 * time.Hour), End: end, Count: 40000, Bursts: 3, BurstSize: 1500, Poison: 0.001}
+	h, _, env := harness.NewRun(b, spec)
+	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
+		b.Fatalf("run exited %d:\n%s", code, stderr)
+	}
+	args := []string{"audit", "--from", h.Start.Format(time.RFC3339), "--to", h.End.Format(time.RFC3339), "--json"}
+	var kafka, all time.Duration
+	var records, requests int64
+	b.ResetTimer()
+	for range b.N {
+		code, out, stderr := runMain(context.Background(), env, args...)
+		if code != exitOK {
+			b.Fatalf("audit exited %d:\n%s\n%s", code, out, stderr)
+		}
+		var rep struct {
+			Summary struct {
+				Records  int64  `json:"records_read"`
+				Requests int64  `json:"api_requests"`
+				Kafka    string `json:"kafka_elapsed"`
+				Elapsed  string `json:"elapsed"`
+			} `json:"summary"`
+		}
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			b.Fatal(err)
+		}
+		k, _ := time.ParseDuration(rep.Summary.Kafka)
+		e, _ := time.ParseDuration(rep.Summary.Elapsed)
+		kafka, all = kafka+k, all+e
+		records, requests = rep.Summary.Records, rep.Summary.Requests
+	}
+	b.ReportMetric(float64(requests), "requests/day")
+	b.ReportMetric(float64(records), "records/day")
+	b.ReportMetric(kafka.Seconds()/float64(b.N), "kafka-s/day")
+	b.ReportMetric(float64(records)/(kafka.Seconds()/float64(b.N)), "records/s")
+	b.ReportMetric(all.Seconds()/float64(b.N), "unlimited-s/day")
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/sethvargo/go-envconfig"
 
@@ -110,6 +111,22 @@ func parseFlags(fs *flag.FlagSet, usage string, args []string, stdout, stderr io
 		return exitUsage, true
 	}
 	return 0, false
+}
+
+// commandConfig starts a command that takes no flag but --help and runs
+// with run's configuration; done is true when the command should return
+// code at once (--help, a bad flag, a bad configuration).
+func commandConfig(ctx context.Context, name, usage string, args []string, stdout, stderr io.Writer, lookup envconfig.Lookuper) (cfg Config, code int, done bool) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	if code, done := parseFlags(fs, usage, args, stdout, stderr); done {
+		return Config{}, code, true
+	}
+	cfg, err := loadConfig(ctx, lookup, time.Now(), true)
+	if err != nil {
+		fmt.Fprintf(stderr, "imreport %s: %v\n", name, err)
+		return Config{}, exitUsage, true
+	}
+	return cfg, exitOK, false
 }
 
 func cmdSchema(_ context.Context, args []string, stdout, stderr io.Writer, _ envconfig.Lookuper) int {

@@ -186,6 +186,20 @@ func (p *problems) rate(name, v string, dst *float64) {
 }
 
 // ids reads a list of user names or group or chatroom ids.
+// topic reads a topic variable into dst, dflt when v is empty; false (a
+// problem noted) when it is not a valid topic name.
+func (p *problems) topic(name, v, dflt string, dst *string) bool {
+	*dst = strings.TrimSpace(v)
+	if *dst == "" {
+		*dst = dflt
+	}
+	if !sink.ValidTopic(*dst) {
+		p.bad(name, "%q is not a valid topic name (1-249 of a-z A-Z 0-9 . _ -)", *dst)
+		return false
+	}
+	return true
+}
+
 func (p *problems) ids(name, what, v string) []string {
 	list := splitList(v)
 	for _, u := range list {
@@ -303,24 +317,12 @@ func (c *Config) loadKafka(e env, needKafka bool, p *problems) {
 	if !sink.ValidTopic(c.KafkaTopic) {
 		p.bad("IMREPORT_KAFKA_TOPIC", "%q is not a valid topic name (1-249 of a-z A-Z 0-9 . _ -)", e.get("IMREPORT_KAFKA_TOPIC"))
 	}
-	c.KafkaDLQTopic = strings.TrimSpace(e.get("IMREPORT_KAFKA_DLQ_TOPIC"))
-	if c.KafkaDLQTopic == "" {
-		c.KafkaDLQTopic = c.KafkaTopic + ".dlq"
-	}
-	switch {
-	case !sink.ValidTopic(c.KafkaDLQTopic):
-		p.bad("IMREPORT_KAFKA_DLQ_TOPIC", "%q is not a valid topic name (1-249 of a-z A-Z 0-9 . _ -)", c.KafkaDLQTopic)
-	case c.KafkaDLQTopic == c.KafkaTopic:
+	if p.topic("IMREPORT_KAFKA_DLQ_TOPIC", e.get("IMREPORT_KAFKA_DLQ_TOPIC"), c.KafkaTopic+".dlq", &c.KafkaDLQTopic) &&
+		c.KafkaDLQTopic == c.KafkaTopic {
 		p.bad("IMREPORT_KAFKA_DLQ_TOPIC", "must differ from IMREPORT_KAFKA_TOPIC")
 	}
-	c.KafkaStateTopic = strings.TrimSpace(e.get("IMREPORT_KAFKA_STATE_TOPIC"))
-	if c.KafkaStateTopic == "" {
-		c.KafkaStateTopic = c.KafkaTopic + ".state"
-	}
-	switch {
-	case !sink.ValidTopic(c.KafkaStateTopic):
-		p.bad("IMREPORT_KAFKA_STATE_TOPIC", "%q is not a valid topic name (1-249 of a-z A-Z 0-9 . _ -)", c.KafkaStateTopic)
-	case c.KafkaStateTopic == c.KafkaTopic || c.KafkaStateTopic == c.KafkaDLQTopic:
+	if p.topic("IMREPORT_KAFKA_STATE_TOPIC", e.get("IMREPORT_KAFKA_STATE_TOPIC"), c.KafkaTopic+".state", &c.KafkaStateTopic) &&
+		(c.KafkaStateTopic == c.KafkaTopic || c.KafkaStateTopic == c.KafkaDLQTopic) {
 		p.bad("IMREPORT_KAFKA_STATE_TOPIC", "must differ from IMREPORT_KAFKA_TOPIC and IMREPORT_KAFKA_DLQ_TOPIC")
 	}
 	p.boolean("IMREPORT_KAFKA_CREATE_TOPIC", e.get("IMREPORT_KAFKA_CREATE_TOPIC"), &c.KafkaCreateTopic)

@@ -22,11 +22,38 @@ func validEnv() map[string]string {
 	}
 }
 
-func TestConfigDefaults(t *testing.T) {
-	c, err := loadConfig(context.Background(), envconfig.MapLookuper(validEnv()), fixedNow, true)
-	if err != nil {
-		t.Fatal(err)
+// configOf loads the configuration of env at fixedNow.
+func configOf(env map[string]string) (Config, error) {
+	return loadConfig(context.Background(), envconfig.MapLookuper(env), fixedNow, true)
+}
+
+// mustConfig is configOf's configuration; the test fails on any problem.
+func mustConfig(t *testing.T, env map[string]string) Config {
+	t.Helper()
+	return configAt(t, env, fixedNow)
+}
+
+// configError is configOf's error; the test fails unless it is a
+// *ConfigError.
+func configError(t *testing.T, env map[string]string) *ConfigError {
+	t.Helper()
+	_, err := configOf(env)
+	var ce *ConfigError
+	if !errors.As(err, &ce) {
+		t.Fatalf("want *ConfigError, got %v", err)
 	}
+	return ce
+}
+
+// startupLog is the start-up log line of c (with args), as run writes it.
+func startupLog(c Config, args ...any) string {
+	var buf strings.Builder
+	newLogger(&buf, slog.LevelInfo).Info("starting imreport", append([]any{"config", c}, args...)...)
+	return buf.String()
+}
+
+func TestConfigDefaults(t *testing.T) {
+	c := mustConfig(t, validEnv())
 	checks := []struct {
 		name      string
 		got, want any
@@ -90,10 +117,7 @@ func TestConfigParses(t *testing.T) {
 			for k, v := range tc.env {
 				env[k] = v
 			}
-			c, err := loadConfig(context.Background(), envconfig.MapLookuper(env), fixedNow, true)
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := mustConfig(t, env)
 			if !tc.check(c) {
 				t.Fatalf("unexpected config: %+v", c)
 			}
@@ -121,12 +145,8 @@ func TestConfigListsEveryProblemAtOnce(t *testing.T) {
 		"IMREPORT_USERS":                 "a,b,a",
 		"IMREPORT_HTTP_ADDR":             "nonsense",
 	}
-	_, err := loadConfig(context.Background(), envconfig.MapLookuper(env), fixedNow, true)
-	var ce *ConfigError
-	if !errors.As(err, &ce) {
-		t.Fatalf("want *ConfigError, got %v", err)
-	}
-	msg := err.Error()
+	ce := configError(t, env)
+	msg := ce.Error()
 	for _, name := range []string{
 		"IMREPORT_APP_KEY", "IMREPORT_API_URL", "IMREPORT_API_TIMEZONE", "IMREPORT_START", "IMREPORT_END",
 		"IMREPORT_WINDOW", "IMREPORT_SETTLE", "IMREPORT_PAGE_SIZE", "IMREPORT_RATE_LIMIT", "IMREPORT_KAFKA_BROKERS",
@@ -177,7 +197,7 @@ func TestConfigProblems(t *testing.T) {
 			if k, v, ok := strings.Cut(extra, "="); ok {
 				env[k] = v
 			}
-			_, err := loadConfig(context.Background(), envconfig.MapLookuper(env), fixedNow, true)
+			_, err := configOf(env)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("want an error containing %q, got %v", tc.want, err)
 			}
@@ -190,10 +210,7 @@ func TestConfigStreamsAndDefaults(t *testing.T) {
 	env["IMREPORT_USERS"] = "alice,bob"
 	env["IMREPORT_GROUPS"] = "g1"
 	env["IMREPORT_CHATROOMS"] = "c1"
-	cfg, err := loadConfig(context.Background(), envconfig.MapLookuper(env), fixedNow, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := mustConfig(t, env)
 	if cfg.APIVersion != "v2" || cfg.KafkaDLQTopic != cfg.KafkaTopic+".dlq" {
 		t.Errorf("defaults: api version %q, dlq topic %q; want v2 and <topic>.dlq", cfg.APIVersion, cfg.KafkaDLQTopic)
 	}
@@ -207,10 +224,7 @@ func TestConfigStreamsAndDefaults(t *testing.T) {
 	delete(env, "IMREPORT_USERS")
 	delete(env, "IMREPORT_GROUPS")
 	delete(env, "IMREPORT_CHATROOMS")
-	cfg, err = loadConfig(context.Background(), envconfig.MapLookuper(env), fixedNow, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg = mustConfig(t, env)
 	if s := configStreams(cfg); len(s) != 1 || s[0].String() != "messages" {
 		t.Errorf("streams with no entity listed: %v, want messages", s)
 	}
@@ -270,17 +284,13 @@ func TestDemo(t *testing.T) {
 func TestConfigLogReadable(t *testing.T) {
 	env := validEnv()
 	env["IMREPORT_MASTER_SECRET"] = "m4st3r-Zq9"
-	c, err := loadConfig(context.Background(), envconfig.MapLookuper(env), fixedNow, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf strings.Builder
-	newLogger(&buf, slog.LevelInfo).Info("starting imreport", "config", c, "wait", 1500*time.Millisecond)
+	c := mustConfig(t, env)
+	logged := startupLog(c, "wait", 1500*time.Millisecond)
 	var line struct {
 		Config map[string]any
 		Wait   any
 	}
-	if err := json.Unmarshal([]byte(buf.String()), &line); err != nil {
+	if err := json.Unmarshal([]byte(logged), &line); err != nil {
 		t.Fatal(err)
 	}
 	for key, want := range map[string]any{
@@ -295,7 +305,7 @@ func TestConfigLogReadable(t *testing.T) {
 	if line.Wait != "1.5s" {
 		t.Errorf("a duration outside the config logged as %v", line.Wait)
 	}
-	if strings.Contains(buf.String(), "m4st3r-Zq9") {
-		t.Errorf("secret logged: %s", buf.String())
+	if strings.Contains(logged, "m4st3r-Zq9") {
+		t.Errorf("secret logged: %s", logged)
 	}
 }

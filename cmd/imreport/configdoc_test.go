@@ -1,16 +1,12 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/sethvargo/go-envconfig"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/configuration.md from vars.go")
@@ -90,22 +86,18 @@ func TestConfigLogRedactsEverySecret(t *testing.T) {
 		if e["IMREPORT_SCHEMA_REGISTRY_PASSWORD"] != "" {
 			e["IMREPORT_SCHEMA_REGISTRY_USERNAME"] = "user"
 		}
-		c, err := loadConfig(context.Background(), envconfig.MapLookuper(e), fixedNow, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var buf strings.Builder
-		newLogger(&buf, slog.LevelInfo).Info("starting imreport", "config", c)
+		c := mustConfig(t, e)
+		logged := startupLog(c)
 		var line struct{ Config map[string]any }
-		if err := json.Unmarshal([]byte(buf.String()), &line); err != nil {
+		if err := json.Unmarshal([]byte(logged), &line); err != nil {
 			t.Fatal(err)
 		}
 		if len(line.Config) != len(variables) {
 			t.Errorf("the start-up line has %d config keys, want one per variable (%d)", len(line.Config), len(variables))
 		}
 		for _, name := range group {
-			if strings.Contains(buf.String(), secrets[name]) {
-				t.Errorf("%s logged: %s", name, buf.String())
+			if strings.Contains(logged, secrets[name]) {
+				t.Errorf("%s logged: %s", name, logged)
 			}
 			for _, v := range variables {
 				if v.Name == name && line.Config[v.logKey()] != "(set)" {

@@ -6,13 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"sync/atomic"
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/imreport/imreport/internal/demo"
 	"github.com/imreport/imreport/internal/media"
+	"github.com/imreport/imreport/internal/service/progress"
 	"github.com/imreport/imreport/pipeline"
 )
 
@@ -100,7 +100,7 @@ func (r *demoRunner) Configure(ctx context.Context, env map[string]string, now t
 
 func (r *demoRunner) Run(ctx context.Context, h demo.Hooks) (pipeline.Stats, error) {
 	var p *pipeline.Pipeline
-	logs, bars := terminalOutput(r.stderr)
+	logs, bars := progress.TerminalOutput(r.stderr)
 	hooks := runHooks{OnPipeline: func(x *pipeline.Pipeline) { p = x }, Bars: bars, OnCallback: h.OnCallback, OnPublished: h.OnPublished}
 	err := runPipeline(ctx, r.cfg, newLogger(logs, r.cfg.LogLevel), hooks)
 	if bars != nil {
@@ -125,40 +125,9 @@ func (r *demoRunner) ArchiveMedia(ctx context.Context, env map[string]string, do
 	if err != nil {
 		return demo.MediaTotals{}, err
 	}
-	var m atomic.Pointer[media.Metrics]
-	mctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	served := make(chan error, 1)
-	go func() {
-		served <- serveMedia(mctx, cfg, newLogger(r.stderr, cfg.LogLevel), func(x *media.Metrics) { m.Store(x) })
-	}()
-	totals := func() demo.MediaTotals {
-		x := m.Load()
-		if x == nil {
-			return demo.MediaTotals{}
-		}
-		return demo.MediaTotals{Published: x.Published.Load(), Archived: x.Archived.Load(), Missing: x.Missing.Load(),
-			TooLarge: x.TooLarge.Load(), Failed: x.Failed.Load(), Bytes: x.Bytes.Load()}
-	}
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case err := <-served:
-			if err == nil {
-				err = ctx.Err()
-			}
-			return totals(), fmt.Errorf("imreport media stopped early: %w", err)
-		case <-tick.C:
-			if t := totals(); m.Load() != nil && done(t) {
-				cancel()
-				if err := <-served; err != nil {
-					return t, err
-				}
-				return totals(), nil
-			}
-		}
-	}
+	return demo.ServeMediaUntil(ctx, func(ctx context.Context, onMetrics func(*media.Metrics)) error {
+		return serveMedia(ctx, cfg, newLogger(r.stderr, cfg.LogLevel), onMetrics)
+	}, done)
 }
 
 // runOnly hides the runner's ArchiveMedia (--media=false).

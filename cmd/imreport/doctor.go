@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/sethvargo/go-envconfig"
 
@@ -30,14 +28,9 @@ Exit codes: 0 every check passed, 1 a check failed, 2 bad configuration.
 `
 
 func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, lookup envconfig.Lookuper) int {
-	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
-	if code, done := parseFlags(fs, doctorUsage, args, stdout, stderr); done {
+	cfg, code, done := commandConfig(ctx, "doctor", doctorUsage, args, stdout, stderr, lookup)
+	if done {
 		return code
-	}
-	cfg, err := loadConfig(ctx, lookup, time.Now(), true)
-	if err != nil {
-		fmt.Fprintln(stderr, "imreport doctor:", err)
-		return exitUsage
 	}
 	dc, closeDoctor, err := doctor.Setup(apiConfig(cfg, cfg.RateLimit, nil), sinkConfig(cfg, nil), cfg.Registry, cfg.Subject, configStreams(cfg), cfg.CheckpointPath)
 	if err != nil {

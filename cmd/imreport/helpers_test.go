@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"testing"
+	"time"
 
 	"github.com/sethvargo/go-envconfig"
 
@@ -21,3 +23,14 @@ func basic(appKey, secret string) string {
 }
 
 func mapLookup(env map[string]string) envconfig.Lookuper { return envconfig.MapLookuper(env) }
+
+// configAt loads env's configuration as of now; the test fails on any
+// problem.
+func configAt(t testing.TB, env map[string]string, now time.Time) Config {
+	t.Helper()
+	cfg, err := loadConfig(context.Background(), mapLookup(env), now, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imreport/imreport/internal/testkit"
 	"github.com/imreport/imreport/internal/testkit/harness"
 )
 
@@ -42,10 +41,8 @@ func TestInteropReaders(t *testing.T) {
 
 	spec := bigSpec()
 	spec.Count, spec.Bursts, spec.BurstSize = 3000, 1, 1100
-	h := harness.NewHistory(t, spec)
-	brokers := testkit.Brokers(t)
+	h, brokers, env := harness.NewRun(t, spec)
 	reg, client := newRegistry(t)
-	env := harness.BaseEnv(t, h, brokers)
 	env["IMREPORT_SCHEMA_REGISTRY_URL"] = reg.URL()
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
 		t.Fatalf("run exited %d:\n%s", code, stderr)

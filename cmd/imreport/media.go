@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"flag"
-	"fmt"
 	"io"
 	"log/slog"
-	"time"
 
 	"github.com/sethvargo/go-envconfig"
 
@@ -34,14 +31,9 @@ Exit codes: 0 stopped cleanly, 1 failed, 2 bad configuration.
 `
 
 func cmdMedia(ctx context.Context, args []string, stdout, stderr io.Writer, lookup envconfig.Lookuper) int {
-	fs := flag.NewFlagSet("media", flag.ContinueOnError)
-	if code, done := parseFlags(fs, mediaUsage, args, stdout, stderr); done {
+	cfg, code, done := commandConfig(ctx, "media", mediaUsage, args, stdout, stderr, lookup)
+	if done {
 		return code
-	}
-	cfg, err := loadConfig(ctx, lookup, time.Now(), true)
-	if err != nil {
-		fmt.Fprintln(stderr, "imreport media:", err)
-		return exitUsage
 	}
 	logger := newLogger(stderr, cfg.LogLevel)
 	logger.Info("starting imreport media", "version", buildVersion(), "config", cfg)

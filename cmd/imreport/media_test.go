@@ -2,15 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"io"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -85,35 +80,8 @@ func TestMediaTwoConsumersExactlyOnce(t *testing.T) {
 	stopA()
 	stopB()
 	recs = harness.ReadTopic(t, brokers, "imreport.messages.media")
-	seen := map[string]int{}
-	statuses := map[string]int{}
-	for _, r := range recs {
-		v := r.Rec
-		k := strconv.FormatInt(v["msgid"].(int64), 10) + "/" + v["role"].(string)
-		seen[k]++
-		st := v["status"].(string)
-		statuses[st]++
-		ref, ok := want[k]
-		if !ok {
-			t.Errorf("unexpected record %s", k)
-			continue
-		}
-		gone := ms.IsGone(ref.MediaID)
-		switch {
-		case gone && st != media.StatusMissing:
-			t.Errorf("%s is gone at the source, status %s", k, st)
-		case !gone && st != media.StatusArchived:
-			t.Errorf("%s: status %s (%v)", k, st, v["reason"])
-		case st == media.StatusArchived:
-			uri := harness.Union(v["uri"]).(string)
-			b, err := os.ReadFile(strings.TrimPrefix(uri, "file://"))
-			sum := sha256.Sum256(b)
-			exp, _ := io.ReadAll(simulator.MediaBytes(ref.MediaID, *ref.Size, uint32(*ref.CRC)))
-			if err != nil || hex.EncodeToString(sum[:]) != harness.Union(v["sha256"]) || string(b) != string(exp) {
-				t.Errorf("%s: stored object %s differs (%v)", k, uri, err)
-			}
-		}
-	}
+	got := harness.CheckMediaRecords(t, recs, want, ms, harness.ReadFileObject)
+	seen, statuses := got.Seen, got.Statuses
 	for k := range want {
 		if seen[k] != 1 {
 			t.Errorf("%s: %d records, want 1", k, seen[k])

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/imreport/imreport/internal/fake/simulator"
+	"github.com/imreport/imreport/internal/service/status"
 	"github.com/imreport/imreport/internal/testkit"
 	"github.com/imreport/imreport/internal/testkit/harness"
 	"github.com/imreport/imreport/pipeline"
@@ -60,10 +62,7 @@ func TestBrokerOutage(t *testing.T) {
 	env["IMREPORT_FETCH_CONCURRENCY"] = "1"
 	env["IMREPORT_WINDOW_MESSAGES"] = "2000" // 20 windows: the cursor moves often
 	env["IMREPORT_LOG_LEVEL"] = "info"
-	cfg, err := loadConfig(context.Background(), mapLookup(env), time.Now(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := configAt(t, env, time.Now())
 	logs := new(testkit.Buffer)
 	fail := func(format string, args ...any) {
 		t.Helper()
@@ -261,5 +260,87 @@ func (b *restartableBroker) stop() {
 	if b.c != nil {
 		b.c.Close()
 		b.c = nil
+	}
+}
+
+// TestReadyDuringKafkaOutage: a tailing run is ready; with the broker
+// stopped, the next Kafka probe makes /readyz 503 with the reason,
+// /status says Kafka is failing since when, /healthz stays 200 (no
+// restart) and imreport_ready is 0; the broker back, the next probe makes
+// it ready again, and the run ends cleanly.
+func TestReadyDuringKafkaOutage(t *testing.T) {
+	port := harness.FreeLoopbackPort(t)
+	broker := &restartableBroker{opts: []kfake.Opt{kfake.NumBrokers(1), kfake.DefaultNumPartitions(3), kfake.Ports(port),
+		kfake.DataDir(t.TempDir()), kfake.SyncWrites()}}
+	if err := broker.start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(broker.stop)
+	now := time.Now().UTC()
+	cfg := tailConfig(t, 41, []string{fmt.Sprintf("127.0.0.1:%d", port)}, now)
+	probes := newStepper()
+	logs := new(testkit.Buffer)
+	addr, stop := tailCaughtUp(t, cfg, runHooks{ProbeSleep: probes.sleep}, now.Add(-time.Minute), logs)
+	base := "http://" + addr
+	<-probes.entered // the probe loop waits for its first round
+	statusOf := func() status.Status {
+		t.Helper()
+		code, body := harness.Get(t, base+"/status")
+		var st status.Status
+		if err := json.Unmarshal([]byte(body), &st); code != 200 || err != nil {
+			t.Fatalf("/status %d %v: %s", code, err, body)
+		}
+		return st
+	}
+	readyMetric := func() string {
+		_, m := harness.Get(t, base+"/metrics")
+		for _, l := range strings.Split(m, "\n") {
+			if strings.HasPrefix(l, "imreport_ready ") {
+				return l
+			}
+		}
+		return ""
+	}
+
+	if code, body := harness.Get(t, base+"/readyz"); code != 200 {
+		t.Fatalf("/readyz before the outage: %d %s", code, body)
+	}
+	st := statusOf()
+	if !st.Ready || st.Kafka.State != "ok" || len(st.Streams) != 1 || st.Streams[0].Stream != "messages" || st.Streams[0].Cursor.IsZero() {
+		t.Fatalf("/status before the outage: %+v", st)
+	}
+
+	broker.stop()
+	probes.step()
+	code, body := harness.Get(t, base+"/readyz")
+	if code != 503 || !strings.Contains(body, "kafka unreachable since") {
+		t.Errorf("/readyz during the outage: %d %q", code, body)
+	}
+	st = statusOf()
+	if st.Ready || st.Kafka.State != "failing" || st.Kafka.FailingSince.IsZero() || st.Kafka.LastError == "" {
+		t.Errorf("/status during the outage: %+v", st.Kafka)
+	}
+	if code, _ := harness.Get(t, base+"/healthz"); code != 200 {
+		t.Errorf("/healthz during the outage: %d", code)
+	}
+	if m := readyMetric(); m != "imreport_ready 0" {
+		t.Errorf("during the outage: %q", m)
+	}
+
+	if err := broker.start(); err != nil {
+		t.Fatal(err)
+	}
+	probes.step()
+	if code, body := harness.Get(t, base+"/readyz"); code != 200 {
+		t.Errorf("/readyz after the outage: %d %q", code, body)
+	}
+	if st := statusOf(); !st.Ready || st.Kafka.State != "ok" {
+		t.Errorf("/status after the outage: %+v", st.Kafka)
+	}
+	if m := readyMetric(); m != "imreport_ready 1" {
+		t.Errorf("after the outage: %q", m)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("run: %v\n%s", err, logs.String())
 	}
 }

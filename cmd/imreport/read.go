@@ -61,7 +61,7 @@ func cmdRead(ctx context.Context, args []string, stdout, stderr io.Writer, looku
 		fmt.Fprintln(stderr, "imreport read:", err)
 		return exitUsage
 	}
-	logs, bars := terminalOutput(stderr)
+	logs, bars := progress.TerminalOutput(stderr)
 	out, stopBars := stdout, func() {}
 	if bars != nil {
 		out, opts.Planned, stopBars = progress.CountLines(bars, stdout, 250*time.Millisecond)

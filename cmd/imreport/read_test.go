@@ -8,24 +8,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imreport/imreport/internal/testkit"
 	"github.com/imreport/imreport/internal/testkit/harness"
+	"github.com/imreport/imreport/internal/tools/reader"
 	"github.com/imreport/imreport/sink"
 )
 
-// readLine is one line of `imreport read`.
+// readLine is one line of `imreport read`, its value decoded.
 type readLine struct {
-	Partition int               `json:"partition"`
-	Offset    int64             `json:"offset"`
-	Timestamp string            `json:"timestamp"`
-	Key       string            `json:"key"`
-	Headers   map[string]string `json:"headers"`
-	Framing   string            `json:"framing"`
-	SchemaID  int               `json:"schema_id"`
-	Value     map[string]any    `json:"value"`
-	Error     string            `json:"error"`
-	Raw       *string           `json:"raw"`
-	RawBase64 []byte            `json:"raw_base64"`
+	reader.Line
+	Value map[string]any `json:"value"`
 }
 
 func parseLines(t *testing.T, out string) []readLine {
@@ -53,10 +44,8 @@ func parseLines(t *testing.T, out string) []readLine {
 func TestRead(t *testing.T) {
 	spec := bigSpec()
 	spec.Count = 1500
-	h := harness.NewHistory(t, spec)
-	brokers := testkit.Brokers(t)
+	h, brokers, env := harness.NewRun(t, spec)
 	reg, client := newRegistry(t)
-	env := harness.BaseEnv(t, h, brokers)
 	runUntil(t, env, h.Start.Add(12*time.Hour)) // single-object
 	env["IMREPORT_SCHEMA_REGISTRY_URL"] = reg.URL()
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {

@@ -50,10 +50,8 @@ func newRegistry(t *testing.T, opts ...srfake.Option) (*srfake.Registry, *regist
 func TestRunConfluentSwitchExactlyOnce(t *testing.T) {
 	spec := bigSpec()
 	spec.Count = 12000
-	h := harness.NewHistory(t, spec)
-	brokers := testkit.Brokers(t)
+	h, brokers, env := harness.NewRun(t, spec)
 	reg, client := newRegistry(t)
-	env := harness.BaseEnv(t, h, brokers)
 	env["IMREPORT_WINDOW"] = "20m"
 	mid := h.Start.Add(12 * time.Hour)
 
@@ -381,9 +379,7 @@ func TestRunRegistryDownAfterStartup(t *testing.T) {
 	})
 	spec := bigSpec()
 	spec.Count = 2000
-	h := harness.NewHistory(t, spec)
-	brokers := testkit.Brokers(t)
-	env := harness.BaseEnv(t, h, brokers)
+	h, brokers, env := harness.NewRun(t, spec)
 	env["IMREPORT_SCHEMA_REGISTRY_URL"] = reg.URL()
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
 		t.Fatalf("run exited %d:\n%s", code, stderr)

@@ -1,13 +1,8 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"log/slog"
 	"strings"
 	"testing"
-
-	"github.com/sethvargo/go-envconfig"
 
 	"github.com/imreport/imreport/schema"
 )
@@ -29,7 +24,7 @@ func TestConfigValueFormat(t *testing.T) {
 		for k, v := range tc.env {
 			env[k] = v
 		}
-		c, err := loadConfig(context.Background(), envconfig.MapLookuper(env), fixedNow, true)
+		c, err := configOf(env)
 		if err != nil {
 			t.Fatalf("%v: %v", tc.env, err)
 		}
@@ -49,12 +44,7 @@ func TestConfigRegistryProblems(t *testing.T) {
 	env["IMREPORT_SCHEMA_REGISTRY_TLS_CA_FILE"] = "/nonexistent/ca.pem"
 	env["IMREPORT_SCHEMA_SUBJECT_STRATEGY"] = "TopicNameStrategy"
 	env["IMREPORT_VALUE_FORMAT"] = "json"
-	_, err := loadConfig(context.Background(), envconfig.MapLookuper(env), fixedNow, true)
-	var ce *ConfigError
-	if !errors.As(err, &ce) {
-		t.Fatalf("want *ConfigError, got %v", err)
-	}
-	msg := err.Error()
+	msg := configError(t, env).Error()
 	for _, want := range []string{
 		"IMREPORT_SCHEMA_REGISTRY_URL: URL https://(credentials)@sr:8081 carries credentials",
 		"IMREPORT_SCHEMA_REGISTRY_URL: URL ftp://sr is not http:// or https://",
@@ -77,7 +67,7 @@ func TestConfigRegistryProblems(t *testing.T) {
 	env["IMREPORT_VALUE_FORMAT"] = "confluent"
 	env["IMREPORT_SCHEMA_REGISTRY_USERNAME"] = "u"
 	env["IMREPORT_SCHEMA_REGISTRY_TLS_CA_FILE"] = "/etc/ca.pem"
-	_, err = loadConfig(context.Background(), envconfig.MapLookuper(env), fixedNow, true)
+	_, err := configOf(env)
 	for _, want := range []string{
 		"IMREPORT_VALUE_FORMAT: confluent needs IMREPORT_SCHEMA_REGISTRY_URL",
 		"IMREPORT_SCHEMA_REGISTRY_USERNAME: is set but IMREPORT_SCHEMA_REGISTRY_URL is not",
@@ -90,7 +80,7 @@ func TestConfigRegistryProblems(t *testing.T) {
 	env = validEnv()
 	env["IMREPORT_SCHEMA_REGISTRY_URL"] = "http://sr:8081"
 	env["IMREPORT_SCHEMA_REGISTRY_TLS_CA_FILE"] = "/etc/hostname"
-	if _, err = loadConfig(context.Background(), envconfig.MapLookuper(env), fixedNow, true); err == nil || !strings.Contains(err.Error(), "no IMREPORT_SCHEMA_REGISTRY_URL is https://") {
+	if _, err = configOf(env); err == nil || !strings.Contains(err.Error(), "no IMREPORT_SCHEMA_REGISTRY_URL is https://") {
 		t.Errorf("CA file with http only: %v", err)
 	}
 }
@@ -100,13 +90,8 @@ func TestConfigRegistrySecretsLoggedAsSet(t *testing.T) {
 	env["IMREPORT_SCHEMA_REGISTRY_URL"] = "http://sr:8081"
 	env["IMREPORT_SCHEMA_REGISTRY_USERNAME"] = "svc"
 	env["IMREPORT_SCHEMA_REGISTRY_PASSWORD"] = "sr-pass-Zq9"
-	c, err := loadConfig(context.Background(), envconfig.MapLookuper(env), fixedNow, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf strings.Builder
-	newLogger(&buf, slog.LevelInfo).Info("starting imreport", "config", c)
-	s := buf.String()
+	c := mustConfig(t, env)
+	s := startupLog(c)
 	for _, want := range []string{`"schema_registry_password":"(set)"`, `"schema_registry_bearer_token":"(unset)"`, `"value_format":"confluent"`, `"schema_subject":"imreport.messages-value"`, `"schema_registry_username":"svc"`} {
 		if !strings.Contains(s, want) {
 			t.Errorf("missing %s in %s", want, s)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/imreport/imreport/internal/fake/simulator"
-	"github.com/imreport/imreport/internal/testkit"
 	"github.com/imreport/imreport/internal/testkit/harness"
 )
 
@@ -19,9 +18,7 @@ import (
 // since (the dedupe set was pruned there) and publishes only the newcomer.
 func TestRewindRerunsARangeExactlyOnce(t *testing.T) {
 	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
-	h := harness.NewHistory(t, simulator.GenSpec{Seed: 31, Start: end.Add(-6 * time.Hour), End: end, Count: 6000})
-	brokers := testkit.Brokers(t)
-	env := harness.BaseEnv(t, h, brokers)
+	h, brokers, env := harness.NewRun(t, simulator.GenSpec{Seed: 31, Start: end.Add(-6 * time.Hour), End: end, Count: 6000})
 	env["IMREPORT_LOOKBACK"] = "5m"
 
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {

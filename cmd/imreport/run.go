@@ -3,18 +3,16 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"log/slog"
-	"time"
 
-	"github.com/segmentio/kafka-go"
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/imreport/imreport/checkpoint"
 	"github.com/imreport/imreport/internal/service"
+	"github.com/imreport/imreport/internal/service/progress"
 	"github.com/imreport/imreport/pipeline"
+	"github.com/imreport/imreport/sink"
 	"github.com/imreport/imreport/source"
 	"github.com/imreport/imreport/source/callback"
 )
@@ -34,16 +32,11 @@ Exit codes: 0 done or stopped cleanly, 1 failed, 2 bad configuration.
 `
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, lookup envconfig.Lookuper) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	if code, done := parseFlags(fs, runUsage+variablesHelp(), args, stdout, stderr); done {
+	cfg, code, done := commandConfig(ctx, "run", runUsage+variablesHelp(), args, stdout, stderr, lookup)
+	if done {
 		return code
 	}
-	cfg, err := loadConfig(ctx, lookup, time.Now(), true)
-	if err != nil {
-		fmt.Fprintln(stderr, "imreport run:", err)
-		return exitUsage
-	}
-	logs, bars := terminalOutput(stderr)
+	logs, bars := progress.TerminalOutput(stderr)
 	if bars != nil {
 		defer bars.Close()
 	}
@@ -121,7 +114,7 @@ func configStreams(cfg Config) []source.Stream {
 // configuration makes one cause likely; "" otherwise.
 func kafkaHint(cfg Config, err error) string {
 	switch {
-	case errors.Is(err, kafka.InvalidReplicationFactor):
+	case sink.TooFewBrokers(err):
 		return " (IMREPORT_KAFKA_REPLICATION_FACTOR is more than the brokers: set it lower, or to auto)"
 	case cfg.KafkaSASLMechanism != "" && (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)):
 		return " (with SASL, a wrong username or password shows up as an unexpected EOF)"

@@ -24,9 +24,7 @@ func bigSpec() simulator.GenSpec {
 }
 
 func TestRunBackfillExactlyOnce(t *testing.T) {
-	h := harness.NewHistory(t, bigSpec())
-	brokers := testkit.Brokers(t)
-	env := harness.BaseEnv(t, h, brokers)
+	h, brokers, env := harness.NewRun(t, bigSpec())
 
 	code, _, stderr := runMain(context.Background(), env, "run")
 	if code != exitOK {
@@ -81,9 +79,7 @@ func assertBurst(t *testing.T, msgs []simulator.Message) {
 func TestRunRestartAfterCancelExactlyOnce(t *testing.T) {
 	spec := bigSpec()
 	spec.Count = 20000
-	h := harness.NewHistory(t, spec)
-	brokers := testkit.Brokers(t)
-	env := harness.BaseEnv(t, h, brokers)
+	h, brokers, env := harness.NewRun(t, spec)
 	env["IMREPORT_WINDOW"] = "20m"
 
 	// Two runs stopped at different moments, then one that finishes. Each
@@ -126,9 +122,7 @@ func TestRunUserStreams(t *testing.T) {
 	spec := bigSpec()
 	spec.Count, spec.Bursts = 6000, 0
 	spec.Start = spec.End.Add(-6 * time.Hour)
-	h := harness.NewHistory(t, spec)
-	brokers := testkit.Brokers(t)
-	env := harness.BaseEnv(t, h, brokers)
+	h, brokers, env := harness.NewRun(t, spec)
 	users := simulator.UserPool(200)[:3]
 	env["IMREPORT_USERS"] = strings.Join(users, ",")
 	if code, _, stderr := runMain(context.Background(), env, "run"); code != exitOK {
@@ -187,8 +181,7 @@ func assertUserRecords(t *testing.T, recs []harness.Record, want []simulator.Mes
 }
 
 func TestRunFailsFastOnLockedCheckpoint(t *testing.T) {
-	h := harness.NewHistory(t, simulator.GenSpec{Seed: 1, Start: time.Now().Add(-3 * time.Hour), End: time.Now().Add(-2 * time.Hour), Count: 10})
-	env := harness.BaseEnv(t, h, testkit.Brokers(t))
+	_, _, env := harness.NewRun(t, simulator.GenSpec{Seed: 1, Start: time.Now().Add(-3 * time.Hour), End: time.Now().Add(-2 * time.Hour), Count: 10})
 	env["IMREPORT_CHECKPOINT_LOCK_TIMEOUT"] = "100ms"
 	holder, err := checkpoint.Open(checkpoint.Options{Path: env["IMREPORT_CHECKPOINT_PATH"]})
 	if err != nil {
@@ -202,8 +195,7 @@ func TestRunFailsFastOnLockedCheckpoint(t *testing.T) {
 }
 
 func TestRunAuthFailureIsFatalAndSecretNeverLogged(t *testing.T) {
-	h := harness.NewHistory(t, simulator.GenSpec{Seed: 1, Start: time.Now().Add(-3 * time.Hour), End: time.Now().Add(-2 * time.Hour), Count: 10})
-	env := harness.BaseEnv(t, h, testkit.Brokers(t))
+	h, _, env := harness.NewRun(t, simulator.GenSpec{Seed: 1, Start: time.Now().Add(-3 * time.Hour), End: time.Now().Add(-2 * time.Hour), Count: 10})
 	env["IMREPORT_MASTER_SECRET"] = "wrong-Secret-9f8e7d"
 	env["IMREPORT_LOG_LEVEL"] = "debug"
 	code, stdout, stderr := runMain(context.Background(), env, "run")
@@ -220,8 +212,7 @@ func TestRunAuthFailureIsFatalAndSecretNeverLogged(t *testing.T) {
 }
 
 func TestRunSecretsNeverLogged(t *testing.T) {
-	h := harness.NewHistory(t, simulator.GenSpec{Seed: 3, Start: time.Now().Add(-3 * time.Hour), End: time.Now().Add(-2 * time.Hour), Count: 500})
-	env := harness.BaseEnv(t, h, testkit.Brokers(t))
+	_, _, env := harness.NewRun(t, simulator.GenSpec{Seed: 3, Start: time.Now().Add(-3 * time.Hour), End: time.Now().Add(-2 * time.Hour), Count: 500})
 	env["IMREPORT_LOG_LEVEL"] = "debug"
 	code, stdout, stderr := runMain(context.Background(), env, "run")
 	if code != exitOK {
@@ -265,16 +256,9 @@ func basicForms(appKey, secret string) []string {
 
 func TestRunTailServesHealthAndMetricsThenStops(t *testing.T) {
 	now := time.Now().UTC()
-	h := harness.NewHistory(t, simulator.GenSpec{Seed: 5, Start: now.Add(-2 * time.Hour), End: now.Add(time.Hour), Count: 3000})
-	env := harness.BaseEnv(t, h, testkit.Brokers(t))
-	delete(env, "IMREPORT_END")
-	env["IMREPORT_START"] = "-1h"
-	env["IMREPORT_POLL_INTERVAL"] = "200ms"
-	env["IMREPORT_SETTLE"] = "1s"
-	cfg, err := loadConfig(context.Background(), mapLookup(env), now, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, env := harness.NewRun(t, simulator.GenSpec{Seed: 5, Start: now.Add(-2 * time.Hour), End: now.Add(time.Hour), Count: 3000})
+	harness.TailEnv(env, "-1h")
+	cfg := configAt(t, env, now)
 	cfg.HTTPAddr = "127.0.0.1:0"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

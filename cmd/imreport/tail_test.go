@@ -107,10 +107,7 @@ func TestTailLiveTrafficWithLateArrivals(t *testing.T) {
 	env["IMREPORT_LOOKBACK"] = lookback.String()
 	env["IMREPORT_POLL_INTERVAL"] = poll.String()
 	env["IMREPORT_RATE_LIMIT"] = "5000"
-	cfg, err := loadConfig(context.Background(), mapLookup(env), t0, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := configAt(t, env, t0)
 	if cfg.APIVersion != "v2" {
 		t.Fatalf("the default API version is %q, the test wants v2", cfg.APIVersion)
 	}

@@ -14,37 +14,11 @@
 # the peak flat: the issue asks for less than 10 MiB between 1 MiB and
 # 50 MiB files. Any IMREPORT_* variable in the environment is passed on.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
 [ $# -gt 0 ] || set -- 1048576 52428800
 items=${ITEMS:-12}
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-go build -o "$work/imreport" ./cmd/imreport
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-	for _ in $(seq 1 1200); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "port $1 did not open" >&2
-	return 1
-}
+source "$(dirname "$0")/rss-common.sh"
 for size in "$@"; do
-	api=$(free_port)
-	kafka=$(free_port)
-	"$work/imreport" simulate --addr "127.0.0.1:$api" --messages 120 --bursts 0 --hours 2 --live-hours 0 --media-size "$size" >"$work/sim.log" 2>&1 &
-	pids+=($!)
-	"$work/imreport" bench --serve-kafka "127.0.0.1:$kafka" >"$work/kafka.log" 2>&1 &
-	pids+=($!)
-	wait_port "$api"
-	wait_port "$kafka"
-	end=$(date -u -d '-15 minutes' +%Y-%m-%dT%H:%M:%SZ) # END + the 10 m lookback is past: no wait for late arrivals
+	start_services 1200 --messages 120 --bursts 0 --hours 2 --live-hours 0 --media-size "$size"
 	rm -rf "$work/imreport.db" "$work/store" "$work/spool"
 	mkdir -p "$work/spool"
 	export IMREPORT_APP_KEY=4f7aef34fb361292c566a1cd IMREPORT_MASTER_SECRET=demo-master-secret \
@@ -66,11 +40,7 @@ for size in "$@"; do
 	kill -INT "$(pgrep -P "$timepid")" 2>/dev/null || true
 	wait "$timepid" || true
 	cp "$work/media.log" "${TMPDIR:-/tmp}/imreport-media-rss-$size.log"
-	rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/media.log")
-	wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$work/media.log")
 	stopped=$(grep '"imreport media stopped"' "$work/media.log" | grep -o '"published":[0-9]*,"archived":[0-9]*,"bytes":[0-9]*' || true)
-	printf 'file size %-9s peak RSS %6.1f MiB  wall %s  (%s)\n' "$size" "$(echo "$rss/1024" | bc -l)" "$wall" "$stopped"
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	pids=()
+	printf 'file size %-9s %s  (%s)\n' "$size" "$(peak_rss "$work/media.log")" "$stopped"
+	stop_services
 done

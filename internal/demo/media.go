@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/imreport/imreport/internal/media"
@@ -87,4 +88,44 @@ func topicOr(env map[string]string) string {
 		return "imreport.messages"
 	}
 	return ""
+}
+
+// ServeMediaUntil runs serve (imreport media, which gives its metrics to
+// onMetrics) until done reports true of its totals, then stops it and
+// returns them; serve returning before that is an error.
+func ServeMediaUntil(ctx context.Context, serve func(ctx context.Context, onMetrics func(*media.Metrics)) error, done func(MediaTotals) bool) (MediaTotals, error) {
+	var m atomic.Pointer[media.Metrics]
+	mctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	served := make(chan error, 1)
+	go func() {
+		served <- serve(mctx, func(x *media.Metrics) { m.Store(x) })
+	}()
+	totals := func() MediaTotals {
+		x := m.Load()
+		if x == nil {
+			return MediaTotals{}
+		}
+		return MediaTotals{Published: x.Published.Load(), Archived: x.Archived.Load(), Missing: x.Missing.Load(),
+			TooLarge: x.TooLarge.Load(), Failed: x.Failed.Load(), Bytes: x.Bytes.Load()}
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-served:
+			if err == nil {
+				err = ctx.Err()
+			}
+			return totals(), fmt.Errorf("imreport media stopped early: %w", err)
+		case <-tick.C:
+			if t := totals(); m.Load() != nil && done(t) {
+				cancel()
+				if err := <-served; err != nil {
+					return t, err
+				}
+				return totals(), nil
+			}
+		}
+	}
 }

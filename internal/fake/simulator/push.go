@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -251,11 +252,7 @@ func (p *Pusher) send(ctx context.Context, body []byte) (int, error) {
 func (p *Pusher) Acked() map[int64]time.Time {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make(map[int64]time.Time, len(p.acked))
-	for k, v := range p.acked {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(p.acked)
 }
 
 // Lost returns the msgids whose callback was never sent (PushFaults.Lost).

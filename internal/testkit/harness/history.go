@@ -3,8 +3,6 @@ package harness
 import (
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -61,23 +59,4 @@ func (h *History) SetOnRequest(f func(int64)) {
 	h.mu.Lock()
 	h.onRequest = f
 	h.mu.Unlock()
-}
-
-// BaseEnv is a complete configuration for a bounded run over h into brokers.
-func BaseEnv(t testing.TB, h *History, brokers []string) map[string]string {
-	return map[string]string{
-		"IMREPORT_APP_KEY":                  AppKey,
-		"IMREPORT_MASTER_SECRET":            Secret,
-		"IMREPORT_API_URL":                  h.URL,
-		"IMREPORT_START":                    h.Start.Format(time.RFC3339),
-		"IMREPORT_END":                      h.End.Format(time.RFC3339),
-		"IMREPORT_RATE_LIMIT":               "2000",
-		"IMREPORT_AUDIT_RATE_LIMIT":         "2000",
-		"IMREPORT_KAFKA_BROKERS":            strings.Join(brokers, ","),
-		"IMREPORT_KAFKA_PARTITIONS":         "3",
-		"IMREPORT_KAFKA_REPLICATION_FACTOR": "1",
-		"IMREPORT_CHECKPOINT_PATH":          filepath.Join(t.TempDir(), "imreport.db"),
-		"IMREPORT_HTTP_ADDR":                "",
-		"IMREPORT_LOG_LEVEL":                "warn",
-	}
 }

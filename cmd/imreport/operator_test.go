@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +16,84 @@ import (
 	"github.com/imreport/imreport/internal/testkit/harness"
 	"github.com/imreport/imreport/pipeline"
 )
+
+// What a run shows its operator: progress lines, the announced wait for late
+// arrivals, the metrics the alerts and the dashboard name; and the helpers
+// of tailing runs these and the outage tests share.
+
+// stepper runs a loop's sleeps one at a time: the loop says when it enters
+// a sleep, and leaves it when told.
+type stepper struct{ entered, wake chan struct{} }
+
+func newStepper() *stepper { return &stepper{entered: make(chan struct{}), wake: make(chan struct{})} }
+
+func (s *stepper) sleep(ctx context.Context, _ time.Duration) error {
+	select {
+	case s.entered <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-s.wake:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// step lets the loop run once and waits until it sleeps again.
+func (s *stepper) step() {
+	s.wake <- struct{}{}
+	<-s.entered
+}
+
+// tailConfig is a tailing run from an hour ago over two hours of history
+// ending a minute ago, serving HTTP on a free port.
+func tailConfig(t *testing.T, seed uint64, brokers []string, now time.Time) Config {
+	t.Helper()
+	h := harness.NewHistory(t, simulator.GenSpec{Seed: seed, Start: now.Add(-2 * time.Hour), End: now.Add(-time.Minute), Count: 500})
+	env := harness.BaseEnv(t, h, brokers)
+	delete(env, "IMREPORT_END")
+	env["IMREPORT_START"] = "-1h"
+	env["IMREPORT_HTTP_ADDR"] = "127.0.0.1:0"
+	cfg := configAt(t, env, now)
+	return cfg
+}
+
+// tailCaughtUp runs cfg (a tailing run with an HTTP address) until its
+// oldest cursor reaches caught, and returns the HTTP address and a stop
+// that cancels the run and returns its error.
+func tailCaughtUp(t *testing.T, cfg Config, hooks runHooks, caughtAt time.Time, logs *testkit.Buffer) (addr string, stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	addrc := make(chan string, 1)
+	caught := make(chan struct{})
+	done := make(chan error, 1)
+	hooks.OnListen = func(a string) { addrc <- a }
+	hooks.OnCommit = func(c time.Time) {
+		if !c.Before(caughtAt) {
+			select {
+			case <-caught:
+			default:
+				close(caught)
+			}
+		}
+	}
+	go func() { done <- runPipeline(ctx, cfg, newLogger(logs, cfg.LogLevel), hooks) }()
+	addr = <-addrc
+	select {
+	case <-caught:
+	case err := <-done:
+		t.Fatalf("run ended: %v\n%s", err, logs.String())
+	case <-time.After(time.Minute):
+		t.Fatalf("not caught up within a minute\n%s", logs.String())
+	}
+	return addr, func() error {
+		cancel()
+		return <-done
+	}
+}
 
 // progressLines returns the "progress" lines of a JSON log.
 func progressLines(t *testing.T, logs string, msg string) []map[string]any {
@@ -29,15 +111,10 @@ func progressLines(t *testing.T, logs string, msg string) []map[string]any {
 func TestRunLogsProgress(t *testing.T) {
 	start := time.Now().UTC().Add(-30 * time.Hour).Truncate(time.Hour)
 	end := start.Add(6 * time.Hour)
-	h := harness.NewHistory(t, simulator.GenSpec{Seed: 31, Start: start, End: end, Count: 6000})
-	brokers := testkit.Brokers(t)
-	env := harness.BaseEnv(t, h, brokers)
+	h, _, env := harness.NewRun(t, simulator.GenSpec{Seed: 31, Start: start, End: end, Count: 6000})
 	env["IMREPORT_LOG_LEVEL"] = "info"
 	env["IMREPORT_WINDOW_MESSAGES"] = "100" // windows of about 100 messages: some 60 windows, 70 requests
-	cfg, err := loadConfig(context.Background(), mapLookup(env), time.Now(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := configAt(t, env, time.Now())
 	reports := newStepper()
 	var intervals []time.Duration
 	progressSleep := func(ctx context.Context, d time.Duration) error {
@@ -70,7 +147,7 @@ func TestRunLogsProgress(t *testing.T) {
 		}
 		reports.step()
 	}
-	err = runPipeline(context.Background(), cfg, newLogger(logs, cfg.LogLevel), runHooks{
+	err := runPipeline(context.Background(), cfg, newLogger(logs, cfg.LogLevel), runHooks{
 		ProgressSleep: progressSleep,
 		OnPipeline:    func(p *pipeline.Pipeline) { pipe = p },
 		OnCommit: func(time.Time) {
@@ -129,16 +206,11 @@ func TestRunLogsProgress(t *testing.T) {
 func TestRunAnnouncesTheWaitForLateArrivals(t *testing.T) {
 	end := time.Now().UTC().Add(-time.Hour).Truncate(time.Minute)
 	start := end.Add(-30 * time.Minute)
-	h := harness.NewHistory(t, simulator.GenSpec{Seed: 32, Start: start, End: end, Count: 500})
-	brokers := testkit.Brokers(t)
-	env := harness.BaseEnv(t, h, brokers)
+	_, _, env := harness.NewRun(t, simulator.GenSpec{Seed: 32, Start: start, End: end, Count: 500})
 	env["IMREPORT_LOG_LEVEL"] = "info"
 	env["IMREPORT_LOOKBACK"] = "2m"
 	clock := testkit.NewClock(end.Add(30 * time.Second))
-	cfg, err := loadConfig(context.Background(), mapLookup(env), clock.Now(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := configAt(t, env, clock.Now())
 	logs := new(testkit.Buffer)
 	// The planner starts polling as soon as it has planned the last window;
 	// the fake clock moves on only once that window is committed (in real
@@ -172,5 +244,58 @@ func TestRunAnnouncesTheWaitForLateArrivals(t *testing.T) {
 	}
 	if i, j := strings.Index(text, "waiting for late arrivals"), strings.Index(text, "pipeline finished"); i < 0 || j < i {
 		t.Errorf("the wait is not announced before the run finishes:\n%s", text)
+	}
+}
+
+// TestMonitoringNamesServedMetrics: every imreport_* metric the alert
+// rules (the chart's and the kustomize component's) and the Grafana
+// dashboard name is served by /metrics of a running imreport (tailing,
+// caught up, one progress report done).
+func TestMonitoringNamesServedMetrics(t *testing.T) {
+	refs := map[string][]string{} // metric -> files naming it
+	name := regexp.MustCompile(`imreport_[a-z0-9_]*[a-z0-9]`)
+	for _, f := range []string{
+		"../../deploy/helm/imreport/files/rules.yaml",
+		"../../deploy/components/monitoring/prometheusrule.yaml",
+		"../../deploy/monitoring/dashboard.json",
+	} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range name.FindAllString(string(b), -1) {
+			refs[m] = append(refs[m], filepath.Base(f))
+		}
+	}
+	if len(refs) < 10 {
+		t.Fatalf("only %d metric names found in the rules and the dashboard", len(refs))
+	}
+
+	now := time.Now().UTC()
+	cfg := tailConfig(t, 61, testkit.Brokers(t), now)
+	reports := newStepper()
+	addr, stop := tailCaughtUp(t, cfg, runHooks{ProgressSleep: reports.sleep}, now.Add(-time.Minute), new(testkit.Buffer))
+	<-reports.entered
+	reports.step() // one progress report: the remaining and ETA gauges
+	_, body := harness.Get(t, "http://"+addr+"/metrics")
+	served := map[string]bool{}
+	for _, l := range strings.Split(body, "\n") {
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		served[strings.FieldsFunc(l, func(r rune) bool { return r == '{' || r == ' ' })[0]] = true
+	}
+	var missing []string
+	for m, files := range refs {
+		if !served[m] {
+			missing = append(missing, m+" (named in "+strings.Join(files, ", ")+")")
+		}
+	}
+	sort.Strings(missing)
+	for _, m := range missing {
+		t.Errorf("not served by /metrics: %s", m)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
 	}
 }
