@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -164,9 +165,13 @@ func TestReadBackFailureIsRetried(t *testing.T) {
 	msgs := generate(t, 24, start, end.Sub(start), 200, 0, 0)
 	f := &fakeFetcher{msgs: msgs, pageSize: 100}
 	pub := newFakePublisher()
+	var early atomic.Int64 // writes made before the read-back succeeded
 	pub.hook = func(_ context.Context, n int, recs []sink.Record) error {
 		if n == 0 {
 			return temporaryErr{"broker went away"}
+		}
+		if pub.ReadBacks() < 4 {
+			early.Add(1)
 		}
 		return nil
 	}
@@ -180,13 +185,15 @@ func TestReadBackFailureIsRetried(t *testing.T) {
 	cp := newFakeCheckpoint()
 	cfg := boundedConfig(start, end, 5*time.Minute)
 	cfg.PublishRetry = retry.Policy{Sleep: func(context.Context, time.Duration) error { return nil }}
-	p := runOK(t, cfg, f, pub, cp)
+	runOK(t, cfg, f, pub, cp)
 	exactlyOnce(t, pub.Acked(), ids(msgs))
 	if pub.ReadBacks() != 4 {
 		t.Errorf("%d read-backs, want 3 failed and 1 good", pub.ReadBacks())
 	}
-	if got, want := int64(len(pub.Calls())), p.Stats().Pages+1; got != want { // every page + the retry of the first
-		t.Errorf("%d publish calls, want %d: no write while the read-back fails", got, want)
+	// (How many calls the pages take depends on how many arrive while a
+	// write is in flight: they are gathered.)
+	if n := early.Load(); n != 0 || len(pub.Calls()) < 2 {
+		t.Errorf("%d of %d publish calls made before the read-back succeeded, want none after the failed first", n, len(pub.Calls()))
 	}
 }
 

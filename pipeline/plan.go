@@ -70,16 +70,7 @@ func Rescans(cursor time.Time, lookback, size time.Duration, floor time.Time) []
 		from = f
 	}
 	step := max(size.Truncate(time.Second), time.Second) // windows on whole seconds
-	var ws []source.Window
-	for from.Before(to) {
-		next := from.Add(step)
-		if next.After(to) {
-			next = to
-		}
-		ws = append(ws, source.Window{From: from, To: next})
-		from = next
-	}
-	return ws
+	return source.Split(from, to, step)
 }
 
 // PruneBefore returns the horizon below which a published msgid can no longer

@@ -14,6 +14,21 @@ type Window struct {
 	From, To time.Time
 }
 
+// Split cuts [from, to) into consecutive windows of step, the last one
+// possibly shorter; nil when the range is empty. step must be positive.
+func Split(from, to time.Time, step time.Duration) []Window {
+	var out []Window
+	for from.Before(to) {
+		next := from.Add(step)
+		if next.After(to) {
+			next = to
+		}
+		out = append(out, Window{From: from, To: next})
+		from = next
+	}
+	return out
+}
+
 func (w Window) String() string {
 	return "[" + w.From.UTC().Format(time.RFC3339) + ", " + w.To.UTC().Format(time.RFC3339) + ")"
 }

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/imreport/imreport/internal/retry"
 )
 
 // putter writes a record of the state topic (sink.Writer.PutState).
@@ -32,7 +34,7 @@ type Writer struct {
 // NewWriter returns a Writer of snapshots under key (the app key); onWrite,
 // if set, sees every snapshot once written.
 func NewWriter(put putter, key string, logger *slog.Logger, onWrite func(Snapshot)) *Writer {
-	return &Writer{put: put, key: key, logger: logger, sleep: sleepCtx, wake: make(chan struct{}, 1), onWrite: onWrite}
+	return &Writer{put: put, key: key, logger: logger, sleep: retry.Sleep, wake: make(chan struct{}, 1), onWrite: onWrite}
 }
 
 // Offer queues s, replacing any snapshot not yet written.
@@ -111,15 +113,4 @@ func (w *Writer) flush(ctx context.Context) error {
 		w.onWrite(*s)
 	}
 	return nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -13,16 +13,7 @@ import (
 // possibly shorter. from and to must be whole seconds and size at least a
 // second; nil when the range is empty.
 func Buckets(from, to time.Time, size time.Duration) []source.Window {
-	var out []source.Window
-	for b := from; b.Before(to); {
-		e := b.Add(size)
-		if e.After(to) {
-			e = to
-		}
-		out = append(out, source.Window{From: b, To: e})
-		b = e
-	}
-	return out
+	return source.Split(from, to, size)
 }
 
 // Coverage returns the half-open range of send seconds [a, b) that the
