@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/imreport/imreport/internal/retry"
 	"golang.org/x/time/rate"
 )
 
@@ -230,14 +231,7 @@ func (in *injector) before(w http.ResponseWriter, r *http.Request, d decision) b
 		return false
 	case kindSlow:
 		in.count(kindSlow)
-		t := time.NewTimer(in.cfg.SlowDelay)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			return true
-		case <-r.Context().Done():
-			return false
-		}
+		return retry.Sleep(r.Context(), in.cfg.SlowDelay) == nil
 	}
 	return true
 }

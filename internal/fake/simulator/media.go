@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/imreport/imreport/internal/retry"
 )
 
 // Paths of the vendor's IM REST API the media archiver uses.
@@ -120,14 +122,8 @@ func (m *MediaServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (m *MediaServer) resource(w http.ResponseWriter, r *http.Request) {
 	m.api.requests.Add(1)
 	m.Requests.Add(1)
-	if m.cfg.Latency > 0 {
-		t := time.NewTimer(m.cfg.Latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
+	if m.cfg.Latency > 0 && retry.Sleep(r.Context(), m.cfg.Latency) != nil {
+		return
 	}
 	if !m.api.allowed(w, r) {
 		return
@@ -194,11 +190,7 @@ func (m *MediaServer) download(w http.ResponseWriter, r *http.Request, token str
 		http.Error(w, "token out of date", http.StatusForbidden)
 		return
 	case 5:
-		t := time.NewTimer(m.cfg.SlowDelay)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
+		if retry.Sleep(r.Context(), m.cfg.SlowDelay) != nil {
 			return
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/imreport/imreport/internal/retry"
 )
 
 // PushFaults are the ways the vendor's message routing may misbehave, each a
@@ -125,12 +127,8 @@ func (p *Pusher) Run(ctx context.Context, msgs []Message) error {
 	defer wg.Wait()
 	for _, pl := range plans {
 		if d := time.Until(pl.due); d > 0 {
-			t := time.NewTimer(d)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return ctx.Err()
+			if err := retry.Sleep(ctx, d); err != nil {
+				return err
 			}
 		}
 		select {
@@ -188,11 +186,7 @@ func (p *Pusher) deliver(ctx context.Context, pl pushPlan) {
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			p.stats.retries.Add(1)
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
+			if retry.Sleep(ctx, wait) != nil {
 				return
 			}
 			wait = min(2*wait, p.cfg.RetryMax)
