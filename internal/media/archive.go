@@ -12,6 +12,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/imreport/imreport/internal/media/store"
+	"github.com/imreport/imreport/internal/retry"
 )
 
 // Statuses of a media record.
@@ -81,7 +82,7 @@ func (a *Archiver) Archive(ctx context.Context, it Item) (Result, error) {
 	var last error
 	for res.Attempts < a.MaxAttempts {
 		if res.Attempts > 0 {
-			if err := sleep(ctx, wait); err != nil {
+			if err := retry.Sleep(ctx, wait); err != nil {
 				return res, err
 			}
 			wait = min(2*wait, 30*time.Second)

@@ -14,6 +14,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/imreport/imreport/internal/retry"
 	"github.com/imreport/imreport/schema"
 	"github.com/imreport/imreport/sink"
 )
@@ -105,7 +106,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		if err != nil {
 			c.cfg.Logger.Warn("media: joining the consumer group failed; retrying", "error", err)
-			if sleep(ctx, time.Second) != nil {
+			if retry.Sleep(ctx, time.Second) != nil {
 				return nil
 			}
 			continue
@@ -130,7 +131,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 						return
 					}
 					c.cfg.Logger.Error("media partition stopped; starting it over", "partition", p, "error", err)
-					if sleep(gctx, 2*time.Second) != nil {
+					if retry.Sleep(gctx, 2*time.Second) != nil {
 						return
 					}
 				}
@@ -406,7 +407,7 @@ func (c *Consumer) publish(ctx context.Context, p int, batch []Result) ([]pos, e
 			}
 		}
 		c.cfg.Logger.Warn("media: publishing failed; retrying", "partition", p, "records", len(todo), "error", err)
-		if sleep(ctx, wait) != nil {
+		if retry.Sleep(ctx, wait) != nil {
 			return nil, ctx.Err()
 		}
 		wait = min(2*wait, 10*time.Second)

@@ -17,7 +17,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/imreport/imreport/internal/media/store"
 )
@@ -202,16 +201,4 @@ func contentType(served string, format *string) string {
 		}
 	}
 	return "application/octet-stream"
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 	_ "time/tzdata" // Asia/Shanghai must load in a static container too
+
+	"github.com/imreport/imreport/internal/retry"
 )
 
 // Vendor error codes served by the simulator.
@@ -384,14 +386,8 @@ func route(p string) (version int, scope Scope, id string, ok bool, perr *apiErr
 // fault), parameters (400 899003), entity (400 899002, 899006, 899081).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n := s.requests.Add(1)
-	if s.latency > 0 {
-		t := time.NewTimer(s.latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
+	if s.latency > 0 && retry.Sleep(r.Context(), s.latency) != nil {
+		return
 	}
 	if s.fault != nil {
 		if f := s.fault(n, r); f != nil {
