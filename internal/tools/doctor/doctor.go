@@ -270,11 +270,7 @@ func (d *run) kafka() []Row {
 func (d *run) stateTopic(info sink.TopicInfo, err error) Row {
 	r := Row{Check: "state topic " + d.cfg.StateTopic}
 	switch {
-	case err != nil:
-		r.Status, r.Detail, r.Fix = Fail, err.Error(), "check the principal may describe topics (ACL DESCRIBE, DESCRIBE_CONFIGS)"
-	case !info.Exists && info.CreateError != nil:
-		r.Status, r.Detail = Fail, "missing, and it would not be created: "+info.CreateError.Error()
-		r.Fix = "create it (1 partition, cleanup.policy=compact), or set IMREPORT_KAFKA_CREATE_TOPIC=true"
+	case unusable(&r, info, err, "create it (1 partition, cleanup.policy=compact), or set IMREPORT_KAFKA_CREATE_TOPIC=true"):
 	case !info.Exists:
 		r.Status, r.Detail = OK, "missing: run will create it (1 partition, cleanup.policy=compact)"
 	case !strings.Contains(info.CleanupPolicy, "compact"):
@@ -287,15 +283,25 @@ func (d *run) stateTopic(info sink.TopicInfo, err error) Row {
 	return r
 }
 
-// topic judges one topic.
-func (d *run) topic(check, name string, info sink.TopicInfo, err error) Row {
-	r := Row{Check: check}
+// unusable fills r and reports true when a topic could not be described,
+// or is missing and would not be created (createFix says how to fix that).
+func unusable(r *Row, info sink.TopicInfo, err error, createFix string) bool {
 	switch {
 	case err != nil:
 		r.Status, r.Detail, r.Fix = Fail, err.Error(), "check the principal may describe topics (ACL DESCRIBE, DESCRIBE_CONFIGS)"
 	case !info.Exists && info.CreateError != nil:
-		r.Status, r.Detail = Fail, "missing, and it would not be created: "+info.CreateError.Error()
-		r.Fix = "create it (cleanup.policy=delete), or set IMREPORT_KAFKA_CREATE_TOPIC=true and a replication factor the cluster accepts (IMREPORT_KAFKA_REPLICATION_FACTOR=auto)"
+		r.Status, r.Detail, r.Fix = Fail, "missing, and it would not be created: "+info.CreateError.Error(), createFix
+	default:
+		return false
+	}
+	return true
+}
+
+// topic judges one topic.
+func (d *run) topic(check, name string, info sink.TopicInfo, err error) Row {
+	r := Row{Check: check}
+	switch {
+	case unusable(&r, info, err, "create it (cleanup.policy=delete), or set IMREPORT_KAFKA_CREATE_TOPIC=true and a replication factor the cluster accepts (IMREPORT_KAFKA_REPLICATION_FACTOR=auto)"):
 	case !info.Exists:
 		r.Status, r.Detail = OK, "missing: run will create it"
 	case strings.Contains(info.CleanupPolicy, "compact"):
