@@ -234,10 +234,7 @@ func TestUntransformableMessageGoesToTheDeadLetterTopic(t *testing.T) {
 	f := &fakeFetcher{msgs: all, pageSize: 40}
 	pub := newFakePublisher()
 	cp := newFakeCheckpoint()
-	p := mustNew(t, boundedConfig(start, end, 5*time.Minute), f, pub, cp)
-	if err := run(t, t.Context(), p); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	p := runOK(t, boundedConfig(start, end, 5*time.Minute), f, pub, cp)
 	exactlyOnce(t, pub.Acked(), ids(all))
 	dead := map[int64]sink.Record{}
 	for _, c := range pub.Calls() {
@@ -403,10 +400,7 @@ func TestCommitsCarryMarks(t *testing.T) {
 	f := &fakeFetcher{msgs: msgs, pageSize: 100}
 	pub := newFakePublisher()
 	cp := newFakeCheckpoint()
-	p := mustNew(t, boundedConfig(start, end, 5*time.Minute), f, pub, cp)
-	if err := run(t, t.Context(), p); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	runOK(t, boundedConfig(start, end, 5*time.Minute), f, pub, cp)
 	for i, c := range cp.Commits() {
 		if c.Marks == nil {
 			t.Errorf("commit %d has no marks", i)

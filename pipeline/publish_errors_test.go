@@ -70,10 +70,7 @@ func TestTemporaryPublishErrorRetriesOnlyFailedRecords(t *testing.T) {
 			}
 			cp := newFakeCheckpoint()
 			var sleeps atomic.Int64
-			p := mustNew(t, publishRetryConfig(start, end, window, &sleeps), f, pub, cp)
-			if err := run(t, t.Context(), p); err != nil {
-				t.Fatalf("Run: %v", err)
-			}
+			p := runOK(t, publishRetryConfig(start, end, window, &sleeps), f, pub, cp)
 			exactlyOnce(t, pub.Acked(), ids(msgs))
 
 			calls := pub.Calls()

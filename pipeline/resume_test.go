@@ -138,10 +138,7 @@ func TestResumeFromCheckpoint(t *testing.T) {
 
 	f := &fakeFetcher{msgs: msgs, pageSize: 50}
 	pub := newFakePublisher()
-	p := mustNew(t, boundedConfig(start, end, window), f, pub, cp)
-	if err := run(t, t.Context(), p); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	p := runOK(t, boundedConfig(start, end, window), f, pub, cp)
 	calls := f.Calls()
 	if len(calls) != 2 || calls[0].Window != win(cursor, cursor.Add(window)) {
 		t.Fatalf("fetches = %v, want two windows from the checkpoint's cursor %v", calls, cursor)
@@ -171,10 +168,7 @@ func TestStartClampedToRetention(t *testing.T) {
 	cfg := boundedConfig(t0, oldest.Add(10*time.Minute), 5*time.Minute)
 	cfg.Now = func() time.Time { return now }
 	cp := newFakeCheckpoint()
-	p := mustNew(t, cfg, f, newFakePublisher(), cp)
-	if err := run(t, t.Context(), p); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	runOK(t, cfg, f, newFakePublisher(), cp)
 	if calls := f.Calls(); len(calls) != 2 || !calls[0].Window.From.Equal(oldest) {
 		t.Errorf("fetches = %v, want two from the retention horizon %v", calls, oldest)
 	}
@@ -221,10 +215,7 @@ func TestCheckpointAlreadyAtEnd(t *testing.T) {
 	cp := newFakeCheckpoint()
 	cp.state.Cursors["messages"] = end
 	f := &fakeFetcher{msgs: generate(t, 15, start, time.Hour, 50, 0, 0), pageSize: 10}
-	p := mustNew(t, boundedConfig(start, end, 15*time.Minute), f, newFakePublisher(), cp)
-	if err := run(t, t.Context(), p); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	runOK(t, boundedConfig(start, end, 15*time.Minute), f, newFakePublisher(), cp)
 	if len(f.Calls()) != 0 || len(cp.WindowCommits()) != 0 {
 		t.Errorf("%d fetches, %d commits for a finished stream, want none", len(f.Calls()), len(cp.WindowCommits()))
 	}
