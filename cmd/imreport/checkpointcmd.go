@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
-	"slices"
 	"strings"
 	"time"
 
@@ -135,13 +133,13 @@ func rebuildCheckpoint(ctx context.Context, path string, asJSON bool, stdout, st
 		fmt.Fprintln(stderr, "imreport checkpoint rebuild:", err)
 		return exitFailed
 	}
-	report := newRebuildReport(cfg, rb)
+	report := rb.Report(cfg.KafkaStateTopic)
 	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		err = enc.Encode(report)
 	} else {
-		err = report.write(stdout)
+		err = report.WriteText(stdout)
 	}
 	if err != nil {
 		return exitFailed
@@ -169,53 +167,4 @@ func rebuildState(ctx context.Context, cfg Config, path string, logger *slog.Log
 		Identity:   checkpoint.Identity{AppKey: cfg.AppKey, Topic: cfg.KafkaTopic},
 		Streams:    streams, Start: cfg.Start, Lookback: cfg.Lookback, Kafka: writer,
 	})
-}
-
-// rebuildReport is what checkpoint rebuild prints (--json: as is).
-type rebuildReport struct {
-	AppKey       string                   `json:"app_key"`
-	Topic        string                   `json:"topic"`
-	StateTopic   string                   `json:"state_topic"`
-	Sequence     uint64                   `json:"sequence"`
-	Lineage      string                   `json:"lineage"`
-	Cursors      map[string]time.Time     `json:"cursors"`
-	PrunedBefore time.Time                `json:"pruned_before"`
-	FloorSince   time.Time                `json:"floor_since"`
-	Floor        map[string]map[int]int64 `json:"floor"`
-	Ends         map[string]map[int]int64 `json:"end_offsets"`
-	ReadBack     int64                    `json:"read_back_at_most"`
-	CorruptFile  bool                     `json:"corrupt_file,omitempty"`
-}
-
-func newRebuildReport(cfg Config, rb state.Rebuilt) rebuildReport {
-	s := rb.Snapshot
-	return rebuildReport{AppKey: s.AppKey, Topic: s.Topic, StateTopic: cfg.KafkaStateTopic, Sequence: s.Sequence, Lineage: s.Lineage,
-		Cursors: s.CursorTimes(), PrunedBefore: time.Unix(s.PrunedBefore, 0).UTC(), FloorSince: rb.Since.UTC(),
-		Floor: s.Floor, Ends: rb.Ends, ReadBack: rb.ReadBack, CorruptFile: rb.CorruptFile}
-}
-
-// write prints the report for people.
-func (r rebuildReport) write(w io.Writer) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "rebuilt the state of app key %q, topic %q, in state topic %q (snapshot sequence %d, lineage %s)\n",
-		r.AppKey, r.Topic, r.StateTopic, r.Sequence, r.Lineage)
-	b.WriteString("cursors (where a run without a checkpoint starts; the next run walks from there again):\n")
-	for _, k := range slices.Sorted(maps.Keys(r.Cursors)) {
-		fmt.Fprintf(&b, "  %-20s %s\n", k, r.Cursors[k].Format(time.RFC3339))
-	}
-	fmt.Fprintf(&b, "floor (per partition, the first record stamped at or after %s; end offset in brackets):\n", r.FloorSince.Format(time.RFC3339))
-	for _, t := range slices.Sorted(maps.Keys(r.Floor)) {
-		fmt.Fprintf(&b, "  %s:", t)
-		for _, p := range slices.Sorted(maps.Keys(r.Floor[t])) {
-			fmt.Fprintf(&b, " %d:%d (%d)", p, r.Floor[t][p], r.Ends[t][p])
-		}
-		b.WriteString("\n")
-	}
-	fmt.Fprintf(&b, "the next run restores from it and reads back at most %d records (the end offsets minus the floor), then publishes only what the topic lacks\n", r.ReadBack)
-	if r.CorruptFile {
-		b.WriteString("the checkpoint file is corrupt: the next run moves it aside and restores\n")
-	}
-	b.WriteString("next: imreport run, with the same configuration\n")
-	_, err := io.WriteString(w, b.String())
-	return err
 }
