@@ -373,13 +373,7 @@ func TestNew(t *testing.T) {
 func TestCount(t *testing.T) {
 	t.Run("v1", func(t *testing.T) {
 		h := newHarness(t, testMsgs(7), nil)
-		h.api.hook = func(w http.ResponseWriter, r *http.Request, n int) bool {
-			if n == 0 {
-				w.WriteHeader(503)
-				return true
-			}
-			return false
-		}
+		h.api.hook = answerRequests(0, 0, withStatus(503))
 		n, err := h.client.Count(context.Background(), User("bob"), testWindow)
 		if err != nil || n != 7 {
 			t.Fatalf("Count = %d, %v; want 7", n, err)
@@ -448,15 +442,11 @@ func TestCount(t *testing.T) {
 func TestFetch429RetryAfter(t *testing.T) {
 	msgs := testMsgs(2)
 	h := newHarness(t, msgs, nil)
-	h.api.hook = func(w http.ResponseWriter, r *http.Request, n int) bool {
-		if n == 0 {
-			w.Header().Set("Retry-After", "7")
-			w.WriteHeader(http.StatusTooManyRequests)
-			io.WriteString(w, "rate limited")
-			return true
-		}
-		return false
-	}
+	h.api.hook = answerRequests(0, 0, func(w http.ResponseWriter) {
+		w.Header().Set("Retry-After", "7")
+		w.WriteHeader(http.StatusTooManyRequests)
+		io.WriteString(w, "rate limited")
+	})
 	got := h.fetchOK(t, Messages)
 	sleeps, retried, statuses := h.snapshot()
 	if len(sleeps) != 1 || sleeps[0] < 7*time.Second {
@@ -481,14 +471,10 @@ func TestFetch429RetryAfter(t *testing.T) {
 
 func TestFetch429RetryAfterDate(t *testing.T) {
 	h := newHarness(t, testMsgs(1), nil)
-	h.api.hook = func(w http.ResponseWriter, r *http.Request, n int) bool {
-		if n == 0 {
-			w.Header().Set("Retry-After", testNow.Add(20*time.Second).Format(http.TimeFormat))
-			w.WriteHeader(http.StatusTooManyRequests)
-			return true
-		}
-		return false
-	}
+	h.api.hook = answerRequests(0, 0, func(w http.ResponseWriter) {
+		w.Header().Set("Retry-After", testNow.Add(20*time.Second).Format(http.TimeFormat))
+		w.WriteHeader(http.StatusTooManyRequests)
+	})
 	if err := h.fetch(t, context.Background(), Messages, testWindow).err; err != nil {
 		t.Fatal(err)
 	}
@@ -515,13 +501,7 @@ func TestFetchServerErrorsRetried(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			msgs := testMsgs(4)
 			h := newHarness(t, msgs, nil)
-			h.api.hook = func(w http.ResponseWriter, r *http.Request, n int) bool {
-				if n < 2 {
-					c.write(w)
-					return true
-				}
-				return false
-			}
+			h.api.hook = answerRequests(0, 1, c.write)
 			got := h.fetchOK(t, Messages)
 			sleeps, retried, _ := h.snapshot()
 			if len(sleeps) != 2 || sleeps[0] != 50*time.Millisecond || sleeps[1] != 100*time.Millisecond {
@@ -563,13 +543,7 @@ func TestFetchBadBodyRetried(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			msgs := testMsgs(2)
 			h := newHarness(t, msgs, nil)
-			h.api.hook = func(w http.ResponseWriter, r *http.Request, n int) bool {
-				if n == 0 {
-					c.write(w)
-					return true
-				}
-				return false
-			}
+			h.api.hook = answerRequests(0, 0, c.write)
 			got := h.fetchOK(t, Messages)
 			_, retried, _ := h.snapshot()
 			var te *TransportError

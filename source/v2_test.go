@@ -32,10 +32,7 @@ func TestFetchV2Endpoints(t *testing.T) {
 		t.Run(c.s.String(), func(t *testing.T) {
 			msgs := testMsgs(7)
 			h := newV2Harness(t, msgs, nil)
-			got := h.fetch(t, c.s, testWindow, nil)
-			if got.err != nil {
-				t.Fatal(got.err)
-			}
+			got := h.fetchOK(t, c.s)
 			reqs := h.api.requests()
 			if kindsOf(reqs) != "FCC" {
 				t.Fatalf("requests %s, want FCC", kindsOf(reqs))
@@ -109,10 +106,7 @@ func TestFetchV2EndSignals(t *testing.T) {
 			msgs := testMsgs(c.n)
 			h := newV2Harness(t, msgs, nil)
 			h.api.end, h.api.strings, h.api.noTotal = c.end, c.strs, c.noTotal
-			got := h.fetch(t, Group("g1"), testWindow, nil)
-			if got.err != nil {
-				t.Fatal(got.err)
-			}
+			got := h.fetchOK(t, Group("g1"))
 			if k := kindsOf(h.api.requests()); k != c.want {
 				t.Errorf("requests %s, want %s", k, c.want)
 			}
@@ -412,18 +406,11 @@ func TestFetchV2CursorRejected(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			msgs := testMsgs(10)
 			h := newV2Harness(t, msgs, nil)
-			h.api.hook = func(w http.ResponseWriter, r *http.Request, n int) bool {
-				if n == 2 { // the second cursor request
-					w.WriteHeader(c.status)
-					io.WriteString(w, c.body)
-					return true
-				}
-				return false
-			}
-			got := h.fetch(t, Messages, testWindow, nil)
-			if got.err != nil {
-				t.Fatal(got.err)
-			}
+			h.api.hook = answerRequests(2, 2, func(w http.ResponseWriter) { // the second cursor request
+				w.WriteHeader(c.status)
+				io.WriteString(w, c.body)
+			})
+			got := h.fetchOK(t, Messages)
 			if k := kindsOf(h.api.requests()); k != "FCCFCCC" {
 				t.Errorf("requests %s, want FCC (rejected) then FCCC", k)
 			}
@@ -500,17 +487,8 @@ func TestFetchV2CursorRequestRetried(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			msgs := testMsgs(7)
 			h := newV2Harness(t, msgs, nil)
-			h.api.hook = func(w http.ResponseWriter, r *http.Request, n int) bool {
-				if n == 1 || n == 2 {
-					c.write(w)
-					return true
-				}
-				return false
-			}
-			got := h.fetch(t, User("u1"), testWindow, nil)
-			if got.err != nil {
-				t.Fatal(got.err)
-			}
+			h.api.hook = answerRequests(1, 2, c.write)
+			got := h.fetchOK(t, User("u1"))
 			reqs := h.api.requests()
 			if k := kindsOf(reqs); k != "FCCCC" {
 				t.Fatalf("requests %s, want FCCCC", k)
@@ -540,18 +518,11 @@ func TestFetchV2CursorRequestRetried(t *testing.T) {
 func TestFetchV2FirstRequestMalformed(t *testing.T) {
 	msgs := testMsgs(2)
 	h := newV2Harness(t, msgs, nil)
-	h.api.hook = func(w http.ResponseWriter, r *http.Request, n int) bool {
-		if n == 0 {
-			w.Header().Set("Content-Length", "500")
-			io.WriteString(w, `{"total":2,"cursor":"a","mess`)
-			return true
-		}
-		return false
-	}
-	got := h.fetch(t, Messages, testWindow, nil)
-	if got.err != nil {
-		t.Fatal(got.err)
-	}
+	h.api.hook = answerRequests(0, 0, func(w http.ResponseWriter) {
+		w.Header().Set("Content-Length", "500")
+		io.WriteString(w, `{"total":2,"cursor":"a","mess`)
+	})
+	got := h.fetchOK(t, Messages)
 	_, retried, _ := h.snapshot()
 	var te *TransportError
 	if len(retried) != 1 || !errors.As(retried[0], &te) || !te.Temporary() || te.Endpoint != "/v2/messages" {
@@ -613,10 +584,7 @@ func TestFetchV2RepeatedCursor(t *testing.T) {
 			}
 			return false
 		}
-		got := h.fetch(t, Group("g1"), testWindow, nil)
-		if got.err != nil {
-			t.Fatal(got.err)
-		}
+		got := h.fetchOK(t, Group("g1"))
 		if !slices.Equal(distinct(messagesOf(got.pages)), msgs) {
 			t.Errorf("messages not all delivered")
 		}
@@ -683,13 +651,7 @@ func TestFetchV2AuthFailureOnCursor(t *testing.T) {
 // ones meaning "cursor no longer valid" fails the fetch.
 func TestFetchV2PermanentErrorOnCursor(t *testing.T) {
 	h := newV2Harness(t, testMsgs(7), nil)
-	h.api.hook = func(w http.ResponseWriter, r *http.Request, n int) bool {
-		if n == 1 {
-			w.WriteHeader(405)
-			return true
-		}
-		return false
-	}
+	h.api.hook = answerRequests(1, 1, withStatus(405))
 	got := h.fetch(t, Messages, testWindow, nil)
 	var api *APIError
 	if !errors.As(got.err, &api) || api.Status != 405 || retry.Temporary(got.err) {
@@ -807,17 +769,8 @@ func TestFetchV2StaleDuringRetries(t *testing.T) {
 	msgs := testMsgs(7)
 	h := newV2Harness(t, msgs, nil)
 	h.onSleep = func(time.Duration) { h.clock.Advance(40 * time.Second) }
-	h.api.hook = func(w http.ResponseWriter, r *http.Request, n int) bool {
-		if n >= 1 && n <= 3 {
-			w.WriteHeader(503)
-			return true
-		}
-		return false
-	}
-	got := h.fetch(t, Messages, testWindow, nil)
-	if got.err != nil {
-		t.Fatal(got.err)
-	}
+	h.api.hook = answerRequests(1, 3, withStatus(503))
+	got := h.fetchOK(t, Messages)
 	reqs := h.api.requests()
 	// F, C 503 (+40s), C 503 (+80s), C 503 (+120s: stale), then F C C.
 	if k := kindsOf(reqs); k != "FCCCFCC" {
