@@ -130,11 +130,7 @@ func TestFingerprint(t *testing.T) {
 	if got := hex.EncodeToString(fp[:]); got != wantFingerprint {
 		t.Errorf("fingerprint %s, want %s (schema identity changed: is that intended?)", got, wantFingerprint)
 	}
-	native := sampleNative(t)
-	b, err := c.Encode(native)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := sampleEncoded(t, c)
 	if b[0] != 0xC3 || b[1] != 0x01 {
 		t.Errorf("magic %x", b[:2])
 	}
@@ -209,11 +205,7 @@ func rabin64(buf []byte) uint64 {
 
 func TestDecodeErrors(t *testing.T) {
 	c := testCodec(t)
-	native := sampleNative(t)
-	good, err := c.Encode(native)
-	if err != nil {
-		t.Fatal(err)
-	}
+	good := sampleEncoded(t, c)
 	wrongFP := bytes.Clone(good)
 	wrongFP[5] ^= 0xFF
 	badMagic := bytes.Clone(good)
@@ -246,14 +238,7 @@ func TestDecodeErrors(t *testing.T) {
 func TestEncodeMatchesGoavro(t *testing.T) {
 	c := testCodec(t)
 	for name, raw := range inputs(t) {
-		m, err := source.DecodeMessage(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		native, err := Native(m, testSource)
-		if err != nil {
-			t.Fatal(err)
-		}
+		native := vendorNative(t, raw)
 		ours, err := c.Encode(native)
 		if err != nil {
 			t.Fatal(err)

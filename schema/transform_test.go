@@ -46,6 +46,16 @@ func sampleNative(tb testing.TB) map[string]any {
 	return native
 }
 
+// sampleEncoded is sampleMessage encoded by c.
+func sampleEncoded(tb testing.TB, c *Codec) []byte {
+	tb.Helper()
+	b, err := c.Encode(sampleNative(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
 func TestTransformErrors(t *testing.T) {
 	for _, tc := range []struct {
 		msgType, body, field string
@@ -351,11 +361,7 @@ func BenchmarkEncode(b *testing.B) {
 
 func BenchmarkDecode(b *testing.B) {
 	c := testCodec(b)
-	native := sampleNative(b)
-	enc, err := c.Encode(native)
-	if err != nil {
-		b.Fatal(err)
-	}
+	enc := sampleEncoded(b, c)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := c.Decode(enc); err != nil {
