@@ -293,10 +293,7 @@ func BenchmarkFramings(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	native, err := Native(sampleMessage(b), testSource)
-	if err != nil {
-		b.Fatal(err)
-	}
+	native := sampleNative(b)
 	d := NewDecoder(so, &fakeRegistry{schemas: map[int]string{1: JSON()}})
 	for _, c := range []*Codec{so, cf} {
 		enc, err := c.Encode(native)

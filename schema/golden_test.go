@@ -57,8 +57,9 @@ func inputs(tb testing.TB) map[string][]byte {
 	return out
 }
 
-// encodeVendor runs the whole path: vendor JSON → Message → native → Avro.
-func encodeVendor(tb testing.TB, c *Codec, raw []byte) []byte {
+// vendorNative decodes vendor JSON and transforms it: vendor JSON → Message →
+// native.
+func vendorNative(tb testing.TB, raw []byte) map[string]any {
 	tb.Helper()
 	m, err := source.DecodeMessage(raw)
 	if err != nil {
@@ -68,7 +69,13 @@ func encodeVendor(tb testing.TB, c *Codec, raw []byte) []byte {
 	if err != nil {
 		tb.Fatalf("Native: %v", err)
 	}
-	b, err := c.Encode(native)
+	return native
+}
+
+// encodeVendor runs the whole path: vendor JSON → Message → native → Avro.
+func encodeVendor(tb testing.TB, c *Codec, raw []byte) []byte {
+	tb.Helper()
+	b, err := c.Encode(vendorNative(tb, raw))
 	if err != nil {
 		tb.Fatalf("Encode: %v", err)
 	}

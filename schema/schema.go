@@ -476,16 +476,14 @@ func canonical(b *strings.Builder, s any, ns string, seen map[string]bool) error
 			}
 			b.WriteByte('}')
 			return nil
-		case "array":
-			b.WriteString(`{"type":"array","items":`)
-			if err := canonical(b, s["items"], ns, seen); err != nil {
-				return err
+		case "array", "map":
+			// {"type":"array","items":…} or {"type":"map","values":…}
+			child := "items"
+			if t == "map" {
+				child = "values"
 			}
-			b.WriteByte('}')
-			return nil
-		case "map":
-			b.WriteString(`{"type":"map","values":`)
-			if err := canonical(b, s["values"], ns, seen); err != nil {
+			b.WriteString(`{"type":"` + t + `","` + child + `":`)
+			if err := canonical(b, s[child], ns, seen); err != nil {
 				return err
 			}
 			b.WriteByte('}')

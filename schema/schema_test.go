@@ -130,14 +130,7 @@ func TestFingerprint(t *testing.T) {
 	if got := hex.EncodeToString(fp[:]); got != wantFingerprint {
 		t.Errorf("fingerprint %s, want %s (schema identity changed: is that intended?)", got, wantFingerprint)
 	}
-	native, err := Native(sampleMessage(t), testSource)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := c.Encode(native)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := sampleEncoded(t, c)
 	if b[0] != 0xC3 || b[1] != 0x01 {
 		t.Errorf("magic %x", b[:2])
 	}
@@ -212,14 +205,7 @@ func rabin64(buf []byte) uint64 {
 
 func TestDecodeErrors(t *testing.T) {
 	c := testCodec(t)
-	native, err := Native(sampleMessage(t), testSource)
-	if err != nil {
-		t.Fatal(err)
-	}
-	good, err := c.Encode(native)
-	if err != nil {
-		t.Fatal(err)
-	}
+	good := sampleEncoded(t, c)
 	wrongFP := bytes.Clone(good)
 	wrongFP[5] ^= 0xFF
 	badMagic := bytes.Clone(good)
@@ -252,14 +238,7 @@ func TestDecodeErrors(t *testing.T) {
 func TestEncodeMatchesGoavro(t *testing.T) {
 	c := testCodec(t)
 	for name, raw := range inputs(t) {
-		m, err := source.DecodeMessage(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		native, err := Native(m, testSource)
-		if err != nil {
-			t.Fatal(err)
-		}
+		native := vendorNative(t, raw)
 		ours, err := c.Encode(native)
 		if err != nil {
 			t.Fatal(err)
@@ -306,10 +285,7 @@ func TestEncodeDeterministic(t *testing.T) {
 	for i := range 50 {
 		extras[fmt.Sprintf("k%02d", i)] = fmt.Sprint(i)
 	}
-	native, err := Native(sampleMessage(t), testSource)
-	if err != nil {
-		t.Fatal(err)
-	}
+	native := sampleNative(t)
 	native["extras"] = goavro.Union("map", extras)
 	first, err := c.Encode(native)
 	if err != nil {
@@ -337,10 +313,7 @@ func TestEncodeDeterministic(t *testing.T) {
 
 func TestEncodeRejectsBadNative(t *testing.T) {
 	c := testCodec(t)
-	base, err := Native(sampleMessage(t), testSource)
-	if err != nil {
-		t.Fatal(err)
-	}
+	base := sampleNative(t)
 	for name, mut := range map[string]func(map[string]any){
 		"missing msgid":       func(m map[string]any) { delete(m, "msgid") },
 		"msgid string":        func(m map[string]any) { m["msgid"] = "1" },
@@ -411,10 +384,7 @@ func TestCodecConcurrent(t *testing.T) {
 // ones (a huge count must fail at once, not allocate).
 func TestDecodeExtras(t *testing.T) {
 	c := testCodec(t)
-	native, err := Native(sampleMessage(t), testSource)
-	if err != nil {
-		t.Fatal(err)
-	}
+	native := sampleNative(t)
 	head, err := c.head.BinaryFromNative(c.header[:], native)
 	if err != nil {
 		t.Fatal(err)

@@ -36,6 +36,26 @@ func sampleMessage(tb testing.TB) source.Message {
 	return decodeOK(tb, message("text", `{"text":"你好 👋","extras":{"a":"b","n":1.50,"o":{"x": [1, 2]}}}`))
 }
 
+// sampleNative is sampleMessage as the native value a Codec encodes.
+func sampleNative(tb testing.TB) map[string]any {
+	tb.Helper()
+	native, err := Native(sampleMessage(tb), testSource)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return native
+}
+
+// sampleEncoded is sampleMessage encoded by c.
+func sampleEncoded(tb testing.TB, c *Codec) []byte {
+	tb.Helper()
+	b, err := c.Encode(sampleNative(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
 func TestTransformErrors(t *testing.T) {
 	for _, tc := range []struct {
 		msgType, body, field string
@@ -330,10 +350,7 @@ func BenchmarkNative(b *testing.B) {
 
 func BenchmarkEncode(b *testing.B) {
 	c := testCodec(b)
-	native, err := Native(sampleMessage(b), testSource)
-	if err != nil {
-		b.Fatal(err)
-	}
+	native := sampleNative(b)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := c.Encode(native); err != nil {
@@ -344,14 +361,7 @@ func BenchmarkEncode(b *testing.B) {
 
 func BenchmarkDecode(b *testing.B) {
 	c := testCodec(b)
-	native, err := Native(sampleMessage(b), testSource)
-	if err != nil {
-		b.Fatal(err)
-	}
-	enc, err := c.Encode(native)
-	if err != nil {
-		b.Fatal(err)
-	}
+	enc := sampleEncoded(b, c)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := c.Decode(enc); err != nil {

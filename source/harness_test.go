@@ -91,6 +91,23 @@ func fakeServer(t *testing.T, log *requestLog, handle http.HandlerFunc, patterns
 	return srv
 }
 
+// answerRequests returns a hook that answers the requests numbered first to
+// last (0-based, inclusive) with write, and leaves the others to the fake API.
+func answerRequests(first, last int, write func(w http.ResponseWriter)) func(http.ResponseWriter, *http.Request, int) bool {
+	return func(w http.ResponseWriter, _ *http.Request, n int) bool {
+		if n < first || n > last {
+			return false
+		}
+		write(w)
+		return true
+	}
+}
+
+// withStatus writes an answer with the status code and no body.
+func withStatus(code int) func(http.ResponseWriter) {
+	return func(w http.ResponseWriter) { w.WriteHeader(code) }
+}
+
 // requestLog records the requests a fake server receives.
 type requestLog struct {
 	logMu sync.Mutex
@@ -497,6 +514,16 @@ func (h *v2harness) snapshot() (sleeps []time.Duration, retried []error, restart
 func (h *v2harness) fetch(t *testing.T, s Stream, w Window, each func(Page)) fetched {
 	t.Helper()
 	return fetchAll(t, context.Background(), h.client, s, w, each)
+}
+
+// fetchOK fetches s over testWindow and fails the test on an error.
+func (h *v2harness) fetchOK(t *testing.T, s Stream) fetched {
+	t.Helper()
+	got := h.fetch(t, s, testWindow, nil)
+	if got.err != nil {
+		t.Fatal(got.err)
+	}
+	return got
 }
 
 // isFirst reports whether r is a first request (not a cursor request).

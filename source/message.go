@@ -96,14 +96,20 @@ func DecodeMessage(raw []byte) (Message, error) {
 			firstErr = &FieldError{MsgID: m.MsgID, Field: field, Reason: reason}
 		}
 	}
-	str := func(i int, dst *string, required bool) {
-		v, ok, err := textValue(f[i])
+	// present reports whether field i holds a value, after failing on its
+	// decoding error or on its absence when it is required.
+	present := func(i int, ok bool, err error, required bool) bool {
 		switch {
 		case err != nil:
 			fail(fieldNames[i], err.Error())
 		case !ok && required:
 			fail(fieldNames[i], "missing")
-		case ok:
+		}
+		return err == nil && ok
+	}
+	str := func(i int, dst *string, required bool) {
+		v, ok, err := textValue(f[i])
+		if present(i, ok, err, required) {
 			*dst = v
 			if required && v == "" {
 				fail(fieldNames[i], "empty")
@@ -120,12 +126,7 @@ func DecodeMessage(raw []byte) (Message, error) {
 	}
 	integer := func(i int, required bool, set func(int64)) {
 		v, ok, err := intValue(f[i])
-		switch {
-		case err != nil:
-			fail(fieldNames[i], err.Error())
-		case !ok && required:
-			fail(fieldNames[i], "missing")
-		case ok:
+		if present(i, ok, err, required) {
 			set(v)
 		}
 	}
