@@ -111,8 +111,10 @@ func fetch(ctx context.Context, client *http.Client, link, dir string, max int64
 		return nil, errExpired
 	case resp.StatusCode == http.StatusNotFound:
 		return nil, fail("download_404", true, "download: HTTP 404")
-	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-		return nil, fail(fmt.Sprintf("download_%d", resp.StatusCode/100*100), true, "download: HTTP %d", resp.StatusCode)
+	case resp.StatusCode == http.StatusTooManyRequests:
+		return nil, fail("download_429", true, "download: HTTP 429")
+	case resp.StatusCode >= 500:
+		return nil, fail("download_5xx", true, "download: HTTP %d", resp.StatusCode)
 	case resp.StatusCode != http.StatusOK:
 		return nil, fail(fmt.Sprintf("download_%d", resp.StatusCode), false, "download: HTTP %d", resp.StatusCode)
 	}

@@ -6,8 +6,10 @@ package media
 
 import (
 	"encoding/json"
+	"math"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // Ref is one media reference of a message.
@@ -63,26 +65,32 @@ func refOf(obj map[string]json.RawMessage, role string) (Ref, bool) {
 		Hash: str(obj["hash"]), Format: str(obj["format"]), FileName: str(obj["fname"])}, true
 }
 
-// num reads a number sent as a number or a string.
+// num reads an integer sent as a number or a string, as the schema reads
+// it for the messages topic: padded, or an integral float (1024.0).
 func num(raw json.RawMessage) *int64 {
 	if raw == nil {
 		return nil
 	}
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
-		raw = json.RawMessage(s)
+		raw = json.RawMessage(strings.TrimSpace(s))
 	}
 	n, err := strconv.ParseInt(string(raw), 10, 64)
 	if err != nil {
-		return nil
+		f, ferr := strconv.ParseFloat(string(raw), 64)
+		if ferr != nil || f != math.Trunc(f) || f < -(1<<63) || f >= 1<<63 {
+			return nil
+		}
+		n = int64(f)
 	}
 	return &n
 }
 
+// str reads a string; null is no string.
 func str(raw json.RawMessage) *string {
-	var s string
+	var s *string
 	if raw == nil || json.Unmarshal(raw, &s) != nil {
 		return nil
 	}
-	return &s
+	return s
 }
