@@ -635,6 +635,15 @@ func runOK(t *testing.T, cfg Config, f Fetcher, pub Publisher, cp Checkpointer) 
 	return p
 }
 
+// createdOf maps each message's msgid to its create time (Unix seconds).
+func createdOf(msgs []fakeMsg) map[int64]int64 {
+	created := make(map[int64]int64, len(msgs))
+	for _, m := range msgs {
+		created[m.ID] = m.Time.Unix()
+	}
+	return created
+}
+
 // exactlyOnce checks that every want msgid was acknowledged exactly once and
 // nothing else was.
 func exactlyOnce(t *testing.T, acked map[int64]int, want []int64) {
@@ -691,10 +700,7 @@ func notCommitted(cp *fakeCheckpoint, acked map[int64]int, msgs []fakeMsg) []int
 	for _, c := range cp.Commits() {
 		prune = max(prune, c.PruneBefore)
 	}
-	created := make(map[int64]int64, len(msgs))
-	for _, m := range msgs {
-		created[m.ID] = m.Time.Unix()
-	}
+	created := createdOf(msgs)
 	ever := cp.EverSeen()
 	var out []int64
 	for id := range acked {

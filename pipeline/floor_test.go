@@ -39,10 +39,7 @@ func TestSnapshotFloorIsBelowEveryMsgidInTheDedupeSet(t *testing.T) {
 	const window = 10 * time.Minute
 	start, end := t0, t0.Add(6*time.Hour)
 	msgs := generate(t, 7, start, end.Sub(start), 6000, 0, 0)
-	created := map[int64]int64{}
-	for _, m := range msgs {
-		created[m.ID] = m.Time.Unix()
-	}
+	created := createdOf(msgs)
 	pub := newFakePublisher()
 	cp := newFakeCheckpoint()
 	cfg := boundedConfig(start, end, window)

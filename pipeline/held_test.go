@@ -71,10 +71,7 @@ func TestLightCommitHoldsMsgidsAndACrashReadsThemBack(t *testing.T) {
 	const window = 10 * time.Minute
 	start, end := t0, t0.Add(3*window)
 	msgs := generate(t, 31, start, end.Sub(start), 600, 0, 0)
-	created := map[int64]int64{}
-	for _, m := range msgs {
-		created[m.ID] = m.Time.Unix()
-	}
+	created := createdOf(msgs)
 	pub := newFakePublisher()
 	cp := newFakeCheckpoint()
 	cp.check = marksInvariant(pub, created)

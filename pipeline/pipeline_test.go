@@ -98,10 +98,7 @@ func TestBackfillPublishesEveryMessageOnce(t *testing.T) {
 	// (the bounds' overlap), each with a second past its create_time as
 	// horizon.
 	first, served := firstServed(msgs, start, window, nWindows)
-	created := map[int64]int64{}
-	for _, m := range msgs {
-		created[m.ID] = m.Time.Unix()
-	}
+	created := createdOf(msgs)
 	kept := func(k int) map[int64]int64 {
 		to := start.Add(time.Duration(k+1) * window).Unix()
 		out := map[int64]int64{}

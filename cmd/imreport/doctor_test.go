@@ -145,27 +145,27 @@ func TestDoctor(t *testing.T) {
 		want("broker", out, code, 1, map[string]string{"report api credentials": "ok", "kafka brokers": "fail",
 			"topic imreport.messages": "skip", "dead-letter topic imreport.messages.dlq": "skip", "state topic imreport.messages.state": "skip"})
 	})
-	t.Run("compacted topic", func(t *testing.T) {
-		if err := cluster.CreateTopic("compacted", 3, map[string]string{"cleanup.policy": "compact"}); err != nil {
+	// doctorOnTopic runs doctor for topic after creating created (topic
+	// or one of its companions) with the cleanup policy.
+	doctorOnTopic := func(t *testing.T, topic, created string, partitions int32, policy string) (int, string) {
+		t.Helper()
+		if err := cluster.CreateTopic(created, partitions, map[string]string{"cleanup.policy": policy}); err != nil {
 			t.Fatal(err)
 		}
 		env := copyEnv(base)
-		env["IMREPORT_KAFKA_TOPIC"] = "compacted"
-		env["IMREPORT_CHECKPOINT_PATH"] = filepath.Join(t.TempDir(), "c.db")
-		code, out := doctor(env)
+		env["IMREPORT_KAFKA_TOPIC"] = topic
+		env["IMREPORT_CHECKPOINT_PATH"] = filepath.Join(t.TempDir(), topic+".db")
+		return doctor(env)
+	}
+	t.Run("compacted topic", func(t *testing.T) {
+		code, out := doctorOnTopic(t, "compacted", "compacted", 3, "compact")
 		want("compact", out, code, 1, map[string]string{"topic compacted": "fail", "dead-letter topic compacted.dlq": "ok"})
 		if !strings.Contains(out, "cleanup.policy=compact") || !strings.Contains(out, "cleanup.policy=delete") {
 			t.Errorf("no reason or fix:\n%s", out)
 		}
 	})
 	t.Run("state topic not compacted", func(t *testing.T) {
-		if err := cluster.CreateTopic("plain.state", 1, map[string]string{"cleanup.policy": "delete"}); err != nil {
-			t.Fatal(err)
-		}
-		env := copyEnv(base)
-		env["IMREPORT_KAFKA_TOPIC"] = "plain"
-		env["IMREPORT_CHECKPOINT_PATH"] = filepath.Join(t.TempDir(), "p.db")
-		code, out := doctor(env)
+		code, out := doctorOnTopic(t, "plain", "plain.state", 1, "delete")
 		want("state", out, code, 1, map[string]string{"topic plain": "ok", "state topic plain.state": "fail"})
 		if !strings.Contains(out, "cleanup.policy=compact") {
 			t.Errorf("no fix:\n%s", out)

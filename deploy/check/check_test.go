@@ -49,26 +49,26 @@ func TestCheck(t *testing.T) {
 
 // The chart's alert rules and the kustomize component's are the same.
 func TestRulesInStep(t *testing.T) {
-	chart, err := os.ReadFile("../helm/imreport/files/rules.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var spec monitoringv1.PrometheusRuleSpec
-	if err := yaml.UnmarshalStrict(chart, &spec); err != nil {
-		t.Fatal(err)
-	}
-	comp, err := os.ReadFile("../components/monitoring/prometheusrule.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	readStrict(t, "../helm/imreport/files/rules.yaml", &spec)
 	var rule monitoringv1.PrometheusRule
-	if err := yaml.UnmarshalStrict(comp, &rule); err != nil {
-		t.Fatal(err)
-	}
+	readStrict(t, "../components/monitoring/prometheusrule.yaml", &rule)
 	if !reflect.DeepEqual(spec, rule.Spec) {
 		t.Errorf("deploy/components/monitoring/prometheusrule.yaml differs from the chart's files/rules.yaml")
 	}
 	if len(spec.Groups) == 0 || len(spec.Groups[0].Rules) < 6 {
 		t.Errorf("rules: %+v", spec.Groups)
+	}
+}
+
+// readStrict decodes the YAML file at path into v, strictly.
+func readStrict(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.UnmarshalStrict(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
 	}
 }
