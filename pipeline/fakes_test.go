@@ -121,9 +121,7 @@ func (f *fakeFetcher) add(ms ...fakeMsg) {
 }
 
 func (f *fakeFetcher) Calls() []fetchCall {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.calls)
+	return withLock(&f.mu, func() []fetchCall { return slices.Clone(f.calls) })
 }
 
 func (f *fakeFetcher) Served(id int64) []source.Window {
@@ -217,9 +215,7 @@ func (f *fakeFetcher) Count(ctx context.Context, s source.Stream, w source.Windo
 }
 
 func (f *fakeFetcher) Counts() []fetchCall {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.counts)
+	return withLock(&f.mu, func() []fetchCall { return slices.Clone(f.counts) })
 }
 
 // fakeTopic is the one topic-partition of fakePublisher's log.
@@ -334,27 +330,19 @@ func (f *fakePublisher) ReadBack(ctx context.Context, from map[string]map[int]in
 }
 
 func (f *fakePublisher) ReadBacks() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.reads
+	return withLock(&f.mu, func() int { return f.reads })
 }
 
 func (f *fakePublisher) Calls() []pubCall {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.calls)
+	return withLock(&f.mu, func() []pubCall { return slices.Clone(f.calls) })
 }
 
 func (f *fakePublisher) Acked() map[int64]int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return maps.Clone(f.acked)
+	return withLock(&f.mu, func() map[int64]int { return maps.Clone(f.acked) })
 }
 
 func (f *fakePublisher) Order() []int64 {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.order)
+	return withLock(&f.mu, func() []int64 { return slices.Clone(f.order) })
 }
 
 // fakeCheckpoint keeps a checkpoint.State in memory with checkpoint.Store's
@@ -480,21 +468,15 @@ func (f *fakeCheckpoint) Commit(c checkpoint.Commit) error {
 }
 
 func (f *fakeCheckpoint) State() checkpoint.State {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return copyState(f.state)
+	return withLock(&f.mu, func() checkpoint.State { return copyState(f.state) })
 }
 
 func (f *fakeCheckpoint) Commits() []checkpoint.Commit {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.commits)
+	return withLock(&f.mu, func() []checkpoint.Commit { return slices.Clone(f.commits) })
 }
 
 func (f *fakeCheckpoint) EverSeen() map[int64]int64 {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return maps.Clone(f.everSeen)
+	return withLock(&f.mu, func() map[int64]int64 { return maps.Clone(f.everSeen) })
 }
 
 // waitFor blocks until cond holds for the state (checked after every commit)
@@ -633,6 +615,23 @@ func runOK(t *testing.T, cfg Config, f Fetcher, pub Publisher, cp Checkpointer) 
 		t.Fatalf("Run: %v", err)
 	}
 	return p
+}
+
+// withLock returns get's result, called with mu held: the fakes' getters.
+func withLock[T any](mu *sync.Mutex, get func() T) T {
+	mu.Lock()
+	defer mu.Unlock()
+	return get()
+}
+
+// publishedAllTo checks that msgs were each published once and the
+// messages stream's cursor ended at end.
+func publishedAllTo(t *testing.T, pub *fakePublisher, cp *fakeCheckpoint, msgs []fakeMsg, end time.Time) {
+	t.Helper()
+	exactlyOnce(t, pub.Acked(), ids(msgs))
+	if got := cp.State().Cursors["messages"]; !got.Equal(end) {
+		t.Errorf("final cursor = %v, want %v", got, end)
+	}
 }
 
 // createdOf maps each message's msgid to its create time (Unix seconds).

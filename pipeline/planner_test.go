@@ -112,10 +112,7 @@ func TestSizedWindows(t *testing.T) {
 	cfg.FetchConcurrency = 4
 	cp.check = cursorOnlyForward()
 	p := runOK(t, cfg, f, pub, cp)
-	exactlyOnce(t, pub.Acked(), ids(msgs))
-	if got := cp.State().Cursors["messages"]; !got.Equal(end) {
-		t.Errorf("final cursor = %v, want %v", got, end)
-	}
+	publishedAllTo(t, pub, cp, msgs, end)
 	st := p.Stats()
 	if st.Splits == 0 {
 		t.Errorf("no window was cut smaller: %+v", st)
