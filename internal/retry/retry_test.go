@@ -434,17 +434,11 @@ func TestDoCancelDuringWait(t *testing.T) {
 		p := retry.Policy{Initial: time.Hour, Max: time.Hour, Jitter: fixed(almostOne),
 			OnRetry: func(int, error, time.Duration) { cancel() }}
 		n := 0
-		done := make(chan error, 1)
-		go func() {
-			done <- p.Do(ctx, func(context.Context) error { n++; return io.ErrUnexpectedEOF })
-		}()
-		select {
-		case err := <-done:
-			if err != context.Canceled {
-				t.Errorf("Do = %v, want context.Canceled", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("Do did not return after its context was cancelled during a wait")
+		err := inBackground(t, "Do after its context was cancelled during a wait", func() error {
+			return p.Do(ctx, func(context.Context) error { n++; return io.ErrUnexpectedEOF })
+		})
+		if err != context.Canceled {
+			t.Errorf("Do = %v, want context.Canceled", err)
 		}
 		if n != 1 {
 			t.Errorf("fn called %d times, want 1", n)
@@ -521,15 +515,23 @@ func TestSleep(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
+	if err := inBackground(t, "Sleep with a cancelled context", func() error { return retry.Sleep(ctx, time.Hour) }); err != context.Canceled {
+		t.Errorf("Sleep(cancelled, 1h) = %v, want context.Canceled", err)
+	}
+}
+
+// inBackground runs fn in a goroutine and returns its error; the test fails
+// if fn has not returned within 10s (it ignored a cancelled context).
+func inBackground(t *testing.T, what string, fn func() error) error {
+	t.Helper()
 	done := make(chan error, 1)
-	go func() { done <- retry.Sleep(ctx, time.Hour) }()
+	go func() { done <- fn() }()
 	select {
 	case err := <-done:
-		if err != context.Canceled {
-			t.Errorf("Sleep(cancelled, 1h) = %v, want context.Canceled", err)
-		}
+		return err
 	case <-time.After(10 * time.Second):
-		t.Fatal("Sleep ignored a cancelled context")
+		t.Fatalf("%s did not return within 10s", what)
+		return nil
 	}
 }
 
