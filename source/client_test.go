@@ -441,13 +441,11 @@ func TestCount(t *testing.T) {
 
 func TestFetch429RetryAfter(t *testing.T) {
 	msgs := testMsgs(2)
-	h := newHarness(t, msgs, nil)
-	h.api.hook = answerRequests(0, 0, func(w http.ResponseWriter) {
+	h, got := fetchAnswering(t, msgs, 0, func(w http.ResponseWriter) {
 		w.Header().Set("Retry-After", "7")
 		w.WriteHeader(http.StatusTooManyRequests)
 		io.WriteString(w, "rate limited")
 	})
-	got := h.fetchOK(t, Messages)
 	sleeps, retried, statuses := h.snapshot()
 	if len(sleeps) != 1 || sleeps[0] < 7*time.Second {
 		t.Errorf("sleeps %v, want one of at least 7s", sleeps)
@@ -500,9 +498,7 @@ func TestFetchServerErrorsRetried(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			msgs := testMsgs(4)
-			h := newHarness(t, msgs, nil)
-			h.api.hook = answerRequests(0, 1, c.write)
-			got := h.fetchOK(t, Messages)
+			h, got := fetchAnswering(t, msgs, 1, c.write)
 			sleeps, retried, _ := h.snapshot()
 			if len(sleeps) != 2 || sleeps[0] != 50*time.Millisecond || sleeps[1] != 100*time.Millisecond {
 				t.Errorf("sleeps %v, want the backoff [50ms 100ms]", sleeps)
@@ -542,9 +538,7 @@ func TestFetchBadBodyRetried(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			msgs := testMsgs(2)
-			h := newHarness(t, msgs, nil)
-			h.api.hook = answerRequests(0, 0, c.write)
-			got := h.fetchOK(t, Messages)
+			h, got := fetchAnswering(t, msgs, 0, c.write)
 			_, retried, _ := h.snapshot()
 			var te *TransportError
 			if len(retried) != 1 || !errors.As(retried[0], &te) || !te.Temporary() || te.Endpoint != "/v1/messages" {

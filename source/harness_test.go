@@ -103,6 +103,16 @@ func answerRequests(first, last int, write func(w http.ResponseWriter)) func(htt
 	}
 }
 
+// fetchAnswering fetches msgs from a v1 harness whose requests 0 to last
+// are answered by write (answerRequests), and returns the harness and what
+// was fetched.
+func fetchAnswering(t *testing.T, msgs []string, last int, write func(http.ResponseWriter)) (*harness, fetched) {
+	t.Helper()
+	h := newHarness(t, msgs, nil)
+	h.api.hook = answerRequests(0, last, write)
+	return h, h.fetchOK(t, Messages)
+}
+
 // withStatus writes an answer with the status code and no body.
 func withStatus(code int) func(http.ResponseWriter) {
 	return func(w http.ResponseWriter) { w.WriteHeader(code) }
