@@ -68,17 +68,8 @@ func TestRunConfluentSwitchExactlyOnce(t *testing.T) {
 		// first write depends on the window sizing and the machine's speed
 		// (under -race pages are fetched well ahead of their write).
 		var served atomic.Int64 // this run's requests (the history counts them all)
-		var stopped atomic.Bool
-		before := last // a request of this run may still be served after it returned
-		h.SetOnRequest(func(int64) {
-			if served.Add(1) < stopAt || stopped.Load() {
-				return
-			}
-			if n, err := countRecords(brokers, "imreport.messages"); err == nil && n > before {
-				stopped.Store(true)
-				cancel()
-			}
-		})
+		before := last          // a request of this run may still be served after it returned
+		h.SetOnRequest(cancelWhenGrown(brokers, before, func(int64) bool { return served.Add(1) >= stopAt }, cancel))
 		code, _, stderr := runMain(ctx, env, "run")
 		cancel()
 		h.SetOnRequest(nil)
@@ -269,6 +260,22 @@ func topicSize(t *testing.T, brokers []string, topic string) int64 {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// cancelWhenGrown returns a request hook for the history: once reached says
+// the request is far enough in and imreport.messages holds more than before
+// records, it cancels the run, once.
+func cancelWhenGrown(brokers []string, before int64, reached func(n int64) bool, cancel func()) func(int64) {
+	var stopped atomic.Bool
+	return func(n int64) {
+		if !reached(n) || stopped.Load() {
+			return
+		}
+		if size, err := countRecords(brokers, "imreport.messages"); err == nil && size > before {
+			stopped.Store(true)
+			cancel()
+		}
+	}
 }
 
 // countRecords returns how many records topic holds (0 when it does not

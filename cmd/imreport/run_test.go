@@ -6,7 +6,6 @@ import (
 	"errors"
 	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -89,16 +88,7 @@ func TestRunRestartAfterCancelExactlyOnce(t *testing.T) {
 	last := int64(0)
 	for i, stopAt := range []int64{9, 23} {
 		ctx, cancel := context.WithCancel(context.Background())
-		var stopped atomic.Bool
-		h.SetOnRequest(func(n int64) {
-			if n < stopAt || stopped.Load() {
-				return
-			}
-			if size, err := countRecords(brokers, "imreport.messages"); err == nil && size > last {
-				stopped.Store(true)
-				cancel()
-			}
-		})
+		h.SetOnRequest(cancelWhenGrown(brokers, last, func(n int64) bool { return n >= stopAt }, cancel))
 		code, _, stderr := runMain(ctx, env, "run")
 		cancel()
 		if code != exitOK {
