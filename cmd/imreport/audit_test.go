@@ -161,11 +161,7 @@ func TestAuditCleanBackfill(t *testing.T) {
 	if code != exitUsage {
 		t.Fatalf("audit with bad flags exited %d", code)
 	}
-	for _, want := range []string{"--from", "--to: required", "--bucket", "--stream"} {
-		if !strings.Contains(stderr, want) {
-			t.Errorf("bad flags: stderr does not name %q:\n%s", want, stderr)
-		}
-	}
+	wantIn(t, "stderr", stderr, "--from", "--to: required", "--bucket", "--stream")
 }
 
 // TestAuditEntityStreams: user, group and chatroom streams audit clean

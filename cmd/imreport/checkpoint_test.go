@@ -137,9 +137,5 @@ func TestCheckpointRebuild(t *testing.T) {
 	}
 	env["IMREPORT_KAFKA_STATE_TOPIC"] = "imreport.state-c"
 	out, _ = rebuild(exitOK)
-	for _, want := range []string{`state topic "imreport.state-c"`, "messages             " + h.Start.Format(time.RFC3339), "imreport.messages.dlq:", "reads back at most", "next: imreport run"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("rebuild printed:\n%s\nwant %q in it", out, want)
-		}
-	}
+	wantIn(t, "the output", out, `state topic "imreport.state-c"`, "messages             "+h.Start.Format(time.RFC3339), "imreport.messages.dlq:", "reads back at most", "next: imreport run")
 }

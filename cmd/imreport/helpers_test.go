@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,4 +34,15 @@ func configAt(t testing.TB, env map[string]string, now time.Time) Config {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// wantIn checks that s (what it is: "stderr", "the output") holds each of
+// wants.
+func wantIn(t *testing.T, what, s string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(s, want) {
+			t.Errorf("%s lacks %q:\n%s", what, want, s)
+		}
+	}
 }

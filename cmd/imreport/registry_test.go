@@ -136,11 +136,7 @@ func TestRunRegistryIncompatible(t *testing.T) {
 	if code != exitFailed {
 		t.Fatalf("exit %d, want 1:\n%s", code, stderr)
 	}
-	for _, want := range []string{testSubject, "HTTP 409, error code 409", "TYPE_MISMATCH", "nothing was fetched or published"} {
-		if !strings.Contains(stderr, want) {
-			t.Errorf("the error lacks %q:\n%s", want, stderr)
-		}
-	}
+	wantIn(t, "stderr", stderr, testSubject, "HTTP 409, error code 409", "TYPE_MISMATCH", "nothing was fetched or published")
 	if requests != 0 || published != 0 {
 		t.Errorf("%d API requests and %d records published, want none", requests, published)
 	}
@@ -161,11 +157,7 @@ func TestRunRegistryUnreachable(t *testing.T) {
 	if code != exitFailed {
 		t.Fatalf("exit %d, want 1:\n%s", code, stderr)
 	}
-	for _, want := range []string{"connection refused", testSubject, "schema registry not reachable yet, retrying"} {
-		if !strings.Contains(stderr, want) {
-			t.Errorf("the output lacks %q:\n%s", want, stderr)
-		}
-	}
+	wantIn(t, "stderr", stderr, "connection refused", testSubject, "schema registry not reachable yet, retrying")
 	if requests != 0 || published != 0 {
 		t.Errorf("%d API requests and %d records published, want none", requests, published)
 	}
