@@ -70,13 +70,27 @@ func TestDensity(t *testing.T) {
 	}
 }
 
+// walksCase is a request rate, an answer latency and a bound on the walks
+// (AutoConcurrency's most, WalksNeeded's limit), and the walks wanted.
+type walksCase struct {
+	rate    float64
+	latency time.Duration
+	bound   int
+	want    int
+}
+
+// checkWalks checks f, AutoConcurrency or WalksNeeded, on each case.
+func checkWalks(t *testing.T, name string, f func(float64, time.Duration, int) int, cases []walksCase) {
+	t.Helper()
+	for _, tc := range cases {
+		if got := f(tc.rate, tc.latency, tc.bound); got != tc.want {
+			t.Errorf("%s(%g, %v, %d) = %d, want %d", name, tc.rate, tc.latency, tc.bound, got, tc.want)
+		}
+	}
+}
+
 func TestAutoConcurrency(t *testing.T) {
-	for _, tc := range []struct {
-		rate    float64
-		latency time.Duration
-		most    int
-		want    int
-	}{
+	checkWalks(t, "AutoConcurrency", AutoConcurrency, []walksCase{
 		{10, 200 * time.Millisecond, 16, 4},    // 10 x 0.2 x 1.5 = 3, + 0.5
 		{8, 200 * time.Millisecond, 16, 3},     // 2.4 + 0.5 -> 3
 		{10, 20 * time.Millisecond, 16, 1},     // one walk is fast enough
@@ -86,11 +100,7 @@ func TestAutoConcurrency(t *testing.T) {
 		{0, time.Second, 16, 4},                // no rate known
 		{10, 0, 2, 2},
 		{10, time.Second, 1, 1},
-	} {
-		if got := AutoConcurrency(tc.rate, tc.latency, tc.most); got != tc.want {
-			t.Errorf("AutoConcurrency(%g, %v, %d) = %d, want %d", tc.rate, tc.latency, tc.most, got, tc.want)
-		}
-	}
+	})
 }
 
 // TestSizedWindows runs a bounded backfill over a history with quiet hours,
@@ -169,12 +179,7 @@ func cursorOnlyForward() func(checkpoint.Commit, checkpoint.State) error {
 }
 
 func TestWalksNeeded(t *testing.T) {
-	for _, tc := range []struct {
-		rate    float64
-		latency time.Duration
-		limit   int
-		want    int
-	}{
+	checkWalks(t, "WalksNeeded", WalksNeeded, []walksCase{
 		{10, 200 * time.Millisecond, 4, 3},  // 2, and a fifth: 2.4
 		{10, 160 * time.Millisecond, 4, 2},  // 1.6 x 1.2 = 1.92
 		{10, 170 * time.Millisecond, 4, 3},  // 2.04
@@ -184,11 +189,7 @@ func TestWalksNeeded(t *testing.T) {
 		{0, time.Second, 3, 3},              // no rate limit
 		{10, 200 * time.Millisecond, 0, 1},  // a limit below one is one
 		{100, 200 * time.Millisecond, 8, 8}, // 20 walks wanted, 8 allowed
-	} {
-		if got := WalksNeeded(tc.rate, tc.latency, tc.limit); got != tc.want {
-			t.Errorf("WalksNeeded(%g, %v, %d) = %d, want %d", tc.rate, tc.latency, tc.limit, got, tc.want)
-		}
-	}
+	})
 }
 
 func TestWindowCount(t *testing.T) {
