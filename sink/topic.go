@@ -60,19 +60,13 @@ func (w *Writer) lookUpTopics(ctx context.Context, client *kafka.Client, wanted 
 	for i, tc := range wanted {
 		names[i] = tc.Topic
 	}
-	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
+	found, err := topicsMetadata(ctx, client, names...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("kafka metadata: %w", err)
+		return nil, nil, err
 	}
 	counts := make(map[string]int, len(wanted))
-	for _, t := range md.Topics {
-		switch {
-		case !slices.Contains(names, t.Name), errors.Is(t.Error, kafka.UnknownTopicOrPartition):
-		case t.Error != nil:
-			return nil, nil, fmt.Errorf("kafka topic %q: %w", t.Name, t.Error)
-		default:
-			counts[t.Name] = len(t.Partitions)
-		}
+	for name, t := range found {
+		counts[name] = len(t.Partitions)
 	}
 	var missing []kafka.TopicConfig
 	var errs []error
@@ -150,26 +144,40 @@ func (w *Writer) partitions(ctx context.Context, client *kafka.Client, topic str
 // metadata request. A topic that does not exist is an error wrapping
 // kafka.UnknownTopicOrPartition.
 func (w *Writer) partitionCounts(ctx context.Context, client *kafka.Client, topics ...string) (map[string]int, error) {
+	found, err := topicsMetadata(ctx, client, topics...)
+	if err != nil {
+		return nil, err
+	}
+	counts := make(map[string]int, len(topics))
+	for _, topic := range topics {
+		t, ok := found[topic]
+		if !ok {
+			return nil, fmt.Errorf("kafka topic %q: %w", topic, kafka.UnknownTopicOrPartition)
+		}
+		counts[topic] = len(t.Partitions)
+	}
+	return counts, nil
+}
+
+// topicsMetadata returns the metadata of those of topics that exist, in
+// one request; a topic's error other than kafka.UnknownTopicOrPartition is
+// an error.
+func topicsMetadata(ctx context.Context, client *kafka.Client, topics ...string) (map[string]kafka.Topic, error) {
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
 	if err != nil {
 		return nil, fmt.Errorf("kafka metadata: %w", err)
 	}
-	counts := make(map[string]int, len(topics))
+	found := make(map[string]kafka.Topic, len(topics))
 	for _, t := range md.Topics {
-		if !slices.Contains(topics, t.Name) {
-			continue
-		}
-		if t.Error != nil {
+		switch {
+		case !slices.Contains(topics, t.Name), errors.Is(t.Error, kafka.UnknownTopicOrPartition):
+		case t.Error != nil:
 			return nil, fmt.Errorf("kafka topic %q: %w", t.Name, t.Error)
-		}
-		counts[t.Name] = len(t.Partitions)
-	}
-	for _, topic := range topics {
-		if _, ok := counts[topic]; !ok {
-			return nil, fmt.Errorf("kafka topic %q: %w", topic, kafka.UnknownTopicOrPartition)
+		default:
+			found[t.Name] = t
 		}
 	}
-	return counts, nil
+	return found, nil
 }
 
 // createTopicsDefaultReplication is the first CreateTopics version whose
@@ -207,24 +215,19 @@ func (w *Writer) replicationFactor(ctx context.Context, client *kafka.Client) (i
 // metadata request. A topic that does not exist is an error wrapping
 // kafka.UnknownTopicOrPartition.
 func topicLayout(ctx context.Context, client *kafka.Client, topic string) (partitions, replicas int, err error) {
-	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	found, err := topicsMetadata(ctx, client, topic)
 	if err != nil {
-		return 0, 0, fmt.Errorf("kafka metadata: %w", err)
+		return 0, 0, err
 	}
-	for _, t := range md.Topics {
-		if t.Name != topic {
-			continue
-		}
-		if t.Error != nil {
-			return 0, 0, fmt.Errorf("kafka topic %q: %w", t.Name, t.Error)
-		}
-		replicas = -1
-		if len(t.Partitions) > 0 {
-			replicas = len(t.Partitions[0].Replicas)
-		}
-		return len(t.Partitions), replicas, nil
+	t, ok := found[topic]
+	if !ok {
+		return 0, 0, fmt.Errorf("kafka topic %q: %w", topic, kafka.UnknownTopicOrPartition)
 	}
-	return 0, 0, fmt.Errorf("kafka topic %q: %w", topic, kafka.UnknownTopicOrPartition)
+	replicas = -1
+	if len(t.Partitions) > 0 {
+		replicas = len(t.Partitions[0].Replicas)
+	}
+	return len(t.Partitions), replicas, nil
 }
 
 // TooFewBrokers reports whether err is the cluster's refusal of a topic
